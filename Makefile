@@ -1,0 +1,85 @@
+# prescal - autoscaling HTTP/1.1 reverse proxy
+# See LICENSE file for copyright and license details.
+.POSIX:
+
+include config.mk
+
+SRC = prescal.c proxy.c http.c pool.c docker.c json.c scale.c fleet.c util.c
+OBJ = $(SRC:.c=.o)
+HDR = http.h pool.h docker.h json.h scale.h util.h proxy.h
+
+TCFLAGS = $(PCPPFLAGS) $(PCFLAGS) -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -I.
+TLIBS = -lcmocka -pthread -fsanitize=address,undefined
+UNIT = tests/http_test tests/pool_test tests/json_test tests/docker_test tests/scale_test
+
+all: prescal
+
+config.h:
+	cp config.def.h $@
+
+.c.o:
+	$(CC) $(PCPPFLAGS) $(PCFLAGS) $(CFLAGS) -c $<
+
+$(OBJ): config.mk $(HDR)
+prescal.o: config.h
+
+prescal: $(OBJ)
+	$(CC) -o $@ $(OBJ) $(PLDFLAGS) $(LDFLAGS)
+
+# fully static binary for FROM scratch images
+static: prescal-static
+prescal-static: config.h $(SRC) $(HDR)
+	$(MUSLCC) $(PCPPFLAGS) $(PCFLAGS) -Os -static -s -o $@ $(SRC) $(PLDFLAGS)
+
+# tests: each unit test links the module under test and util.c only
+tests/http_test: tests/http_test.c http.c util.c http.h util.h
+	$(CC) $(TCFLAGS) -o $@ tests/http_test.c http.c util.c $(TLIBS)
+tests/pool_test: tests/pool_test.c pool.c util.c pool.h util.h
+	$(CC) $(TCFLAGS) -o $@ tests/pool_test.c pool.c util.c $(TLIBS)
+tests/json_test: tests/json_test.c json.c util.c json.h util.h
+	$(CC) $(TCFLAGS) -o $@ tests/json_test.c json.c util.c $(TLIBS)
+tests/docker_test: tests/docker_test.c docker.c json.c http.c util.c docker.h json.h http.h util.h
+	$(CC) $(TCFLAGS) -o $@ tests/docker_test.c docker.c json.c http.c util.c $(TLIBS)
+tests/scale_test: tests/scale_test.c scale.c util.c scale.h util.h
+	$(CC) $(TCFLAGS) -o $@ tests/scale_test.c scale.c util.c $(TLIBS)
+tests/integ_test: tests/integ_test.c tests/tclient.c tests/tclient.h util.c
+	$(CC) $(TCFLAGS) -o $@ tests/integ_test.c tests/tclient.c util.c $(TLIBS)
+tests/scale_integ_test: tests/scale_integ_test.c tests/tclient.c tests/tclient.h util.c
+	$(CC) $(TCFLAGS) -o $@ tests/scale_integ_test.c tests/tclient.c util.c $(TLIBS)
+tests/backend: tests/backend.c
+	$(CC) $(PCPPFLAGS) $(PCFLAGS) -O2 -o $@ tests/backend.c $(PLDFLAGS)
+
+# the test/demo backend as a static binary for FROM scratch images
+tests/backend-static: tests/backend.c
+	$(MUSLCC) $(PCPPFLAGS) $(PCFLAGS) -Os -static -s -o $@ tests/backend.c $(PLDFLAGS)
+
+unit: $(UNIT)
+	@for t in $(UNIT); do echo "== $$t"; ./$$t || exit 1; done
+
+integ: prescal tests/integ_test tests/backend
+	./tests/integ_test
+
+test: unit integ
+
+clean:
+	rm -f prescal prescal-static $(OBJ) $(UNIT) tests/integ_test tests/backend \
+		tests/backend-static prescal-$(VERSION).tar.gz
+
+dist: clean
+	mkdir -p prescal-$(VERSION)
+	cp -R LICENSE Makefile README.md config.mk config.def.h prescal.1 \
+		$(SRC) $(HDR) tests .ci prescal-$(VERSION)
+	tar -cf - prescal-$(VERSION) | gzip > prescal-$(VERSION).tar.gz
+	rm -rf prescal-$(VERSION)
+
+install: all
+	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANPREFIX)/man1
+	cp -f prescal $(DESTDIR)$(PREFIX)/bin
+	chmod 755 $(DESTDIR)$(PREFIX)/bin/prescal
+	sed "s/VERSION/$(VERSION)/g" < prescal.1 > $(DESTDIR)$(MANPREFIX)/man1/prescal.1
+	chmod 644 $(DESTDIR)$(MANPREFIX)/man1/prescal.1
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/prescal $(DESTDIR)$(MANPREFIX)/man1/prescal.1
+
+.PHONY: all static test unit integ clean dist install uninstall

@@ -1,0 +1,76 @@
+/* See LICENSE file for copyright and license details. */
+/* prescal compile-time defaults. The Makefile copies this file to config.h
+ * when that is missing; edit config.h. Flags and the config file (-f)
+ * override the values marked with a flag. Only prescal.c includes it. */
+
+/* listeners */
+#define LISTEN_ADDR      "0.0.0.0:8080"   /* -l [host:]port */
+#define ADMIN_ADDR       "127.0.0.1:8404" /* -a [host:]port; "" = off */
+#define LISTEN_BACKLOG   1024             /* listen(2) backlog, 1..65535 */
+
+/* threads and connections */
+#define NTHREADS         16        /* -t worker threads, 1..1024 */
+#define THREAD_STACK     256       /* worker stack, KiB, 64..8192 */
+#define MAX_CONNS        10000     /* open client connections; beyond: 503 + close */
+#define MAX_ACTIVE       1024      /* connections holding a buffer (head being read or served) */
+
+/* buffers and HTTP limits (requests over them get 414/431) */
+#define CONN_BUF         16384     /* per active client connection, bytes; holds the head */
+#define RELAY_BUF        32768     /* per worker, bytes: body and response relay */
+#define MAX_LINE         8192      /* request line, bytes: longer -> 414 */
+#define MAX_HEAD         12288     /* header section, bytes: larger -> 431 */
+#define MAX_HEADERS      100       /* header fields: more -> 431 */
+#define MAX_CHUNK_LINE   4096      /* chunk-size line incl. extensions, bytes */
+#define MAX_TRAILER      8192      /* chunked trailer section, bytes */
+
+/* timeouts, milliseconds */
+#define HEADER_TIMEOUT   10000     /* whole request head, total -> 408 */
+#define BODY_TIMEOUT     30000     /* client body: idle between reads -> 408 */
+#define KEEPALIVE_TIMEOUT 60000    /* idle keep-alive client connection -> close */
+#define SEND_TIMEOUT     30000     /* one blocked write to a client or backend */
+#define CONNECT_TIMEOUT  2000      /* backend connect -> next backend, then 502 */
+#define BACKEND_TIMEOUT  60000     /* backend first byte and between reads -> 504 */
+#define TUNNEL_TIMEOUT   600000    /* idle upgraded (WebSocket) tunnel -> close */
+#define DRAIN_TIMEOUT    30000     /* SIGTERM: finish in-flight requests */
+
+/* backends */
+#define BALANCE          "least"   /* "least" (outstanding requests) or "rr" */
+#define MAX_FAILS        3         /* consecutive failures before a backend is down */
+#define DOWN_BACKOFF     1000      /* first retry of a down backend, ms; doubles up to 30 s */
+#define IDLE_PER_BACKEND 64        /* cached idle backend connections per backend */
+#define BACKEND_IDLE     30000     /* cached backend connection lifetime, ms */
+#define MAX_TRIES        3         /* backends tried when connects fail */
+
+/* holding requests while no backend is ready (scale from zero) */
+#define HOLD_TIMEOUT     30000     /* longest a request waits for an instance, ms -> 503 */
+#define HOLD_MAX         1000      /* requests held at once; beyond: 503 + Retry-After */
+#define CONN_CAP         0         /* in-flight requests per backend, 0 = no cap */
+
+/* autoscaling (-i image) */
+#define IMAGE_PORT       80        /* -p port the image listens on */
+#define MIN_INSTANCES    0         /* -m minimum instances, 0..1000 */
+#define MAX_INSTANCES    4         /* -M maximum instances, 1..1000 */
+#define TARGET_INFLIGHT  10        /* -c target in-flight requests per instance */
+#define SET_NAME         "prescal" /* -n instance-set name: labels and container names */
+#define METRIC           "concurrency" /* "concurrency" or "rps" */
+#define TARGET_RPS       100       /* with metric rps: requests/s per instance */
+#define SCALE_DOWN_DELAY 30000     /* load below need this long before a scale-down, ms */
+#define IDLE_TIMEOUT     60000     /* with -m 0: no request this long -> remove the last, ms */
+#define START_TIMEOUT    30000     /* instance must be ready within, ms */
+#define READY_PATH       "/"       /* readiness probe path (status < 500 = ready) */
+#define PULL_POLICY      "missing" /* "never" or "missing" */
+#define KEEP_ON_EXIT     0         /* 1: leave containers running on SIGTERM */
+#define SAMPLE_MS        100       /* load sampling period, ms */
+#define SCALE_WORKERS    4         /* threads running Docker starts/drains in parallel */
+
+/* logging */
+#define ACCESS_LOG       1         /* 1: one line per request on stdout; -q: 0 */
+
+_Static_assert(NTHREADS >= 1 && NTHREADS <= 1024, "NTHREADS 1..1024");
+_Static_assert(THREAD_STACK >= 64 && THREAD_STACK <= 8192, "THREAD_STACK 64..8192 KiB");
+_Static_assert(MAX_HEAD < CONN_BUF, "MAX_HEAD must leave room in CONN_BUF");
+_Static_assert(MAX_LINE <= MAX_HEAD, "MAX_LINE must fit in MAX_HEAD");
+_Static_assert(RELAY_BUF >= 4096, "RELAY_BUF too small");
+_Static_assert(MIN_INSTANCES <= MAX_INSTANCES, "MIN_INSTANCES above MAX_INSTANCES");
+_Static_assert(SAMPLE_MS >= 10 && SAMPLE_MS <= 10000, "SAMPLE_MS 10..10000");
+_Static_assert(MAX_ACTIVE >= NTHREADS, "MAX_ACTIVE below NTHREADS");

@@ -1,0 +1,1109 @@
+/* See LICENSE file for copyright and license details. */
+/* docker.c: the Engine API client. Each call writes one HTTP/1.1 request
+ * on the handle's keep-alive unix socket and reads the response by its
+ * framing: the daemon (Go net/http) picks Content-Length or chunked by body
+ * size on any endpoint, and sends no body on 204/304. See
+ * tests/fixtures/README.md for the transcripts this was written against. */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "docker.h"
+#include "http.h"
+#include "json.h"
+#include "util.h"
+
+#ifndef VERSION
+#define VERSION "unknown"
+#endif
+
+#define MAXHDR     64          /* response header fields */
+#define MAXREQ     65536       /* request head + body, bytes */
+#define MAXJSON    (MAXREQ - 1024) /* request body, bytes */
+#define BODY0      16384       /* first size of the body buffer */
+#define PULLTIME   600000      /* ms for a whole image pull */
+
+/* strerror_r is XSI (int) in musl and GNU (char *) in glibc */
+static const char *xsi_err(int r, char *buf) { return r ? "unknown error" : buf; }
+static const char *gnu_err(char *r, char *buf) { (void)buf; return r; }
+#define ERRSTR(e, b, n) _Generic(strerror_r((e), (b), (n)), int: xsi_err, \
+                                 default: gnu_err)(strerror_r((e), (b), (n)), (b))
+
+enum { SINK_BODY, SINK_EVENTS, SINK_PULL };
+
+struct docker {
+	char *path;
+	int timeout;               /* ms per call */
+	int fd;                    /* -1: not connected */
+	int reused;                /* fd has carried a complete exchange */
+	int64_t deadline;          /* of the current call, now_ms() clock */
+	int status;                /* last HTTP status, 0 if none */
+	char err[512];
+	struct http_limits lim;
+	struct http_header hdr[MAXHDR];
+	struct http_response res;
+	char *in;                  /* read buffer: in[off..off+len) unread */
+	size_t off, len;
+	char *body;                /* response body (or event lines), NUL-terminated */
+	size_t blen, bcap;
+	int sink;                  /* SINK_*: where body bytes go */
+	char pullerr[256];         /* first error seen in a pull stream */
+	int events;                /* fd carries an event stream */
+	struct http_chunked ch;
+	char *req;                 /* request being sent */
+	char *json;                /* request body being built */
+};
+
+static int
+fail(struct docker *d, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(d->err, sizeof(d->err), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static void
+disconnect(struct docker *d)
+{
+	if (d->fd >= 0)
+		close(d->fd);
+	d->fd = -1;
+	d->reused = 0;
+	d->off = d->len = 0;
+	d->events = 0;
+}
+
+const char *
+docker_default_socket(void)
+{
+	const char *h = getenv("DOCKER_HOST");
+
+	if (h && strncmp(h, "unix://", 7) == 0 && h[7])
+		return h + 7;
+	return "/var/run/docker.sock";
+}
+
+struct docker *
+docker_open(const char *sockpath, int timeout_ms)
+{
+	struct docker *d;
+
+	if (!(d = calloc(1, sizeof(*d))))
+		return NULL;
+	d->fd = -1;
+	d->timeout = timeout_ms > 0 ? timeout_ms : 1;
+	d->lim.max_line = DOCKER_MAXHEAD;
+	d->lim.max_head = DOCKER_MAXHEAD;
+	d->lim.max_headers = MAXHDR;
+	d->lim.max_chunk_line = 64;
+	d->lim.max_trailer = 4096;
+	d->res.hdr = d->hdr;
+	d->bcap = BODY0;
+	if (!(d->path = strdup(sockpath)) || !(d->in = malloc(DOCKER_MAXHEAD)) ||
+	    !(d->body = malloc(d->bcap + 1)) || !(d->req = malloc(MAXREQ)) ||
+	    !(d->json = malloc(MAXJSON))) {
+		docker_close(d);
+		return NULL;
+	}
+	return d;
+}
+
+void
+docker_close(struct docker *d)
+{
+	if (!d)
+		return;
+	disconnect(d);
+	free(d->json);
+	free(d->req);
+	free(d->body);
+	free(d->in);
+	free(d->path);
+	free(d);
+}
+
+void
+docker_set_timeout(struct docker *d, int timeout_ms)
+{
+	d->timeout = timeout_ms > 0 ? timeout_ms : 1;
+}
+
+const char *
+docker_error(const struct docker *d)
+{
+	return d->err;
+}
+
+int
+docker_status(const struct docker *d)
+{
+	return d->status;
+}
+
+/* connection */
+
+static int
+connerr(struct docker *d, int e)
+{
+	const char *hint = "";
+	char eb[128];
+
+	if (e == ENOENT || e == ECONNREFUSED || e == ENOTDIR)
+		hint = " (is dockerd running? set -s or DOCKER_HOST)";
+	else if (e == EACCES || e == EPERM)
+		hint = " (run prescal as root or add its user to the docker group)";
+	return fail(d, "cannot connect to %s: %s%s", d->path, ERRSTR(e, eb, sizeof(eb)), hint);
+}
+
+static int
+dconnect(struct docker *d)
+{
+	struct sockaddr_un sa;
+	int e;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (strlen(d->path) >= sizeof(sa.sun_path))
+		return fail(d, "cannot connect to %s: socket path too long", d->path);
+	strcpy(sa.sun_path, d->path);
+	if ((d->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return connerr(d, errno);
+	if (connect(d->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		e = errno;
+		disconnect(d);
+		return connerr(d, e);
+	}
+	sock_timeouts(d->fd, d->timeout, d->timeout);
+	d->reused = 0;
+	d->off = d->len = 0;
+	return 0;
+}
+
+/* an idle keep-alive connection that is readable was closed (or sent
+ * junk): either way it must not carry the next request */
+static int
+stale(struct docker *d)
+{
+	struct pollfd p = { d->fd, POLLIN, 0 };
+
+	return d->len > 0 || poll(&p, 1, 0) != 0;
+}
+
+/* reads up to n bytes before d->deadline. Returns bytes, 0 at EOF, -1
+ * with errno (ETIMEDOUT when the deadline passed) */
+static ssize_t
+rd(struct docker *d, char *buf, size_t n)
+{
+	struct pollfd p = { d->fd, POLLIN, 0 };
+	int64_t left;
+	ssize_t r;
+
+	for (;;) {
+		left = MAX(d->deadline - now_ms(), 0);
+		r = poll(&p, 1, left > INT32_MAX ? INT32_MAX : (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			if (r == 0)
+				errno = ETIMEDOUT;
+			return -1;
+		}
+		r = read(d->fd, buf, n);
+		if (r >= 0 || (errno != EINTR && errno != EAGAIN))
+			return r;
+	}
+}
+
+/* reads more into d->in. Returns bytes, 0 at EOF, -1 with errno */
+static ssize_t
+fill(struct docker *d)
+{
+	ssize_t r;
+
+	if (d->off > 0) {
+		memmove(d->in, d->in + d->off, d->len);
+		d->off = 0;
+	}
+	if (d->len == DOCKER_MAXHEAD) {
+		errno = ENOBUFS;
+		return -1;
+	}
+	r = rd(d, d->in + d->len, DOCKER_MAXHEAD - d->len);
+	if (r > 0)
+		d->len += r;
+	return r;
+}
+
+static int
+readerr(struct docker *d, ssize_t r)
+{
+	char eb[128];
+
+	if (r == 0)
+		return fail(d, "%s closed the connection in the middle of a response", d->path);
+	if (errno == ETIMEDOUT)
+		return fail(d, "timed out waiting for the daemon at %s", d->path);
+	return fail(d, "cannot read from %s: %s", d->path, ERRSTR(errno, eb, sizeof(eb)));
+}
+
+/* reads a response head. Returns 0, -1, or -2 if the connection was
+ * closed before the first byte (the caller may retry on a new one) */
+static int
+readhead(struct docker *d)
+{
+	int got = 0, r;
+	ssize_t n;
+
+	for (;;) {
+		if (d->len > 0) {
+			got = 1;
+			r = http_parse_response(d->in + d->off, d->len, &d->lim, 0, &d->res);
+			if (r == -1)
+				return fail(d, "malformed response head from %s", d->path);
+			if (r > 0) {
+				d->off += r;
+				d->len -= r;
+				d->status = d->res.status;
+				if (d->status >= 200 || d->status == 101)
+					return 0;
+				continue;  /* skip 1xx */
+			}
+		}
+		if ((n = fill(d)) <= 0) {
+			if (!got && (n == 0 || errno == ECONNRESET))
+				return -2;
+			if (n < 0 && errno == ENOBUFS)
+				return fail(d, "response head from %s too large", d->path);
+			return readerr(d, n);
+		}
+	}
+}
+
+/* handles complete lines of a pull's progress stream */
+static void
+pullines(struct docker *d)
+{
+	struct json_val v;
+	char *nl;
+	size_t k;
+
+	while ((nl = memchr(d->body, '\n', d->blen))) {
+		k = nl - d->body;
+		if (!d->pullerr[0] && json_get(d->body, k, "error", &v) == 1 &&
+		    json_string(&v, d->pullerr, sizeof(d->pullerr)) < 0)
+			snprintf(d->pullerr, sizeof(d->pullerr), "unreadable error");
+		memmove(d->body, nl + 1, d->blen - k - 1);
+		d->blen -= k + 1;
+		d->body[d->blen] = '\0';
+	}
+}
+
+/* appends body bytes, bounded by DOCKER_MAXBODY */
+static int
+sink(struct docker *d, const char *p, size_t n)
+{
+	char *nb;
+	size_t cap;
+
+	if (n > DOCKER_MAXBODY - d->blen)
+		return fail(d, "response too large (over %d bytes)", DOCKER_MAXBODY);
+	if (d->blen + n > d->bcap) {
+		for (cap = d->bcap; cap < d->blen + n; cap *= 2)
+			;
+		if (cap > DOCKER_MAXBODY)
+			cap = DOCKER_MAXBODY;
+		if (!(nb = realloc(d->body, cap + 1)))
+			return fail(d, "out of memory");
+		d->body = nb;
+		d->bcap = cap;
+	}
+	memcpy(d->body + d->blen, p, n);
+	d->blen += n;
+	d->body[d->blen] = '\0';
+	if (d->sink == SINK_PULL && d->status == 200)
+		pullines(d);
+	return 0;
+}
+
+/* feeds buffered bytes of a chunked body to the decoder. Returns 0, -1 */
+static int
+unchunk(struct docker *d)
+{
+	const char *data;
+	size_t dlen;
+	ssize_t s;
+
+	while (d->len > 0 && !d->ch.done) {
+		s = http_chunked_step(&d->ch, d->in + d->off, d->len, &d->lim, &data, &dlen);
+		if (s < 0)
+			return fail(d, "malformed chunked body from %s", d->path);
+		d->off += s;
+		d->len -= s;
+		if (dlen && sink(d, data, dlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+readbody(struct docker *d)
+{
+	unsigned long long left = d->res.clen;
+	ssize_t n;
+	size_t k;
+
+	d->blen = 0;
+	d->body[0] = '\0';
+	switch (d->res.body) {
+	case HTTP_BODY_LENGTH:
+		if (left > DOCKER_MAXBODY && d->sink == SINK_BODY)
+			return fail(d, "response too large (%llu bytes)", left);
+		for (;;) {
+			k = MIN(left, d->len);
+			if (sink(d, d->in + d->off, k) < 0)
+				return -1;
+			d->off += k;
+			d->len -= k;
+			if ((left -= k) == 0)
+				return 0;
+			if ((n = fill(d)) <= 0)
+				return readerr(d, n);
+		}
+	case HTTP_BODY_CHUNKED:
+		http_chunked_init(&d->ch);
+		for (;;) {
+			if (unchunk(d) < 0)
+				return -1;
+			if (d->ch.done)
+				return 0;
+			if ((n = fill(d)) <= 0)
+				return readerr(d, n);
+		}
+	case HTTP_BODY_CLOSE:
+		for (;;) {
+			if (sink(d, d->in + d->off, d->len) < 0)
+				return -1;
+			d->off = d->len = 0;
+			if ((n = fill(d)) == 0)
+				return 0;
+			if (n < 0)
+				return readerr(d, n);
+		}
+	default:
+		return 0;
+	}
+}
+
+/* writes the request in d->req (head and body) and reads the response
+ * head, reconnecting once if a reused connection turns out closed */
+static int
+exchange(struct docker *d, size_t reqlen)
+{
+	char eb[128];
+	int try, r, reused;
+
+	d->status = 0;
+	d->err[0] = '\0';
+	if (d->fd >= 0 && (d->events || stale(d)))
+		disconnect(d);
+	for (try = 0; try < 2; try++) {
+		if (d->fd < 0 && dconnect(d) < 0)
+			return -1;
+		reused = d->reused;
+		if (writeall(d->fd, d->req, reqlen) < 0) {
+			r = errno;
+			disconnect(d);
+			if (reused)
+				continue;
+			return fail(d, "cannot write to %s: %s", d->path, ERRSTR(r, eb, sizeof(eb)));
+		}
+		if ((r = readhead(d)) == 0)
+			return 0;
+		disconnect(d);
+		if (r == -1 || !reused)
+			break;
+	}
+	if (!d->err[0])
+		fail(d, "%s closed the connection without a response", d->path);
+	return -1;
+}
+
+/* sends method target (with a JSON body if body is not NULL) and reads the
+ * whole response. extra_ms extends the deadline. Returns the status or -1 */
+static int
+call(struct docker *d, const char *method, const char *target, const char *body,
+     int extra_ms, int sink)
+{
+	size_t blen = body ? strlen(body) : 0;
+	int n;
+
+	if (body)
+		n = snprintf(d->req, MAXREQ, "%s %s HTTP/1.1\r\nHost: docker\r\n"
+		             "User-Agent: prescal/" VERSION "\r\nContent-Type: application/json\r\n"
+		             "Content-Length: %zu\r\n\r\n", method, target, blen);
+	else
+		n = snprintf(d->req, MAXREQ, "%s %s HTTP/1.1\r\nHost: docker\r\n"
+		             "User-Agent: prescal/" VERSION "\r\n\r\n", method, target);
+	if (n < 0 || (size_t)n + blen >= MAXREQ)
+		return fail(d, "request too large");
+	memcpy(d->req + n, body ? body : "", blen);
+	d->deadline = now_ms() + d->timeout + extra_ms;
+	d->sink = sink;
+	if (exchange(d, n + blen) < 0)
+		return -1;
+	if (readbody(d) < 0) {
+		disconnect(d);
+		return -1;
+	}
+	if (!d->res.keepalive)
+		disconnect(d);
+	else
+		d->reused = 1;
+	return d->status;
+}
+
+/* sets the error to "<status>: <daemon message>". Returns -1 */
+static int
+apierr(struct docker *d)
+{
+	struct json_val v;
+	char msg[384];
+	size_t i, k;
+
+	if (json_get(d->body, d->blen, "message", &v) == 1 &&
+	    json_string(&v, msg, sizeof(msg)) > 0)
+		return fail(d, "%d: %s", d->status, msg);
+	/* a text body: printable, first line, bounded */
+	for (i = k = 0; i < d->blen && d->body[i] != '\n' && k < sizeof(msg) - 1; i++)
+		msg[k++] = d->body[i] >= 0x20 && d->body[i] < 0x7f ? d->body[i] : '?';
+	while (k > 0 && msg[k - 1] == ' ')
+		k--;
+	msg[k] = '\0';
+	return fail(d, "%d: %s", d->status, k ? msg : http_reason(d->status));
+}
+
+/* checks; names are config or daemon data, never client input */
+
+static int
+okname(const char *s)
+{
+	size_t i;
+
+	if (!s || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') ||
+	    (s[0] >= '0' && s[0] <= '9')))
+		return 0;
+	for (i = 1; s[i]; i++)
+		if (i >= 127 || !strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    "0123456789_.-", s[i]))
+			return 0;
+	return 1;
+}
+
+/* image references: [registry[:port]/]repo[:tag][@digest] */
+static int
+okimage(const char *s)
+{
+	size_t i;
+
+	if (!s || !s[0] || s[0] == '-' || s[0] == '.' || s[0] == '/' || s[0] == ':')
+		return 0;
+	for (i = 0; s[i]; i++)
+		if (i >= 255 || !strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    "0123456789_.-:/@", s[i]))
+			return 0;
+	return !strstr(s, "..");
+}
+
+static int
+badname(struct docker *d, const char *what, const char *s)
+{
+	d->status = 0;
+	return fail(d, "invalid %s \"%.128s\": only [a-zA-Z0-9][a-zA-Z0-9_.-]* is allowed",
+	            what, s ? s : "(null)");
+}
+
+/* percent-encodes s (RFC 3986: all but unreserved) into out */
+static int
+pctenc(const char *s, char *out, size_t n)
+{
+	const char *hex = "0123456789ABCDEF";
+	size_t k = 0;
+	unsigned char c;
+
+	for (; (c = *s); s++) {
+		if (k + 4 > n)
+			return -1;
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '.' || c == '_' || c == '~') {
+			out[k++] = c;
+		} else {
+			out[k++] = '%';
+			out[k++] = hex[c >> 4];
+			out[k++] = hex[c & 15];
+		}
+	}
+	out[k] = '\0';
+	return 0;
+}
+
+/* {"label":["prescal.name=<set>"]} (and type container), percent-encoded */
+static int
+filters(struct docker *d, const char *set, int events, char *out, size_t n)
+{
+	struct json_w w;
+	char label[160], js[256];
+
+	snprintf(label, sizeof(label), "prescal.name=%s", set);
+	json_w_init(&w, js, sizeof(js));
+	json_w_open(&w, '{');
+	json_w_key(&w, "label");
+	json_w_open(&w, '[');
+	json_w_str(&w, label);
+	json_w_close(&w);
+	if (events) {
+		json_w_key(&w, "type");
+		json_w_open(&w, '[');
+		json_w_str(&w, "container");
+		json_w_close(&w);
+	}
+	json_w_close(&w);
+	if (json_w_end(&w) < 0 || pctenc(js, out, n) < 0)
+		return fail(d, "filter too long");
+	return 0;
+}
+
+/* copies src into dst[n], truncated */
+static void
+scopy(char *dst, size_t n, const char *src)
+{
+	size_t k = strlen(src);
+
+	if (k >= n)
+		k = n - 1;
+	memcpy(dst, src, k);
+	dst[k] = '\0';
+}
+
+/* copies the string at path into out. Returns 1, 0 if absent, -1 */
+static int
+getstr(const char *js, size_t n, const char *path, char *out, size_t on)
+{
+	struct json_val v;
+	int r;
+
+	out[0] = '\0';
+	if ((r = json_get(js, n, path, &v)) != 1)
+		return r;
+	if (v.type == JSON_NULL)
+		return 0;
+	return json_string(&v, out, on) < 0 ? -1 : 1;
+}
+
+static int
+badjson(struct docker *d, const char *what)
+{
+	return fail(d, "malformed %s response from %s", what, d->path);
+}
+
+/* API calls */
+
+int
+docker_ping(struct docker *d, char *version, size_t n)
+{
+	int st;
+
+	if ((st = call(d, "GET", "/_ping", NULL, 0, SINK_BODY)) < 0)
+		return -1;
+	if (st != 200)
+		return apierr(d);
+	if ((st = call(d, "GET", DOCKER_API "/version", NULL, 0, SINK_BODY)) < 0)
+		return -1;
+	if (st != 200)
+		return apierr(d);
+	if (getstr(d->body, d->blen, "Version", version, n) != 1)
+		return badjson(d, "version");
+	return 0;
+}
+
+int
+docker_image_exists(struct docker *d, const char *image)
+{
+	char target[512];
+	int st;
+
+	if (!okimage(image))
+		return fail(d, "invalid image name \"%.128s\"", image ? image : "(null)");
+	snprintf(target, sizeof(target), DOCKER_API "/images/%s/json", image);
+	if ((st = call(d, "GET", target, NULL, 0, SINK_BODY)) < 0)
+		return -1;
+	if (st == 404) {
+		fail(d, "image %s not found locally", image);
+		return 0;
+	}
+	if (st != 200)
+		return apierr(d);
+	if (json_valid(d->body, d->blen) < 0)
+		return badjson(d, "image inspect");
+	return 1;
+}
+
+int
+docker_image_pull(struct docker *d, const char *image)
+{
+	char target[1024], enc[800];
+	int st;
+
+	if (!okimage(image) || pctenc(image, enc, sizeof(enc)) < 0)
+		return fail(d, "invalid image name \"%.128s\"", image ? image : "(null)");
+	snprintf(target, sizeof(target), DOCKER_API "/images/create?fromImage=%s", enc);
+	d->pullerr[0] = '\0';
+	/* an empty body: pull takes no JSON, but a POST wants a length */
+	st = call(d, "POST", target, "", PULLTIME, SINK_PULL);
+	if (st < 0)
+		return -1;
+	if (st != 200) {
+		d->sink = SINK_BODY;
+		return apierr(d);
+	}
+	if (d->pullerr[0])
+		return fail(d, "cannot pull %s: %s", image, d->pullerr);
+	return 0;
+}
+
+/* the create body: see tests/fixtures/create-201.req */
+static int
+createbody(struct docker *d, const struct docker_spec *s)
+{
+	struct json_w w;
+	char port[16];
+	size_t i;
+
+	snprintf(port, sizeof(port), "%d/tcp", s->port);
+	json_w_init(&w, d->json, MAXJSON);
+	json_w_open(&w, '{');
+	json_w_key(&w, "Image");
+	json_w_str(&w, s->image);
+	json_w_key(&w, "Env");
+	json_w_open(&w, '[');
+	for (i = 0; i < s->nenv; i++)
+		json_w_str(&w, s->env[i] ? s->env[i] : "");
+	json_w_close(&w);
+	json_w_key(&w, "Labels");
+	json_w_open(&w, '{');
+	json_w_key(&w, "prescal.managed");
+	json_w_str(&w, "true");
+	json_w_key(&w, "prescal.name");
+	json_w_str(&w, s->set);
+	json_w_close(&w);
+	if (!s->hostnet) {
+		json_w_key(&w, "ExposedPorts");
+		json_w_open(&w, '{');
+		json_w_key(&w, port);
+		json_w_open(&w, '{');
+		json_w_close(&w);
+		json_w_close(&w);
+	}
+	json_w_key(&w, "HostConfig");
+	json_w_open(&w, '{');
+	if (s->hostnet) {
+		json_w_key(&w, "NetworkMode");
+		json_w_str(&w, "host");
+	} else {
+		/* HostPort "": an ephemeral port, chosen at start */
+		json_w_key(&w, "PortBindings");
+		json_w_open(&w, '{');
+		json_w_key(&w, port);
+		json_w_open(&w, '[');
+		json_w_open(&w, '{');
+		json_w_key(&w, "HostIp");
+		json_w_str(&w, "127.0.0.1");
+		json_w_key(&w, "HostPort");
+		json_w_str(&w, "");
+		json_w_close(&w);
+		json_w_close(&w);
+		json_w_close(&w);
+	}
+	json_w_key(&w, "AutoRemove");
+	json_w_bool(&w, 0);
+	json_w_key(&w, "RestartPolicy");
+	json_w_open(&w, '{');
+	json_w_key(&w, "Name");
+	json_w_str(&w, "no");
+	json_w_close(&w);
+	json_w_close(&w);
+	json_w_close(&w);
+	if (json_w_end(&w) < 0)
+		return fail(d, "create request for %s too large or not UTF-8", s->name);
+	return 0;
+}
+
+static int
+okid(const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < 64; i++)
+		if (!strchr("0123456789abcdef", id[i]) || !id[i])
+			return 0;
+	return id[64] == '\0';
+}
+
+int
+docker_create(struct docker *d, const struct docker_spec *s, char id[65])
+{
+	char target[256];
+	int st;
+
+	id[0] = '\0';
+	d->status = 0;
+	if (!okname(s->name))
+		return badname(d, "container name", s->name);
+	if (!okname(s->set))
+		return badname(d, "instance set name", s->set);
+	if (!okimage(s->image))
+		return fail(d, "invalid image name \"%.128s\"", s->image ? s->image : "(null)");
+	if (!s->hostnet && (s->port < 1 || s->port > 65535))
+		return fail(d, "invalid container port %d", s->port);
+	if (createbody(d, s) < 0)
+		return -1;
+	snprintf(target, sizeof(target), DOCKER_API "/containers/create?name=%s", s->name);
+	if ((st = call(d, "POST", target, d->json, 0, SINK_BODY)) < 0)
+		return -1;
+	if (st != 201)
+		return apierr(d);
+	if (getstr(d->body, d->blen, "Id", id, 65) != 1 || !okid(id)) {
+		id[0] = '\0';
+		return badjson(d, "create");
+	}
+	return 0;
+}
+
+/* POST /containers/<id>/<what>[query] without a body */
+static int
+action(struct docker *d, const char *id, const char *what, const char *query, int extra_ms)
+{
+	char target[256];
+
+	if (!okname(id))
+		return badname(d, "container name or id", id);
+	snprintf(target, sizeof(target), DOCKER_API "/containers/%s/%s%s", id, what, query);
+	return call(d, "POST", target, NULL, extra_ms, SINK_BODY);
+}
+
+int
+docker_start(struct docker *d, const char *id)
+{
+	int st = action(d, id, "start", "", 0);
+
+	if (st < 0)
+		return -1;
+	return st == 204 || st == 304 ? 0 : apierr(d);
+}
+
+int
+docker_stop(struct docker *d, const char *id, int grace_s)
+{
+	char q[32];
+	int st;
+
+	if (grace_s < 0)
+		grace_s = 0;
+	if (grace_s > 3600)
+		grace_s = 3600;
+	snprintf(q, sizeof(q), "?t=%d", grace_s);
+	if ((st = action(d, id, "stop", q, grace_s * 1000)) < 0)
+		return -1;
+	return st == 204 || st == 304 ? 0 : apierr(d);
+}
+
+int
+docker_kill(struct docker *d, const char *id)
+{
+	int st = action(d, id, "kill", "", 0);
+
+	if (st < 0)
+		return -1;
+	return st == 204 ? 0 : apierr(d);
+}
+
+int
+docker_remove(struct docker *d, const char *id)
+{
+	char target[256];
+	int st;
+
+	if (!okname(id))
+		return badname(d, "container name or id", id);
+	snprintf(target, sizeof(target), DOCKER_API "/containers/%s?force=1", id);
+	if ((st = call(d, "DELETE", target, NULL, 0, SINK_BODY)) < 0)
+		return -1;
+	if (st == 204)
+		return 0;
+	apierr(d);
+	/* gone, or going: AutoRemove or a concurrent remove got there first */
+	if (st == 404 || (st == 409 && strstr(d->err, "already in progress")))
+		return 0;
+	return -1;
+}
+
+static int
+health(const char *s)
+{
+	if (strcmp(s, "starting") == 0)
+		return DOCKER_HEALTH_STARTING;
+	if (strcmp(s, "healthy") == 0)
+		return DOCKER_HEALTH_HEALTHY;
+	if (strcmp(s, "unhealthy") == 0)
+		return DOCKER_HEALTH_UNHEALTHY;
+	return DOCKER_HEALTH_NONE;
+}
+
+int
+docker_inspect(struct docker *d, const char *id, int port, struct docker_state *st)
+{
+	char target[256], path[64], s[256];
+	const char *js;
+	struct json_val v;
+	long long x;
+	long hp;
+	size_t n;
+	int r;
+
+	memset(st, 0, sizeof(*st));
+	if (!okname(id))
+		return badname(d, "container name or id", id);
+	snprintf(target, sizeof(target), DOCKER_API "/containers/%s/json", id);
+	if ((r = call(d, "GET", target, NULL, 0, SINK_BODY)) < 0)
+		return -1;
+	if (r != 200)
+		return apierr(d);
+	js = d->body;
+	n = d->blen;
+	if (json_get(js, n, "State.Running", &v) != 1 || (st->running = json_bool(&v)) < 0 ||
+	    json_get(js, n, "State.ExitCode", &v) != 1 || json_int(&v, &x) < 0 ||
+	    getstr(js, n, "State.Status", st->status, sizeof(st->status)) != 1 ||
+	    getstr(js, n, "Name", s, sizeof(s)) < 0 ||
+	    (r = getstr(js, n, "State.Health.Status", path, sizeof(path))) < 0)
+		return badjson(d, "inspect");
+	st->exitcode = x < -1000000 || x > 1000000 ? -1 : (int)x;
+	if (r == 1)
+		st->health = health(path);
+	scopy(st->name, sizeof(st->name), s[0] == '/' ? s + 1 : s);
+	snprintf(path, sizeof(path), "NetworkSettings.Ports[\"%d/tcp\"][0].HostPort", port);
+	if ((r = getstr(js, n, path, s, sizeof(s))) < 0)
+		return badjson(d, "inspect");
+	if (r == 1 && parse_int(s, 1, 65535, &hp) == 0)
+		st->hostport = (int)hp;
+	return 0;
+}
+
+/* fills c from one entry of a container list */
+static int
+listentry(const struct json_val *e, int port, struct docker_ctr *c)
+{
+	struct json_val ports, p, v;
+	char name[130];
+	long long x;
+	size_t pos = 0;
+
+	memset(c, 0, sizeof(*c));
+	if (getstr(e->s, e->n, "Id", c->id, sizeof(c->id)) != 1 ||
+	    getstr(e->s, e->n, "Names[0]", name, sizeof(name)) < 0 ||
+	    getstr(e->s, e->n, "State", c->state, sizeof(c->state)) < 0)
+		return -1;
+	scopy(c->name, sizeof(c->name), name[0] == '/' ? name + 1 : name);
+	if (json_get(e->s, e->n, "Ports", &ports) != 1 || ports.type != JSON_ARRAY)
+		return 0;
+	while (json_array_next(&ports, &pos, &p) == 1) {
+		if (json_get(p.s, p.n, "PrivatePort", &v) != 1 || json_int(&v, &x) < 0 ||
+		    x != port || json_get(p.s, p.n, "Type", &v) != 1 || !json_streq(&v, "tcp") ||
+		    json_get(p.s, p.n, "PublicPort", &v) != 1 || json_int(&v, &x) < 0 ||
+		    x < 1 || x > 65535)
+			continue;
+		c->hostport = (int)x;
+		break;
+	}
+	return 0;
+}
+
+int
+docker_list(struct docker *d, const char *set, int port, struct docker_ctr *out,
+            size_t max, size_t *n)
+{
+	char target[1024], f[768];
+	struct json_val arr, e;
+	size_t pos = 0;
+	int st, more = 0;
+
+	*n = 0;
+	if (!okname(set))
+		return badname(d, "instance set name", set);
+	if (filters(d, set, 0, f, sizeof(f)) < 0)
+		return -1;
+	snprintf(target, sizeof(target), DOCKER_API "/containers/json?all=1&filters=%s", f);
+	if ((st = call(d, "GET", target, NULL, 0, SINK_BODY)) < 0)
+		return -1;
+	if (st != 200)
+		return apierr(d);
+	if (json_get(d->body, d->blen, "", &arr) != 1 || arr.type != JSON_ARRAY)
+		return badjson(d, "list");
+	while ((st = json_array_next(&arr, &pos, &e)) == 1) {
+		if (*n == max) {
+			more = 1;
+			break;
+		}
+		if (listentry(&e, port, &out[*n]) < 0) {
+			*n = 0;
+			return badjson(d, "list");
+		}
+		(*n)++;
+	}
+	if (st < 0)
+		return badjson(d, "list");
+	if (more)
+		fail(d, "more than %zu containers in set %s", max, set);
+	return more;
+}
+
+/* events */
+
+int
+docker_events_open(struct docker *d, const char *set)
+{
+	char target[1024], f[768];
+	int n;
+
+	if (!okname(set))
+		return badname(d, "instance set name", set);
+	if (filters(d, set, 1, f, sizeof(f)) < 0)
+		return -1;
+	snprintf(target, sizeof(target), DOCKER_API "/events?filters=%s", f);
+	n = snprintf(d->req, MAXREQ, "GET %s HTTP/1.1\r\nHost: docker\r\n"
+	             "User-Agent: prescal/" VERSION "\r\n\r\n", target);
+	d->deadline = now_ms() + d->timeout;
+	d->sink = SINK_BODY;
+	if (exchange(d, n) < 0)
+		return -1;
+	if (d->status == 200 && (d->res.body == HTTP_BODY_CHUNKED ||
+	    d->res.body == HTTP_BODY_CLOSE)) {
+		d->events = 1;
+		d->sink = SINK_EVENTS;
+		d->blen = 0;
+		http_chunked_init(&d->ch);
+		return 0;
+	}
+	if (readbody(d) < 0) {
+		disconnect(d);
+		return -1;
+	}
+	if (!d->res.keepalive)
+		disconnect(d);
+	else
+		d->reused = 1;
+	if (d->status == 200)
+		return fail(d, "event stream from %s has no body", d->path);
+	return apierr(d);
+}
+
+/* parses one event line. Returns 1 if it is a container event, 0 to skip */
+static int
+event(struct docker *d, const char *js, size_t n, struct docker_event *ev)
+{
+	struct json_val v;
+	char act[256], code[16];
+	long x;
+
+	memset(ev, 0, sizeof(*ev));
+	if (json_valid(js, n) < 0)
+		return badjson(d, "event");
+	if (json_get(js, n, "Type", &v) == 1 && !json_streq(&v, "container"))
+		return 0;
+	if ((getstr(js, n, "Actor.ID", ev->id, sizeof(ev->id)) != 1 &&
+	    getstr(js, n, "id", ev->id, sizeof(ev->id)) != 1) || !okid(ev->id))
+		return badjson(d, "event");
+	/* actions such as "exec_start: <command>" may be long: keep the start */
+	if ((json_get(js, n, "Action", &v) == 1 || json_get(js, n, "status", &v) == 1) &&
+	    v.type == JSON_STRING) {
+		if (json_string(&v, act, sizeof(act)) < 0)
+			snprintf(act, sizeof(act), "%.*s", (int)MIN(v.n - 2, 64), v.s + 1);
+		scopy(ev->action, sizeof(ev->action), act);
+	}
+	if (getstr(js, n, "Actor.Attributes.name", act, sizeof(act)) == 1)
+		scopy(ev->name, sizeof(ev->name), act);
+	if (getstr(js, n, "Actor.Attributes.exitCode", code, sizeof(code)) == 1 &&
+	    parse_int(code, -1000000, 1000000, &x) == 0)
+		ev->exitcode = (int)x;
+	return 1;
+}
+
+/* takes the next complete line from the event buffer. Returns 1 with an
+ * event, 0 if there is none yet, -1 */
+static int
+nextline(struct docker *d, struct docker_event *ev)
+{
+	char *nl;
+	size_t k;
+	int r;
+
+	while ((nl = memchr(d->body, '\n', d->blen))) {
+		k = nl - d->body;
+		r = 0;
+		if (k > 0 && !(k == 1 && d->body[0] == '\r'))
+			r = event(d, d->body, k, ev);
+		memmove(d->body, nl + 1, d->blen - k - 1);
+		d->blen -= k + 1;
+		d->body[d->blen] = '\0';
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
+int
+docker_events_next(struct docker *d, struct docker_event *ev, int timeout_ms)
+{
+	ssize_t n;
+	int r;
+
+	if (!d->events || d->fd < 0)
+		return fail(d, "no event stream open");
+	d->deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	for (;;) {
+		if ((r = nextline(d, ev)) != 0)
+			break;
+		if (d->res.body == HTTP_BODY_CHUNKED) {
+			if ((r = unchunk(d)) < 0)
+				break;
+			if (d->ch.done) {
+				r = fail(d, "event stream from %s ended", d->path);
+				break;
+			}
+		} else if (d->len > 0) {
+			if ((r = sink(d, d->in + d->off, d->len)) < 0)
+				break;
+			d->off = d->len = 0;
+		}
+		if (memchr(d->body, '\n', d->blen))
+			continue;
+		if ((n = fill(d)) < 0 && errno == ETIMEDOUT)
+			return 0;
+		if (n <= 0) {
+			r = n == 0 ? fail(d, "event stream from %s closed by the daemon", d->path) :
+			    readerr(d, n);
+			break;
+		}
+	}
+	if (r < 0)
+		disconnect(d);
+	return r;
+}

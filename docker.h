@@ -1,0 +1,134 @@
+/* See LICENSE file for copyright and license details. */
+/* docker.h: a small Docker Engine API client (API 1.41) over a unix
+ * socket. Every docker_* call except open/close/error/status does blocking
+ * I/O bounded by the handle's timeout. Calls return 0 (or the value said)
+ * on success and -1 on error, with the text in docker_error() and the HTTP
+ * status, if any, in docker_status(). One handle per calling thread: a
+ * handle holds one keep-alive connection and its own bounded buffers.
+ *
+ * Containers are labelled prescal.managed=true and prescal.name=<set>;
+ * docker_list() and docker_events_open() select them by that label. */
+
+#include <stddef.h>
+
+#define DOCKER_API       "/v1.41"
+#define DOCKER_MAXBODY   (1 << 20)  /* bytes: larger responses are an error */
+#define DOCKER_MAXHEAD   16384      /* bytes of a response head */
+
+enum {
+	DOCKER_HEALTH_NONE,       /* the container has no healthcheck */
+	DOCKER_HEALTH_STARTING,
+	DOCKER_HEALTH_HEALTHY,
+	DOCKER_HEALTH_UNHEALTHY,
+	NUM_DOCKER_HEALTH
+};
+
+struct docker;
+
+struct docker_spec {
+	const char *image;        /* e.g. "prescal-demo:latest" */
+	const char *name;         /* container name: [a-zA-Z0-9][a-zA-Z0-9_.-]* */
+	const char *set;          /* instance-set name, becomes label prescal.name */
+	int port;                 /* container port (tcp), published on 127.0.0.1
+	                             with an ephemeral host port */
+	const char *const *env;   /* "K=V" strings, passed as they are */
+	size_t nenv;
+	int hostnet;              /* 1: NetworkMode "host"; nothing is published,
+	                             the container listens on the host's port */
+};
+
+struct docker_state {
+	int running, exitcode;
+	char status[16];          /* created/running/paused/restarting/exited/dead */
+	int health;               /* DOCKER_HEALTH_* */
+	int hostport;             /* NetworkSettings.Ports["<port>/tcp"][0].HostPort, 0 if none */
+	char name[128];           /* without the leading '/' */
+};
+
+struct docker_ctr {
+	char id[65];
+	char name[128];           /* the first name, without the leading '/' */
+	char state[16];           /* created/running/exited/... */
+	int hostport;             /* PublicPort where PrivatePort == port (tcp), 0 if none */
+};
+
+struct docker_event {
+	char id[65];
+	char action[32];          /* create/start/die/kill/stop/destroy/... (truncated) */
+	char name[128];           /* Actor.Attributes.name */
+	int exitcode;             /* Actor.Attributes.exitCode on "die", else 0 */
+};
+
+/* Returns the socket path from DOCKER_HOST if it is "unix://PATH", else
+ * "/var/run/docker.sock". The string is not owned by the caller. */
+const char *docker_default_socket(void);
+
+/* Allocates a handle for the socket at sockpath; each network step of a
+ * call may take up to timeout_ms. No I/O. Returns NULL on ENOMEM. */
+struct docker *docker_open(const char *sockpath, int timeout_ms);
+
+/* Closes the connection and frees d (NULL is fine). */
+void docker_close(struct docker *d);
+
+/* Changes the per-call timeout of d. */
+void docker_set_timeout(struct docker *d, int timeout_ms);
+
+/* Returns the last error text, including the daemon's message ("" if none).
+ * Owned by d, valid until its next call. */
+const char *docker_error(const struct docker *d);
+
+/* Returns the HTTP status of the last call, 0 if no response was read. */
+int docker_status(const struct docker *d);
+
+/* GET /_ping, then GET /version; copies the engine version into version.
+ * Returns 0 or -1. Blocks. */
+int docker_ping(struct docker *d, char *version, size_t n);
+
+/* Inspects a local image. Returns 1 if present, 0 if not (error text "image
+ * X not found locally"), -1 on error. Blocks. */
+int docker_image_exists(struct docker *d, const char *image);
+
+/* Pulls image, reading the progress stream to its end (up to 10 minutes).
+ * Returns 0, or -1 also when the stream reports an error. Blocks. */
+int docker_image_pull(struct docker *d, const char *image);
+
+/* Creates a container from s; its 64-hex id goes into id. Returns 0 or -1
+ * (409 name in use, 404 no such image: see docker_status()). Never pulls.
+ * Blocks. */
+int docker_create(struct docker *d, const struct docker_spec *s, char id[65]);
+
+/* Starts a container (id or name). Returns 0 (204, or 304 already
+ * started) or -1. Blocks. */
+int docker_start(struct docker *d, const char *id);
+
+/* Inspects a container; port is the container port whose host port goes
+ * into st->hostport. Returns 0 or -1 (docker_status() 404: no such
+ * container). Blocks. */
+int docker_inspect(struct docker *d, const char *id, int port, struct docker_state *st);
+
+/* Lists all containers (running or not) of the set. Stores up to max in
+ * out and their number in *n. Returns 0, 1 if there were more than max
+ * (the rest is not stored), or -1. Blocks. */
+int docker_list(struct docker *d, const char *set, int port, struct docker_ctr *out,
+                size_t max, size_t *n);
+
+/* Stops a container: SIGTERM, SIGKILL after grace_s seconds. Returns 0 (204,
+ * or 304 already stopped) or -1. Blocks up to grace_s plus the timeout. */
+int docker_stop(struct docker *d, const char *id, int grace_s);
+
+/* Sends SIGKILL. Returns 0 (204) or -1 (409: not running). Blocks. */
+int docker_kill(struct docker *d, const char *id);
+
+/* Removes a container by force. Returns 0, also when it is already gone
+ * (404) or its removal is in progress (409), or -1. Blocks. */
+int docker_remove(struct docker *d, const char *id);
+
+/* Subscribes to container events of the set on d's connection; d then
+ * serves only docker_events_next() until another call closes the stream.
+ * Returns 0 once the 200 head is read, or -1. Blocks. */
+int docker_events_open(struct docker *d, const char *set);
+
+/* Waits up to timeout_ms for the next event. Returns 1 with *ev filled,
+ * 0 on time-out (the stream is still fine: the daemon sends no heartbeats),
+ * -1 if the stream broke or ended. Blocks. */
+int docker_events_next(struct docker *d, struct docker_event *ev, int timeout_ms);

@@ -1,0 +1,748 @@
+/* See LICENSE file for copyright and license details. */
+/*
+ * fleet.c: the containers behind the scaler's decisions. The scaler thread
+ * samples the pool and calls scale_tick(); starts, drains and removals are
+ * jobs run by a few fleet workers, each with its own Docker connection;
+ * the events thread takes dead instances out within milliseconds.
+ *
+ * F.lock protects F (instances, counters, job queue). Lock order: F.lock,
+ * then the pool lock (pool_* calls). Never held across Docker or socket I/O.
+ * Only the job that moved an instance to FI_REMOVING touches its backend
+ * afterwards, so every backend is removed from the pool exactly once.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "docker.h"
+#include "pool.h"
+#include "scale.h"
+#include "util.h"
+
+#define FLEET_CAP   1024       /* instances tracked */
+#define NJOBS       2048       /* queued jobs */
+#define GRACE_S     5          /* docker stop grace period, s */
+
+enum inst_state { FI_FREE, FI_STARTING, FI_READY, FI_DRAINING, FI_REMOVING, NUM_FI };
+enum job_kind { J_START, J_ADOPT, J_DRAIN, J_REMOVE, NUM_J };
+
+struct inst {
+	enum inst_state state;
+	char id[65];
+	char name[72];
+	struct backend *b;     /* NULL until it has a host port */
+	int64_t t0;            /* start of the current phase, ms */
+};
+
+struct job {
+	enum job_kind kind;
+	struct inst *in;       /* NULL for J_START */
+};
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;        /* the scaler: demand, or a job finished */
+	pthread_cond_t jobs;        /* fleet workers */
+	struct scale_conf c;        /* immutable after scale_start() */
+	struct scale_state st;
+	struct inst inst[FLEET_CAP];
+	struct job q[NJOBS];
+	int qhead, qn;
+	int pending;                /* J_START jobs not yet in the pool */
+	int draining;               /* J_DRAIN jobs running */
+	int busy;                   /* jobs running */
+	int seq;                    /* next instance number */
+	int demand, stopping;
+	const char *sock;
+} F = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.wake = PTHREAD_COND_INITIALIZER,
+	.jobs = PTHREAD_COND_INITIALIZER,
+};
+
+static atomic_long docker_errors;
+
+static void
+push_unlocked(enum job_kind kind, struct inst *in)
+{
+	if (F.qn == NJOBS) {
+		warn("fleet: job queue full, dropping a job");
+		return;
+	}
+	F.q[(F.qhead + F.qn++) % NJOBS] = (struct job){ kind, in };
+	pthread_cond_signal(&F.jobs);
+}
+
+static struct inst *
+inst_new_unlocked(const char *id, const char *name, enum inst_state st)
+{
+	for (int i = 0; i < FLEET_CAP; i++) {
+		if (F.inst[i].state == FI_FREE) {
+			struct inst *in = &F.inst[i];
+			memset(in, 0, sizeof(*in));
+			in->state = st;
+			snprintf(in->id, sizeof(in->id), "%s", id);
+			snprintf(in->name, sizeof(in->name), "%s", name);
+			in->t0 = now_ms();
+			return in;
+		}
+	}
+	return NULL;
+}
+
+static struct inst *
+inst_by_id_unlocked(const char *id)
+{
+	for (int i = 0; i < FLEET_CAP; i++)
+		if (F.inst[i].state != FI_FREE && !strcmp(F.inst[i].id, id))
+			return &F.inst[i];
+	return NULL;
+}
+
+/* takes a failed or dead instance out; the J_REMOVE job does the rest */
+static void
+condemn_unlocked(struct inst *in, const char *why)
+{
+	if (in->state == FI_REMOVING || in->state == FI_FREE)
+		return;
+	warn("instance %s %s: removing", in->name, why);
+	if (in->state == FI_DRAINING)
+		F.draining--;
+	in->state = FI_REMOVING;
+	if (in->b)
+		pool_set_state(in->b, B_DRAINING);
+	push_unlocked(J_REMOVE, in);
+	pthread_cond_signal(&F.wake);
+}
+
+static struct docker *
+dopen(void)
+{
+	struct docker *d = docker_open(F.sock, 10000);
+
+	if (!d)
+		die("out of memory");
+	return d;
+}
+
+/* readiness: an HTTP answer below 500 on the ready path */
+static int
+probe_http(int port, const char *path)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port),
+	                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_storage ss;
+	char buf[256];
+	int fd, n, got = 0, status = -1;
+
+	memcpy(&ss, &sin, sizeof(sin));
+	if ((fd = connect_tcp(&ss, sizeof(sin), 500)) < 0)
+		return -1;
+	sock_timeouts(fd, 1000, 1000);
+	n = snprintf(buf, sizeof(buf), "GET %s HTTP/1.1\r\nHost: localhost\r\n"
+	             "User-Agent: prescal-probe\r\nConnection: close\r\n\r\n", path);
+	if (writeall(fd, buf, n) == 0) {
+		while (got < 12 && (n = recv(fd, buf + got, sizeof(buf) - 1 - got, 0)) > 0)
+			got += n;
+		buf[got] = '\0';
+		if (got >= 12 && !strncmp(buf, "HTTP/1.", 7) && buf[8] == ' ')
+			status = atoi(buf + 9);
+	}
+	close(fd);
+	return status;
+}
+
+static int
+stopping(void)
+{
+	int r;
+
+	pthread_mutex_lock(&F.lock);
+	r = F.stopping;
+	pthread_mutex_unlock(&F.lock);
+	return r;
+}
+
+static int
+removing(struct inst *in)
+{
+	int r;
+
+	pthread_mutex_lock(&F.lock);
+	r = in->state == FI_REMOVING || F.stopping;
+	pthread_mutex_unlock(&F.lock);
+	return r;
+}
+
+/* waits until in answers (or Docker says healthy); returns 0 or -1 */
+static int
+wait_ready(struct docker *d, struct inst *in, int port)
+{
+	struct docker_state ds;
+	int64_t until = now_ms() + F.c.start_timeout;
+	int delay = 10, status;
+
+	while (now_ms() < until && !removing(in)) {
+		if (docker_inspect(d, in->id, F.c.port, &ds) < 0) {
+			warn("instance %s: inspect: %s", in->name, docker_error(d));
+			return -1;
+		}
+		if (!ds.running) {
+			warn("instance %s exited with code %d before it was ready", in->name,
+			     ds.exitcode);
+			return -1;
+		}
+		if (ds.health == DOCKER_HEALTH_HEALTHY)
+			return 0;
+		if (ds.health == DOCKER_HEALTH_UNHEALTHY) {
+			warn("instance %s: Docker reports it unhealthy", in->name);
+			return -1;
+		}
+		if (ds.health == DOCKER_HEALTH_NONE && (status = probe_http(port, F.c.ready_path)) > 0 &&
+		    status < 500)
+			return 0;
+		usleep(delay * 1000);
+		delay = MIN(delay * 3 / 2, 100);
+	}
+	if (!removing(in))
+		warn("instance %s not ready within %ld ms", in->name, F.c.start_timeout);
+	return -1;
+}
+
+/* puts in into the pool at 127.0.0.1:port */
+static int
+attach(struct inst *in, int port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port),
+	                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_storage ss;
+	struct backend *b;
+
+	memcpy(&ss, &sin, sizeof(sin));
+	if (!(b = pool_add(in->name, in->id, &ss, sizeof(sin), B_STARTING)))
+		return -1;
+	pthread_mutex_lock(&F.lock);
+	in->b = b;
+	pthread_mutex_unlock(&F.lock);
+	return 0;
+}
+
+/* readiness, then B_UP; on failure the instance is condemned */
+static void
+make_ready(struct docker *d, struct inst *in, int port)
+{
+	int64_t t0 = in->t0;
+
+	if (wait_ready(d, in, port) < 0) {
+		pthread_mutex_lock(&F.lock);
+		scale_failed(&F.st, now_ms());
+		condemn_unlocked(in, "failed to get ready");
+		pthread_mutex_unlock(&F.lock);
+		return;
+	}
+	pthread_mutex_lock(&F.lock);
+	if (in->state == FI_STARTING) {
+		in->state = FI_READY;
+		pool_set_state(in->b, B_UP);
+		scale_succeeded(&F.st);
+		warn("instance %s ready on 127.0.0.1:%d in %lld ms", in->name, port,
+		     (long long)(now_ms() - t0));
+	}
+	pthread_mutex_unlock(&F.lock);
+}
+
+/* create and start one container; 409 on the name tries the next number */
+static int
+create_start(struct docker *d, char *name, size_t nn, char id[65])
+{
+	char env[2][96];
+	const char *envp[2] = { env[0], env[1] };
+	struct docker_spec sp = { .image = F.c.image, .set = F.c.name, .port = F.c.port,
+	                          .env = envp, .nenv = 2, .hostnet = F.c.hostnet };
+	int tries;
+
+	for (tries = 0; tries < 5; tries++) {
+		pthread_mutex_lock(&F.lock);
+		snprintf(name, nn, "%.48s-%d", F.c.name, ++F.seq);
+		pthread_mutex_unlock(&F.lock);
+		snprintf(env[0], sizeof(env[0]), "PORT=%ld", F.c.port);
+		snprintf(env[1], sizeof(env[1]), "PRESCAL_INSTANCE=%s", name);
+		sp.name = name;
+		if (docker_create(d, &sp, id) == 0)
+			break;
+		if (docker_status(d) != 409)
+			goto fail;
+	}
+	if (tries == 5)
+		goto fail;
+	if (docker_start(d, id) < 0) {
+		warn("instance %s: start: %s", name, docker_error(d));
+		docker_remove(d, id);
+		return -1;
+	}
+	return 0;
+fail:
+	warn("instance %s: create: %s", name, docker_error(d));
+	return -1;
+}
+
+/* host port: set by Docker at start; polled briefly */
+static int
+host_port(struct docker *d, struct inst *in)
+{
+	struct docker_state ds;
+
+	if (F.c.hostnet)
+		return (int)F.c.port;
+	for (int i = 0; i < 50; i++) {
+		if (docker_inspect(d, in->id, F.c.port, &ds) < 0)
+			return -1;
+		if (ds.hostport > 0)
+			return ds.hostport;
+		if (!ds.running && strcmp(ds.status, "created"))
+			return -1;
+		usleep(10000);
+	}
+	return -1;
+}
+
+static void
+job_start(struct docker *d)
+{
+	char name[72], id[65];
+	struct inst *in = NULL;
+	int port, failed = 1;
+
+	if (create_start(d, name, sizeof(name), id) == 0) {
+		pthread_mutex_lock(&F.lock);
+		in = inst_new_unlocked(id, name, FI_STARTING);
+		pthread_mutex_unlock(&F.lock);
+		if (!in) {
+			warn("fleet: more than %d instances", FLEET_CAP);
+			docker_remove(d, id);
+		} else if ((port = host_port(d, in)) < 0 || attach(in, port) < 0) {
+			warn("instance %s: no host port: %s", name, docker_error(d));
+			pthread_mutex_lock(&F.lock);
+			condemn_unlocked(in, "has no published port");
+			pthread_mutex_unlock(&F.lock);
+		} else {
+			failed = 0;
+		}
+	}
+	pthread_mutex_lock(&F.lock);
+	F.pending--;
+	if (failed) {
+		atomic_fetch_add(&docker_errors, 1);
+		scale_failed(&F.st, now_ms());
+	}
+	pthread_cond_signal(&F.wake);
+	pthread_mutex_unlock(&F.lock);
+	if (!failed)
+		make_ready(d, in, port);
+}
+
+static void
+job_adopt(struct docker *d, struct inst *in)
+{
+	struct docker_state ds;
+	int port;
+
+	if (docker_inspect(d, in->id, F.c.port, &ds) < 0 || !ds.running ||
+	    (port = F.c.hostnet ? (int)F.c.port : ds.hostport) <= 0 || attach(in, port) < 0) {
+		pthread_mutex_lock(&F.lock);
+		condemn_unlocked(in, "cannot be adopted");
+		pthread_mutex_unlock(&F.lock);
+		return;
+	}
+	make_ready(d, in, port);
+}
+
+/* waits for in-flight requests and tunnels to end, then stops and removes */
+static void
+job_drain(struct docker *d, struct inst *in)
+{
+	int64_t t0 = now_ms(), until = t0 + F.c.drain_timeout;
+
+	while (now_ms() < until && (atomic_load(&in->b->inflight) > 0 ||
+	       atomic_load(&in->b->tunnels) > 0))
+		usleep(20000);
+	pthread_mutex_lock(&F.lock);
+	if (in->state != FI_DRAINING) {
+		pthread_mutex_unlock(&F.lock);
+		return;  /* condemned meanwhile: J_REMOVE does the rest */
+	}
+	in->state = FI_REMOVING;
+	F.draining--;
+	pthread_mutex_unlock(&F.lock);
+	if (atomic_load(&in->b->inflight) > 0)
+		warn("instance %s: drain timeout with %d requests in flight", in->name,
+		     atomic_load(&in->b->inflight));
+	pool_remove(in->b);
+	if (docker_stop(d, in->id, GRACE_S) < 0 && docker_status(d) != 404)
+		warn("instance %s: stop: %s", in->name, docker_error(d));
+	if (docker_remove(d, in->id) < 0) {
+		atomic_fetch_add(&docker_errors, 1);
+		warn("instance %s: remove: %s", in->name, docker_error(d));
+	}
+	warn("instance %s removed (drained in %lld ms)", in->name, (long long)(now_ms() - t0));
+	pthread_mutex_lock(&F.lock);
+	in->state = FI_FREE;
+	pthread_cond_signal(&F.wake);
+	pthread_mutex_unlock(&F.lock);
+}
+
+static void
+job_remove(struct docker *d, struct inst *in)
+{
+	if (in->b)
+		pool_remove(in->b);
+	if (docker_remove(d, in->id) < 0) {
+		atomic_fetch_add(&docker_errors, 1);
+		warn("instance %s: remove: %s", in->name, docker_error(d));
+	}
+	pthread_mutex_lock(&F.lock);
+	in->state = FI_FREE;
+	pthread_cond_signal(&F.wake);
+	pthread_mutex_unlock(&F.lock);
+}
+
+void *
+scale_worker(void *arg)
+{
+	struct docker *d = dopen();
+	struct job j;
+
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&F.lock);
+		while (F.qn == 0)
+			pthread_cond_wait(&F.jobs, &F.lock);
+		j = F.q[F.qhead];
+		F.qhead = (F.qhead + 1) % NJOBS;
+		F.qn--;
+		F.busy++;
+		if (j.kind == J_START && F.stopping) {
+			F.pending--;
+			F.busy--;
+			pthread_mutex_unlock(&F.lock);
+			continue;
+		}
+		pthread_mutex_unlock(&F.lock);
+		switch (j.kind) {
+		case J_START:  job_start(d); break;
+		case J_ADOPT:  job_adopt(d, j.in); break;
+		case J_DRAIN:  job_drain(d, j.in); break;
+		case J_REMOVE: job_remove(d, j.in); break;
+		default:       break;
+		}
+		pthread_mutex_lock(&F.lock);
+		F.busy--;
+		pthread_cond_broadcast(&F.wake);
+		pthread_mutex_unlock(&F.lock);
+	}
+	return NULL;
+}
+
+/* scale_ops for the real world */
+static void
+op_start(void *arg, int n)
+{
+	(void)arg;
+	pthread_mutex_lock(&F.lock);
+	for (int i = 0; i < n; i++) {
+		F.pending++;
+		push_unlocked(J_START, NULL);
+	}
+	pthread_mutex_unlock(&F.lock);
+}
+
+/* drains the ready instance with the fewest requests in flight */
+static void
+op_drain_one(void *arg)
+{
+	struct inst *best = NULL;
+	int i, load, bestload = 0;
+
+	(void)arg;
+	pthread_mutex_lock(&F.lock);
+	for (i = 0; i < FLEET_CAP; i++) {
+		struct inst *in = &F.inst[i];
+		if (in->state != FI_READY)
+			continue;
+		load = atomic_load(&in->b->inflight) + atomic_load(&in->b->tunnels);
+		if (!best || load < bestload || (load == bestload && in->t0 > best->t0)) {
+			best = in;
+			bestload = load;
+		}
+	}
+	if (best) {
+		best->state = FI_DRAINING;
+		best->t0 = now_ms();
+		F.draining++;
+		pool_set_state(best->b, B_DRAINING);
+		push_unlocked(J_DRAIN, best);
+	}
+	pthread_mutex_unlock(&F.lock);
+}
+
+/* one sample of the dynamic instances' load */
+static void
+sample(struct scale_input *in)
+{
+	struct pool_stats ps;
+	long served = 0;
+
+	memset(in, 0, sizeof(*in));
+	pthread_mutex_lock(&F.lock);
+	for (int i = 0; i < FLEET_CAP; i++) {
+		struct inst *x = &F.inst[i];
+		if (x->state == FI_READY) {
+			in->ready++;
+			if (x->b && x->b->state == B_DOWN)
+				condemn_unlocked(x, "failed its health checks");
+		} else if (x->state == FI_STARTING) {
+			in->starting++;
+		}
+		if (x->state != FI_FREE && x->b) {
+			in->inflight += atomic_load(&x->b->inflight) + atomic_load(&x->b->tunnels);
+			served += atomic_load(&x->b->served);
+		}
+	}
+	in->starting += F.pending;
+	pthread_mutex_unlock(&F.lock);
+	pool_get_stats(&ps);
+	in->waiting = ps.waiting;
+	in->requests = served + ps.held_total;
+	in->now = now_ms();
+}
+
+void *
+scale_loop(void *arg)
+{
+	struct scale_ops ops = { op_start, op_drain_one, NULL };
+	struct scale_input in;
+	struct scale_state st;
+	struct timespec ts;
+	int draining;
+
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&F.lock);
+		if (!F.demand) {
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += F.c.sample_ms * 1000000L;
+			ts.tv_sec += ts.tv_nsec / 1000000000L;
+			ts.tv_nsec %= 1000000000L;
+			pthread_cond_timedwait(&F.wake, &F.lock, &ts);
+		}
+		F.demand = 0;
+		if (F.stopping) {
+			pthread_mutex_unlock(&F.lock);
+			return NULL;
+		}
+		pthread_mutex_unlock(&F.lock);
+		sample(&in);
+		pthread_mutex_lock(&F.lock);
+		draining = F.draining;
+		/* ticks run unlocked (ops lock F); jobs only touch the back-off */
+		st = F.st;
+		pthread_mutex_unlock(&F.lock);
+		scale_tick(&F.c, &st, &in, draining, &ops);
+		pthread_mutex_lock(&F.lock);
+		st.backoff = F.st.backoff;
+		st.backoff_until = F.st.backoff_until;
+		F.st = st;
+		pthread_mutex_unlock(&F.lock);
+	}
+}
+
+void
+scale_demand(void)
+{
+	pthread_mutex_lock(&F.lock);
+	F.demand = 1;
+	pthread_cond_signal(&F.wake);
+	pthread_mutex_unlock(&F.lock);
+}
+
+static void
+on_event(const struct docker_event *ev)
+{
+	struct inst *in;
+	char why[64];
+
+	pthread_mutex_lock(&F.lock);
+	if ((in = inst_by_id_unlocked(ev->id)) &&
+	    (in->state == FI_READY || in->state == FI_STARTING)) {
+		if (!strcmp(ev->action, "die") || !strcmp(ev->action, "oom")) {
+			snprintf(why, sizeof(why), "died (exit code %d)", ev->exitcode);
+			condemn_unlocked(in, why);
+		} else if (!strcmp(ev->action, "destroy") || !strcmp(ev->action, "stop")) {
+			condemn_unlocked(in, "was stopped or removed outside prescal");
+		} else if (!strncmp(ev->action, "health_status: unhealthy", 24)) {
+			condemn_unlocked(in, "became unhealthy");
+		}
+	}
+	pthread_mutex_unlock(&F.lock);
+}
+
+void *
+scale_events(void *arg)
+{
+	struct docker *d = dopen();
+	struct docker_event ev;
+	int backoff = 500, r;
+
+	(void)arg;
+	for (;;) {
+		if (docker_events_open(d, F.c.name) < 0) {
+			atomic_fetch_add(&docker_errors, 1);
+			warn("docker events: %s; again in %d ms", docker_error(d), backoff);
+			usleep(backoff * 1000);
+			backoff = MIN(backoff * 2, 30000);
+			continue;
+		}
+		backoff = 500;
+		while ((r = docker_events_next(d, &ev, 1000)) >= 0)
+			if (r == 1)
+				on_event(&ev);
+		if (!stopping())
+			warn("docker events: stream ended: %s; reconnecting", docker_error(d));
+	}
+	return NULL;
+}
+
+/* adopts the set's running containers, removes the rest */
+static int
+adopt(struct docker *d)
+{
+	struct docker_ctr *ctr;
+	size_t n = 0, i;
+	const char *p;
+	int r;
+
+	if (!(ctr = calloc(FLEET_CAP, sizeof(*ctr))))
+		return -1;
+	if ((r = docker_list(d, F.c.name, F.c.port, ctr, FLEET_CAP, &n)) < 0) {
+		warn("docker: list: %s", docker_error(d));
+		free(ctr);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		size_t nl = strlen(F.c.name);
+		if (!strncmp(ctr[i].name, F.c.name, nl) && ctr[i].name[nl] == '-' &&
+		    (p = ctr[i].name + nl + 1) && atoi(p) > F.seq)
+			F.seq = atoi(p);
+		if (!strcmp(ctr[i].state, "running")) {
+			struct inst *in = inst_new_unlocked(ctr[i].id, ctr[i].name, FI_STARTING);
+			if (in) {
+				warn("adopting instance %s", ctr[i].name);
+				push_unlocked(J_ADOPT, in);
+				continue;
+			}
+		}
+		warn("removing leftover container %s (%s)", ctr[i].name, ctr[i].state);
+		if (docker_remove(d, ctr[i].id) < 0)
+			warn("docker: remove %s: %s", ctr[i].name, docker_error(d));
+	}
+	free(ctr);
+	return 0;
+}
+
+int
+scale_start(const struct scale_conf *c)
+{
+	struct docker *d;
+	char version[64];
+	int r = -1, e;
+
+	F.c = *c;
+	F.sock = c->socket[0] ? c->socket : docker_default_socket();
+	d = dopen();
+	if (docker_ping(d, version, sizeof(version)) < 0) {
+		warn("docker: %s", docker_error(d));
+		goto out;
+	}
+	warn("docker engine %s at %s", version, F.sock);
+	if ((e = docker_image_exists(d, c->image)) < 0) {
+		warn("docker: %s", docker_error(d));
+		goto out;
+	}
+	if (e == 0 && !strcmp(c->pull, "never")) {
+		warn("image %s not found locally (pull policy never)", c->image);
+		goto out;
+	}
+	if (e == 0) {
+		warn("pulling image %s", c->image);
+		if (docker_image_pull(d, c->image) < 0) {
+			warn("docker: pull %s: %s", c->image, docker_error(d));
+			goto out;
+		}
+	}
+	r = adopt(d);
+out:
+	docker_close(d);
+	return r;
+}
+
+static int
+settled_unlocked(void)
+{
+	return F.qn == 0 && F.busy == 0;
+}
+
+void
+scale_stop(void)
+{
+	struct docker *d;
+	struct docker_ctr *ctr;
+	int64_t until;
+	size_t n = 0, i;
+	struct timespec ts;
+
+	pthread_mutex_lock(&F.lock);
+	F.stopping = 1;
+	pthread_cond_broadcast(&F.wake);
+	if (F.c.keep) {
+		pthread_mutex_unlock(&F.lock);
+		warn("keeping the containers of set %s running", F.c.name);
+		return;
+	}
+	/* let running jobs finish (starts see stopping and end early) */
+	until = now_ms() + F.c.start_timeout;
+	while (!settled_unlocked() && now_ms() < until) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&F.wake, &F.lock, &ts);
+	}
+	pthread_mutex_unlock(&F.lock);
+	/* then remove everything labelled with the set */
+	d = dopen();
+	ctr = calloc(FLEET_CAP, sizeof(*ctr));
+	if (ctr && docker_list(d, F.c.name, F.c.port, ctr, FLEET_CAP, &n) >= 0) {
+		for (i = 0; i < n; i++) {
+			docker_stop(d, ctr[i].id, GRACE_S);
+			if (docker_remove(d, ctr[i].id) < 0)
+				warn("docker: remove %s: %s", ctr[i].name, docker_error(d));
+			else
+				warn("instance %s removed", ctr[i].name);
+		}
+	} else {
+		warn("docker: list: %s", docker_error(d));
+	}
+	free(ctr);
+	docker_close(d);
+}
+
+long
+scale_docker_errors(void)
+{
+	return atomic_load(&docker_errors);
+}

@@ -1,0 +1,406 @@
+/* See LICENSE file for copyright and license details. */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pool.h"
+#include "util.h"
+
+#define BACKOFF_MAX 30000
+
+const char *const backend_state_name[NUM_B] = {
+	[B_STARTING] = "starting",
+	[B_UP]       = "up",
+	[B_DOWN]     = "down",
+	[B_DRAINING] = "draining",
+	[B_REMOVED]  = "removed",
+};
+
+/*
+ * The pool lock protects the list, every backend's state, fails, backoff,
+ * retry_at, refs and idle cache, and the fields below. conf is immutable
+ * after pool_init(). inflight/tunnels/served are atomics.
+ */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t ready;       /* a backend became pickable */
+	struct pool_conf conf;
+	struct backend *head;
+	unsigned rr;                /* round-robin cursor */
+	int waiting;                /* requests held in pool_pick */
+	long held_total, hold_rejected;
+	int woken;                  /* pool_wake_all() was called */
+} P = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+void
+pool_init(const struct pool_conf *conf)
+{
+	pthread_condattr_t ca;
+
+	P.conf = *conf;
+	if (P.conf.idle_max > POOL_IDLE_CAP)
+		P.conf.idle_max = POOL_IDLE_CAP;
+	if (P.conf.idle_max < 0)
+		P.conf.idle_max = 0;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&P.ready, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+struct backend *
+pool_add(const char *name, const char *id, const struct sockaddr_storage *ss,
+         socklen_t sslen, enum backend_state st)
+{
+	struct backend *b, **pp;
+
+	if (!(b = calloc(1, sizeof(*b))))
+		return NULL;
+	snprintf(b->name, sizeof(b->name), "%s", name);
+	snprintf(b->id, sizeof(b->id), "%s", id ? id : "");
+	b->dynamic = id && *id;
+	memcpy(&b->addr, ss, sslen);
+	b->addrlen = sslen;
+	b->created = now_ms();
+	b->state = st;
+	b->backoff = P.conf.backoff_ms;
+	b->refs = 1;
+	pthread_mutex_lock(&P.lock);
+	for (pp = &P.head; *pp; pp = &(*pp)->next)
+		;
+	*pp = b;
+	if (st == B_UP)
+		pthread_cond_broadcast(&P.ready);
+	pthread_mutex_unlock(&P.lock);
+	return b;
+}
+
+static void
+close_idle_unlocked(struct backend *b)
+{
+	while (b->nidle > 0)
+		close(b->idle_fd[--b->nidle]);
+}
+
+static void
+unref_unlocked(struct backend *b)
+{
+	if (--b->refs == 0) {
+		close_idle_unlocked(b);
+		free(b);
+	}
+}
+
+void
+pool_set_state(struct backend *b, enum backend_state st)
+{
+	pthread_mutex_lock(&P.lock);
+	if (b->state != B_REMOVED) {
+		b->state = st;
+		if (st == B_UP) {
+			b->fails = 0;
+			b->backoff = P.conf.backoff_ms;
+			pthread_cond_broadcast(&P.ready);
+		} else if (st != B_DOWN) {
+			close_idle_unlocked(b);
+		}
+	}
+	pthread_mutex_unlock(&P.lock);
+}
+
+void
+pool_remove(struct backend *b)
+{
+	struct backend **pp;
+
+	pthread_mutex_lock(&P.lock);
+	for (pp = &P.head; *pp; pp = &(*pp)->next) {
+		if (*pp == b) {
+			*pp = b->next;
+			b->next = NULL;
+			b->state = B_REMOVED;
+			close_idle_unlocked(b);
+			unref_unlocked(b);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&P.lock);
+}
+
+static int
+pickable_unlocked(struct backend *b, int64_t now)
+{
+	if (b->state == B_DOWN && now >= b->retry_at)
+		return 1;  /* one trial after the back-off */
+	if (b->state != B_UP)
+		return 0;
+	if (P.conf.conn_cap > 0 && atomic_load(&b->inflight) >= P.conf.conn_cap)
+		return 0;
+	return 1;
+}
+
+static int
+skipped(struct backend *b, struct backend *const *skip, int nskip)
+{
+	for (int i = 0; i < nskip; i++)
+		if (skip[i] == b)
+			return 1;
+	return 0;
+}
+
+/* chooses among pickable backends; round-robin cursor breaks ties */
+static struct backend *
+choose_unlocked(struct backend *const *skip, int nskip, int64_t now)
+{
+	struct backend *b, *best = NULL;
+	int n = 0, i, start, bestload = 0, load;
+
+	for (b = P.head; b; b = b->next)
+		n++;
+	if (n == 0)
+		return NULL;
+	start = P.rr++ % n;
+	for (i = 0, b = P.head; i < start; i++)
+		b = b->next;
+	for (i = 0; i < n; i++, b = b->next ? b->next : P.head) {
+		if (!pickable_unlocked(b, now) || skipped(b, skip, nskip))
+			continue;
+		if (P.conf.balance == BAL_RR)
+			return b;
+		load = atomic_load(&b->inflight);
+		if (!best || load < bestload) {
+			best = b;
+			bestload = load;
+		}
+	}
+	return best;
+}
+
+/* whether waiting can help: a backend is starting or may be started */
+static int
+worth_waiting_unlocked(void)
+{
+	struct backend *b;
+
+	if (P.conf.hold)
+		return 1;
+	if (P.conf.conn_cap > 0)
+		for (b = P.head; b; b = b->next)
+			if (b->state == B_UP)
+				return 1;
+	return 0;
+}
+
+int
+pool_pick(struct backend **out, struct backend *const *skip, int nskip, int64_t deadline)
+{
+	struct backend *b;
+	struct timespec ts;
+	int counted = 0, r = 503;
+
+	pthread_mutex_lock(&P.lock);
+	for (;;) {
+		int64_t now = now_ms();
+
+		if ((b = choose_unlocked(skip, nskip, now))) {
+			if (b->state == B_DOWN)
+				b->retry_at = now + b->backoff;  /* one trial at a time */
+			b->refs++;
+			atomic_fetch_add(&b->inflight, 1);
+			*out = b;
+			r = 0;
+			break;
+		}
+		if (nskip > 0 || P.woken || now >= deadline || !worth_waiting_unlocked())
+			break;
+		if (!counted) {
+			if (P.waiting >= P.conf.hold_max) {
+				P.hold_rejected++;
+				break;
+			}
+			P.waiting++;
+			P.held_total++;
+			counted = 1;
+			if (P.conf.demand) {
+				pthread_mutex_unlock(&P.lock);
+				P.conf.demand();
+				pthread_mutex_lock(&P.lock);
+				continue;
+			}
+		}
+		/* wake at least every 100 ms: down back-offs expire silently */
+		int64_t until = MIN(deadline, now + 100);
+		ts.tv_sec = until / 1000;
+		ts.tv_nsec = (until % 1000) * 1000000;
+		pthread_cond_timedwait(&P.ready, &P.lock, &ts);
+	}
+	if (counted)
+		P.waiting--;
+	pthread_mutex_unlock(&P.lock);
+	return r;
+}
+
+static void
+fail_unlocked(struct backend *b)
+{
+	if (++b->fails >= P.conf.max_fails && b->state == B_UP) {
+		b->state = B_DOWN;
+		b->retry_at = now_ms() + b->backoff;
+		close_idle_unlocked(b);
+		warn("backend %s down after %d failures, retry in %d ms", b->name,
+		     b->fails, b->backoff);
+	} else if (b->state == B_DOWN) {
+		b->backoff = MIN(b->backoff * 2, BACKOFF_MAX);
+		b->retry_at = now_ms() + b->backoff;
+	}
+}
+
+void
+pool_fail(struct backend *b)
+{
+	pthread_mutex_lock(&P.lock);
+	fail_unlocked(b);
+	pthread_mutex_unlock(&P.lock);
+}
+
+void
+pool_done(struct backend *b, int ok)
+{
+	pthread_mutex_lock(&P.lock);
+	atomic_fetch_sub(&b->inflight, 1);
+	if (ok) {
+		atomic_fetch_add(&b->served, 1);
+		b->fails = 0;
+		if (b->state == B_DOWN) {
+			b->state = B_UP;
+			b->backoff = P.conf.backoff_ms;
+			warn("backend %s up again", b->name);
+		}
+	} else {
+		fail_unlocked(b);
+	}
+	if (P.waiting > 0)
+		pthread_cond_broadcast(&P.ready);  /* a slot may be free (conn_cap) */
+	unref_unlocked(b);
+	pthread_mutex_unlock(&P.lock);
+}
+
+/* a cached connection is alive when it has nothing to read and no EOF */
+static int
+alive(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	return poll(&pfd, 1, 0) == 0;
+}
+
+int
+pool_conn_get(struct backend *b)
+{
+	int fd = -1;
+	int64_t now = now_ms();
+
+	pthread_mutex_lock(&P.lock);
+	while (b->nidle > 0) {
+		b->nidle--;
+		fd = b->idle_fd[b->nidle];
+		if (now - b->idle_at[b->nidle] < P.conf.idle_ms)
+			break;
+		close(fd);
+		fd = -1;
+	}
+	pthread_mutex_unlock(&P.lock);
+	if (fd >= 0 && !alive(fd)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+void
+pool_conn_put(struct backend *b, int fd)
+{
+	pthread_mutex_lock(&P.lock);
+	if (b->state == B_UP && b->nidle < P.conf.idle_max) {
+		b->idle_fd[b->nidle] = fd;
+		b->idle_at[b->nidle] = now_ms();
+		b->nidle++;
+		fd = -1;
+	}
+	pthread_mutex_unlock(&P.lock);
+	if (fd >= 0)
+		close(fd);
+}
+
+void
+pool_get_stats(struct pool_stats *st)
+{
+	struct backend *b;
+
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&P.lock);
+	for (b = P.head; b; b = b->next) {
+		st->total++;
+		switch (b->state) {
+		case B_UP:       st->up++; break;
+		case B_STARTING: st->starting++; break;
+		case B_DOWN:     st->down++; break;
+		case B_DRAINING: st->draining++; break;
+		default:         break;
+		}
+		st->inflight += atomic_load(&b->inflight);
+		st->tunnels += atomic_load(&b->tunnels);
+	}
+	st->waiting = P.waiting;
+	st->held_total = P.held_total;
+	st->hold_rejected = P.hold_rejected;
+	pthread_mutex_unlock(&P.lock);
+}
+
+void
+pool_foreach(void (*fn)(struct backend *b, void *arg), void *arg)
+{
+	struct backend *b;
+
+	pthread_mutex_lock(&P.lock);
+	for (b = P.head; b; b = b->next)
+		fn(b, arg);
+	pthread_mutex_unlock(&P.lock);
+}
+
+void
+pool_wake_all(void)
+{
+	pthread_mutex_lock(&P.lock);
+	P.woken = 1;
+	pthread_cond_broadcast(&P.ready);
+	pthread_mutex_unlock(&P.lock);
+}
+
+void
+pool_expire_idle(void)
+{
+	struct backend *b;
+	int64_t now = now_ms();
+	int i, j;
+
+	pthread_mutex_lock(&P.lock);
+	for (b = P.head; b; b = b->next) {
+		for (i = j = 0; i < b->nidle; i++) {
+			if (now - b->idle_at[i] >= P.conf.idle_ms || !alive(b->idle_fd[i])) {
+				close(b->idle_fd[i]);
+				continue;
+			}
+			b->idle_fd[j] = b->idle_fd[i];
+			b->idle_at[j++] = b->idle_at[i];
+		}
+		b->nidle = j;
+	}
+	pthread_mutex_unlock(&P.lock);
+}

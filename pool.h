@@ -1,0 +1,112 @@
+/* See LICENSE file for copyright and license details. */
+/* pool.h: the backend pool — a linked list of backends under one lock,
+ * selection (least outstanding or round-robin), passive health, a bounded
+ * cache of idle backend connections, and holding requests while no
+ * backend is ready (scale from zero). */
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+enum backend_state {
+	B_STARTING,   /* dynamic instance not ready yet: not selected */
+	B_UP,         /* selectable */
+	B_DOWN,       /* passive health failed: selected again after the back-off */
+	B_DRAINING,   /* out of selection, finishing in-flight requests */
+	B_REMOVED,    /* unlinked; freed when the last reference goes */
+	NUM_B
+};
+
+extern const char *const backend_state_name[NUM_B];
+
+enum pool_balance { BAL_LEAST, BAL_RR, NUM_BAL };
+
+struct pool_conf {
+	enum pool_balance balance;
+	int max_fails;        /* consecutive failures before B_DOWN */
+	int backoff_ms;       /* first down back-off; doubles up to 30 s */
+	int idle_max;         /* cached idle connections per backend (<= POOL_IDLE_CAP) */
+	int idle_ms;          /* cached connection lifetime */
+	int hold;             /* 1: pool_pick waits when nothing is ready (dynamic pools) */
+	int hold_max;         /* requests waiting at once; beyond: 503 */
+	int conn_cap;         /* in-flight cap per backend, 0 = none */
+	void (*demand)(void); /* called (lock not held) when a request starts waiting */
+};
+
+#define POOL_IDLE_CAP 256
+
+/* Lock order: pool lock only; never held across I/O. */
+struct backend {
+	/* immutable after pool_add() */
+	char name[72];                  /* "host:port" or container name */
+	char id[65];                    /* container id, "" for static backends */
+	int dynamic;
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	int64_t created;                /* now_ms() at pool_add */
+	/* protected by the pool lock */
+	struct backend *next;
+	enum backend_state state;
+	int fails;                      /* consecutive connect/response failures */
+	int backoff;                    /* current down back-off, ms */
+	int64_t retry_at;               /* B_DOWN: selectable again at (ms) */
+	int refs;                       /* list + each pick holding it */
+	int nidle;
+	int idle_fd[POOL_IDLE_CAP];
+	int64_t idle_at[POOL_IDLE_CAP];
+	/* atomics, read without the lock */
+	atomic_int inflight;            /* requests in progress */
+	atomic_int tunnels;             /* upgraded connections open */
+	atomic_long served;             /* requests answered */
+};
+
+struct pool_stats {
+	int total, up, starting, down, draining;
+	int inflight, tunnels, waiting;
+	long held_total, hold_rejected;
+};
+
+/* Sets up the pool; call once before any other pool_ function. */
+void pool_init(const struct pool_conf *conf);
+
+/* Adds a backend in state st. Returns it (owned by the pool), NULL on ENOMEM. */
+struct backend *pool_add(const char *name, const char *id, const struct sockaddr_storage *ss,
+                         socklen_t sslen, enum backend_state st);
+
+/* Sets b's state (wakes held requests when it becomes B_UP). */
+void pool_set_state(struct backend *b, enum backend_state st);
+
+/* Unlinks b and closes its idle connections; freed once no pick holds it. */
+void pool_remove(struct backend *b);
+
+/* Chooses a backend, skipping those in skip[0..nskip). Blocks while holding
+ * (conf.hold) up to deadline (now_ms() clock). Returns 0 with *out
+ * referenced and its in-flight count raised, or 503 if none. */
+int pool_pick(struct backend **out, struct backend *const *skip, int nskip, int64_t deadline);
+
+/* Ends a pick: ok 1 resets the failure count, ok 0 counts a failure and
+ * may mark b down. Drops the reference taken by pool_pick. */
+void pool_done(struct backend *b, int ok);
+
+/* Records a failure of b without ending the pick (connect refused). */
+void pool_fail(struct backend *b);
+
+/* Returns a cached idle connection to b that still looks alive, or -1. */
+int pool_conn_get(struct backend *b);
+
+/* Caches fd as idle for b, or closes it when the cache is full or b is
+ * not up. Takes ownership of fd. */
+void pool_conn_put(struct backend *b, int fd);
+
+/* Fills st with counts. */
+void pool_get_stats(struct pool_stats *st);
+
+/* Calls fn(b, arg) for each backend with the lock held; fn must not block
+ * or call pool_ functions. */
+void pool_foreach(void (*fn)(struct backend *b, void *arg), void *arg);
+
+/* Wakes every held request (shutdown). */
+void pool_wake_all(void);
+
+/* Closes idle connections older than conf.idle_ms. */
+void pool_expire_idle(void);

@@ -1,0 +1,778 @@
+/* See LICENSE file for copyright and license details. */
+/*
+ * prescal: an HTTP/1.1 reverse proxy and load balancer that scales its own
+ * Docker backends.
+ *
+ * Threads (all created here):
+ * - main: parses flags, starts the others, then waits for signals; on
+ *   SIGTERM/SIGINT it drains (stop accepting, finish in-flight requests up
+ *   to the drain timeout) and exits 0.
+ * - the poller: one epoll loop that accepts connections and reads request
+ *   heads without blocking. A connection that is idle (keep-alive) or still
+ *   sending its head costs no worker: it sits in epoll with EPOLLONESHOT.
+ *   When a head is complete (or certainly malformed) the connection goes on
+ *   the ready queue. It also enforces the header deadline (408) and the
+ *   keep-alive timeout, so a slow client never pins a worker.
+ * - workers (a fixed pool): pop a connection, serve one request with
+ *   blocking I/O (proxy.c), then either serve the next pipelined request,
+ *   or park the connection back in epoll, or close it.
+ * - the scaler (scale.c, only with -i): samples the load and starts and
+ *   stops containers through docker.c.
+ *
+ * Ownership: a struct conn belongs to exactly one thread at a time (the
+ * poller while CS_IDLE/CS_HEAD, a worker while CS_QUEUED/CS_BUSY); the
+ * hand-over is the ready queue or an epoll re-arm. Buffers come from a
+ * bounded free list (MAX_ACTIVE). Backends live in pool.c under its lock.
+ *
+ * Start reading main().
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "pool.h"
+#include "proxy.h"
+#include "scale.h"
+#include "util.h"
+#include "config.h"
+
+enum conn_state { CS_FREE, CS_IDLE, CS_HEAD, CS_QUEUED, CS_BUSY, NUM_CS };
+
+#define MAX_BACKENDS 64
+
+/* settings: config.h, then the config file, then flags */
+struct settings {
+	char listen[128], admin[128];
+	char *backend[MAX_BACKENDS];
+	int nbackend;
+	long threads, max_conns, max_active;
+	long header_timeout, body_timeout, keepalive_timeout, send_timeout;
+	long connect_timeout, backend_timeout, tunnel_timeout, drain_timeout, hold_timeout;
+	long max_fails, down_backoff, idle_per_backend, backend_idle, max_tries, hold_max;
+	long access_log, conn_cap;
+	char balance[16];
+	struct scale_conf sc;
+	int scaling;
+	int check_only;
+};
+
+static struct settings S = {
+	.listen = LISTEN_ADDR, .admin = ADMIN_ADDR,
+	.threads = NTHREADS, .max_conns = MAX_CONNS, .max_active = MAX_ACTIVE,
+	.header_timeout = HEADER_TIMEOUT, .body_timeout = BODY_TIMEOUT,
+	.keepalive_timeout = KEEPALIVE_TIMEOUT, .send_timeout = SEND_TIMEOUT,
+	.connect_timeout = CONNECT_TIMEOUT, .backend_timeout = BACKEND_TIMEOUT,
+	.tunnel_timeout = TUNNEL_TIMEOUT, .drain_timeout = DRAIN_TIMEOUT,
+	.hold_timeout = HOLD_TIMEOUT, .hold_max = HOLD_MAX,
+	.max_fails = MAX_FAILS, .down_backoff = DOWN_BACKOFF,
+	.idle_per_backend = IDLE_PER_BACKEND, .backend_idle = BACKEND_IDLE,
+	.max_tries = MAX_TRIES, .access_log = ACCESS_LOG, .conn_cap = CONN_CAP,
+	.balance = BALANCE,
+	.sc = {
+		.image = "", .port = IMAGE_PORT, .min = MIN_INSTANCES, .max = MAX_INSTANCES,
+		.target = TARGET_INFLIGHT, .name = SET_NAME, .socket = "",
+		.metric = METRIC, .target_rps = TARGET_RPS, .down_delay = SCALE_DOWN_DELAY,
+		.idle_timeout = IDLE_TIMEOUT, .start_timeout = START_TIMEOUT,
+		.ready_path = READY_PATH, .pull = PULL_POLICY, .keep = KEEP_ON_EXIT,
+		.drain_timeout = DRAIN_TIMEOUT, .sample_ms = SAMPLE_MS,
+	},
+};
+
+/* the ready queue: bounded by max_active, so a push never fails */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t nonempty;
+	struct conn **ring;
+	size_t head, n, cap;
+} Q = { .lock = PTHREAD_MUTEX_INITIALIZER, .nonempty = PTHREAD_COND_INITIALIZER };
+
+/* connections and buffers; lock protects the free lists and counts */
+static struct {
+	pthread_mutex_t lock;
+	struct conn *table, *free;
+	char **bufs;
+	int nbufs, nfree_bufs, nconns, maxused;
+} T = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static struct http_limits lim;
+static int epfd = -1, lfd = -1;
+static atomic_int stopping, busy;
+
+static void
+usage(void)
+{
+	fputs("usage: prescal [-hqvT] [-f file] [-l [host:]port] [-b host:port]... [-t threads]\n"
+	      "               [-a [host:]port] [-i image] [-p port] [-m min] [-M max] [-c n]\n"
+	      "               [-n name] [-s path]\n", stderr);
+}
+
+/* buffers: a bounded free list, grown lazily */
+static char *
+buf_get(void)
+{
+	char *b = NULL;
+
+	pthread_mutex_lock(&T.lock);
+	if (T.nfree_bufs > 0)
+		b = T.bufs[--T.nfree_bufs];
+	else if (T.nbufs < S.max_active && (b = malloc(CONN_BUF)))
+		T.nbufs++;
+	pthread_mutex_unlock(&T.lock);
+	return b;
+}
+
+static void
+buf_put(char *b)
+{
+	pthread_mutex_lock(&T.lock);
+	T.bufs[T.nfree_bufs++] = b;
+	pthread_mutex_unlock(&T.lock);
+}
+
+static void
+conn_close(struct conn *c)
+{
+	close(c->fd);
+	if (c->buf)
+		buf_put(c->buf);
+	c->buf = NULL;
+	pthread_mutex_lock(&T.lock);
+	c->state = CS_FREE;
+	c->next = T.free;
+	T.free = c;
+	T.nconns--;
+	pthread_mutex_unlock(&T.lock);
+}
+
+static void
+queue_push(struct conn *c)
+{
+	pthread_mutex_lock(&Q.lock);
+	c->state = CS_QUEUED;
+	Q.ring[(Q.head + Q.n++) % Q.cap] = c;
+	pthread_cond_signal(&Q.nonempty);
+	pthread_mutex_unlock(&Q.lock);
+}
+
+static struct conn *
+queue_pop(void)
+{
+	struct conn *c;
+
+	pthread_mutex_lock(&Q.lock);
+	while (Q.n == 0)
+		pthread_cond_wait(&Q.nonempty, &Q.lock);
+	c = Q.ring[Q.head];
+	Q.head = (Q.head + 1) % Q.cap;
+	Q.n--;
+	c->state = CS_BUSY;
+	pthread_mutex_unlock(&Q.lock);
+	return c;
+}
+
+/* hands c to the poller: EPOLLONESHOT, so exactly one thread gets it back */
+static void
+park(struct conn *c, int state, int64_t deadline)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT, .data.ptr = c };
+
+	c->state = state;
+	c->deadline = deadline;
+	if (epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0 &&
+	    (errno != ENOENT || epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0)) {
+		warn("epoll_ctl:");
+		conn_close(c);
+	}
+}
+
+/* whether c->buf holds a complete (or certainly malformed) head */
+static int
+head_ready(struct conn *c, struct http_header *hdr)
+{
+	struct http_request req = { .hdr = hdr };
+
+	return c->len > 0 && http_parse_request(c->buf, c->len, &lim, &req) != -2;
+}
+
+/* poller: read what is there; queue the connection once its head is in */
+static void
+on_readable(struct conn *c, struct http_header *hdr)
+{
+	ssize_t r;
+
+	if (!c->buf) {
+		if (!(c->buf = buf_get())) {
+			/* all buffers busy: look again on the next sweep */
+			c->state = CS_HEAD;
+			return;
+		}
+		c->cap = CONN_BUF;
+		c->len = 0;
+		c->state = CS_HEAD;
+		c->deadline = now_ms() + S.header_timeout;
+	}
+	while (c->len < c->cap) {
+		r = recv(c->fd, c->buf + c->len, c->cap - c->len, MSG_DONTWAIT);
+		if (r > 0) {
+			c->len += r;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		conn_close(c);  /* EOF or error before a complete head: nothing to answer */
+		return;
+	}
+	if (c->len == 0) {
+		buf_put(c->buf);
+		c->buf = NULL;
+		park(c, CS_IDLE, now_ms() + S.keepalive_timeout);
+	} else if (head_ready(c, hdr) || c->len == c->cap) {
+		queue_push(c);
+	} else {
+		park(c, CS_HEAD, c->deadline);
+	}
+}
+
+static void
+on_accept(struct http_header *hdr)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	struct conn *c;
+	char addr[64], *colon;
+	int fd, one = 1;
+
+	for (;;) {
+		sl = sizeof(ss);
+		if ((fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC)) < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				warn("accept:");
+			return;
+		}
+		pthread_mutex_lock(&T.lock);
+		if ((c = T.free)) {
+			T.free = c->next;
+			T.nconns++;
+			if (c - T.table >= T.maxused)
+				T.maxused = c - T.table + 1;
+		}
+		pthread_mutex_unlock(&T.lock);
+		if (!c || atomic_load(&stopping)) {
+			/* over max_conns: answer instead of leaving it hanging */
+			proxy_error(fd, 503, "Retry-After: 1\r\n");
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		c->buf = NULL;
+		c->len = 0;
+		c->nreq = 0;
+		addr_str(&ss, addr, sizeof(addr));
+		if ((colon = strrchr(addr, ':')))
+			*colon = '\0';
+		snprintf(c->peer, sizeof(c->peer), "%s", addr[0] == '[' ? addr + 1 : addr);
+		if ((colon = strchr(c->peer, ']')))
+			*colon = '\0';
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		sock_timeouts(fd, S.body_timeout, S.send_timeout);
+		c->state = CS_HEAD;
+		on_readable(c, hdr);
+	}
+}
+
+/* poller: deadlines, buffer-starved connections, shutdown */
+static void
+sweep(struct http_header *hdr)
+{
+	int64_t now = now_ms();
+	int i, n, stop = atomic_load(&stopping);
+	struct conn *c;
+
+	pthread_mutex_lock(&T.lock);
+	n = T.maxused;
+	pthread_mutex_unlock(&T.lock);
+	for (i = 0; i < n; i++) {
+		c = &T.table[i];
+		if (c->state == CS_IDLE && (stop || now >= c->deadline)) {
+			conn_close(c);
+		} else if (c->state == CS_HEAD && now >= c->deadline) {
+			proxy_error(c->fd, 408, NULL);
+			conn_close(c);
+		} else if (c->state == CS_HEAD && !c->buf) {
+			on_readable(c, hdr);
+		}
+	}
+}
+
+static void *
+poller(void *arg)
+{
+	struct epoll_event ev[256];
+	struct http_header *hdr;
+	int64_t last = 0;
+	int i, n;
+
+	(void)arg;
+	if (!(hdr = calloc(lim.max_headers, sizeof(*hdr))))
+		die("calloc:");
+	for (;;) {
+		n = epoll_wait(epfd, ev, LEN(ev), 100);
+		for (i = 0; i < n; i++) {
+			if (ev[i].data.ptr == NULL)
+				on_accept(hdr);
+			else
+				on_readable(ev[i].data.ptr, hdr);
+		}
+		if (now_ms() - last >= 100) {
+			last = now_ms();
+			sweep(hdr);
+		}
+	}
+	return NULL;
+}
+
+/* worker: after a response, serve what is buffered or park the connection */
+static void
+serve(struct worker *w, struct conn *c)
+{
+	for (;;) {
+		atomic_fetch_add(&busy, 1);
+		int keep = proxy_serve(w, c);
+		atomic_fetch_sub(&busy, 1);
+		c->nreq++;
+		if (keep != PROXY_KEEP || atomic_load(&stopping)) {
+			conn_close(c);
+			return;
+		}
+		if (c->len > 0 && head_ready(c, w->hdr))
+			continue;  /* pipelined */
+		if (c->len > 0) {
+			park(c, CS_HEAD, now_ms() + S.header_timeout);
+			return;
+		}
+		buf_put(c->buf);
+		c->buf = NULL;
+		park(c, CS_IDLE, now_ms() + S.keepalive_timeout);
+		return;
+	}
+}
+
+static void *
+worker(void *arg)
+{
+	struct worker *w = arg;
+
+	for (;;)
+		serve(w, queue_pop());
+	return NULL;
+}
+
+static void
+start_thread(void *(*fn)(void *), void *arg, size_t stack)
+{
+	pthread_attr_t a;
+	pthread_t t;
+
+	pthread_attr_init(&a);
+	pthread_attr_setstacksize(&a, stack);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	if ((errno = pthread_create(&t, &a, fn, arg)))
+		die("pthread_create:");
+	pthread_attr_destroy(&a);
+}
+
+/* options: one table for flags and config-file keys */
+enum { O_STR, O_INT, O_LIST };
+
+struct option {
+	char flag;            /* 0: config file only */
+	const char *key;
+	int kind;
+	void *dst;
+	size_t size;          /* O_STR buffer size */
+	long lo, hi;          /* O_INT range */
+	int byflag;           /* set from the command line */
+};
+
+static struct option opts[] = {
+	{ 'l', "listen",            O_STR,  S.listen, sizeof(S.listen), 0, 0, 0 },
+	{ 'a', "admin",             O_STR,  S.admin, sizeof(S.admin), 0, 0, 0 },
+	{ 'b', "backend",           O_LIST, NULL, 0, 0, 0, 0 },
+	{ 't', "threads",           O_INT,  &S.threads, 0, 1, 1024, 0 },
+	{ 'i', "image",             O_STR,  S.sc.image, sizeof(S.sc.image), 0, 0, 0 },
+	{ 'p', "port",              O_INT,  &S.sc.port, 0, 1, 65535, 0 },
+	{ 'm', "min",               O_INT,  &S.sc.min, 0, 0, 1000, 0 },
+	{ 'M', "max",               O_INT,  &S.sc.max, 0, 1, 1000, 0 },
+	{ 'c', "target",            O_INT,  &S.sc.target, 0, 1, 100000, 0 },
+	{ 'n', "name",              O_STR,  S.sc.name, sizeof(S.sc.name), 0, 0, 0 },
+	{ 's', "socket",            O_STR,  S.sc.socket, sizeof(S.sc.socket), 0, 0, 0 },
+	{ 0, "access_log",          O_INT,  &S.access_log, 0, 0, 1, 0 },
+	{ 0, "balance",             O_STR,  S.balance, sizeof(S.balance), 0, 0, 0 },
+	{ 0, "max_conns",           O_INT,  &S.max_conns, 0, 1, 1000000, 0 },
+	{ 0, "max_active",          O_INT,  &S.max_active, 0, 1, 100000, 0 },
+	{ 0, "header_timeout",      O_INT,  &S.header_timeout, 0, 100, 3600000, 0 },
+	{ 0, "body_timeout",        O_INT,  &S.body_timeout, 0, 100, 3600000, 0 },
+	{ 0, "keepalive_timeout",   O_INT,  &S.keepalive_timeout, 0, 100, 3600000, 0 },
+	{ 0, "send_timeout",        O_INT,  &S.send_timeout, 0, 100, 3600000, 0 },
+	{ 0, "connect_timeout",     O_INT,  &S.connect_timeout, 0, 10, 600000, 0 },
+	{ 0, "backend_timeout",     O_INT,  &S.backend_timeout, 0, 100, 3600000, 0 },
+	{ 0, "tunnel_timeout",      O_INT,  &S.tunnel_timeout, 0, 100, 86400000, 0 },
+	{ 0, "drain_timeout",       O_INT,  &S.drain_timeout, 0, 0, 3600000, 0 },
+	{ 0, "hold_timeout",        O_INT,  &S.hold_timeout, 0, 0, 3600000, 0 },
+	{ 0, "hold_max",            O_INT,  &S.hold_max, 0, 0, 1000000, 0 },
+	{ 0, "max_fails",           O_INT,  &S.max_fails, 0, 1, 1000, 0 },
+	{ 0, "down_backoff",        O_INT,  &S.down_backoff, 0, 10, 600000, 0 },
+	{ 0, "idle_per_backend",    O_INT,  &S.idle_per_backend, 0, 0, POOL_IDLE_CAP, 0 },
+	{ 0, "backend_idle",        O_INT,  &S.backend_idle, 0, 100, 3600000, 0 },
+	{ 0, "max_tries",           O_INT,  &S.max_tries, 0, 1, 16, 0 },
+	{ 0, "conn_cap",            O_INT,  &S.conn_cap, 0, 0, 1000000, 0 },
+	{ 0, "metric",              O_STR,  S.sc.metric, sizeof(S.sc.metric), 0, 0, 0 },
+	{ 0, "target_rps",          O_INT,  &S.sc.target_rps, 0, 1, 10000000, 0 },
+	{ 0, "scale_down_delay",    O_INT,  &S.sc.down_delay, 0, 0, 86400000, 0 },
+	{ 0, "idle_timeout",        O_INT,  &S.sc.idle_timeout, 0, 0, 86400000, 0 },
+	{ 0, "start_timeout",       O_INT,  &S.sc.start_timeout, 0, 100, 3600000, 0 },
+	{ 0, "ready_path",          O_STR,  S.sc.ready_path, sizeof(S.sc.ready_path), 0, 0, 0 },
+	{ 0, "pull",                O_STR,  S.sc.pull, sizeof(S.sc.pull), 0, 0, 0 },
+	{ 0, "keep_on_exit",        O_INT,  &S.sc.keep, 0, 0, 1, 0 },
+	{ 0, "host_network",        O_INT,  &S.sc.hostnet, 0, 0, 1, 0 },
+};
+
+/* applies one option; returns NULL or a message */
+static const char *
+set_option(struct option *o, const char *val)
+{
+	static const char msg_int[] = "expects a whole number in its range";
+	long v;
+
+	switch (o->kind) {
+	case O_STR:
+		if (strlen(val) >= o->size)
+			return "value too long";
+		strcpy(o->dst, val);
+		return NULL;
+	case O_INT:
+		if (parse_int(val, o->lo, o->hi, &v) < 0)
+			return msg_int;
+		*(long *)o->dst = v;
+		return NULL;
+	case O_LIST:
+		if (S.nbackend >= MAX_BACKENDS)
+			return "too many backends";
+		if (!(S.backend[S.nbackend++] = strdup(val)))
+			return "out of memory";
+		return NULL;
+	}
+	return "unknown option kind";
+}
+
+static struct option *
+find_flag(int ch)
+{
+	for (size_t i = 0; i < LEN(opts); i++)
+		if (opts[i].flag == ch)
+			return &opts[i];
+	return NULL;
+}
+
+/* reads "key value" lines; flags given on the command line win. Exits 2. */
+static void
+load_file(const char *path)
+{
+	char line[1024], *key, *val, *end;
+	const char *msg;
+	FILE *f;
+	int ln = 0, fileb = 0;
+	size_t i;
+
+	if (!(f = fopen(path, "r"))) {
+		warn("%s:", path);
+		exit(2);
+	}
+	while (fgets(line, sizeof(line), f)) {
+		ln++;
+		if (!strchr(line, '\n') && !feof(f)) {
+			fprintf(stderr, "prescal: %s:%d: line too long\n", path, ln);
+			exit(2);
+		}
+		if ((end = strchr(line, '#')))
+			*end = '\0';
+		key = line + strspn(line, " \t\r\n");
+		if (!*key)
+			continue;
+		val = key + strcspn(key, " \t\r\n");
+		if (*val)
+			*val++ = '\0';
+		val += strspn(val, " \t");
+		for (end = val + strlen(val); end > val && strchr(" \t\r\n", end[-1]); )
+			*--end = '\0';
+		for (i = 0; i < LEN(opts) && strcmp(opts[i].key, key); i++)
+			;
+		if (i == LEN(opts)) {
+			fprintf(stderr, "prescal: %s:%d: unknown key '%s'\n", path, ln, key);
+			exit(2);
+		}
+		if (!*val) {
+			fprintf(stderr, "prescal: %s:%d: %s needs a value\n", path, ln, key);
+			exit(2);
+		}
+		if (opts[i].byflag)
+			continue;
+		if (opts[i].kind == O_LIST && !fileb++)
+			S.nbackend = 0;  /* the file's backends replace none given by flag */
+		if ((msg = set_option(&opts[i], val))) {
+			fprintf(stderr, "prescal: %s:%d: %s '%s': %s\n", path, ln, key, val, msg);
+			exit(2);
+		}
+	}
+	fclose(f);
+}
+
+static void
+parse_args(int argc, char *argv[])
+{
+	const char *file = NULL, *msg;
+	struct option *o;
+	int ch;
+
+	opterr = 0;
+	while ((ch = getopt(argc, argv, ":hqvTf:l:b:t:a:i:p:m:M:c:n:s:")) != -1) {
+		switch (ch) {
+		case 'h':
+			usage();
+			exit(0);
+		case 'v':
+			puts("prescal " VERSION);
+			exit(0);
+		case 'q':
+			S.access_log = 0;
+			for (size_t i = 0; i < LEN(opts); i++)
+				if (!strcmp(opts[i].key, "access_log"))
+					opts[i].byflag = 1;
+			break;
+		case 'T':
+			S.check_only = 1;
+			break;
+		case 'f':
+			file = optarg;
+			break;
+		case ':':
+			fprintf(stderr, "prescal: flag -%c needs a value\n", optopt);
+			usage();
+			exit(2);
+		case '?':
+			fprintf(stderr, "prescal: unknown flag -%c\n", optopt);
+			usage();
+			exit(2);
+		default:
+			o = find_flag(ch);
+			if ((msg = set_option(o, optarg))) {
+				fprintf(stderr, "prescal: -%c '%s': %s\n", ch, optarg, msg);
+				usage();
+				exit(2);
+			}
+			o->byflag = 1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "prescal: unexpected argument '%s'\n", argv[optind]);
+		usage();
+		exit(2);
+	}
+	if (file)
+		load_file(file);
+}
+
+/* checks settings that depend on each other; exits 2 naming the problem */
+static void
+check_settings(void)
+{
+	if (strcmp(S.balance, "least") && strcmp(S.balance, "rr")) {
+		fprintf(stderr, "prescal: balance '%s': expected least or rr\n", S.balance);
+		exit(2);
+	}
+	if (S.nbackend == 0 && !S.sc.image[0]) {
+		fprintf(stderr, "prescal: nothing to proxy to: give -b host:port or -i image\n");
+		usage();
+		exit(2);
+	}
+	if (S.sc.image[0] && S.sc.min > S.sc.max) {
+		fprintf(stderr, "prescal: -m %ld is above -M %ld\n", S.sc.min, S.sc.max);
+		exit(2);
+	}
+	if (scale_check_conf(&S.sc, stderr) < 0)
+		exit(2);
+	if (S.max_active < S.threads)
+		S.max_active = S.threads;
+}
+
+static void
+add_static_backends(void)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	const char *msg;
+
+	for (int i = 0; i < S.nbackend; i++) {
+		if (resolve_addr(S.backend[i], "127.0.0.1", &ss, &sl, &msg) < 0)
+			die("backend %s: %s", S.backend[i], msg);
+		if (!S.check_only && !pool_add(S.backend[i], NULL, &ss, sl, B_UP))
+			die("pool_add:");
+	}
+}
+
+static void
+start_listener(void)
+{
+	struct sockaddr_storage ss;
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+	socklen_t sl;
+	const char *msg;
+	int one = 1;
+
+	if (resolve_addr(S.listen, "0.0.0.0", &ss, &sl, &msg) < 0)
+		die("listen address %s: %s", S.listen, msg);
+	if ((lfd = listen_tcp(&ss, sl, LISTEN_BACKLOG)) < 0)
+		die("cannot listen on %s:", S.listen);
+	fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
+	setsockopt(lfd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &one, sizeof(one));
+	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		die("epoll_create1:");
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &ev) < 0)
+		die("epoll_ctl:");
+}
+
+static void
+setup_tables(void)
+{
+	struct rlimit rl;
+
+	/* file descriptors: clients, backends, cache, margin */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (!(T.table = calloc(S.max_conns, sizeof(*T.table))) ||
+	    !(T.bufs = calloc(S.max_active, sizeof(*T.bufs))) ||
+	    !(Q.ring = calloc(S.max_active, sizeof(*Q.ring))))
+		die("calloc:");
+	Q.cap = S.max_active;
+	for (long i = S.max_conns - 1; i >= 0; i--) {
+		T.table[i].next = T.free;
+		T.free = &T.table[i];
+	}
+}
+
+static void
+start_workers(void)
+{
+	struct proxy_conf pc = {
+		.lim = lim, .body_timeout = S.body_timeout, .send_timeout = S.send_timeout,
+		.connect_timeout = S.connect_timeout, .backend_timeout = S.backend_timeout,
+		.tunnel_timeout = S.tunnel_timeout, .hold_timeout = S.hold_timeout,
+		.max_tries = S.max_tries, .access_log = S.access_log,
+	};
+	struct worker *w;
+
+	proxy_init(&pc);
+	if (!(w = calloc(S.threads, sizeof(*w))))
+		die("calloc:");
+	for (long i = 0; i < S.threads; i++) {
+		if (proxy_worker_init(&w[i], RELAY_BUF, lim.max_headers) < 0)
+			die("out of memory");
+		start_thread(worker, &w[i], (size_t)THREAD_STACK * 1024);
+	}
+	start_thread(poller, NULL, (size_t)THREAD_STACK * 1024);
+}
+
+/* SIGTERM/SIGINT: stop accepting, let in-flight requests finish */
+static void
+drain(void)
+{
+	int64_t until = now_ms() + S.drain_timeout;
+
+	atomic_store(&stopping, 1);
+	proxy_set_draining(1);
+	epoll_ctl(epfd, EPOLL_CTL_DEL, lfd, NULL);
+	close(lfd);
+	pool_wake_all();
+	while (now_ms() < until) {
+		int n;
+		pthread_mutex_lock(&Q.lock);
+		n = (int)Q.n;
+		pthread_mutex_unlock(&Q.lock);
+		if (n == 0 && atomic_load(&busy) == 0)
+			break;
+		usleep(20000);
+	}
+	if (atomic_load(&busy) > 0)
+		warn("drain timeout: %d requests still in flight", atomic_load(&busy));
+	if (S.scaling)
+		scale_stop();
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct pool_conf pcf;
+	sigset_t set;
+	int sig;
+
+	parse_args(argc, argv);
+	check_settings();
+	lim = (struct http_limits){ MAX_LINE, MAX_HEAD, MAX_HEADERS, MAX_CHUNK_LINE, MAX_TRAILER };
+	S.scaling = S.sc.image[0] != '\0';
+	pcf = (struct pool_conf){
+		.balance = strcmp(S.balance, "rr") ? BAL_LEAST : BAL_RR,
+		.max_fails = S.max_fails, .backoff_ms = S.down_backoff,
+		.idle_max = S.idle_per_backend, .idle_ms = S.backend_idle,
+		.hold = S.scaling, .hold_max = S.hold_max, .conn_cap = S.conn_cap,
+		.demand = S.scaling ? scale_demand : NULL,
+	};
+	pool_init(&pcf);
+	add_static_backends();
+	if (S.check_only) {
+		fprintf(stderr, "prescal: configuration ok\n");
+		return 0;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	setup_tables();
+	start_listener();
+	if (S.scaling) {
+		if (scale_start(&S.sc) < 0)
+			exit(1);
+		start_thread(scale_loop, NULL, (size_t)THREAD_STACK * 1024);
+		start_thread(scale_events, NULL, (size_t)THREAD_STACK * 1024);
+		for (int i = 0; i < SCALE_WORKERS; i++)
+			start_thread(scale_worker, NULL, (size_t)THREAD_STACK * 1024);
+	}
+	start_workers();
+	warn("listening on %s, %ld workers, %d static backends%s", S.listen, S.threads,
+	     S.nbackend, S.scaling ? ", scaling" : "");
+	do {
+		if (sigwait(&set, &sig) != 0)
+			sig = 0;
+	} while (sig != SIGTERM && sig != SIGINT);
+	warn("signal %d: draining", sig);
+	drain();
+	return 0;
+}

@@ -1,0 +1,685 @@
+/* See LICENSE file for copyright and license details. */
+#include <errno.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "pool.h"
+#include "proxy.h"
+#include "util.h"
+
+/* conf is immutable after proxy_init(); the rest are atomics */
+static struct proxy_conf C;
+static atomic_int draining;
+static atomic_long st_requests, st_bytes, st_status[6];
+
+/* one request in flight: what the steps below share */
+struct exchange {
+	struct worker *w;
+	struct conn *c;
+	struct http_request req;
+	struct http_response res;
+	struct backend *b;
+	int bfd;               /* backend socket, -1 if none */
+	int reused;            /* bfd came from the idle cache */
+	int fresh;             /* a cached connection was stale: connect anew */
+	int head_len;          /* request head length in c->buf */
+	int status;            /* status sent to the client */
+	int sent_any;          /* response bytes went to the client */
+	int keep;              /* client connection persists */
+	int bkeep;             /* backend connection may be cached */
+	long bytes;            /* bytes written to the client */
+	int64_t start;
+	char lreq[300];        /* for the access log: "METHOD target HTTP/1.x" */
+	char lback[72];        /* for the access log: backend name */
+};
+
+void
+proxy_init(const struct proxy_conf *conf)
+{
+	C = *conf;
+}
+
+int
+proxy_worker_init(struct worker *w, size_t rcap, size_t max_headers)
+{
+	w->rcap = rcap;
+	w->ocap = C.lim.max_head + 4096;
+	w->rbuf = malloc(w->rcap);
+	w->obuf = malloc(w->ocap);
+	w->hdr = calloc(max_headers, sizeof(*w->hdr));
+	w->rhdr = calloc(max_headers, sizeof(*w->rhdr));
+	if (!w->rbuf || !w->obuf || !w->hdr || !w->rhdr)
+		return -1;
+	return 0;
+}
+
+void
+proxy_set_draining(int on)
+{
+	atomic_store(&draining, on);
+}
+
+void
+proxy_get_stats(struct proxy_stats *st)
+{
+	st->requests = atomic_load(&st_requests);
+	st->bytes_out = atomic_load(&st_bytes);
+	for (int i = 0; i < 6; i++)
+		st->status[i] = atomic_load(&st_status[i]);
+}
+
+void
+proxy_error(int fd, int status, const char *extra)
+{
+	char buf[512];
+	const char *reason = http_reason(status);
+	int n, blen = (int)strlen(reason) + 5;
+
+	n = snprintf(buf, sizeof(buf), "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n"
+	             "Content-Length: %d\r\nConnection: close\r\n%s\r\n%d %s\n",
+	             status, reason, blen, extra ? extra : "", status, reason);
+	if (n > 0 && n < (int)sizeof(buf))
+		writeall(fd, buf, n);
+}
+
+/* bounded append to a head being built; -1 once it would overflow */
+struct out {
+	char *p;
+	size_t n, cap;
+	int err;
+};
+
+static void
+put(struct out *o, const char *s, size_t n)
+{
+	if (o->err || o->n + n > o->cap) {
+		o->err = 1;
+		return;
+	}
+	memcpy(o->p + o->n, s, n);
+	o->n += n;
+}
+
+static void
+puts_(struct out *o, const char *s)
+{
+	put(o, s, strlen(s));
+}
+
+static void
+put_header(struct out *o, const struct http_header *h)
+{
+	put(o, h->name, h->nlen);
+	put(o, ": ", 2);
+	put(o, h->value, h->vlen);
+	put(o, "\r\n", 2);
+}
+
+/* RFC 9110 7.6.1: hop-by-hop fields, and every field Connection names */
+static int
+hop_by_hop(const struct http_header *hdr, size_t n, const struct http_header *h, int upgrade)
+{
+	static const char *const hop[] = {
+		"connection", "keep-alive", "proxy-connection", "te", "trailer",
+		"upgrade",
+	};
+	size_t i;
+
+	for (i = 0; i < LEN(hop); i++)
+		if (http_eq(h->name, h->nlen, hop[i]))
+			return !(upgrade && i == 5);
+	for (i = 0; i < n; i++) {
+		char name[64];
+		if (!http_eq(hdr[i].name, hdr[i].nlen, "connection") || h->nlen >= sizeof(name))
+			continue;
+		memcpy(name, h->name, h->nlen);
+		name[h->nlen] = '\0';
+		if (http_list_has(hdr[i].value, hdr[i].vlen, name))
+			return 1;
+	}
+	return 0;
+}
+
+/* builds the request head for the backend in w->obuf; returns its length or -1 */
+static int
+build_request(struct exchange *x)
+{
+	struct http_request *r = &x->req;
+	struct out o = { x->w->obuf, 0, x->w->ocap, 0 };
+	const struct http_header *h;
+	const char *host = r->authority ? r->authority : r->host;
+	size_t hostlen = r->authority ? r->alen : r->hostlen, i;
+	int xff = 0;
+
+	put(&o, r->method, r->mlen);
+	put(&o, " ", 1);
+	if (r->pathlen && r->path[0] == '?')
+		put(&o, "/", 1);
+	put(&o, r->path, r->pathlen);
+	puts_(&o, " HTTP/1.1\r\n");
+	if (host) {
+		puts_(&o, "Host: ");
+		put(&o, host, hostlen);
+		puts_(&o, "\r\n");
+	}
+	for (i = 0; i < r->nhdr; i++) {
+		h = &r->hdr[i];
+		if (http_eq(h->name, h->nlen, "host") || http_eq(h->name, h->nlen, "expect") ||
+		    http_eq(h->name, h->nlen, "x-forwarded-proto") ||
+		    http_eq(h->name, h->nlen, "x-forwarded-host") ||
+		    hop_by_hop(r->hdr, r->nhdr, h, r->upgrade))
+			continue;
+		if (http_eq(h->name, h->nlen, "x-forwarded-for")) {
+			/* appended to below, one field for all */
+			xff = 1;
+			continue;
+		}
+		put_header(&o, h);
+	}
+	puts_(&o, "X-Forwarded-For: ");
+	for (i = 0; xff && i < r->nhdr; i++) {
+		h = &r->hdr[i];
+		if (http_eq(h->name, h->nlen, "x-forwarded-for") && h->vlen) {
+			put(&o, h->value, h->vlen);
+			put(&o, ", ", 2);
+		}
+	}
+	puts_(&o, x->c->peer);
+	puts_(&o, "\r\nX-Forwarded-Proto: http\r\n");
+	if (host) {
+		puts_(&o, "X-Forwarded-Host: ");
+		put(&o, host, hostlen);
+		puts_(&o, "\r\n");
+	}
+	puts_(&o, r->minor ? "Via: 1.1 prescal\r\n" : "Via: 1.0 prescal\r\n");
+	if (r->upgrade)
+		puts_(&o, "Connection: upgrade\r\n");
+	puts_(&o, "\r\n");
+	return o.err ? -1 : (int)o.n;
+}
+
+/* connects to a backend: cached connection first, then new ones; returns a status */
+static int
+connect_backend(struct exchange *x, struct backend **tried, int *ntried)
+{
+	int64_t deadline = now_ms() + C.hold_timeout;
+	int r;
+
+	while (*ntried < C.max_tries) {
+		if ((r = pool_pick(&x->b, tried, *ntried, deadline)) != 0)
+			return *ntried ? 502 : r;
+		tried[(*ntried)++] = x->b;
+		if (!x->fresh && (x->bfd = pool_conn_get(x->b)) >= 0) {
+			x->reused = 1;
+			return 0;
+		}
+		x->reused = 0;
+		x->bfd = connect_tcp(&x->b->addr, x->b->addrlen, C.connect_timeout);
+		if (x->bfd >= 0) {
+			sock_timeouts(x->bfd, C.backend_timeout, C.send_timeout);
+			return 0;
+		}
+		warn("connect %s:", x->b->name);
+		pool_done(x->b, 0);
+		x->b = NULL;
+	}
+	return 502;
+}
+
+/* reads more of the client's body into c->buf (which the caller emptied) */
+static int
+client_fill(struct conn *c, size_t max)
+{
+	ssize_t r;
+
+	do
+		r = recv(c->fd, c->buf + c->len, MIN(max, c->cap - c->len), 0);
+	while (r < 0 && errno == EINTR);
+	if (r <= 0)
+		return r == 0 || errno != EAGAIN ? -1 : 408;
+	c->len += r;
+	return 0;
+}
+
+/* drops n bytes from the front of c->buf */
+static void
+consume(struct conn *c, size_t n)
+{
+	memmove(c->buf, c->buf + n, c->len - n);
+	c->len -= n;
+}
+
+/* streams a Content-Length body from the client; returns a status */
+static int
+body_length(struct exchange *x)
+{
+	struct conn *c = x->c;
+	unsigned long long left = x->req.clen;
+	size_t n;
+	int r;
+
+	while (left > 0) {
+		if (c->len == 0) {
+			r = client_fill(c, MIN(left, (unsigned long long)c->cap));
+			if (r)
+				return r == 408 ? 408 : 400;
+		}
+		n = MIN((unsigned long long)c->len, left);
+		if (writeall(x->bfd, c->buf, n) < 0)
+			return 502;
+		consume(c, n);
+		left -= n;
+	}
+	return 0;
+}
+
+/* streams a chunked body verbatim, validating its framing; returns a status */
+static int
+body_chunked(struct exchange *x)
+{
+	struct conn *c = x->c;
+	struct http_chunked ch;
+	const char *data;
+	size_t dlen, off;
+	ssize_t n;
+	int r;
+
+	http_chunked_init(&ch);
+	while (!ch.done) {
+		off = 0;
+		while (!ch.done && off < c->len) {
+			n = http_chunked_step(&ch, c->buf + off, c->len - off, &C.lim, &data, &dlen);
+			if (n < 0)
+				return 400;
+			off += n;
+			if (n == 0)
+				break;
+		}
+		if (off && writeall(x->bfd, c->buf, off) < 0)
+			return 502;
+		consume(c, off);
+		if (ch.done)
+			break;
+		if (c->len == c->cap)
+			return 400;  /* a framing line longer than the buffer */
+		if ((r = client_fill(c, c->cap)))
+			return r == 408 ? 408 : 400;
+	}
+	return 0;
+}
+
+/* sends the request head and body; returns a status */
+static int
+send_request(struct exchange *x, int hlen)
+{
+	if (writeall(x->bfd, x->w->obuf, hlen) < 0)
+		return 502;
+	if (x->req.expect100 && x->req.minor == 1 && x->req.body != HTTP_BODY_NONE &&
+	    x->c->len == 0) {
+		/* we read the body ourselves, so we answer the expectation (RFC 9110 10.1.1) */
+		if (writeall(x->c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25) < 0)
+			return 400;
+	}
+	if (x->req.body == HTTP_BODY_LENGTH)
+		return body_length(x);
+	if (x->req.body == HTTP_BODY_CHUNKED)
+		return body_chunked(x);
+	return 0;
+}
+
+/* reads a response head into w->rbuf; returns 0, or a status; *got bytes read */
+static int
+read_response_head(struct exchange *x, size_t *got, int *hlen)
+{
+	struct worker *w = x->w;
+	int is_head = http_eq(x->req.method, x->req.mlen, "HEAD");
+	ssize_t r;
+
+	for (;;) {
+		x->res.hdr = w->rhdr;
+		if (*got) {
+			*hlen = http_parse_response(w->rbuf, *got, &C.lim, is_head, &x->res);
+			if (*hlen > 0)
+				return 0;
+			if (*hlen == -1)
+				return 502;
+		}
+		do
+			r = recv(x->bfd, w->rbuf + *got, w->rcap - *got, 0);
+		while (r < 0 && errno == EINTR);
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 504;
+		if (r <= 0)
+			return *got == 0 ? -1 : 502;  /* -1: closed before any byte */
+		*got += r;
+	}
+}
+
+/* builds the response head for the client in w->obuf */
+static int
+build_response(struct exchange *x, int dechunk)
+{
+	struct http_response *s = &x->res;
+	struct out o = { x->w->obuf, 0, x->w->ocap, 0 };
+	char line[64];
+	size_t i;
+
+	snprintf(line, sizeof(line), "HTTP/1.1 %d ", s->status);
+	puts_(&o, line);
+	put(&o, s->reason, s->rlen);
+	puts_(&o, "\r\n");
+	for (i = 0; i < s->nhdr; i++) {
+		const struct http_header *h = &s->hdr[i];
+		if (hop_by_hop(s->hdr, s->nhdr, h, s->status == 101))
+			continue;
+		if (dechunk && http_eq(h->name, h->nlen, "transfer-encoding"))
+			continue;
+		put_header(&o, h);
+	}
+	if (s->status == 101)
+		puts_(&o, "Connection: upgrade\r\n");
+	else if (!x->keep)
+		puts_(&o, "Connection: close\r\n");
+	else if (x->req.minor == 0)
+		puts_(&o, "Connection: keep-alive\r\n");
+	puts_(&o, "\r\n");
+	return o.err ? -1 : (int)o.n;
+}
+
+static int
+to_client(struct exchange *x, const char *p, size_t n)
+{
+	if (writeall(x->c->fd, p, n) < 0)
+		return -1;
+	x->bytes += n;
+	x->sent_any = 1;
+	return 0;
+}
+
+/* relays a response body; rbuf[0..have) already holds its first bytes */
+static int
+relay_body(struct exchange *x, size_t have, int dechunk)
+{
+	struct worker *w = x->w;
+	unsigned long long left = x->res.clen;
+	struct http_chunked ch;
+	const char *data;
+	size_t dlen, off, n;
+	ssize_t r, k;
+
+	http_chunked_init(&ch);
+	for (;;) {
+		switch (x->res.body) {
+		case HTTP_BODY_LENGTH:
+			n = MIN((unsigned long long)have, left);
+			if (n < have)
+				x->bkeep = 0;  /* bytes after the body: do not reuse */
+			if (n && to_client(x, w->rbuf, n) < 0)
+				return -1;
+			if ((left -= n) == 0)
+				return 0;
+			break;
+		case HTTP_BODY_CHUNKED:
+			for (off = 0; !ch.done && off < have; off += k) {
+				k = http_chunked_step(&ch, w->rbuf + off, have - off, &C.lim, &data, &dlen);
+				if (k < 0)
+					return -1;
+				if (dechunk && dlen && to_client(x, data, dlen) < 0)
+					return -1;
+				if (k == 0)
+					break;
+			}
+			if (!dechunk && off && to_client(x, w->rbuf, off) < 0)
+				return -1;
+			if (ch.done) {
+				if (off < have)
+					x->bkeep = 0;
+				return 0;
+			}
+			/* keep an unfinished framing line for the next read */
+			memmove(w->rbuf, w->rbuf + off, have - off);
+			have -= off;
+			if (have == w->rcap)
+				return -1;
+			goto read;
+		case HTTP_BODY_CLOSE:
+			if (have && to_client(x, w->rbuf, have) < 0)
+				return -1;
+			break;
+		default:
+			return 0;
+		}
+		have = 0;
+read:
+		do
+			r = recv(x->bfd, w->rbuf + have, x->res.body == HTTP_BODY_LENGTH ?
+			         MIN(w->rcap - have, left) : w->rcap - have, 0);
+		while (r < 0 && errno == EINTR);
+		if (r == 0 && x->res.body == HTTP_BODY_CLOSE)
+			return 0;
+		if (r <= 0)
+			return -1;
+		have += r;
+	}
+}
+
+/* copies bytes both ways until either side closes or idles out */
+static void
+tunnel(struct exchange *x, size_t have, size_t hlen)
+{
+	struct pollfd p[2] = { { .fd = x->c->fd, .events = POLLIN },
+	                       { .fd = x->bfd, .events = POLLIN } };
+	char *buf = x->w->rbuf;
+	ssize_t r;
+	int i;
+
+	if (have > hlen && to_client(x, buf + hlen, have - hlen) < 0)
+		return;
+	if (x->c->len && writeall(x->bfd, x->c->buf, x->c->len) < 0)
+		return;
+	x->c->len = 0;
+	atomic_fetch_add(&x->b->tunnels, 1);
+	while (poll(p, 2, C.tunnel_timeout) > 0) {
+		for (i = 0; i < 2; i++) {
+			if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			r = recv(p[i].fd, buf, x->w->rcap, MSG_DONTWAIT);
+			if (r < 0 && (errno == EAGAIN || errno == EINTR))
+				continue;
+			if (r <= 0 || writeall(p[!i].fd, buf, r) < 0)
+				goto done;
+			if (i == 0)
+				x->bytes += r;
+		}
+	}
+done:
+	atomic_fetch_sub(&x->b->tunnels, 1);
+}
+
+static void
+access_log(struct exchange *x)
+{
+	char line[1024];
+	int n;
+
+	if (!C.access_log)
+		return;
+	n = snprintf(line, sizeof(line), "%s \"%s\" %d %ld %s %lld\n", x->c->peer,
+	             x->lreq[0] ? x->lreq : "-", x->status, x->bytes,
+	             x->lback[0] ? x->lback : "-", (long long)(now_ms() - x->start));
+	if (n > (int)sizeof(line) - 1)
+		n = sizeof(line) - 1;
+	(void)!write(1, line, n);
+}
+
+static void
+count(struct exchange *x)
+{
+	atomic_fetch_add(&st_requests, 1);
+	atomic_fetch_add(&st_bytes, x->bytes);
+	if (x->status >= 100 && x->status < 600)
+		atomic_fetch_add(&st_status[x->status / 100], 1);
+	access_log(x);
+}
+
+/* answers with an error unless response bytes already went out */
+static int
+fail(struct exchange *x, int status)
+{
+	if (!x->sent_any) {
+		const char *extra = status == 503 ? "Retry-After: 1\r\n" : NULL;
+		proxy_error(x->c->fd, status, extra);
+		x->status = status;
+	}
+	return PROXY_CLOSE;
+}
+
+/* one attempt: connect, send, read the response head; returns 0 or a status,
+ * -1 when a reused connection failed before any response byte */
+static int
+attempt(struct exchange *x, int hlen, size_t *got, int *rhlen,
+        struct backend **tried, int *ntried)
+{
+	int r;
+
+	if ((r = connect_backend(x, tried, ntried)))
+		return r;
+	if (C.access_log)
+		snprintf(x->lback, sizeof(x->lback), "%s", x->b->name);
+	if ((r = send_request(x, hlen)))
+		return x->reused && r == 502 ? -1 : r;
+	*got = 0;
+	for (;;) {
+		r = read_response_head(x, got, rhlen);
+		if (r == -1)
+			return x->reused ? -1 : 502;
+		if (r)
+			return r;
+		if (x->res.status >= 200 || x->res.status == 101)
+			return 0;
+		/* 1xx: forward informational responses but our own 100 */
+		if (x->res.status != 100 && x->req.minor == 1 &&
+		    to_client(x, x->w->rbuf, *rhlen) < 0)
+			return 400;
+		memmove(x->w->rbuf, x->w->rbuf + *rhlen, *got - *rhlen);
+		*got -= *rhlen;
+	}
+}
+
+/* whether a failed attempt may be sent again: nothing of the body was read */
+static int
+replayable(const struct exchange *x)
+{
+	return x->req.body == HTTP_BODY_NONE;
+}
+
+static void
+release_backend(struct exchange *x, int ok)
+{
+	if (x->bfd >= 0) {
+		if (ok && x->bkeep)
+			pool_conn_put(x->b, x->bfd);
+		else
+			close(x->bfd);
+		x->bfd = -1;
+	}
+	if (x->b) {
+		pool_done(x->b, ok);
+		x->b = NULL;
+	}
+}
+
+static int
+respond(struct exchange *x, size_t got, int rhlen)
+{
+	int dechunk = x->res.body == HTTP_BODY_CHUNKED && x->req.minor == 0;
+	int n;
+
+	if (x->res.status == 101 && !x->req.upgrade)
+		return 502;
+	x->status = x->res.status;
+	if (x->res.body == HTTP_BODY_CLOSE || dechunk)
+		x->keep = 0;
+	if ((n = build_response(x, dechunk)) < 0)
+		return 502;
+	if (to_client(x, x->w->obuf, n) < 0)
+		return -1;
+	if (x->res.status == 101) {
+		tunnel(x, got, rhlen);
+		x->keep = 0;
+		x->bkeep = 0;
+		return 0;
+	}
+	memmove(x->w->rbuf, x->w->rbuf + rhlen, got - rhlen);
+	if (relay_body(x, got - rhlen, dechunk) < 0)
+		return -1;
+	return 0;
+}
+
+int
+proxy_serve(struct worker *w, struct conn *c)
+{
+	struct exchange x = { .w = w, .c = c, .bfd = -1, .bkeep = 1, .start = now_ms() };
+	struct backend *tried[16];
+	int ntried = 0, hlen, rhlen = 0, r, again = 1;
+	size_t got = 0;
+
+	x.req.hdr = w->hdr;
+	if ((x.head_len = http_parse_request(c->buf, c->len, &C.lim, &x.req)) < 0) {
+		r = fail(&x, x.req.status ? x.req.status : 400);
+		count(&x);
+		return r;
+	}
+	if (C.access_log)
+		snprintf(x.lreq, sizeof(x.lreq), "%.*s %.*s HTTP/1.%d", (int)MIN(x.req.mlen, 32),
+		         x.req.method, (int)MIN(x.req.tlen, 256), x.req.target, x.req.minor);
+	x.keep = x.req.keepalive && !atomic_load(&draining);
+	if ((hlen = build_request(&x)) < 0) {
+		r = fail(&x, 431);
+		count(&x);
+		return r;
+	}
+	consume(c, x.head_len);
+	while ((r = attempt(&x, hlen, &got, &rhlen, tried, &ntried)) == -1) {
+		/* a stale cached connection: retry once on a fresh one */
+		close(x.bfd);
+		x.bfd = -1;
+		pool_done(x.b, 1);
+		x.b = NULL;
+		ntried--;
+		x.fresh = 1;
+		if (!again-- || !replayable(&x)) {
+			r = 502;
+			break;
+		}
+	}
+	if (r) {
+		x.bkeep = 0;
+		release_backend(&x, r != 502 && r != 504 ? 1 : 0);
+		fail(&x, r);
+		count(&x);
+		return PROXY_CLOSE;
+	}
+	r = respond(&x, got, rhlen);
+	if (r) {
+		x.bkeep = 0;
+		release_backend(&x, r > 0 ? 0 : 1);
+		if (r > 0)
+			fail(&x, r);
+		count(&x);
+		return PROXY_CLOSE;
+	}
+	if (!x.res.keepalive)
+		x.bkeep = 0;
+	release_backend(&x, 1);
+	count(&x);
+	return x.keep ? PROXY_KEEP : PROXY_CLOSE;
+}

@@ -1,0 +1,102 @@
+/* See LICENSE file for copyright and license details. */
+/* scale.h: the autoscaler. It samples the pool's load, decides how many
+ * instances of the image should run, and starts, readies, drains and
+ * removes containers through docker.c. The decision is a pure function
+ * (scale_decide) so it can be tested with an injected clock. Needs stdio.h
+ * and stdint.h. */
+
+#include <stdint.h>
+#include <stdio.h>
+
+struct scale_conf {
+	char image[256];       /* -i */
+	long port;             /* -p container port */
+	long min, max;         /* -m, -M instances */
+	long target;           /* -c in-flight requests per instance */
+	char name[64];         /* -n set name */
+	char socket[256];      /* -s docker socket path, "" = default */
+	char metric[16];       /* "concurrency" or "rps" */
+	long target_rps;       /* requests/s per instance with metric rps */
+	long down_delay;       /* ms below need before a scale-down */
+	long idle_timeout;     /* ms without requests before removing the last (min 0) */
+	long start_timeout;    /* ms for an instance to become ready */
+	char ready_path[128];  /* readiness probe path */
+	char pull[16];         /* "never" or "missing" */
+	long keep;             /* 1: leave containers on exit */
+	long drain_timeout;    /* ms to wait for in-flight requests of a draining instance */
+	long sample_ms;        /* sampling period */
+	long hostnet;          /* 1: NetworkMode host; the image must listen on port */
+};
+
+/* what the decision sees at one sample */
+struct scale_input {
+	int64_t now;           /* ms, monotonic */
+	int ready;             /* instances serving */
+	int starting;          /* instances not ready yet */
+	int inflight;          /* requests in progress on instances, incl. tunnels */
+	int waiting;           /* requests held for lack of an instance */
+	long requests;         /* requests counter (for rps) */
+};
+
+/* what the decision remembers between samples */
+struct scale_state {
+	int64_t below_since;   /* since when fewer would do, 0 = not below */
+	int64_t last_busy;     /* last sample with load */
+	int64_t last_sample;
+	long last_requests;
+	double rps;            /* smoothed requests/s */
+	int64_t backoff_until; /* no start before (after failures) */
+	int backoff;           /* current start back-off, ms */
+};
+
+/* what the scaler does to the world: injected, so tests need no Docker */
+struct scale_ops {
+	void (*start)(void *arg, int n);   /* start n instances, asynchronously */
+	void (*drain_one)(void *arg);      /* take one ready instance out and remove it */
+	void *arg;
+};
+
+/* Checks c for contradictions, printing "prescal: ..." lines to err.
+ * Returns 0 or -1. */
+int scale_check_conf(const struct scale_conf *c, FILE *err);
+
+/* Returns the number of instances wanted now (ready + starting count as
+ * running) and writes the reason into why. Pure: no I/O, no clock. */
+int scale_decide(const struct scale_conf *c, struct scale_state *s,
+                 const struct scale_input *in, char *why, size_t n);
+
+/* One sample: decides and calls ops; draining is 1 while an instance is
+ * still draining (no second scale-down then). Logs one line per decision
+ * that changes anything. Returns the wanted count. */
+int scale_tick(const struct scale_conf *c, struct scale_state *s,
+               const struct scale_input *in, int draining, const struct scale_ops *ops);
+
+/* Records a failed start at now: no start before the back-off ends
+ * (1 s doubling to 30 s). */
+void scale_failed(struct scale_state *s, int64_t now);
+
+/* Records a successful start: the back-off resets. */
+void scale_succeeded(struct scale_state *s);
+
+/* The functions below live in fleet.c. */
+
+/* Connects to Docker, checks the image (pulling it with pull "missing"),
+ * adopts the set's running containers and removes exited ones. Blocks.
+ * Returns 0 or -1 (logged). */
+int scale_start(const struct scale_conf *c);
+
+/* Thread bodies started by main: the scaler loop, the Docker events
+ * reader, and the fleet workers that run starts, drains and removals
+ * (each with its own Docker connection). */
+void *scale_loop(void *arg);
+void *scale_events(void *arg);
+void *scale_worker(void *arg);
+
+/* Tells the scaler a request is waiting for an instance. Blocks briefly. */
+void scale_demand(void);
+
+/* Stops scaling and removes the set's containers (unless keep). Blocks. */
+void scale_stop(void);
+
+/* Returns the count of failed Docker calls so far. */
+long scale_docker_errors(void);

@@ -1,0 +1,50 @@
+/* See LICENSE file for copyright and license details. */
+/* util.h: logging, time, socket and parsing helpers. Helpers return 0 or
+ * -1 with errno set unless said otherwise. */
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* Prints "prescal: msg" to stderr and exits 1. A format ending in ':'
+ * appends strerror(errno). Start-up only. */
+void die(const char *fmt, ...);
+
+/* Prints "prescal: msg" to stderr as one write; ':' as for die(). */
+void warn(const char *fmt, ...);
+
+/* Returns CLOCK_MONOTONIC in milliseconds. */
+int64_t now_ms(void);
+
+/* Writes all n bytes (blocking, restarts on EINTR). Returns 0 or -1. */
+int writeall(int fd, const void *buf, size_t n);
+
+/* Sets SO_RCVTIMEO/SO_SNDTIMEO in ms (0 leaves one unchanged). */
+int sock_timeouts(int fd, int rcv_ms, int snd_ms);
+
+/* Splits "[host:]port" or "[v6]:port" into host (defhost if absent) and
+ * port. Returns 0, or -1 if malformed (no errno). */
+int split_hostport(const char *s, const char *defhost, char *host, size_t hn,
+                   char *port, size_t pn);
+
+/* Resolves host:port (numeric or by name) for a TCP socket. Returns 0, or
+ * -1 with msg (a static string from gai_strerror or "bad address"). */
+int resolve_addr(const char *hostport, const char *defhost, struct sockaddr_storage *ss,
+                 socklen_t *sslen, const char **msg);
+
+/* Opens a listening TCP socket (SO_REUSEADDR, CLOEXEC). Returns the fd or -1. */
+int listen_tcp(const struct sockaddr_storage *ss, socklen_t sslen, int backlog);
+
+/* Connects a TCP socket, giving up after timeout_ms. Returns a blocking
+ * CLOEXEC fd with TCP_NODELAY, or -1 with errno (ETIMEDOUT on time-out). */
+int connect_tcp(const struct sockaddr_storage *ss, socklen_t sslen, int timeout_ms);
+
+/* Formats ss as "ip:port" into buf. Returns buf. */
+char *addr_str(const struct sockaddr_storage *ss, char *buf, size_t n);
+
+/* Parses a decimal int in [lo, hi]. Returns 0, or -1 if not one. */
+int parse_int(const char *s, long lo, long hi, long *out);
