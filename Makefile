@@ -56,10 +56,23 @@ tests/backend-static: tests/backend.c
 unit: $(UNIT)
 	@for t in $(UNIT); do echo "== $$t"; ./$$t || exit 1; done
 
-integ: prescal tests/integ_test tests/backend
+integ: prescal tests/integ_test tests/backend tests/scale_integ_test tests/backend-static
 	./tests/integ_test
+	./tests/scale_integ_test
 
 test: unit integ
+
+# a demo: the test backend as image prescal-demo, scaled from zero on :8080
+run: prescal tests/backend-static
+	sh tests/mkimage.sh prescal-demo:latest
+	./prescal -l 0.0.0.0:8080 -i prescal-demo:latest -p 8080 -m 0 -M 4 -c 10 -n demo
+
+# prescal's own image, FROM scratch
+image: prescal-static
+	DOCKER_BUILDKIT=0 docker build -q -t prescal:$(VERSION) -t prescal:latest .
+
+bench: prescal tests/backend tests/backend-static
+	bash bench/bench.sh
 
 clean:
 	rm -f prescal prescal-static $(OBJ) $(UNIT) tests/integ_test tests/backend \
@@ -82,4 +95,4 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/prescal $(DESTDIR)$(MANPREFIX)/man1/prescal.1
 
-.PHONY: all static test unit integ clean dist install uninstall
+.PHONY: all static test unit integ run image bench clean dist install uninstall

@@ -45,6 +45,8 @@
 #define HOLD_TIMEOUT     30000     /* longest a request waits for an instance, ms -> 503 */
 #define HOLD_MAX         1000      /* requests held at once; beyond: 503 + Retry-After */
 #define CONN_CAP         0         /* in-flight requests per backend, 0 = no cap */
+#define STARTING_PAGE    0         /* 1: held browser GETs (Accept: text/html) get a
+                                      self-refreshing "starting" page + 503 instead */
 
 /* autoscaling (-i image) */
 #define IMAGE_PORT       80        /* -p port the image listens on */

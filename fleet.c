@@ -319,10 +319,12 @@ job_start(struct docker *d)
 	char name[72], id[65];
 	struct inst *in = NULL;
 	int port, failed = 1;
+	int64_t t0 = now_ms();
 
 	if (create_start(d, name, sizeof(name), id) == 0) {
 		pthread_mutex_lock(&F.lock);
-		in = inst_new_unlocked(id, name, FI_STARTING);
+		if ((in = inst_new_unlocked(id, name, FI_STARTING)))
+			in->t0 = t0;  /* "ready in" counts from the create */
 		pthread_mutex_unlock(&F.lock);
 		if (!in) {
 			warn("fleet: more than %d instances", FLEET_CAP);
@@ -530,7 +532,7 @@ scale_loop(void *arg)
 	struct scale_input in;
 	struct scale_state st;
 	struct timespec ts;
-	int draining;
+	int draining, demand;
 
 	(void)arg;
 	for (;;) {
@@ -542,6 +544,7 @@ scale_loop(void *arg)
 			ts.tv_nsec %= 1000000000L;
 			pthread_cond_timedwait(&F.wake, &F.lock, &ts);
 		}
+		demand = F.demand;
 		F.demand = 0;
 		if (F.stopping) {
 			pthread_mutex_unlock(&F.lock);
@@ -549,6 +552,8 @@ scale_loop(void *arg)
 		}
 		pthread_mutex_unlock(&F.lock);
 		sample(&in);
+		if (demand && in.waiting == 0)
+			in.waiting = 1;  /* a request found nothing ready, even if it did not wait */
 		pthread_mutex_lock(&F.lock);
 		draining = F.draining;
 		/* ticks run unlocked (ops lock F); jobs only touch the back-off */

@@ -202,7 +202,7 @@ pool_pick(struct backend **out, struct backend *const *skip, int nskip, int64_t 
 {
 	struct backend *b;
 	struct timespec ts;
-	int counted = 0, r = 503;
+	int counted = 0, demanded = 0, r = 503;
 
 	pthread_mutex_lock(&P.lock);
 	for (;;) {
@@ -217,6 +217,14 @@ pool_pick(struct backend **out, struct backend *const *skip, int nskip, int64_t 
 			r = 0;
 			break;
 		}
+		if (P.conf.hold && P.conf.demand && !demanded) {
+			/* tell the scaler at once, even if this request won't wait */
+			demanded = 1;
+			pthread_mutex_unlock(&P.lock);
+			P.conf.demand();
+			pthread_mutex_lock(&P.lock);
+			continue;
+		}
 		if (nskip > 0 || P.woken || now >= deadline || !worth_waiting_unlocked())
 			break;
 		if (!counted) {
@@ -227,12 +235,6 @@ pool_pick(struct backend **out, struct backend *const *skip, int nskip, int64_t 
 			P.waiting++;
 			P.held_total++;
 			counted = 1;
-			if (P.conf.demand) {
-				pthread_mutex_unlock(&P.lock);
-				P.conf.demand();
-				pthread_mutex_lock(&P.lock);
-				continue;
-			}
 		}
 		/* wake at least every 100 ms: down back-offs expire silently */
 		int64_t until = MIN(deadline, now + 100);

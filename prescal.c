@@ -61,7 +61,7 @@ struct settings {
 	long header_timeout, body_timeout, keepalive_timeout, send_timeout;
 	long connect_timeout, backend_timeout, tunnel_timeout, drain_timeout, hold_timeout;
 	long max_fails, down_backoff, idle_per_backend, backend_idle, max_tries, hold_max;
-	long access_log, conn_cap;
+	long access_log, conn_cap, starting_page;
 	char balance[16];
 	struct scale_conf sc;
 	int scaling;
@@ -79,6 +79,7 @@ static struct settings S = {
 	.max_fails = MAX_FAILS, .down_backoff = DOWN_BACKOFF,
 	.idle_per_backend = IDLE_PER_BACKEND, .backend_idle = BACKEND_IDLE,
 	.max_tries = MAX_TRIES, .access_log = ACCESS_LOG, .conn_cap = CONN_CAP,
+	.starting_page = STARTING_PAGE,
 	.balance = BALANCE,
 	.sc = {
 		.image = "", .port = IMAGE_PORT, .min = MIN_INSTANCES, .max = MAX_INSTANCES,
@@ -442,6 +443,7 @@ static struct option opts[] = {
 	{ 0, "backend_idle",        O_INT,  &S.backend_idle, 0, 100, 3600000, 0 },
 	{ 0, "max_tries",           O_INT,  &S.max_tries, 0, 1, 16, 0 },
 	{ 0, "conn_cap",            O_INT,  &S.conn_cap, 0, 0, 1000000, 0 },
+	{ 0, "starting_page",       O_INT,  &S.starting_page, 0, 0, 1, 0 },
 	{ 0, "metric",              O_STR,  S.sc.metric, sizeof(S.sc.metric), 0, 0, 0 },
 	{ 0, "target_rps",          O_INT,  &S.sc.target_rps, 0, 1, 10000000, 0 },
 	{ 0, "scale_down_delay",    O_INT,  &S.sc.down_delay, 0, 0, 86400000, 0 },
@@ -686,6 +688,7 @@ start_workers(void)
 		.connect_timeout = S.connect_timeout, .backend_timeout = S.backend_timeout,
 		.tunnel_timeout = S.tunnel_timeout, .hold_timeout = S.hold_timeout,
 		.max_tries = S.max_tries, .access_log = S.access_log,
+		.starting_page = S.starting_page && S.scaling,
 	};
 	struct worker *w;
 

@@ -15,6 +15,8 @@
 #include "proxy.h"
 #include "util.h"
 
+#define ST_STARTING 1503   /* internal status: send the "starting" page */
+
 /* conf is immutable after proxy_init(); the rest are atomics */
 static struct proxy_conf C;
 static atomic_int draining;
@@ -206,6 +208,20 @@ build_request(struct exchange *x)
 	return o.err ? -1 : (int)o.n;
 }
 
+/* whether the client is a browser that takes a "starting" page */
+static int
+wants_html(const struct exchange *x)
+{
+	const struct http_header *h = http_header_find(x->req.hdr, x->req.nhdr, "accept");
+
+	if (!h || !http_eq(x->req.method, x->req.mlen, "GET"))
+		return 0;
+	for (size_t i = 0; i + 9 <= h->vlen; i++)
+		if (http_eq(h->value + i, 9, "text/html"))
+			return 1;
+	return 0;
+}
+
 /* connects to a backend: cached connection first, then new ones; returns a status */
 static int
 connect_backend(struct exchange *x, struct backend **tried, int *ntried)
@@ -213,10 +229,18 @@ connect_backend(struct exchange *x, struct backend **tried, int *ntried)
 	int64_t deadline = now_ms() + C.hold_timeout;
 	int r;
 
+	if (*ntried == 0 && C.starting_page && wants_html(x) &&
+	    pool_pick(&x->b, NULL, 0, now_ms()) != 0)
+		return ST_STARTING;  /* the pick told the scaler; the page refreshes */
+	if (x->b) {
+		tried[(*ntried)++] = x->b;
+		goto picked;
+	}
 	while (*ntried < C.max_tries) {
 		if ((r = pool_pick(&x->b, tried, *ntried, deadline)) != 0)
 			return *ntried ? 502 : r;
 		tried[(*ntried)++] = x->b;
+picked:
 		if (!x->fresh && (x->bfd = pool_conn_get(x->b)) >= 0) {
 			x->reused = 1;
 			return 0;
@@ -530,10 +554,35 @@ count(struct exchange *x)
 	access_log(x);
 }
 
+/* a page that reloads itself until an instance is up */
+static void
+starting_page(int fd)
+{
+	static const char page[] =
+		"<!doctype html><html><head><meta charset=\"utf-8\">"
+		"<meta http-equiv=\"refresh\" content=\"1\"><title>Starting</title></head>"
+		"<body style=\"font-family:sans-serif;margin:3em\"><h1>Starting&hellip;</h1>"
+		"<p>The service is starting. This page reloads by itself.</p></body></html>\n";
+	char head[256];
+	int n;
+
+	n = snprintf(head, sizeof(head), "HTTP/1.1 503 Service Unavailable\r\n"
+	             "Content-Type: text/html; charset=utf-8\r\nContent-Length: %zu\r\n"
+	             "Retry-After: 1\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
+	             sizeof(page) - 1);
+	if (writeall(fd, head, n) == 0)
+		writeall(fd, page, sizeof(page) - 1);
+}
+
 /* answers with an error unless response bytes already went out */
 static int
 fail(struct exchange *x, int status)
 {
+	if (status == ST_STARTING) {
+		starting_page(x->c->fd);
+		x->status = 503;
+		return PROXY_CLOSE;
+	}
 	if (!x->sent_any) {
 		const char *extra = status == 503 ? "Retry-After: 1\r\n" : NULL;
 		proxy_error(x->c->fd, status, extra);
@@ -543,7 +592,8 @@ fail(struct exchange *x, int status)
 }
 
 /* one attempt: connect, send, read the response head; returns 0 or a status,
- * -1 when a reused connection failed before any response byte */
+ * -1 when a reused connection failed before any response byte, -3 when a
+ * fresh one did */
 static int
 attempt(struct exchange *x, int hlen, size_t *got, int *rhlen,
         struct backend **tried, int *ntried)
@@ -555,12 +605,12 @@ attempt(struct exchange *x, int hlen, size_t *got, int *rhlen,
 	if (C.access_log)
 		snprintf(x->lback, sizeof(x->lback), "%s", x->b->name);
 	if ((r = send_request(x, hlen)))
-		return x->reused && r == 502 ? -1 : r;
+		return r != 502 ? r : x->reused ? -1 : -3;
 	*got = 0;
 	for (;;) {
 		r = read_response_head(x, got, rhlen);
 		if (r == -1)
-			return x->reused ? -1 : 502;
+			return x->reused ? -1 : -3;
 		if (r)
 			return r;
 		if (x->res.status >= 200 || x->res.status == 101)
@@ -579,6 +629,18 @@ static int
 replayable(const struct exchange *x)
 {
 	return x->req.body == HTTP_BODY_NONE;
+}
+
+/* RFC 9110 9.2.2: requests that may be sent twice */
+static int
+idempotent(const struct exchange *x)
+{
+	static const char *const m[] = { "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE" };
+
+	for (size_t i = 0; i < LEN(m); i++)
+		if (x->req.mlen == strlen(m[i]) && !memcmp(x->req.method, m[i], x->req.mlen))
+			return 1;
+	return 0;
 }
 
 static void
@@ -648,15 +710,26 @@ proxy_serve(struct worker *w, struct conn *c)
 		return r;
 	}
 	consume(c, x.head_len);
-	while ((r = attempt(&x, hlen, &got, &rhlen, tried, &ntried)) == -1) {
-		/* a stale cached connection: retry once on a fresh one */
+	for (;;) {
+		r = attempt(&x, hlen, &got, &rhlen, tried, &ntried);
+		if (r != -1 && r != -3)
+			break;
 		close(x.bfd);
 		x.bfd = -1;
-		pool_done(x.b, 1);
+		if (r == -1) {
+			/* a stale cached connection: once more on a fresh one */
+			pool_done(x.b, 1);
+			ntried--;
+			x.fresh = 1;
+			r = again-- ? 0 : 502;
+		} else {
+			/* closed before answering (a dying instance): another backend */
+			warn("backend %s closed the connection before answering", x.b->name);
+			pool_done(x.b, 0);
+			r = idempotent(&x) ? 0 : 502;
+		}
 		x.b = NULL;
-		ntried--;
-		x.fresh = 1;
-		if (!again-- || !replayable(&x)) {
+		if (r || !replayable(&x)) {
 			r = 502;
 			break;
 		}

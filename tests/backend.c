@@ -843,7 +843,7 @@ r_ws(struct conn *c, struct req *r)
 		return bad(c, r);
 	if (!r->upgrade[0] || !r->connupgrade)
 		return reply(c, r, 426, S("upgrade required\n"),
-		             "Content-Type: text/plain\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n");
+		             "Content-Type: text/plain\r\nUpgrade: websocket\r\n");
 	n = snprintf(h, sizeof(h), "HTTP/1.1 101 Switching Protocols\r\nUpgrade: %s\r\n"
 	             "Connection: Upgrade\r\n\r\n", r->upgrade);
 	if (sendall(c->fd, h, (size_t)n) < 0)

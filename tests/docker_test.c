@@ -1,0 +1,1497 @@
+/* See LICENSE file for copyright and license details. */
+/* docker.c against recorded daemon transcripts (tests/fixtures), then
+ * against the live daemon.
+ *
+ * Fixture tests: a thread serves a temporary unix socket, reads each
+ * request the client sends, compares it byte for byte with the recorded
+ * .req and answers with the recorded .http bytes, sometimes in awkward
+ * pieces. The expected request is the .req file with these edits:
+ *  - User-Agent "prescal-fixture-capture/1" becomes "prescal/VERSION";
+ *  - labels: the capture used prescal.fixture/prescal.service, the client
+ *    sets prescal.name=<set>, so the label text (in the create body, and in
+ *    the percent-encoded filters) is replaced, and the event filter gains
+ *    the "type":["container"] clause, encoded as the capture encoded it in
+ *    events-bounded-container-die-start.req;
+ *  - Content-Length is recomputed from the edited body.
+ * Everything else (method, target, header order, the create body's field
+ * order and bytes) must match exactly.
+ *
+ * Live tests: skipped with a loud SKIPPED line when no daemon answers,
+ * unless PRESCAL_REQUIRE_DOCKER=1. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "docker.h"
+#include "json.h"
+#include "util.h"
+
+#ifndef VERSION
+#define VERSION "unknown"
+#endif
+
+#define UA_FIX  "User-Agent: prescal-fixture-capture/1"
+#define UA_OURS "User-Agent: prescal/" VERSION
+
+#define ID1  "dfa980cd390dc9f3f4b94d3c9455bb615d406d29cc8532c1f3236a61affdac94"
+#define IDH  "b0108aabff5dd0814a4158647d95e853439226f0fb97d84008be3150c53ed00c"
+#define IDU  "e6942027305ddecd73d8eb4d0cd6591ca05c1019fabcdff659639c07a7b310d0"
+#define ID0  "0000000000000000000000000000000000000000000000000000000000000000"
+#define IDP  "9ebaab752e352bb909ede8ed88aa032bb479e56eb371f8625325354d4a78b18a"
+#define IDAR "ff682f4c275da792487e2c8af4e6ded0ed2f0acff560bf26c464ca4a29931580"
+#define IDEV "c898c4ee701a0c095598f9db951eec99d8b3847d161bf174eb138a6712893946"
+
+/* label edits: capture -> client */
+#define LBL_FIX   "\"prescal.fixture\":\"1\",\"prescal.service\":\"web\""
+#define LBL_OURS  "\"prescal.name\":\"web\""
+#define FLT_FIX1  "prescal.fixture%3D1%22%5D"
+#define FLT_WEB   "prescal.name%3Dweb%22%5D"
+#define FLT_MULTI "prescal.fixture%3D1%22%2C%22prescal.service%3Dmulti%22%5D"
+#define FLT_EVFIX "prescal.fixture%3Devents%22%5D"
+#define FLT_EV    "prescal.name%3Dfx%22%5D%2C%22type%22%3A%5B%22container%22%5D"
+
+enum { PIECE_LINES = -1 };  /* cut after each CR and after each line's 1st byte */
+enum { M_ANSWER, M_CLOSE_NOANSWER, M_HOLD_NOANSWER };
+
+struct step {
+	const char *req;          /* fixture with the expected request, or NULL */
+	const char *reqraw;       /* or the literal expected bytes */
+	const char *from, *to;    /* an edit of the expected request */
+	const char *from2, *to2;
+	const char *resp;         /* fixture to answer with; "name.http#2": 2nd response */
+	const char *respraw;      /* or these bytes */
+	size_t rawlen;            /* of respraw; 0: strlen */
+	int piece;                /* 0 at once, n bytes per write, PIECE_LINES */
+	int cut;                  /* > 0: write only so many bytes, then close */
+	int close;                /* close after answering */
+	int newconn;              /* this request comes on a new connection */
+	int mode;                 /* M_* */
+	int hold_ms;              /* pause after the step */
+};
+
+struct server {
+	char dir[64], path[128];
+	int lfd, cfd;
+	const struct step *steps;
+	size_t n, done;
+	int accepts;
+	char err[1024];
+	pthread_t th;
+};
+
+static const char *fixdir = "tests/fixtures";
+
+/* files */
+
+static char *
+slurp(const char *name, size_t *len)
+{
+	char path[512], *buf = NULL;
+	FILE *f;
+	long n;
+
+	snprintf(path, sizeof(path), "%s/%s", fixdir, name);
+	if (!(f = fopen(path, "rb")))
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+	    (buf = malloc(n + 1)) && fread(buf, 1, n, f) == (size_t)n) {
+		buf[n] = '\0';
+		*len = n;
+	} else {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	return buf;
+}
+
+/* replaces every from in buf (len *n) with to; frees buf */
+static char *
+subst(char *buf, size_t *n, const char *from, const char *to)
+{
+	size_t fl = strlen(from), tl = strlen(to), k = 0, i;
+	char *out, *p;
+
+	if (!fl)
+		return buf;
+	for (p = buf; (p = memmem(p, *n - (p - buf), from, fl)); p += fl)
+		k++;
+	out = malloc(*n + k * tl + 1);
+	for (i = 0, k = 0; i < *n; ) {
+		if (*n - i >= fl && memcmp(buf + i, from, fl) == 0) {
+			memcpy(out + k, to, tl);
+			k += tl;
+			i += fl;
+		} else {
+			out[k++] = buf[i++];
+		}
+	}
+	out[k] = '\0';
+	*n = k;
+	free(buf);
+	return out;
+}
+
+/* the expected request of a step, Content-Length recomputed */
+static char *
+expected(const struct step *s, size_t *n)
+{
+	char *buf, *body, *cl, num[32];
+	char *eol;
+
+	if (s->reqraw) {
+		*n = strlen(s->reqraw);
+		return strdup(s->reqraw);
+	}
+	if (!(buf = slurp(s->req, n)))
+		return NULL;
+	buf = subst(buf, n, UA_FIX, UA_OURS);
+	if (s->from)
+		buf = subst(buf, n, s->from, s->to);
+	if (s->from2)
+		buf = subst(buf, n, s->from2, s->to2);
+	if ((body = strstr(buf, "\r\n\r\n")) && (cl = strstr(buf, "Content-Length: ")) &&
+	    cl < body) {
+		body += 4;
+		snprintf(num, sizeof(num), "%zu", *n - (body - buf));
+		eol = strstr(cl, "\r\n");
+		*eol = '\0';
+		buf = subst(buf, n, cl + 16, num);
+	}
+	return buf;
+}
+
+/* the n-th (1-based) response in a file of several */
+static char *
+nthresp(char *buf, size_t *len, int nth)
+{
+	char *p = buf, *q, *out;
+	int i;
+
+	for (i = 1; i < nth && p; i++)
+		p = memmem(p + 1, *len - (p + 1 - buf), "\r\nHTTP/1.", 9) ?
+		    (char *)memmem(p + 1, *len - (p + 1 - buf), "\r\nHTTP/1.", 9) + 2 : NULL;
+	if (!p)
+		return NULL;
+	q = memmem(p + 1, *len - (p + 1 - buf), "\r\nHTTP/1.", 9);
+	*len = q ? (size_t)(q + 2 - p) : *len - (p - buf);
+	out = malloc(*len + 1);
+	memcpy(out, p, *len);
+	out[*len] = '\0';
+	return out;
+}
+
+static char *
+response(const struct step *s, size_t *n)
+{
+	char name[128], *hash, *buf, *one;
+
+	if (s->respraw) {
+		*n = s->rawlen ? s->rawlen : strlen(s->respraw);
+		buf = malloc(*n + 1);
+		memcpy(buf, s->respraw, *n);
+		return buf;
+	}
+	snprintf(name, sizeof(name), "%s", s->resp);
+	if (!(hash = strchr(name, '#')))
+		return slurp(name, n);
+	*hash = '\0';
+	if (!(buf = slurp(name, n)))
+		return NULL;
+	one = nthresp(buf, n, atoi(hash + 1));
+	free(buf);
+	return one;
+}
+
+/* server thread */
+
+static void
+serr(struct server *sv, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (sv->err[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(sv->err, sizeof(sv->err), fmt, ap);
+	va_end(ap);
+}
+
+static int
+waitin(int fd, int ms)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+
+	return poll(&p, 1, ms) == 1;
+}
+
+static int
+readreq(struct server *sv, char *got, size_t n)
+{
+	size_t k = 0;
+	ssize_t r;
+
+	while (k < n) {
+		if (!waitin(sv->cfd, 3000)) {
+			serr(sv, "step %zu: request incomplete after 3 s (%zu of %zu bytes): %.*s",
+			     sv->done, k, n, (int)k, got);
+			return -1;
+		}
+		if ((r = read(sv->cfd, got + k, n - k)) <= 0) {
+			serr(sv, "step %zu: client closed after %zu of %zu bytes", sv->done, k, n);
+			return -1;
+		}
+		k += r;
+	}
+	return 0;
+}
+
+static void
+writeresp(struct server *sv, const struct step *s, const char *r, size_t n)
+{
+	size_t i = 0, k;
+
+	if (s->cut > 0 && (size_t)s->cut < n)
+		n = s->cut;
+	while (i < n) {
+		if (s->piece == 0) {
+			k = n - i;
+		} else if (s->piece == PIECE_LINES) {
+			for (k = 1; i + k < n && r[i + k - 1] != '\r' &&
+			     !(i + k >= 2 && r[i + k - 2] == '\n'); k++)
+				;
+		} else {
+			k = MIN((size_t)s->piece, n - i);
+		}
+		if (writeall(sv->cfd, r + i, k) < 0)
+			return;  /* the client may rightly have given up */
+		i += k;
+		if (s->piece == PIECE_LINES)
+			usleep(1000);
+	}
+}
+
+static int
+step(struct server *sv, const struct step *s)
+{
+	char *want, *got, *resp = NULL;
+	size_t wn, rn = 0, i;
+	int ok = -1;
+
+	if (sv->cfd < 0 || s->newconn) {
+		if (sv->cfd >= 0)
+			close(sv->cfd);
+		sv->cfd = -1;
+		if (!waitin(sv->lfd, 3000)) {
+			serr(sv, "step %zu: no connection", sv->done);
+			return -1;
+		}
+		sv->cfd = accept(sv->lfd, NULL, NULL);
+		sv->accepts++;
+	}
+	if (!(want = expected(s, &wn))) {
+		serr(sv, "step %zu: no fixture %s", sv->done, s->req);
+		return -1;
+	}
+	got = calloc(1, wn + 1);
+	if (readreq(sv, got, wn) < 0)
+		goto out;
+	if (memcmp(got, want, wn) != 0) {
+		for (i = 0; got[i] == want[i]; i++)
+			;
+		serr(sv, "step %zu: request differs at byte %zu:\n got: %.80s\nwant: %.80s",
+		     sv->done, i, got + (i > 20 ? i - 20 : 0), want + (i > 20 ? i - 20 : 0));
+		goto out;
+	}
+	if (s->mode != M_ANSWER) {
+		if (s->mode == M_HOLD_NOANSWER)
+			usleep(s->hold_ms * 1000);
+		close(sv->cfd);
+		sv->cfd = -1;
+		ok = 0;
+		goto out;
+	}
+	if (!(resp = response(s, &rn))) {
+		serr(sv, "step %zu: no response fixture %s", sv->done, s->resp);
+		goto out;
+	}
+	writeresp(sv, s, resp, rn);
+	if (s->cut > 0 || s->close) {
+		close(sv->cfd);
+		sv->cfd = -1;
+	}
+	if (s->hold_ms)
+		usleep(s->hold_ms * 1000);
+	ok = 0;
+out:
+	free(resp);
+	free(got);
+	free(want);
+	return ok;
+}
+
+static void *
+serve(void *arg)
+{
+	struct server *sv = arg;
+
+	while (sv->done < sv->n && step(sv, &sv->steps[sv->done]) == 0)
+		sv->done++;
+	if (sv->cfd >= 0)
+		close(sv->cfd);
+	sv->cfd = -1;
+	return NULL;
+}
+
+static void
+start(struct server *sv, const struct step *steps, size_t n)
+{
+	struct sockaddr_un sa;
+
+	memset(sv, 0, sizeof(*sv));
+	snprintf(sv->dir, sizeof(sv->dir), "/tmp/prescal-dt.XXXXXX");
+	assert_non_null(mkdtemp(sv->dir));
+	snprintf(sv->path, sizeof(sv->path), "%s/docker.sock", sv->dir);
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	strcpy(sa.sun_path, sv->path);
+	sv->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(sv->lfd >= 0);
+	assert_int_equal(bind(sv->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(sv->lfd, 8), 0);
+	sv->cfd = -1;
+	sv->steps = steps;
+	sv->n = n;
+	assert_int_equal(pthread_create(&sv->th, NULL, serve, sv), 0);
+}
+
+/* joins the server; returns its number of accepted connections */
+static int
+finish(struct server *sv)
+{
+	pthread_join(sv->th, NULL);
+	close(sv->lfd);
+	unlink(sv->path);
+	rmdir(sv->dir);
+	if (sv->err[0])
+		fail_msg("server: %s", sv->err);
+	assert_int_equal(sv->done, sv->n);
+	return sv->accepts;
+}
+
+static struct docker *
+client(const struct server *sv)
+{
+	struct docker *d = docker_open(sv->path, 2000);
+
+	assert_non_null(d);
+	return d;
+}
+
+static const char *const fxenv[] = { "PORT=8080", "PRESCAL_BACKEND=web-1" };
+
+static const struct docker_spec fxspec = {
+	"prescal-fixture-backend:latest", "prescal-fx-web-1", "web", 8080, fxenv, 2, 0
+};
+
+/* fixture tests */
+
+static void
+test_ping_version(void **state)
+{
+	static const struct step steps[] = {
+		{ .req = "ping-200.req", .resp = "ping-200.http" },
+		{ .req = "version-200.req", .resp = "version-200.http", .piece = 1 },
+		{ .req = "ping-200.req", .resp = "ping-200.http", .piece = PIECE_LINES },
+		{ .req = "version-200.req", .resp = "version-200.http", .piece = 7 },
+	};
+	struct server sv;
+	struct docker *d;
+	char v[64];
+
+	(void)state;
+	start(&sv, steps, LEN(steps));
+	d = client(&sv);
+	assert_int_equal(docker_status(d), 0);
+	assert_int_equal(docker_ping(d, v, sizeof(v)), 0);
+	assert_string_equal(v, "20.10.24+dfsg1");
+	assert_int_equal(docker_status(d), 200);
+	/* too small for the version: an error, not a truncation */
+	assert_int_equal(docker_ping(d, v, 8), -1);
+	assert_non_null(strstr(docker_error(d), "malformed version"));
+	docker_close(d);
+	assert_int_equal(finish(&sv), 1);
+}
+
+static void
+test_image_exists(void **state)
+{
+	static const struct step steps[] = {
+		{ .req = "image-inspect-200.req", .resp = "image-inspect-200.http", .piece = 7 },
+		{ .req = "image-inspect-404.req", .resp = "image-inspect-404.http", .piece = 1 },
+	};
+	struct server sv;
+	struct docker *d;
+
+	(void)state;
+	start(&sv, steps, LEN(steps));
+	d = client(&sv);
+	assert_int_equal(docker_image_exists(d, "prescal-fixture-backend:latest"), 1);
+	assert_int_equal(docker_image_exists(d, "prescal-no-such-image:latest"), 0);
+	assert_int_equal(docker_status(d), 404);
+	assert_string_equal(docker_error(d),
+	                    "image prescal-no-such-image:latest not found locally");
+	/* refused before any I/O */
+	assert_int_equal(docker_image_exists(d, "bad image"), -1);
+	assert_int_equal(docker_image_exists(d, "x/../../containers/json?"), -1);
+	docker_close(d);
+	assert_int_equal(finish(&sv), 1);
+}
+
+static void
+test_create(void **state)
+{
+	static const struct step steps[] = {
+		{ .req = "create-201.req", .from = LBL_FIX, .to = LBL_OURS,
+		  .resp = "create-201.http", .piece = PIECE_LINES },
+		{ .req = "create-409-name-conflict.req", .from = LBL_FIX, .to = LBL_OURS,
+		  .resp = "create-409-name-conflict.http", .piece = 7 },
+		{ .req = "create-404-no-image.req", .from = LBL_FIX, .to = LBL_OURS,
+		  .resp = "create-404-no-image.http" },
+		/* the daemon's 500 for a bad body, as the answer to a good one */
+		{ .req = "create-201.req", .from = LBL_FIX, .to = LBL_OURS,
+		  .resp = "create-500-bad-json.http", .piece = 1 },
+	};
+	struct docker_spec s = fxspec;
+	struct server sv;
+	struct docker *d;
+	char id[65];
+
+	(void)state;
+	start(&sv, steps, LEN(steps));
+	d = client(&sv);
+	assert_int_equal(docker_create(d, &s, id), 0);
+	assert_string_equal(id, ID1);
+	assert_int_equal(docker_status(d), 201);
+	assert_int_equal(docker_create(d, &s, id), -1);
+	assert_int_equal(docker_status(d), 409);
+	assert_string_equal(id, "");
+	assert_true(strncmp(docker_error(d), "409: Conflict. The container name "
+	            "\"/prescal-fx-web-1\" is already in use", 55) == 0);
+	s.name = "prescal-fx-noimage";
+	s.image = "prescal-no-such-image:latest";
+	assert_int_equal(docker_create(d, &s, id), -1);
+	assert_int_equal(docker_status(d), 404);
+	assert_string_equal(docker_error(d), "404: No such image: prescal-no-such-image:latest");
+	assert_int_equal(docker_create(d, &fxspec, id), -1);
+	assert_int_equal(docker_status(d), 500);
+	assert_string_equal(docker_error(d), "500: unexpected EOF");
+	docker_close(d);
+	assert_int_equal(finish(&sv), 1);
+}
+
+/* host networking and escaping: the body has no port publishing, and
+ * config strings are escaped */
+static void
+test_create_hostnet_escape(void **state)
+{
+	static const char body[] =
+		"{\"Image\":\"img:1\",\"Env\":[\"A=\\\"q\\\" \\\\ \\u000a\\u0009x\",\"PORT=9000\"],"
+		"\"Labels\":{\"prescal.managed\":\"true\",\"prescal.name\":\"s.1\"},"
+		"\"HostConfig\":{\"NetworkMode\":\"host\",\"AutoRemove\":false,"
+		"\"RestartPolicy\":{\"Name\":\"no\"}}}";
+	static char req[1024];
+	static const char resp[] =
+		"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
+		"Content-Length: 88\r\n\r\n"
+		"{\"Id\":\"" IDP "\",\"Warnings\":[]}\n";
+	static struct step steps[] = {
+		{ .reqraw = req, .respraw = resp },
+	};
+	const char *env[] = { "A=\"q\" \\ \n\tx", "PORT=9000" };
+	struct docker_spec s = { "img:1", "h-1", "s.1", 0, env, 2, 1 };
+	struct server sv;
+	struct docker *d;
+	struct json_val v;
+	char id[65];
+
+	(void)state;
+	snprintf(req, sizeof(req), "POST /v1.41/containers/create?name=h-1 HTTP/1.1\r\n"
+	         "Host: docker\r\n" UA_OURS "\r\nContent-Type: application/json\r\n"
+	         "Content-Length: %zu\r\n\r\n%s", strlen(body), body);
+	assert_int_equal(json_get(body, strlen(body), "HostConfig.NetworkMode", &v), 1);
+	start(&sv, steps, LEN(steps));
+	d = client(&sv);
+	assert_int_equal(docker_create(d, &s, id), 0);
+	assert_string_equal(id, IDP);
+	docker_close(d);
+	finish(&sv);
+}
+
+static void
+test_validation(void **state)
+{
+	struct docker *d = docker_open("/nonexistent/docker.sock", 100);
+	struct docker_spec s = fxspec;
+	struct docker_state st;
+	struct docker_ctr c[1];
+	const char *bad8 = "bad\xff";
+	size_t n;
+	char id[65];
+
+	(void)state;
+	s.name = "bad name!";
+	assert_int_equal(docker_create(d, &s, id), -1);
+	assert_string_equal(docker_error(d), "invalid container name \"bad name!\": only "
+	                    "[a-zA-Z0-9][a-zA-Z0-9_.-]* is allowed");
+	s.name = "-x";
+	assert_int_equal(docker_create(d, &s, id), -1);
+	s.name = "";
+	assert_int_equal(docker_create(d, &s, id), -1);
+	s.name = NULL;
+	assert_int_equal(docker_create(d, &s, id), -1);
+	s = fxspec;
+	s.set = "a\"b";
+	assert_int_equal(docker_create(d, &s, id), -1);
+	s = fxspec;
+	s.port = 0;
+	assert_int_equal(docker_create(d, &s, id), -1);
+	assert_string_equal(docker_error(d), "invalid container port 0");
+	s = fxspec;
+	s.env = &bad8;
+	s.nenv = 1;
+	assert_int_equal(docker_create(d, &s, id), -1);
+	assert_non_null(strstr(docker_error(d), "not UTF-8"));
+	assert_int_equal(docker_start(d, "../../images/x"), -1);
+	assert_int_equal(docker_stop(d, "a/b", 1), -1);
+	assert_int_equal(docker_remove(d, "a?b"), -1);
+	assert_int_equal(docker_kill(d, "a b"), -1);
+	assert_int_equal(docker_inspect(d, "a%2f", 80, &st), -1);
+	assert_int_equal(docker_list(d, "a&b", 80, c, 1, &n), -1);
+	assert_int_equal(docker_events_open(d, "x\ny"), -1);
+	assert_string_equal(docker_error(d), "invalid instance set name \"x\ny\": only "
+	                    "[a-zA-Z0-9][a-zA-Z0-9_.-]* is allowed");
+	assert_int_equal(docker_status(d), 0);
+	/* no stream open */
+	assert_int_equal(docker_events_next(d, &(struct docker_event){ 0 }, 0), -1);
+	docker_close(d);
+	docker_close(NULL);
+}
+
+static void
+test_start(void **state)
+{
+	static const struct step steps[] = {
+		{ .req = "start-204.req", .resp = "start-204.http", .piece = 1 },
+		{ .req = "start-304-already-started.req", .resp = "start-304-already-started.http" },
+		{ .req = "start-404.req", .resp = "start-404.http", .piece = PIECE_LINES },
+		{ .req = "start-500-port-in-use.req", .resp = "start-500-port-in-use.http" },
+		/* still usable after all that */
+		{ .req = "start-204.req", .resp = "start-204.http" },
+	};
+	struct server sv;
+	struct docker *d;
+
+	(void)state;
+	start(&sv, steps, LEN(steps));
+	d = client(&sv);
+	assert_int_equal(docker_start(d, ID1), 0);
+	assert_int_equal(docker_status(d), 204);
+	assert_int_equal(docker_start(d, ID1), 0);
+	assert_int_equal(docker_status(d), 304);
+	assert_int_equal(docker_start(d, ID0), -1);
+	assert_int_equal(docker_status(d), 404);
+	assert_string_equal(docker_error(d), "404: No such container: " ID0);
+	assert_int_equal(docker_start(d, IDP), -1);
+	assert_int_equal(docker_status(d), 500);
+	assert_non_null(strstr(docker_error(d), "port is already allocated"));
+	assert_true(strncmp(docker_error(d), "500: driver failed", 18) == 0);
+	assert_int_equal(docker_start(d, ID1), 0);
+	docker_close(d);
+	assert_int_equal(finish(&sv), 1);
+}
+
+struct inspect_case {
+	const char *fix, *id;
+	int ret, status;
+	int running, exitcode, health, hostport;
+	const char *state, *name;
+	int piece;
+};
+
+static const struct inspect_case inspects[] = {
+	{ "inspect-created", ID1, 0, 200, 0, 0, DOCKER_HEALTH_NONE, 0, "created",
+	  "prescal-fx-web-1", 0 },
+	{ "inspect-running", ID1, 0, 200, 1, 0, DOCKER_HEALTH_NONE, 32775, "running",
+	  "prescal-fx-web-1", 1 },
+	{ "inspect-health-starting", IDH, 0, 200, 1, 0, DOCKER_HEALTH_STARTING, 32776,
+	  "running", "prescal-fx-health", 7 },
+	{ "inspect-health-healthy", IDH, 0, 200, 1, 0, DOCKER_HEALTH_HEALTHY, 32776,
+	  "running", "prescal-fx-health", PIECE_LINES },
+	{ "inspect-health-unhealthy", IDU, 0, 200, 1, 0, DOCKER_HEALTH_UNHEALTHY, 32777,
+	  "running", "prescal-fx-unhealthy", 0 },
+	{ "inspect-exited", ID1, 0, 200, 0, 0, DOCKER_HEALTH_NONE, 0, "exited",
+	  "prescal-fx-web-1", 0 },
+	{ "inspect-404", "prescal-no-such-container", -1, 404, 0, 0, 0, 0, "", "", 1 },
+};
+
+static void
+test_inspect(void **state)
+{
+	struct step steps[LEN(inspects)];
+	char req[LEN(inspects)][64], resp[LEN(inspects)][64];
+	struct docker_state st;
+	struct server sv;
+	struct docker *d;
+	size_t i;
+
+	(void)state;
+	memset(steps, 0, sizeof(steps));
+	for (i = 0; i < LEN(inspects); i++) {
+		snprintf(req[i], sizeof(req[i]), "%s.req", inspects[i].fix);
+		snprintf(resp[i], sizeof(resp[i]), "%s.http", inspects[i].fix);
+		steps[i].req = req[i];
+		steps[i].resp = resp[i];
+		steps[i].piece = inspects[i].piece;
+	}
+	start(&sv, steps, LEN(steps));
+	d = client(&sv);
+	for (i = 0; i < LEN(inspects); i++) {
+		const struct inspect_case *c = &inspects[i];
+		int r = docker_inspect(d, c->id, 8080, &st);
+
+		if (r != c->ret)
+			fail_msg("%s: got %d (%s)", c->fix, r, docker_error(d));
+		assert_int_equal(docker_status(d), c->status);
+		assert_int_equal(st.running, c->running);
+		assert_int_equal(st.exitcode, c->exitcode);
+		assert_int_equal(st.health, c->health);
+		assert_int_equal(st.hostport, c->hostport);
+		assert_string_equal(st.status, c->state);
+		assert_string_equal(st.name, c->name);
+	}
+	assert_string_equal(docker_error(d), "404: No such container: prescal-no-such-container");
+	docker_close(d);
+	assert_int_equal(finish(&sv), 1);
+}
+
+/* another container port: no host port */
+static void
+test_inspect_other_port(void **state)
+{
+	static const struct step steps[] = {
+		{ .req = "inspect-running.req", .resp = "inspect-running.http" },
+		{ .req = "inspect-after-failed-start.req", .from = ID1, .to = IDP,
+		  .resp = "inspect-running.http", .cut = 3000 },
+	};
+	struct docker_state st;
+	struct server sv;
+	struct docker *d;
+
+	(void)state;
+	start(&sv, steps, LEN(steps));
+	d = client(&sv);
+	assert_int_equal(docker_inspect(d, ID1, 9090, &st), 0);
+	assert_int_equal(st.hostport, 0);
+	assert_int_equal(st.running, 1);
+	/* the daemon goes away in the middle of the chunk */
+	assert_int_equal(docker_inspect(d, IDP, 8080, &st), -1);
+	assert_non_null(strstr(docker_error(d), "closed the connection in the middle"));
+	assert_int_equal(docker_status(d), 200);
+	assert_int_equal(st.running, 0);
+	docker_close(d);
+	finish(&sv);
+}
+
+static void
+test_list(void **state)
+{
+	static const struct step steps[] = {
+		{ .req = "list-empty-200.req", .from = FLT_FIX1, .to = FLT_WEB,
+		  .resp = "list-empty-200.http", .piece = 1 },
+		{ .req = "list-running-200.req", .from = FLT_FIX1, .to = FLT_WEB,
+		  .resp = "list-running-200.http", .piece = 7 },
+		{ .req = "list-multi-chunked-200.req", .from = FLT_MULTI, .to = FLT_WEB,
+		  .resp = "list-multi-chunked-200.http", .piece = PIECE_LINES },
+		{ .req = "list-multi-chunked-200.req", .from = FLT_MULTI, .to = FLT_WEB,
+		  .resp = "list-multi-chunked-200.http", .piece = 1 },
+	};
+	struct docker_ctr c[4];
+	struct server sv;
+	struct docker *d;
+	size_t n = 99;
+
+	(void)state;
+	start(&sv, steps, LEN(steps));
+	d = client(&sv);
+	assert_int_equal(docker_list(d, "web", 8080, c, LEN(c), &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(docker_list(d, "web", 8080, c, LEN(c), &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(c[0].id, ID1);
+	assert_string_equal(c[0].name, "prescal-fx-web-1");
+	assert_string_equal(c[0].state, "running");
+	assert_int_equal(c[0].hostport, 32775);
+	assert_int_equal(docker_list(d, "web", 8080, c, LEN(c), &n), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(c[0].name, "prescal-fx-multi-3");
+	assert_string_equal(c[0].state, "created");
+	assert_int_equal(c[0].hostport, 0);
+	assert_string_equal(c[1].name, "prescal-fx-multi-2");
+	assert_string_equal(c[2].name, "prescal-fx-multi-1");
+	assert_string_equal(c[2].state, "running");
+	assert_int_equal(c[2].hostport, 32778);
+	/* more than max */
+	assert_int_equal(docker_list(d, "web", 8080, c, 2, &n), 1);
+	assert_int_equal(n, 2);
+	assert_string_equal(docker_error(d), "more than 2 containers in set web");
+	docker_close(d);
+	assert_int_equal(finish(&sv), 1);
+}
+
+static void
+test_stop_remove(void **state)
+{
+	static const struct step steps[] = {
+		{ .req = "stop-204.req", .resp = "stop-204.http", .piece = 1 },
+		{ .req = "stop-304-already-stopped.req", .resp = "stop-304-already-stopped.http" },
+		{ .req = "remove-204.req", .resp = "remove-204.http", .piece = PIECE_LINES },
+		{ .req = "remove-404.req", .resp = "remove-404.http" },
+		{ .req = "remove-409-after-autoremove.req",
+		  .resp = "remove-409-after-autoremove.http", .piece = 7 },
+		/* another 409 (here: the no-force one) is an error */
+		{ .req = "remove-204.req", .resp = "remove-409-running-no-force.http" },
+		{ .req = "stop-204.req", .from = ID1, .to = ID0, .resp = "start-404.http" },
+	};
+	struct server sv;
+	struct docker *d;
+
+	(void)state;
+	start(&sv, steps, LEN(steps));
+	d = client(&sv);
+	assert_int_equal(docker_stop(d, ID1, 2), 0);
+	assert_int_equal(docker_status(d), 204);
+	assert_int_equal(docker_stop(d, ID1, 2), 0);
+	assert_int_equal(docker_status(d), 304);
+	assert_int_equal(docker_remove(d, ID1), 0);
+	assert_int_equal(docker_status(d), 204);
+	assert_int_equal(docker_remove(d, ID1), 0);
+	assert_int_equal(docker_status(d), 404);
+	assert_int_equal(docker_remove(d, IDAR), 0);
+	assert_int_equal(docker_status(d), 409);
+	assert_int_equal(docker_remove(d, ID1), -1);
+	assert_int_equal(docker_status(d), 409);
+	assert_non_null(strstr(docker_error(d), "You cannot remove a running container"));
+	assert_int_equal(docker_stop(d, ID0, 2), -1);
+	assert_int_equal(docker_status(d), 404);
+	docker_close(d);
+	assert_int_equal(finish(&sv), 1);
+}
+
+static void
+test_events(void **state)
+{
+	static const struct step steps[] = {
+		{ .req = "events-stream.req", .from = FLT_EVFIX, .to = FLT_EV,
+		  .resp = "events-stream.http", .piece = PIECE_LINES, .hold_ms = 400 },
+	};
+	static const char *actions[] = { "create", "start", "kill", "die", "stop", "destroy" };
+	struct docker_event ev;
+	struct server sv;
+	struct docker *d;
+	int64_t t;
+	size_t i;
+
+	(void)state;
+	start(&sv, steps, LEN(steps));
+	d = client(&sv);
+	assert_int_equal(docker_events_open(d, "fx"), 0);
+	assert_int_equal(docker_status(d), 200);
+	for (i = 0; i < LEN(actions); i++) {
+		assert_int_equal(docker_events_next(d, &ev, 2000), 1);
+		assert_string_equal(ev.action, actions[i]);
+		assert_string_equal(ev.id, IDEV);
+		assert_string_equal(ev.name, "prescal-fx-events");
+		assert_int_equal(ev.exitcode, 0);
+	}
+	/* silence is not an error */
+	t = now_ms();
+	assert_int_equal(docker_events_next(d, &ev, 50), 0);
+	assert_true(now_ms() - t >= 45);
+	assert_int_equal(docker_events_next(d, &ev, 0), 0);
+	/* the daemon goes away */
+	assert_int_equal(docker_events_next(d, &ev, 3000), -1);
+	assert_non_null(strstr(docker_error(d), "closed"));
+	assert_int_equal(docker_events_next(d, &ev, 10), -1);
+	docker_close(d);
+	finish(&sv);
+}
+
+static void
+test_events_end_and_errors(void **state)
+{
+	static const struct step steps[] = {
+		/* a stream the daemon ends itself (the 0 chunk): two events, then -1 */
+		{ .req = "events-stream.req", .from = FLT_EVFIX, .to = FLT_EV,
+		  .resp = "events-bounded-container-die-start.http", .piece = 1 },
+		/* the connection is dropped after a stream: a new one for this */
+		{ .req = "events-stream.req", .from = FLT_EVFIX, .to = FLT_EV,
+		  .resp = "events-500-bad-filter.http", .newconn = 1 },
+		/* a call on a streaming handle ends the stream */
+		{ .req = "events-stream.req", .from = FLT_EVFIX, .to = FLT_EV,
+		  .resp = "events-stream.http" },
+		{ .req = "ping-200.req", .resp = "ping-200.http", .newconn = 1 },
+		{ .req = "version-200.req", .resp = "version-200.http" },
+	};
+	struct docker_event ev;
+	struct server sv;
+	struct docker *d;
+	char v[32];
+
+	(void)state;
+	start(&sv, steps, LEN(steps));
+	d = client(&sv);
+	assert_int_equal(docker_events_open(d, "fx"), 0);
+	assert_int_equal(docker_events_next(d, &ev, 2000), 1);
+	assert_string_equal(ev.action, "start");
+	assert_int_equal(docker_events_next(d, &ev, 2000), 1);
+	assert_string_equal(ev.action, "die");
+	assert_int_equal(ev.exitcode, 0);
+	assert_int_equal(docker_events_next(d, &ev, 2000), -1);
+	assert_non_null(strstr(docker_error(d), "ended"));
+	assert_int_equal(docker_events_open(d, "fx"), -1);
+	assert_int_equal(docker_status(d), 500);
+	assert_non_null(strstr(docker_error(d), "500: invalid character"));
+	assert_int_equal(docker_events_open(d, "fx"), 0);
+	assert_int_equal(docker_events_next(d, &ev, 2000), 1);
+	assert_int_equal(docker_ping(d, v, sizeof(v)), 0);
+	docker_close(d);
+	assert_int_equal(finish(&sv), 3);
+}
+
+/* the keep-alive transcript: one connection through 404, 500 and 200s.
+ * The client cannot send the capture's HEAD or its 9-byte bad body, so
+ * its responses answer the client's own requests in a possible order */
+static void
+test_keepalive_sequence(void **state)
+{
+	static const struct step steps[] = {
+		{ .req = "inspect-404.req", .resp = "keepalive-sequence.http#2" },
+		{ .req = "create-201.req", .from = LBL_FIX, .to = LBL_OURS,
+		  .resp = "keepalive-sequence.http#3", .piece = 7 },
+		{ .req = "ping-200.req", .resp = "keepalive-sequence.http#1" },
+		{ .req = "version-200.req", .resp = "keepalive-sequence.http#5", .piece = 1 },
+	};
+	struct docker_state st;
+	struct server sv;
+	struct docker *d;
+	char id[65], v[32];
+
+	(void)state;
+	start(&sv, steps, LEN(steps));
+	d = client(&sv);
+	assert_int_equal(docker_inspect(d, "prescal-no-such-container", 8080, &st), -1);
+	assert_int_equal(docker_status(d), 404);
+	assert_int_equal(docker_create(d, &fxspec, id), -1);
+	assert_int_equal(docker_status(d), 500);
+	assert_string_equal(docker_error(d), "500: unexpected EOF");
+	assert_int_equal(docker_ping(d, v, sizeof(v)), 0);
+	assert_string_equal(v, "20.10.24+dfsg1");
+	docker_close(d);
+	assert_int_equal(finish(&sv), 1);
+}
+
+/* connection closes: by the daemon while idle, before answering, with a
+ * close-delimited body and with Connection: close */
+static void
+test_reconnect(void **state)
+{
+	static const struct step steps[] = {
+		/* idle close after a keep-alive answer: the next call reconnects */
+		{ .req = "ping-200.req", .resp = "ping-200.http" },
+		{ .req = "version-200.req", .resp = "version-200.http", .close = 1 },
+		{ .req = "start-204.req", .resp = "start-204.http", .newconn = 1 },
+		/* closed after reading the request: sent again on a new connection */
+		{ .req = "start-204.req", .mode = M_CLOSE_NOANSWER },
+		{ .req = "start-204.req", .resp = "start-304-already-started.http", .newconn = 1 },
+		/* on a fresh connection that is an error, not a loop */
+		{ .req = "stop-204.req", .resp = "stop-204.http", .close = 1 },
+		{ .req = "start-204.req", .mode = M_CLOSE_NOANSWER, .newconn = 1 },
+		/* Go's own 400: no length, ends at close */
+		{ .req = "ping-200.req", .resp = "request-400-no-host-header.http", .newconn = 1,
+		  .piece = 7 },
+		/* Connection: close; then the version on a new connection */
+		{ .req = "ping-200.req", .resp = "ping-connection-close.http", .newconn = 1 },
+		{ .req = "version-200.req", .resp = "version-200.http", .newconn = 1 },
+	};
+	struct server sv;
+	struct docker *d;
+	char v[32];
+
+	(void)state;
+	start(&sv, steps, LEN(steps));
+	d = client(&sv);
+	assert_int_equal(docker_ping(d, v, sizeof(v)), 0);
+	usleep(20000);
+	assert_int_equal(docker_start(d, ID1), 0);
+	assert_int_equal(docker_start(d, ID1), 0);
+	assert_int_equal(docker_status(d), 304);
+	assert_int_equal(docker_stop(d, ID1, 2), 0);
+	usleep(20000);
+	assert_int_equal(docker_start(d, ID1), -1);
+	assert_non_null(strstr(docker_error(d), "closed the connection without a response"));
+	assert_int_equal(docker_status(d), 0);
+	assert_int_equal(docker_ping(d, v, sizeof(v)), -1);
+	assert_int_equal(docker_status(d), 400);
+	assert_string_equal(docker_error(d), "400: 400 Bad Request: missing required Host header");
+	assert_int_equal(docker_ping(d, v, sizeof(v)), 0);
+	docker_close(d);
+	assert_int_equal(finish(&sv), 7);
+}
+
+/* cut responses: mid-head, mid-body (CL), mid-chunk-size; each is an
+ * error and the next call works on a new connection */
+static void
+test_cut(void **state)
+{
+	static const struct step steps[] = {
+		{ .req = "inspect-running.req", .resp = "inspect-running.http", .cut = 40 },
+		{ .req = "version-200.req", .resp = "version-200.http", .cut = 400,
+		  .newconn = 1, .piece = 7 },
+		{ .req = "inspect-running.req", .resp = "inspect-running.http", .cut = 261,
+		  .newconn = 1, .piece = 1 },
+		{ .req = "inspect-running.req", .resp = "inspect-running.http", .newconn = 1 },
+	};
+	struct docker_state st;
+	struct server sv;
+	struct docker *d;
+	char v[32];
+
+	(void)state;
+	start(&sv, steps, LEN(steps));
+	d = client(&sv);
+	assert_int_equal(docker_inspect(d, ID1, 8080, &st), -1);
+	assert_int_equal(docker_status(d), 0);
+	assert_non_null(strstr(docker_error(d), "closed the connection"));
+	/* ping's 200 is fine, the version is cut */
+	assert_int_equal(docker_ping(d, v, sizeof(v)), -1);
+	assert_non_null(strstr(docker_error(d), "in the middle of a response"));
+	assert_int_equal(docker_inspect(d, ID1, 8080, &st), -1);
+	assert_non_null(strstr(docker_error(d), "in the middle of a response"));
+	assert_int_equal(docker_inspect(d, ID1, 8080, &st), 0);
+	assert_int_equal(st.hostport, 32775);
+	docker_close(d);
+	assert_int_equal(finish(&sv), 4);
+}
+
+static void
+test_bad_bodies(void **state)
+{
+	static const char trunc_json[] =
+		"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n"
+		"{\"State\":{\"Running\":true,\"Status\":\"runn\n";
+	static const char trunc_create[] =
+		"HTTP/1.1 201 Created\r\nContent-Length: 20\r\n\r\n{\"Id\":\"dfa980cd390d\n";
+	static const char short_id[] =
+		"HTTP/1.1 201 Created\r\nContent-Length: 13\r\n\r\n{\"Id\":\"abc\"}\n";
+	static const char big_cl[] =
+		"HTTP/1.1 200 OK\r\nContent-Length: 1048577\r\n\r\n[";
+	static const char bad_chunk[] =
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n[]\r\n0\r\n\r\n";
+	static const char bad_head[] = "HTTP/1.1 2000 OK\r\n\r\n";
+	static const char list_obj[] =
+		"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n{}\n";
+	static const char text_err[] =
+		"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 12\r\n\r\nupstream \x01x\n";
+	static char huge[DOCKER_MAXBODY + 4096];
+	static struct step steps[] = {
+		{ .req = "inspect-running.req", .respraw = trunc_json },
+		{ .req = "create-201.req", .from = LBL_FIX, .to = LBL_OURS, .respraw = trunc_create },
+		{ .req = "create-201.req", .from = LBL_FIX, .to = LBL_OURS, .respraw = short_id },
+		{ .req = "list-empty-200.req", .from = FLT_FIX1, .to = FLT_WEB, .respraw = big_cl },
+		{ .req = "list-empty-200.req", .from = FLT_FIX1, .to = FLT_WEB, .respraw = huge,
+		  .newconn = 1 },
+		{ .req = "list-empty-200.req", .from = FLT_FIX1, .to = FLT_WEB, .respraw = bad_chunk,
+		  .newconn = 1 },
+		{ .req = "list-empty-200.req", .from = FLT_FIX1, .to = FLT_WEB, .respraw = bad_head,
+		  .newconn = 1 },
+		{ .req = "list-empty-200.req", .from = FLT_FIX1, .to = FLT_WEB, .respraw = list_obj,
+		  .newconn = 1 },
+		{ .req = "start-204.req", .respraw = text_err },
+	};
+	struct docker_state st;
+	struct docker_ctr c[2];
+	struct server sv;
+	struct docker *d;
+	char id[65];
+	size_t n, k;
+
+	(void)state;
+	/* a valid chunked body just over the limit, in 8 KiB chunks */
+	k = snprintf(huge, sizeof(huge), "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+	while (k + 8192 + 16 < sizeof(huge)) {
+		k += snprintf(huge + k, 16, "2000\r\n");
+		memset(huge + k, ' ', 8192);
+		k += 8192;
+		memcpy(huge + k, "\r\n", 2);
+		k += 2;
+	}
+	steps[4].rawlen = k;
+
+	start(&sv, steps, LEN(steps));
+	d = client(&sv);
+	assert_int_equal(docker_inspect(d, ID1, 8080, &st), -1);
+	assert_non_null(strstr(docker_error(d), "malformed inspect response"));
+	assert_int_equal(docker_create(d, &fxspec, id), -1);
+	assert_non_null(strstr(docker_error(d), "malformed create response"));
+	assert_int_equal(docker_create(d, &fxspec, id), -1);
+	assert_non_null(strstr(docker_error(d), "malformed create response"));
+	assert_string_equal(id, "");
+	assert_int_equal(docker_list(d, "web", 8080, c, 2, &n), -1);
+	assert_string_equal(docker_error(d), "response too large (1048577 bytes)");
+	assert_int_equal(docker_list(d, "web", 8080, c, 2, &n), -1);
+	assert_string_equal(docker_error(d), "response too large (over 1048576 bytes)");
+	assert_int_equal(docker_list(d, "web", 8080, c, 2, &n), -1);
+	assert_non_null(strstr(docker_error(d), "malformed chunked body"));
+	assert_int_equal(docker_list(d, "web", 8080, c, 2, &n), -1);
+	assert_non_null(strstr(docker_error(d), "malformed response head"));
+	assert_int_equal(docker_list(d, "web", 8080, c, 2, &n), -1);
+	assert_non_null(strstr(docker_error(d), "malformed list response"));
+	assert_int_equal(n, 0);
+	assert_int_equal(docker_start(d, ID1), -1);
+	assert_int_equal(docker_status(d), 502);
+	assert_string_equal(docker_error(d), "502: upstream ?x");
+	docker_close(d);
+	finish(&sv);
+}
+
+static void
+test_timeout(void **state)
+{
+	static const struct step steps[] = {
+		{ .req = "start-204.req", .mode = M_HOLD_NOANSWER, .hold_ms = 600 },
+	};
+	struct server sv;
+	struct docker *d;
+	int64_t t;
+
+	(void)state;
+	start(&sv, steps, LEN(steps));
+	d = docker_open(sv.path, 2000);
+	docker_set_timeout(d, 150);
+	t = now_ms();
+	assert_int_equal(docker_start(d, ID1), -1);
+	t = now_ms() - t;
+	assert_true(t >= 140 && t < 500);
+	assert_non_null(strstr(docker_error(d), "timed out"));
+	docker_close(d);
+	finish(&sv);
+}
+
+static void
+test_missing_socket(void **state)
+{
+	struct docker *d;
+	char v[32], dir[64], path[128], want[256];
+	int fd;
+
+	(void)state;
+	d = docker_open("/nonexistent-prescal/docker.sock", 200);
+	assert_int_equal(docker_ping(d, v, sizeof(v)), -1);
+	assert_string_equal(docker_error(d), "cannot connect to /nonexistent-prescal/docker.sock: "
+	                    "No such file or directory (is dockerd running? set -s or DOCKER_HOST)");
+	assert_int_equal(docker_status(d), 0);
+	docker_close(d);
+
+	/* a socket file nobody listens on */
+	snprintf(dir, sizeof(dir), "/tmp/prescal-dt.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/docker.sock", dir);
+	{
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+		strcpy(sa.sun_path, path);
+		fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+		close(fd);
+	}
+	d = docker_open(path, 200);
+	assert_int_equal(docker_ping(d, v, sizeof(v)), -1);
+	snprintf(want, sizeof(want), "cannot connect to %s: Connection refused "
+	         "(is dockerd running? set -s or DOCKER_HOST)", path);
+	assert_string_equal(docker_error(d), want);
+	docker_close(d);
+	unlink(path);
+	rmdir(dir);
+
+	/* too long for sun_path */
+	memset(want, 'a', 200);
+	want[0] = '/';
+	want[200] = '\0';
+	d = docker_open(want, 200);
+	assert_int_equal(docker_ping(d, v, sizeof(v)), -1);
+	assert_non_null(strstr(docker_error(d), "socket path too long"));
+	docker_close(d);
+}
+
+/* EACCES: root passes any permission check, so a child drops to nobody
+ * and connects through a directory it may not search */
+static void
+test_permission_denied(void **state)
+{
+	struct server sv;
+	char want[256];
+	pid_t pid;
+	int st;
+
+	(void)state;
+	start(&sv, NULL, 0);
+	assert_int_equal(chmod(sv.dir, 0700), 0);
+	snprintf(want, sizeof(want), "cannot connect to %s: Permission denied (run prescal as "
+	         "root or add its user to the docker group)", sv.path);
+	if ((pid = fork()) == 0) {
+		struct docker *d;
+		char v[32];
+		int ok;
+
+		if (getuid() == 0 && (setgid(65534) < 0 || setuid(65534) < 0))
+			_exit(2);
+		if (getuid() != 0)
+			chmod(sv.dir, 0);  /* only works if we own it; root did */
+		d = docker_open(sv.path, 200);
+		ok = docker_ping(d, v, sizeof(v)) == -1 && strcmp(docker_error(d), want) == 0;
+		if (!ok)
+			fprintf(stderr, "child got: %s\n", docker_error(d));
+		docker_close(d);
+		_exit(ok ? 0 : 1);
+	}
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	finish(&sv);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+static void
+test_default_socket(void **state)
+{
+	char *old = getenv("DOCKER_HOST") ? strdup(getenv("DOCKER_HOST")) : NULL;
+
+	(void)state;
+	unsetenv("DOCKER_HOST");
+	assert_string_equal(docker_default_socket(), "/var/run/docker.sock");
+	setenv("DOCKER_HOST", "unix:///run/user/1000/docker.sock", 1);
+	assert_string_equal(docker_default_socket(), "/run/user/1000/docker.sock");
+	setenv("DOCKER_HOST", "tcp://127.0.0.1:2375", 1);
+	assert_string_equal(docker_default_socket(), "/var/run/docker.sock");
+	setenv("DOCKER_HOST", "unix://", 1);
+	assert_string_equal(docker_default_socket(), "/var/run/docker.sock");
+	if (old)
+		setenv("DOCKER_HOST", old, 1);
+	else
+		unsetenv("DOCKER_HOST");
+	free(old);
+}
+
+/* live tests against dockerd */
+
+static struct {
+	int up;                    /* the daemon answered and the image exists */
+	char sock[256], image[256], set[64], version[64];
+	struct docker *d;
+} live;
+
+static int
+live_setup(void **state)
+{
+	const char *req = getenv("PRESCAL_REQUIRE_DOCKER");
+	const char *img = getenv("PRESCAL_TEST_IMAGE");
+	int must = req && strcmp(req, "1") == 0;
+
+	(void)state;
+	snprintf(live.sock, sizeof(live.sock), "%s", docker_default_socket());
+	snprintf(live.image, sizeof(live.image), "%s", img ? img : "prescal-test-backend:latest");
+	snprintf(live.set, sizeof(live.set), "prescal-test-%ld", (long)getpid());
+	if (!(live.d = docker_open(live.sock, 10000)))
+		return -1;
+	if (docker_ping(live.d, live.version, sizeof(live.version)) < 0) {
+		fprintf(stderr, "\n*** SKIPPED: no Docker daemon reachable at %s: %s ***\n\n",
+		        live.sock, docker_error(live.d));
+		return must ? -1 : 0;
+	}
+	if (!img && access("tests/mkimage.sh", R_OK) == 0 && system("sh tests/mkimage.sh") != 0) {
+		fprintf(stderr, "live: tests/mkimage.sh failed\n");
+		return -1;
+	}
+	if (docker_image_exists(live.d, live.image) != 1) {
+		fprintf(stderr, "\n*** SKIPPED: live Docker tests: %s ***\n\n", docker_error(live.d));
+		return must ? -1 : 0;
+	}
+	fprintf(stderr, "live: dockerd %s at %s, image %s, set %s\n", live.version, live.sock,
+	        live.image, live.set);
+	live.up = 1;
+	return 0;
+}
+
+static int
+live_teardown(void **state)
+{
+	(void)state;
+	docker_close(live.d);
+	return 0;
+}
+
+/* removes every container of the test's set, whatever happened */
+static int
+live_cleanup(void **state)
+{
+	struct docker_ctr c[16];
+	size_t i, n = 0;
+
+	(void)state;
+	if (!live.up)
+		return 0;
+	if (docker_list(live.d, live.set, 8080, c, LEN(c), &n) < 0)
+		fprintf(stderr, "live cleanup: %s\n", docker_error(live.d));
+	for (i = 0; i < n; i++)
+		if (docker_remove(live.d, c[i].id) < 0)
+			fprintf(stderr, "live cleanup: %s: %s\n", c[i].name, docker_error(live.d));
+	return 0;
+}
+
+/* GET / on 127.0.0.1:port. Returns 1 on an HTTP 200 with the backend's
+ * greeting, 0 if there is no HTTP answer (yet) */
+static int
+http_get(int port, char *body, size_t n)
+{
+	static const char req[] = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	char buf[1024];
+	size_t k = 0;
+	ssize_t r;
+	int fd;
+
+	memset(&ss, 0, sizeof(ss));
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(port);
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((fd = connect_tcp(&ss, sizeof(*sin), 500)) < 0)
+		return 0;
+	sock_timeouts(fd, 1000, 1000);
+	if (writeall(fd, req, sizeof(req) - 1) == 0)
+		while (k < sizeof(buf) - 1 && (r = read(fd, buf + k, sizeof(buf) - 1 - k)) > 0)
+			k += r;
+	close(fd);
+	buf[k] = '\0';
+	if (strncmp(buf, "HTTP/1.1 200", 12) != 0 || !strstr(buf, "\r\n\r\n"))
+		return 0;
+	snprintf(body, n, "%s", strstr(buf, "\r\n\r\n") + 4);
+	return 1;
+}
+
+static void
+test_live_lifecycle(void **state)
+{
+	const char *env[] = { "PORT=8080" };
+	struct docker_spec s = { live.image, NULL, live.set, 8080, env, 1, 0 };
+	struct docker_state st;
+	struct docker_event ev;
+	struct docker_ctr c[4];
+	struct docker *ed;
+	char name[96], id[65], body[256];
+	int64_t t0, t1, tstart, deadline;
+	size_t n;
+	int r, got = 0;
+
+	(void)state;
+	if (!live.up)
+		skip();
+	snprintf(name, sizeof(name), "%s-1", live.set);
+	s.name = name;
+	assert_int_equal(docker_image_exists(live.d, live.image), 1);
+
+	/* create, start, first answer: what scaling up costs */
+	t0 = now_ms();
+	if (docker_create(live.d, &s, id) < 0)
+		fail_msg("create: %s", docker_error(live.d));
+	tstart = now_ms();
+	if (docker_start(live.d, id) < 0)
+		fail_msg("start: %s", docker_error(live.d));
+	deadline = now_ms() + 10000;
+	do {
+		if (docker_inspect(live.d, id, 8080, &st) < 0)
+			fail_msg("inspect: %s", docker_error(live.d));
+	} while (!(st.running && st.hostport) && now_ms() < deadline && usleep(10000) == 0);
+	assert_true(st.running);
+	assert_true(st.hostport > 0);
+	assert_string_equal(st.name, name);
+	assert_string_equal(st.status, "running");
+	while (!(r = http_get(st.hostport, body, sizeof(body))) && now_ms() < deadline)
+		usleep(50000);
+	t1 = now_ms();
+	assert_int_equal(r, 1);
+	assert_true(strncmp(body, "hello from ", 11) == 0);
+	fprintf(stderr, "live: create %lld ms, start+running %lld ms, create->first HTTP answer "
+	        "%lld ms (127.0.0.1:%d said: %.*s)\n", (long long)(tstart - t0),
+	        (long long)(now_ms() - tstart), (long long)(t1 - t0), st.hostport,
+	        (int)strcspn(body, "\n"), body);
+
+	/* the list shows it */
+	assert_int_equal(docker_list(live.d, live.set, 8080, c, LEN(c), &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(c[0].id, id);
+	assert_string_equal(c[0].name, name);
+	assert_string_equal(c[0].state, "running");
+	assert_int_equal(c[0].hostport, st.hostport);
+
+	/* events on their own handle: kill, and see it die */
+	assert_non_null(ed = docker_open(live.sock, 5000));
+	if (docker_events_open(ed, live.set) < 0) {
+		docker_close(ed);
+		fail_msg("events: %s", docker_error(ed));
+	}
+	assert_int_equal(docker_events_next(ed, &ev, 0), 0);
+	t0 = now_ms();
+	assert_int_equal(docker_kill(live.d, id), 0);
+	while (!got && now_ms() - t0 < 2000 &&
+	       (r = docker_events_next(ed, &ev, 2000 - (int)(now_ms() - t0))) == 1)
+		got = strcmp(ev.action, "die") == 0 && strcmp(ev.id, id) == 0;
+	fprintf(stderr, "live: kill -> die event %lld ms, exit code %d\n",
+	        (long long)(now_ms() - t0), ev.exitcode);
+	docker_close(ed);
+	assert_true(got);
+	assert_string_equal(ev.name, name);
+	assert_int_equal(ev.exitcode, 137);
+
+	assert_int_equal(docker_inspect(live.d, id, 8080, &st), 0);
+	assert_int_equal(st.running, 0);
+	assert_string_equal(st.status, "exited");
+	assert_int_equal(st.exitcode, 137);
+	assert_int_equal(st.hostport, 0);
+	assert_int_equal(docker_stop(live.d, id, 1), 0);
+	assert_int_equal(docker_status(live.d), 304);
+	assert_int_equal(docker_remove(live.d, id), 0);
+	assert_int_equal(docker_status(live.d), 204);
+	assert_int_equal(docker_remove(live.d, id), 0);
+	assert_int_equal(docker_status(live.d), 404);
+	assert_int_equal(docker_inspect(live.d, id, 8080, &st), -1);
+	assert_int_equal(docker_status(live.d), 404);
+}
+
+static void
+test_live_stop(void **state)
+{
+	const char *env[] = { "PORT=8080" };
+	struct docker_spec s = { live.image, NULL, live.set, 8080, env, 1, 0 };
+	struct docker_state st;
+	char name[96], id[65];
+	int64_t t;
+
+	(void)state;
+	if (!live.up)
+		skip();
+	snprintf(name, sizeof(name), "%s-2", live.set);
+	s.name = name;
+	assert_int_equal(docker_create(live.d, &s, id), 0);
+	assert_int_equal(docker_inspect(live.d, id, 8080, &st), 0);
+	assert_string_equal(st.status, "created");
+	assert_int_equal(st.hostport, 0);
+	assert_int_equal(docker_start(live.d, id), 0);
+	assert_int_equal(docker_start(live.d, id), 0);
+	assert_int_equal(docker_status(live.d), 304);
+	t = now_ms();
+	if (docker_stop(live.d, id, 5) < 0)
+		fail_msg("stop: %s", docker_error(live.d));
+	assert_int_equal(docker_status(live.d), 204);
+	fprintf(stderr, "live: stop took %lld ms\n", (long long)(now_ms() - t));
+	assert_int_equal(docker_inspect(live.d, id, 8080, &st), 0);
+	assert_string_equal(st.status, "exited");
+	assert_int_equal(docker_remove(live.d, id), 0);
+}
+
+static void
+test_live_errors(void **state)
+{
+	const char *env[] = { "PORT=8080" };
+	struct docker_spec s = { live.image, NULL, live.set, 8080, env, 1, 0 };
+	char name[96], id[65], id2[65], img[128];
+
+	(void)state;
+	if (!live.up)
+		skip();
+	snprintf(name, sizeof(name), "%s-3", live.set);
+	s.name = name;
+	assert_int_equal(docker_create(live.d, &s, id), 0);
+	/* the same name again */
+	assert_int_equal(docker_create(live.d, &s, id2), -1);
+	assert_int_equal(docker_status(live.d), 409);
+	assert_non_null(strstr(docker_error(live.d), "is already in use"));
+	/* no such image: 404, and nothing is pulled */
+	snprintf(img, sizeof(img), "prescal-no-such-image-%ld:latest", (long)getpid());
+	assert_int_equal(docker_image_exists(live.d, img), 0);
+	s.image = img;
+	snprintf(name, sizeof(name), "%s-4", live.set);
+	assert_int_equal(docker_create(live.d, &s, id2), -1);
+	assert_int_equal(docker_status(live.d), 404);
+	assert_non_null(strstr(docker_error(live.d), "No such image"));
+	/* start of a missing container */
+	assert_int_equal(docker_start(live.d, ID0), -1);
+	assert_int_equal(docker_status(live.d), 404);
+	assert_int_equal(docker_remove(live.d, id), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest fixture[] = {
+		cmocka_unit_test(test_ping_version),
+		cmocka_unit_test(test_image_exists),
+		cmocka_unit_test(test_create),
+		cmocka_unit_test(test_create_hostnet_escape),
+		cmocka_unit_test(test_validation),
+		cmocka_unit_test(test_start),
+		cmocka_unit_test(test_inspect),
+		cmocka_unit_test(test_inspect_other_port),
+		cmocka_unit_test(test_list),
+		cmocka_unit_test(test_stop_remove),
+		cmocka_unit_test(test_events),
+		cmocka_unit_test(test_events_end_and_errors),
+		cmocka_unit_test(test_keepalive_sequence),
+		cmocka_unit_test(test_reconnect),
+		cmocka_unit_test(test_cut),
+		cmocka_unit_test(test_bad_bodies),
+		cmocka_unit_test(test_timeout),
+		cmocka_unit_test(test_missing_socket),
+		cmocka_unit_test(test_permission_denied),
+		cmocka_unit_test(test_default_socket),
+	};
+	const struct CMUnitTest livetests[] = {
+		cmocka_unit_test_teardown(test_live_lifecycle, live_cleanup),
+		cmocka_unit_test_teardown(test_live_stop, live_cleanup),
+		cmocka_unit_test_teardown(test_live_errors, live_cleanup),
+	};
+	int r;
+
+	if (access(fixdir, R_OK) != 0)
+		fixdir = "fixtures";  /* run from tests/ */
+	r = cmocka_run_group_tests_name("docker fixtures", fixture, NULL, NULL);
+	r += cmocka_run_group_tests_name("docker live", livetests, live_setup, live_teardown);
+	return r;
+}
