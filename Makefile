@@ -4,9 +4,9 @@
 
 include config.mk
 
-SRC = prescal.c proxy.c http.c pool.c docker.c json.c scale.c fleet.c util.c
+SRC = prescal.c proxy.c http.c pool.c docker.c json.c scale.c fleet.c admin.c util.c
 OBJ = $(SRC:.c=.o)
-HDR = http.h pool.h docker.h json.h scale.h util.h proxy.h
+HDR = http.h pool.h docker.h json.h scale.h util.h proxy.h admin.h
 
 TCFLAGS = $(PCPPFLAGS) $(PCFLAGS) -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -I.
 TLIBS = -lcmocka -pthread -fsanitize=address,undefined

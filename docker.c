@@ -178,12 +178,13 @@ dconnect(struct docker *d)
 	strcpy(sa.sun_path, d->path);
 	if ((d->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
 		return connerr(d, errno);
+	/* SO_SNDTIMEO also bounds connect() when the listen backlog is full */
+	sock_timeouts(d->fd, d->timeout, d->timeout);
 	if (connect(d->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		e = errno;
 		disconnect(d);
-		return connerr(d, e);
+		return connerr(d, e == EAGAIN ? ETIMEDOUT : e);
 	}
-	sock_timeouts(d->fd, d->timeout, d->timeout);
 	d->reused = 0;
 	d->off = d->len = 0;
 	return 0;
@@ -442,7 +443,7 @@ exchange(struct docker *d, size_t reqlen)
  * whole response. extra_ms extends the deadline. Returns the status or -1 */
 static int
 call(struct docker *d, const char *method, const char *target, const char *body,
-     int extra_ms, int sink)
+     int extra_ms, int mode)
 {
 	size_t blen = body ? strlen(body) : 0;
 	int n;
@@ -458,7 +459,7 @@ call(struct docker *d, const char *method, const char *target, const char *body,
 		return fail(d, "request too large");
 	memcpy(d->req + n, body ? body : "", blen);
 	d->deadline = now_ms() + d->timeout + extra_ms;
-	d->sink = sink;
+	d->sink = mode;
 	if (exchange(d, n + blen) < 0)
 		return -1;
 	if (readbody(d) < 0) {
@@ -641,6 +642,7 @@ docker_image_exists(struct docker *d, const char *image)
 	char target[512];
 	int st;
 
+	d->status = 0;
 	if (!okimage(image))
 		return fail(d, "invalid image name \"%.128s\"", image ? image : "(null)");
 	snprintf(target, sizeof(target), DOCKER_API "/images/%s/json", image);
@@ -663,6 +665,7 @@ docker_image_pull(struct docker *d, const char *image)
 	char target[1024], enc[800];
 	int st;
 
+	d->status = 0;
 	if (!okimage(image) || pctenc(image, enc, sizeof(enc)) < 0)
 		return fail(d, "invalid image name \"%.128s\"", image ? image : "(null)");
 	snprintf(target, sizeof(target), DOCKER_API "/images/create?fromImage=%s", enc);
@@ -1084,10 +1087,6 @@ docker_events_next(struct docker *d, struct docker_event *ev, int timeout_ms)
 		if (d->res.body == HTTP_BODY_CHUNKED) {
 			if ((r = unchunk(d)) < 0)
 				break;
-			if (d->ch.done) {
-				r = fail(d, "event stream from %s ended", d->path);
-				break;
-			}
 		} else if (d->len > 0) {
 			if ((r = sink(d, d->in + d->off, d->len)) < 0)
 				break;
@@ -1095,6 +1094,10 @@ docker_events_next(struct docker *d, struct docker_event *ev, int timeout_ms)
 		}
 		if (memchr(d->body, '\n', d->blen))
 			continue;
+		if (d->ch.done) {
+			r = fail(d, "event stream from %s ended", d->path);
+			break;
+		}
 		if ((n = fill(d)) < 0 && errno == ETIMEDOUT)
 			return 0;
 		if (n <= 0) {

@@ -63,8 +63,9 @@ struct docker_event {
  * "/var/run/docker.sock". The string is not owned by the caller. */
 const char *docker_default_socket(void);
 
-/* Allocates a handle for the socket at sockpath; each network step of a
- * call may take up to timeout_ms. No I/O. Returns NULL on ENOMEM. */
+/* Allocates a handle for the socket at sockpath; each call must finish
+ * within timeout_ms (docker_stop: plus its grace). No I/O. Returns NULL on
+ * ENOMEM; free it with docker_close(). */
 struct docker *docker_open(const char *sockpath, int timeout_ms);
 
 /* Closes the connection and frees d (NULL is fine). */

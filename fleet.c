@@ -69,6 +69,18 @@ static struct {
 
 static atomic_long docker_errors;
 
+const double scale_buckets[SCALE_NBUCKETS] = {
+	0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 1e300,
+};
+
+/* counters for the admin endpoint, protected by F.lock */
+static struct {
+	int want;
+	long up, down_load, down_idle, died, unhealthy, not_ready, failed_starts;
+	long cold[SCALE_NBUCKETS];
+	double cold_sum;
+} M;
+
 static void
 push_unlocked(enum job_kind kind, struct inst *in)
 {
@@ -112,6 +124,12 @@ condemn_unlocked(struct inst *in, const char *why)
 {
 	if (in->state == FI_REMOVING || in->state == FI_FREE)
 		return;
+	if (strstr(why, "died") || strstr(why, "outside"))
+		M.died++;
+	else if (strstr(why, "health"))
+		M.unhealthy++;
+	else
+		M.not_ready++;
 	warn("instance %s %s: removing", in->name, why);
 	if (in->state == FI_DRAINING)
 		F.draining--;
@@ -249,6 +267,13 @@ make_ready(struct docker *d, struct inst *in, int port)
 	}
 	pthread_mutex_lock(&F.lock);
 	if (in->state == FI_STARTING) {
+		double secs = (now_ms() - t0) / 1000.0;
+		int i;
+
+		for (i = 0; i < SCALE_NBUCKETS - 1 && secs > scale_buckets[i]; i++)
+			;
+		M.cold[i]++;
+		M.cold_sum += secs;
 		in->state = FI_READY;
 		pool_set_state(in->b, B_UP);
 		scale_succeeded(&F.st);
@@ -341,6 +366,7 @@ job_start(struct docker *d)
 	pthread_mutex_lock(&F.lock);
 	F.pending--;
 	if (failed) {
+		M.failed_starts++;
 		atomic_fetch_add(&docker_errors, 1);
 		scale_failed(&F.st, now_ms());
 	}
@@ -559,8 +585,14 @@ scale_loop(void *arg)
 		/* ticks run unlocked (ops lock F); jobs only touch the back-off */
 		st = F.st;
 		pthread_mutex_unlock(&F.lock);
-		scale_tick(&F.c, &st, &in, draining, &ops);
+		int want = scale_tick(&F.c, &st, &in, draining, &ops);
+		int running = in.ready + in.starting;
 		pthread_mutex_lock(&F.lock);
+		if (want > running)
+			M.up += want - running;
+		else if (want < running && !draining && in.ready > 0)
+			*(want == 0 ? &M.down_idle : &M.down_load) += 1;
+		M.want = want;
 		st.backoff = F.st.backoff;
 		st.backoff_until = F.st.backoff_until;
 		F.st = st;
@@ -746,8 +778,33 @@ scale_stop(void)
 	docker_close(d);
 }
 
-long
-scale_docker_errors(void)
+void
+scale_get_stats(struct scale_stats *st)
 {
-	return atomic_load(&docker_errors);
+	long cum = 0;
+
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&F.lock);
+	for (int i = 0; i < FLEET_CAP; i++) {
+		switch (F.inst[i].state) {
+		case FI_READY:    st->ready++; break;
+		case FI_STARTING: st->starting++; break;
+		case FI_DRAINING: st->draining++; break;
+		default:          break;
+		}
+	}
+	st->starting += F.pending;
+	st->want = M.want;
+	st->up = M.up;
+	st->down_load = M.down_load;
+	st->down_idle = M.down_idle;
+	st->died = M.died;
+	st->unhealthy = M.unhealthy;
+	st->not_ready = M.not_ready;
+	st->failed_starts = M.failed_starts;
+	for (int i = 0; i < SCALE_NBUCKETS; i++)
+		st->cold_hist[i] = cum += M.cold[i];
+	st->cold_sum = M.cold_sum;
+	pthread_mutex_unlock(&F.lock);
+	st->docker_errors = atomic_load(&docker_errors);
 }

@@ -149,7 +149,7 @@ field(const char *p, size_t n, struct http_header *h, size_t *nh, size_t max)
 {
 	size_t i, s, e;
 
-	/* obs-fold (RFC 9112 5.2) and whitespace before the colon (5.1) */
+	/* token then colon: no obs-fold (RFC 9112 5.2), no space before the colon (5.1) */
 	for (i = 0; i < n && istchar((unsigned char)p[i]); i++)
 		;
 	if (i == 0 || i == n || p[i] != ':')
@@ -329,12 +329,12 @@ reqconn(struct http_request *req)
 {
 	const struct http_header *h;
 	size_t i;
-	int close = 0, ka = 0, up = 0, upfield = 0, expect = 0;
+	int shut = 0, ka = 0, up = 0, upfield = 0, expect = 0;
 
 	for (i = 0; i < req->nhdr; i++) {
 		h = &req->hdr[i];
 		if (http_eq(h->name, h->nlen, "connection")) {
-			close |= http_list_has(h->value, h->vlen, "close");
+			shut |= http_list_has(h->value, h->vlen, "close");
 			ka |= http_list_has(h->value, h->vlen, "keep-alive");
 			up |= http_list_has(h->value, h->vlen, "upgrade");
 		} else if (http_eq(h->name, h->nlen, "upgrade")) {
@@ -344,7 +344,7 @@ reqconn(struct http_request *req)
 			req->expect100 = http_eq(h->value, h->vlen, "100-continue");
 		}
 	}
-	req->keepalive = !close && (req->minor == 1 || ka);
+	req->keepalive = !shut && (req->minor == 1 || ka);
 	req->upgrade = upfield && up;
 }
 
@@ -445,7 +445,7 @@ resframing(struct http_response *res, int is_head)
 	const char *fin = NULL;
 	unsigned long long v;
 	size_t i, finlen = 0;
-	int ncl = 0, te = 0, close = 0, ka = 0;
+	int ncl = 0, te = 0, shut = 0, ka = 0;
 
 	for (i = 0; i < res->nhdr; i++) {
 		h = &res->hdr[i];
@@ -458,7 +458,7 @@ resframing(struct http_response *res, int is_head)
 			te = 1;
 			lastelem(h->value, h->vlen, &fin, &finlen);
 		} else if (http_eq(h->name, h->nlen, "connection")) {
-			close |= http_list_has(h->value, h->vlen, "close");
+			shut |= http_list_has(h->value, h->vlen, "close");
 			ka |= http_list_has(h->value, h->vlen, "keep-alive");
 		}
 	}
@@ -474,7 +474,7 @@ resframing(struct http_response *res, int is_head)
 	if (te)
 		res->clen = 0;
 	/* TE with CL or in HTTP/1.0 smells of smuggling: do not reuse (6.1) */
-	res->keepalive = res->body != HTTP_BODY_CLOSE && !close &&
+	res->keepalive = res->body != HTTP_BODY_CLOSE && !shut &&
 	    (res->minor > 0 || ka) && !(te && (ncl || res->minor == 0));
 	return 0;
 }
@@ -548,22 +548,24 @@ sizebyte(struct http_chunked *c, int ch, const struct http_limits *lim)
 	}
 }
 
-/* Advances the trailer section by one byte. Returns the next state. */
+/* Advances the trailer section by one byte: field lines checked as in a
+ * head (RFC 9112 7.1.2), then the final CRLF. Returns the next state. */
 static int
 trailerbyte(struct http_chunked *c, int ch, const struct http_limits *lim)
 {
-	if (c->state == C_TSTART && ch == '\r')
-		return C_ENDLF;
+	if (c->state == C_TSTART) {
+		if (ch == '\r')
+			return C_ENDLF;
+		c->line = 0;
+	}
 	if (++c->trailer > lim->max_trailer)
 		return C_ERR;
+	c->line++;
 	switch (c->state) {
 	case C_TSTART:
-		c->line = 0;
-		/* fall through */
 	case C_TNAME:
 		if (ch == ':')
-			return c->line++ ? C_TVAL : C_ERR;
-		c->line++;
+			return c->line > 1 ? C_TVAL : C_ERR;
 		return istchar(ch) ? C_TNAME : C_ERR;
 	case C_TVAL:
 		if (ch == '\r')

@@ -107,7 +107,7 @@ string(struct scan *sc)
 				if (end - p < 6 || hex4((const char *)p + 2) < 0)
 					return -1;
 				p += 6;
-			} else if (strchr("\"\\/bfnrt", p[1]) && p[1]) {
+			} else if (p[1] && strchr("\"\\/bfnrt", p[1])) {
 				p += 2;
 			} else {
 				return -1;

@@ -36,6 +36,7 @@ static struct {
 	int waiting;                /* requests held in pool_pick */
 	long held_total, hold_rejected;
 	int woken;                  /* pool_wake_all() was called */
+	int cond_ok;                /* ready is initialised */
 } P = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 void
@@ -43,15 +44,22 @@ pool_init(const struct pool_conf *conf)
 {
 	pthread_condattr_t ca;
 
+	pthread_mutex_lock(&P.lock);
 	P.conf = *conf;
+	P.rr = 0;
+	P.woken = 0;
+	pthread_mutex_unlock(&P.lock);
 	if (P.conf.idle_max > POOL_IDLE_CAP)
 		P.conf.idle_max = POOL_IDLE_CAP;
 	if (P.conf.idle_max < 0)
 		P.conf.idle_max = 0;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&P.ready, &ca);
-	pthread_condattr_destroy(&ca);
+	if (!P.cond_ok) {
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&P.ready, &ca);
+		pthread_condattr_destroy(&ca);
+		P.cond_ok = 1;
+	}
 }
 
 struct backend *
@@ -154,26 +162,29 @@ skipped(struct backend *b, struct backend *const *skip, int nskip)
 	return 0;
 }
 
-/* chooses among pickable backends; round-robin cursor breaks ties */
+/* chooses among pickable backends; the round-robin cursor counts pickable
+ * ones only, so a down backend's turn does not fall to its neighbour */
 static struct backend *
 choose_unlocked(struct backend *const *skip, int nskip, int64_t now)
 {
 	struct backend *b, *best = NULL;
-	int n = 0, i, start, bestload = 0, load;
+	int n = 0, i, k, bestload = 0, load;
 
 	for (b = P.head; b; b = b->next)
-		n++;
+		n += pickable_unlocked(b, now) && !skipped(b, skip, nskip);
 	if (n == 0)
 		return NULL;
-	start = P.rr++ % n;
-	for (i = 0, b = P.head; i < start; i++)
-		b = b->next;
-	for (i = 0; i < n; i++, b = b->next ? b->next : P.head) {
+	k = P.rr++ % n;
+	for (i = 0, b = P.head; b; b = b->next) {
 		if (!pickable_unlocked(b, now) || skipped(b, skip, nskip))
 			continue;
-		if (P.conf.balance == BAL_RR)
-			return b;
-		load = atomic_load(&b->inflight);
+		if (P.conf.balance == BAL_RR) {
+			if (i++ == k)
+				return b;
+			continue;
+		}
+		/* least outstanding; ties go to the first at or after the cursor */
+		load = atomic_load(&b->inflight) * 2 + (i++ < k);
 		if (!best || load < bestload) {
 			best = b;
 			bestload = load;
@@ -209,8 +220,10 @@ pool_pick(struct backend **out, struct backend *const *skip, int nskip, int64_t 
 		int64_t now = now_ms();
 
 		if ((b = choose_unlocked(skip, nskip, now))) {
-			if (b->state == B_DOWN)
+			if (b->state == B_DOWN) {
 				b->retry_at = now + b->backoff;  /* one trial at a time */
+				b->trial = 1;
+			}
 			b->refs++;
 			atomic_fetch_add(&b->inflight, 1);
 			*out = b;
@@ -257,7 +270,10 @@ fail_unlocked(struct backend *b)
 		close_idle_unlocked(b);
 		warn("backend %s down after %d failures, retry in %d ms", b->name,
 		     b->fails, b->backoff);
-	} else if (b->state == B_DOWN) {
+	} else if (b->state == B_DOWN && b->trial) {
+		/* only a failed trial doubles the back-off, not requests
+		 * that were already in flight when it went down */
+		b->trial = 0;
 		b->backoff = MIN(b->backoff * 2, BACKOFF_MAX);
 		b->retry_at = now_ms() + b->backoff;
 	}
@@ -279,6 +295,7 @@ pool_done(struct backend *b, int ok)
 	if (ok) {
 		atomic_fetch_add(&b->served, 1);
 		b->fails = 0;
+		b->trial = 0;
 		if (b->state == B_DOWN) {
 			b->state = B_UP;
 			b->backoff = P.conf.backoff_ms;
@@ -303,7 +320,7 @@ alive(int fd)
 }
 
 int
-pool_conn_get(struct backend *b)
+pool_conn_get(struct backend *b, int check)
 {
 	int fd = -1;
 	int64_t now = now_ms();
@@ -318,7 +335,7 @@ pool_conn_get(struct backend *b)
 		fd = -1;
 	}
 	pthread_mutex_unlock(&P.lock);
-	if (fd >= 0 && !alive(fd)) {
+	if (fd >= 0 && check && !alive(fd)) {
 		close(fd);
 		fd = -1;
 	}

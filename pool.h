@@ -30,7 +30,8 @@ struct pool_conf {
 	int hold;             /* 1: pool_pick waits when nothing is ready (dynamic pools) */
 	int hold_max;         /* requests waiting at once; beyond: 503 */
 	int conn_cap;         /* in-flight cap per backend, 0 = none */
-	void (*demand)(void); /* called (lock not held) when a request starts waiting */
+	void (*demand)(void); /* with hold: called (lock not held) when a pick finds
+	                         nothing ready, whether or not it then waits */
 };
 
 #define POOL_IDLE_CAP 256
@@ -49,6 +50,7 @@ struct backend {
 	enum backend_state state;
 	int fails;                      /* consecutive connect/response failures */
 	int backoff;                    /* current down back-off, ms */
+	int trial;                      /* a down backend was picked to try it */
 	int64_t retry_at;               /* B_DOWN: selectable again at (ms) */
 	int refs;                       /* list + each pick holding it */
 	int nidle;
@@ -58,6 +60,7 @@ struct backend {
 	atomic_int inflight;            /* requests in progress */
 	atomic_int tunnels;             /* upgraded connections open */
 	atomic_long served;             /* requests answered */
+	atomic_long status[6];          /* responses by status class, [2] = 2xx */
 };
 
 struct pool_stats {
@@ -66,7 +69,8 @@ struct pool_stats {
 	long held_total, hold_rejected;
 };
 
-/* Sets up the pool; call once before any other pool_ function. */
+/* Sets up the pool before any other pool_ function; calling it again
+ * resets the counters and the wake-all flag (tests). */
 void pool_init(const struct pool_conf *conf);
 
 /* Adds a backend in state st. Returns it (owned by the pool), NULL on ENOMEM. */
@@ -91,8 +95,10 @@ void pool_done(struct backend *b, int ok);
 /* Records a failure of b without ending the pick (connect refused). */
 void pool_fail(struct backend *b);
 
-/* Returns a cached idle connection to b that still looks alive, or -1. */
-int pool_conn_get(struct backend *b);
+/* Returns a cached idle connection to b, or -1. check: poll it first and
+ * skip it if it has data or EOF (a syscall; skip when the request can be
+ * retried on a fresh connection anyway). */
+int pool_conn_get(struct backend *b, int check);
 
 /* Caches fd as idle for b, or closes it when the cache is full or b is
  * not up. Takes ownership of fd. */

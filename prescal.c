@@ -4,25 +4,26 @@
  * Docker backends.
  *
  * Threads (all created here):
- * - main: parses flags, starts the others, then waits for signals; on
- *   SIGTERM/SIGINT it drains (stop accepting, finish in-flight requests up
- *   to the drain timeout) and exits 0.
- * - the poller: one epoll loop that accepts connections and reads request
- *   heads without blocking. A connection that is idle (keep-alive) or still
- *   sending its head costs no worker: it sits in epoll with EPOLLONESHOT.
- *   When a head is complete (or certainly malformed) the connection goes on
- *   the ready queue. It also enforces the header deadline (408) and the
- *   keep-alive timeout, so a slow client never pins a worker.
- * - workers (a fixed pool): pop a connection, serve one request with
- *   blocking I/O (proxy.c), then either serve the next pipelined request,
- *   or park the connection back in epoll, or close it.
- * - the scaler (scale.c, only with -i): samples the load and starts and
- *   stops containers through docker.c.
+ * - main: parses flags, starts the others, then waits for signals and every
+ *   100 ms runs sweep() (header and keep-alive deadlines). On SIGTERM or
+ *   SIGINT it drains (stop accepting, finish in-flight requests up to the
+ *   drain timeout, remove containers) and exits 0.
+ * - workers, a fixed pool, leader/follower on one epoll set: each waits in
+ *   epoll_wait; EPOLLONESHOT hands a readable connection to exactly one.
+ *   The worker reads what is there without blocking; a complete head is
+ *   served with blocking I/O (proxy.c), pipelined requests after it too;
+ *   then the connection is parked in epoll again. A connection that is idle
+ *   (keep-alive) or still trickling its head costs no worker: it waits in
+ *   epoll, with its partial head in a buffer of its own (bounded pool).
+ * - with -i: the scaler, the Docker events reader and a few fleet workers
+ *   (scale.c decides, fleet.c acts through docker.c); with -a: the admin
+ *   listener (admin.c).
  *
- * Ownership: a struct conn belongs to exactly one thread at a time (the
- * poller while CS_IDLE/CS_HEAD, a worker while CS_QUEUED/CS_BUSY); the
- * hand-over is the ready queue or an epoll re-arm. Buffers come from a
- * bounded free list (MAX_ACTIVE). Backends live in pool.c under its lock.
+ * Ownership: a struct conn belongs to whoever holds it: epoll while parked
+ * (CS_IDLE/CS_HEAD), the worker that got its event while CS_BUSY. sweep()
+ * only marks expired parked connections (compare-and-swap) and shuts them
+ * down, which wakes one worker to close them. Backends live in pool.c
+ * under its lock; instances in fleet.c under its own.
  *
  * Start reading main().
  */
@@ -32,6 +33,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +43,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "http.h"
 #include "pool.h"
 #include "proxy.h"
@@ -48,7 +51,16 @@
 #include "util.h"
 #include "config.h"
 
-enum conn_state { CS_FREE, CS_IDLE, CS_HEAD, CS_QUEUED, CS_BUSY, NUM_CS };
+enum conn_state {
+	CS_FREE,      /* in the free list */
+	CS_NEW,       /* just accepted (only as on_conn's argument) */
+	CS_IDLE,      /* parked in epoll, no bytes of a next request yet */
+	CS_HEAD,      /* parked in epoll with a partial head in its own buffer */
+	CS_BUSY,      /* owned by a worker */
+	CS_EXPIRED,   /* parked too long: the worker that gets it closes it */
+	CS_TIMEDOUT,  /* head deadline passed: the worker answers 408 */
+	NUM_CS
+};
 
 #define MAX_BACKENDS 64
 
@@ -91,14 +103,6 @@ static struct settings S = {
 	},
 };
 
-/* the ready queue: bounded by max_active, so a push never fails */
-static struct {
-	pthread_mutex_t lock;
-	pthread_cond_t nonempty;
-	struct conn **ring;
-	size_t head, n, cap;
-} Q = { .lock = PTHREAD_MUTEX_INITIALIZER, .nonempty = PTHREAD_COND_INITIALIZER };
-
 /* connections and buffers; lock protects the free lists and counts */
 static struct {
 	pthread_mutex_t lock;
@@ -107,9 +111,11 @@ static struct {
 	int nbufs, nfree_bufs, nconns, maxused;
 } T = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
+static struct conn listener_tag;   /* epoll data of the listening socket */
 static struct http_limits lim;
 static int epfd = -1, lfd = -1;
 static atomic_int stopping, busy;
+static atomic_long idle_now;       /* parked idle connections, counted by sweep() */
 
 static void
 usage(void)
@@ -119,7 +125,7 @@ usage(void)
 	      "               [-n name] [-s path]\n", stderr);
 }
 
-/* buffers: a bounded free list, grown lazily */
+/* buffers for connections parked with a partial head: bounded, grown lazily */
 static char *
 buf_get(void)
 {
@@ -142,60 +148,65 @@ buf_put(char *b)
 	pthread_mutex_unlock(&T.lock);
 }
 
+/* gives back c's own buffer; c->buf then points nowhere */
+static void
+drop_buf(struct conn *c)
+{
+	if (c->ownbuf)
+		buf_put(c->buf);
+	c->ownbuf = 0;
+	c->buf = NULL;
+	c->len = 0;
+}
+
 static void
 conn_close(struct conn *c)
 {
 	close(c->fd);
-	if (c->buf)
-		buf_put(c->buf);
-	c->buf = NULL;
+	drop_buf(c);
 	pthread_mutex_lock(&T.lock);
-	c->state = CS_FREE;
+	atomic_store(&c->state, CS_FREE);
 	c->next = T.free;
 	T.free = c;
 	T.nconns--;
 	pthread_mutex_unlock(&T.lock);
 }
 
-static void
-queue_push(struct conn *c)
-{
-	pthread_mutex_lock(&Q.lock);
-	c->state = CS_QUEUED;
-	Q.ring[(Q.head + Q.n++) % Q.cap] = c;
-	pthread_cond_signal(&Q.nonempty);
-	pthread_mutex_unlock(&Q.lock);
-}
-
-static struct conn *
-queue_pop(void)
-{
-	struct conn *c;
-
-	pthread_mutex_lock(&Q.lock);
-	while (Q.n == 0)
-		pthread_cond_wait(&Q.nonempty, &Q.lock);
-	c = Q.ring[Q.head];
-	Q.head = (Q.head + 1) % Q.cap;
-	Q.n--;
-	c->state = CS_BUSY;
-	pthread_mutex_unlock(&Q.lock);
-	return c;
-}
-
-/* hands c to the poller: EPOLLONESHOT, so exactly one thread gets it back */
+/* hands c to epoll (EPOLLONESHOT: exactly one worker gets it back); the
+ * caller must not touch c afterwards */
 static void
 park(struct conn *c, int state, int64_t deadline)
 {
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT, .data.ptr = c };
+	int st = state;
 
-	c->state = state;
 	c->deadline = deadline;
+	atomic_store(&c->state, state);
 	if (epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0 &&
 	    (errno != ENOENT || epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0)) {
 		warn("epoll_ctl:");
-		conn_close(c);
+		if (atomic_compare_exchange_strong(&c->state, &st, CS_BUSY))
+			conn_close(c);
 	}
+}
+
+/* parks c with the partial head it holds, moved to a buffer of its own */
+static void
+park_head(struct conn *c)
+{
+	char *b;
+
+	if (!c->ownbuf) {
+		if (!(b = buf_get())) {
+			proxy_error(c->fd, 503, "Retry-After: 1\r\n");
+			conn_close(c);
+			return;
+		}
+		memcpy(b, c->buf, c->len);
+		c->buf = b;
+		c->ownbuf = 1;
+	}
+	park(c, CS_HEAD, c->deadline);
 }
 
 /* whether c->buf holds a complete (or certainly malformed) head */
@@ -207,148 +218,24 @@ head_ready(struct conn *c, struct http_header *hdr)
 	return c->len > 0 && http_parse_request(c->buf, c->len, &lim, &req) != -2;
 }
 
-/* poller: read what is there; queue the connection once its head is in */
-static void
-on_readable(struct conn *c, struct http_header *hdr)
+/* reads what the socket has; 1: a head is complete (or bad, or the buffer
+ * full), 0: more is needed, -1: the client is gone */
+static int
+read_head(struct conn *c, struct http_header *hdr)
 {
 	ssize_t r;
 
-	if (!c->buf) {
-		if (!(c->buf = buf_get())) {
-			/* all buffers busy: look again on the next sweep */
-			c->state = CS_HEAD;
-			return;
-		}
-		c->cap = CONN_BUF;
-		c->len = 0;
-		c->state = CS_HEAD;
-		c->deadline = now_ms() + S.header_timeout;
-	}
-	while (c->len < c->cap) {
+	do
 		r = recv(c->fd, c->buf + c->len, c->cap - c->len, MSG_DONTWAIT);
-		if (r > 0) {
-			c->len += r;
-			continue;
-		}
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
-		conn_close(c);  /* EOF or error before a complete head: nothing to answer */
-		return;
-	}
-	if (c->len == 0) {
-		buf_put(c->buf);
-		c->buf = NULL;
-		park(c, CS_IDLE, now_ms() + S.keepalive_timeout);
-	} else if (head_ready(c, hdr) || c->len == c->cap) {
-		queue_push(c);
-	} else {
-		park(c, CS_HEAD, c->deadline);
-	}
+	while (r < 0 && errno == EINTR);
+	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+		return -1;
+	if (r > 0)
+		c->len += r;
+	return c->len == c->cap || head_ready(c, hdr);
 }
 
-static void
-on_accept(struct http_header *hdr)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	struct conn *c;
-	char addr[64], *colon;
-	int fd, one = 1;
-
-	for (;;) {
-		sl = sizeof(ss);
-		if ((fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC)) < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				warn("accept:");
-			return;
-		}
-		pthread_mutex_lock(&T.lock);
-		if ((c = T.free)) {
-			T.free = c->next;
-			T.nconns++;
-			if (c - T.table >= T.maxused)
-				T.maxused = c - T.table + 1;
-		}
-		pthread_mutex_unlock(&T.lock);
-		if (!c || atomic_load(&stopping)) {
-			/* over max_conns: answer instead of leaving it hanging */
-			proxy_error(fd, 503, "Retry-After: 1\r\n");
-			close(fd);
-			continue;
-		}
-		c->fd = fd;
-		c->buf = NULL;
-		c->len = 0;
-		c->nreq = 0;
-		addr_str(&ss, addr, sizeof(addr));
-		if ((colon = strrchr(addr, ':')))
-			*colon = '\0';
-		snprintf(c->peer, sizeof(c->peer), "%s", addr[0] == '[' ? addr + 1 : addr);
-		if ((colon = strchr(c->peer, ']')))
-			*colon = '\0';
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		sock_timeouts(fd, S.body_timeout, S.send_timeout);
-		c->state = CS_HEAD;
-		on_readable(c, hdr);
-	}
-}
-
-/* poller: deadlines, buffer-starved connections, shutdown */
-static void
-sweep(struct http_header *hdr)
-{
-	int64_t now = now_ms();
-	int i, n, stop = atomic_load(&stopping);
-	struct conn *c;
-
-	pthread_mutex_lock(&T.lock);
-	n = T.maxused;
-	pthread_mutex_unlock(&T.lock);
-	for (i = 0; i < n; i++) {
-		c = &T.table[i];
-		if (c->state == CS_IDLE && (stop || now >= c->deadline)) {
-			conn_close(c);
-		} else if (c->state == CS_HEAD && now >= c->deadline) {
-			proxy_error(c->fd, 408, NULL);
-			conn_close(c);
-		} else if (c->state == CS_HEAD && !c->buf) {
-			on_readable(c, hdr);
-		}
-	}
-}
-
-static void *
-poller(void *arg)
-{
-	struct epoll_event ev[256];
-	struct http_header *hdr;
-	int64_t last = 0;
-	int i, n;
-
-	(void)arg;
-	if (!(hdr = calloc(lim.max_headers, sizeof(*hdr))))
-		die("calloc:");
-	for (;;) {
-		n = epoll_wait(epfd, ev, LEN(ev), 100);
-		for (i = 0; i < n; i++) {
-			if (ev[i].data.ptr == NULL)
-				on_accept(hdr);
-			else
-				on_readable(ev[i].data.ptr, hdr);
-		}
-		if (now_ms() - last >= 100) {
-			last = now_ms();
-			sweep(hdr);
-		}
-	}
-	return NULL;
-}
-
-/* worker: after a response, serve what is buffered or park the connection */
+/* serves requests on c until it must wait for the client again */
 static void
 serve(struct worker *w, struct conn *c)
 {
@@ -361,27 +248,177 @@ serve(struct worker *w, struct conn *c)
 			conn_close(c);
 			return;
 		}
-		if (c->len > 0 && head_ready(c, w->hdr))
-			continue;  /* pipelined */
 		if (c->len > 0) {
-			park(c, CS_HEAD, now_ms() + S.header_timeout);
+			if (head_ready(c, w->hdr))
+				continue;  /* pipelined */
+			c->deadline = now_ms() + S.header_timeout;
+			park_head(c);
 			return;
 		}
-		buf_put(c->buf);
-		c->buf = NULL;
+		drop_buf(c);
 		park(c, CS_IDLE, now_ms() + S.keepalive_timeout);
 		return;
 	}
 }
 
+/* a readable connection: read its head, then serve it or park it */
+static void
+on_conn(struct worker *w, struct conn *c, int st)
+{
+	switch (st) {
+	case CS_EXPIRED:  /* marked by sweep() */
+		conn_close(c);
+		return;
+	case CS_TIMEDOUT:
+		proxy_error(c->fd, 408, NULL);
+		conn_close(c);
+		return;
+	case CS_IDLE:
+		c->buf = w->cbuf;  /* a new head: the worker's buffer until it must park */
+		c->cap = CONN_BUF;
+		c->len = 0;
+		c->deadline = now_ms() + S.header_timeout;
+		break;
+	default:
+		break;
+	}
+	switch (read_head(c, w->hdr)) {
+	case -1:
+		conn_close(c);
+		break;
+	case 0:
+		if (c->len == 0) {
+			drop_buf(c);
+			park(c, CS_IDLE, st == CS_NEW ? c->deadline : now_ms() + S.keepalive_timeout);
+		} else {
+			park_head(c);
+		}
+		break;
+	default:
+		serve(w, c);
+	}
+}
+
+/* accepts one connection and re-arms the listener for the next worker */
+static struct conn *
+accept_one(void)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = &listener_tag };
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct conn *c;
+	char addr[64], *p;
+	int fd, one = 1;
+
+	fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+	if (!atomic_load(&stopping))
+		epoll_ctl(epfd, EPOLL_CTL_MOD, lfd, &ev);
+	if (fd < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+		    errno != ECONNABORTED && !atomic_load(&stopping))
+			warn("accept:");
+		return NULL;
+	}
+	pthread_mutex_lock(&T.lock);
+	if ((c = T.free)) {
+		T.free = c->next;
+		T.nconns++;
+		if (c - T.table >= T.maxused)
+			T.maxused = c - T.table + 1;
+	}
+	pthread_mutex_unlock(&T.lock);
+	if (!c || atomic_load(&stopping)) {
+		/* over max_conns: answer instead of leaving it hanging */
+		proxy_error(fd, 503, "Retry-After: 1\r\n");
+		close(fd);
+		if (c) {
+			c->fd = -1;
+			pthread_mutex_lock(&T.lock);
+			c->next = T.free;
+			T.free = c;
+			T.nconns--;
+			pthread_mutex_unlock(&T.lock);
+		}
+		return NULL;
+	}
+	c->fd = fd;
+	c->buf = NULL;
+	c->ownbuf = 0;
+	c->len = 0;
+	c->nreq = 0;
+	atomic_store(&c->state, CS_BUSY);
+	addr_str(&ss, addr, sizeof(addr));
+	if ((p = strrchr(addr, ':')))
+		*p = '\0';
+	snprintf(c->peer, sizeof(c->peer), "%s", addr[0] == '[' ? addr + 1 : addr);
+	if ((p = strchr(c->peer, ']')))
+		*p = '\0';
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	sock_timeouts(fd, S.body_timeout, S.send_timeout);
+	return c;
+}
+
+/*
+ * worker: leader/follower on one epoll set. Every worker waits in
+ * epoll_wait; EPOLLONESHOT gives each readable connection to exactly one of
+ * them, which reads the head without blocking, then serves it with
+ * blocking I/O or parks it again. No hand-off queue, no extra wake-up.
+ */
 static void *
 worker(void *arg)
 {
 	struct worker *w = arg;
+	struct epoll_event ev;
+	struct conn *c;
 
-	for (;;)
-		serve(w, queue_pop());
+	for (;;) {
+		if (epoll_wait(epfd, &ev, 1, -1) != 1)
+			continue;
+		if (ev.data.ptr == &listener_tag) {
+			if ((c = accept_one())) {
+				c->buf = w->cbuf;
+				c->cap = CONN_BUF;
+				c->deadline = now_ms() + S.header_timeout;
+				on_conn(w, c, CS_NEW);
+			}
+			continue;
+		}
+		c = ev.data.ptr;
+		/* sweep() may have marked it expired; after this it cannot */
+		on_conn(w, c, atomic_exchange(&c->state, CS_BUSY));
+	}
 	return NULL;
+}
+
+/*
+ * main, every 100 ms: deadlines. It never closes a parked connection
+ * itself (a worker may be about to get it); it marks it and shuts its
+ * reading side, which wakes exactly one worker to finish it.
+ */
+static void
+sweep(void)
+{
+	int64_t now = now_ms();
+	int i, n, st, stop = atomic_load(&stopping);
+	long idle = 0;
+	struct conn *c;
+
+	pthread_mutex_lock(&T.lock);
+	n = T.maxused;
+	pthread_mutex_unlock(&T.lock);
+	for (i = 0; i < n; i++) {
+		c = &T.table[i];
+		st = atomic_load(&c->state);
+		if (st == CS_IDLE && (stop || now >= c->deadline)) {
+			if (atomic_compare_exchange_strong(&c->state, &st, CS_EXPIRED))
+				shutdown(c->fd, SHUT_RDWR);
+		} else if (st == CS_HEAD && now >= c->deadline) {
+			if (atomic_compare_exchange_strong(&c->state, &st, CS_TIMEDOUT))
+				shutdown(c->fd, SHUT_RD);
+		}
+		idle += st == CS_IDLE;
+	}
+	atomic_store(&idle_now, idle);
 }
 
 static void
@@ -642,7 +679,7 @@ static void
 start_listener(void)
 {
 	struct sockaddr_storage ss;
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = &listener_tag };
 	socklen_t sl;
 	const char *msg;
 	int one = 1;
@@ -670,10 +707,8 @@ setup_tables(void)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	if (!(T.table = calloc(S.max_conns, sizeof(*T.table))) ||
-	    !(T.bufs = calloc(S.max_active, sizeof(*T.bufs))) ||
-	    !(Q.ring = calloc(S.max_active, sizeof(*Q.ring))))
+	    !(T.bufs = calloc(S.max_active, sizeof(*T.bufs))))
 		die("calloc:");
-	Q.cap = S.max_active;
 	for (long i = S.max_conns - 1; i >= 0; i--) {
 		T.table[i].next = T.free;
 		T.free = &T.table[i];
@@ -696,11 +731,47 @@ start_workers(void)
 	if (!(w = calloc(S.threads, sizeof(*w))))
 		die("calloc:");
 	for (long i = 0; i < S.threads; i++) {
-		if (proxy_worker_init(&w[i], RELAY_BUF, lim.max_headers) < 0)
+		if (proxy_worker_init(&w[i], CONN_BUF, RELAY_BUF, lim.max_headers) < 0)
 			die("out of memory");
 		start_thread(worker, &w[i], (size_t)THREAD_STACK * 1024);
 	}
-	start_thread(poller, NULL, (size_t)THREAD_STACK * 1024);
+}
+
+static int
+is_draining(void)
+{
+	return atomic_load(&stopping);
+}
+
+static void
+conn_counts(long *open, long *idle)
+{
+	pthread_mutex_lock(&T.lock);
+	*open = T.nconns;
+	pthread_mutex_unlock(&T.lock);
+	*idle = atomic_load(&idle_now);
+}
+
+static void
+start_admin(void)
+{
+	struct admin_conf ac = {
+		.scaling = S.scaling, .image = S.sc.image, .set = S.sc.name,
+		.min = S.sc.min, .max = S.sc.max, .target = S.sc.target,
+		.draining = is_draining, .conns = conn_counts,
+	};
+	const char *msg;
+	int fd;
+
+	if (!S.admin[0] || !strcmp(S.admin, "off"))
+		return;
+	if ((fd = admin_listen(S.admin, &msg)) < 0) {
+		/* the proxy matters more than its dashboard: say so and go on */
+		warn("admin listener %s: %s; admin endpoint disabled", S.admin, msg);
+		return;
+	}
+	admin_init(&ac);
+	start_thread(admin_loop, (void *)(intptr_t)fd, (size_t)THREAD_STACK * 1024);
 }
 
 /* SIGTERM/SIGINT: stop accepting, let in-flight requests finish */
@@ -715,11 +786,8 @@ drain(void)
 	close(lfd);
 	pool_wake_all();
 	while (now_ms() < until) {
-		int n;
-		pthread_mutex_lock(&Q.lock);
-		n = (int)Q.n;
-		pthread_mutex_unlock(&Q.lock);
-		if (n == 0 && atomic_load(&busy) == 0)
+		sweep();  /* closes idle keep-alive connections now */
+		if (atomic_load(&busy) == 0)
 			break;
 		usleep(20000);
 	}
@@ -769,11 +837,13 @@ main(int argc, char *argv[])
 			start_thread(scale_worker, NULL, (size_t)THREAD_STACK * 1024);
 	}
 	start_workers();
+	start_admin();
 	warn("listening on %s, %ld workers, %d static backends%s", S.listen, S.threads,
 	     S.nbackend, S.scaling ? ", scaling" : "");
 	do {
-		if (sigwait(&set, &sig) != 0)
-			sig = 0;
+		struct timespec ts = { 0, 100000000 };
+		sig = sigtimedwait(&set, NULL, &ts);
+		sweep();
 	} while (sig != SIGTERM && sig != SIGINT);
 	warn("signal %d: draining", sig);
 	drain();

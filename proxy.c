@@ -2,9 +2,11 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -21,6 +23,11 @@
 static struct proxy_conf C;
 static atomic_int draining;
 static atomic_long st_requests, st_bytes, st_status[6];
+static atomic_long st_hist[PROXY_NBUCKETS], st_sum_us;
+
+const double proxy_buckets[PROXY_NBUCKETS] = {
+	0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 1e300,
+};
 
 /* one request in flight: what the steps below share */
 struct exchange {
@@ -35,10 +42,15 @@ struct exchange {
 	int head_len;          /* request head length in c->buf */
 	int status;            /* status sent to the client */
 	int sent_any;          /* response bytes went to the client */
+	int is_head, idem, html;  /* HEAD; idempotent; a browser GET (taken before the
+	                             head leaves c->buf: req's pointers die then) */
+	const char *pend;      /* response head not yet written (sent with the body) */
+	size_t pendlen;
 	int keep;              /* client connection persists */
 	int bkeep;             /* backend connection may be cached */
 	long bytes;            /* bytes written to the client */
 	int64_t start;
+	long start_us;         /* CLOCK_MONOTONIC, microseconds */
 	char lreq[300];        /* for the access log: "METHOD target HTTP/1.x" */
 	char lback[72];        /* for the access log: backend name */
 };
@@ -50,15 +62,16 @@ proxy_init(const struct proxy_conf *conf)
 }
 
 int
-proxy_worker_init(struct worker *w, size_t rcap, size_t max_headers)
+proxy_worker_init(struct worker *w, size_t ccap, size_t rcap, size_t max_headers)
 {
+	w->cbuf = malloc(ccap);
 	w->rcap = rcap;
 	w->ocap = C.lim.max_head + 4096;
 	w->rbuf = malloc(w->rcap);
 	w->obuf = malloc(w->ocap);
 	w->hdr = calloc(max_headers, sizeof(*w->hdr));
 	w->rhdr = calloc(max_headers, sizeof(*w->rhdr));
-	if (!w->rbuf || !w->obuf || !w->hdr || !w->rhdr)
+	if (!w->cbuf || !w->rbuf || !w->obuf || !w->hdr || !w->rhdr)
 		return -1;
 	return 0;
 }
@@ -72,10 +85,15 @@ proxy_set_draining(int on)
 void
 proxy_get_stats(struct proxy_stats *st)
 {
+	long cum = 0;
+
 	st->requests = atomic_load(&st_requests);
 	st->bytes_out = atomic_load(&st_bytes);
 	for (int i = 0; i < 6; i++)
 		st->status[i] = atomic_load(&st_status[i]);
+	for (int i = 0; i < PROXY_NBUCKETS; i++)
+		st->hist[i] = cum += atomic_load(&st_hist[i]);
+	st->sum = atomic_load(&st_sum_us) / 1e6;
 }
 
 void
@@ -125,6 +143,27 @@ put_header(struct out *o, const struct http_header *h)
 	put(o, "\r\n", 2);
 }
 
+/* whether the comma-separated list v[0..vn) holds name[0..nn), any case */
+static int
+listed(const char *v, size_t vn, const char *name, size_t nn)
+{
+	size_t i = 0, j;
+
+	while (i < vn) {
+		while (i < vn && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+			i++;
+		for (j = i; j < vn && v[j] != ','; j++)
+			;
+		size_t e = j;
+		while (e > i && (v[e - 1] == ' ' || v[e - 1] == '\t'))
+			e--;
+		if (e - i == nn && nn > 0 && !strncasecmp(v + i, name, nn))
+			return 1;
+		i = j;
+	}
+	return 0;
+}
+
 /* RFC 9110 7.6.1: hop-by-hop fields, and every field Connection names */
 static int
 hop_by_hop(const struct http_header *hdr, size_t n, const struct http_header *h, int upgrade)
@@ -138,15 +177,10 @@ hop_by_hop(const struct http_header *hdr, size_t n, const struct http_header *h,
 	for (i = 0; i < LEN(hop); i++)
 		if (http_eq(h->name, h->nlen, hop[i]))
 			return !(upgrade && i == 5);
-	for (i = 0; i < n; i++) {
-		char name[64];
-		if (!http_eq(hdr[i].name, hdr[i].nlen, "connection") || h->nlen >= sizeof(name))
-			continue;
-		memcpy(name, h->name, h->nlen);
-		name[h->nlen] = '\0';
-		if (http_list_has(hdr[i].value, hdr[i].vlen, name))
+	for (i = 0; i < n; i++)
+		if (http_eq(hdr[i].name, hdr[i].nlen, "connection") &&
+		    listed(hdr[i].value, hdr[i].vlen, h->name, h->nlen))
 			return 1;
-	}
 	return 0;
 }
 
@@ -167,11 +201,11 @@ build_request(struct exchange *x)
 		put(&o, "/", 1);
 	put(&o, r->path, r->pathlen);
 	puts_(&o, " HTTP/1.1\r\n");
-	if (host) {
-		puts_(&o, "Host: ");
+	/* RFC 9112 3.2: HTTP/1.1 needs Host, empty when the client gave none */
+	puts_(&o, "Host: ");
+	if (host)
 		put(&o, host, hostlen);
-		puts_(&o, "\r\n");
-	}
+	puts_(&o, "\r\n");
 	for (i = 0; i < r->nhdr; i++) {
 		h = &r->hdr[i];
 		if (http_eq(h->name, h->nlen, "host") || http_eq(h->name, h->nlen, "expect") ||
@@ -208,13 +242,20 @@ build_request(struct exchange *x)
 	return o.err ? -1 : (int)o.n;
 }
 
+/* whether a failed attempt may be sent again: nothing of the body was read */
+static int
+replayable(const struct exchange *x)
+{
+	return x->req.body == HTTP_BODY_NONE;
+}
+
 /* whether the client is a browser that takes a "starting" page */
 static int
 wants_html(const struct exchange *x)
 {
 	const struct http_header *h = http_header_find(x->req.hdr, x->req.nhdr, "accept");
 
-	if (!h || !http_eq(x->req.method, x->req.mlen, "GET"))
+	if (!h || x->req.mlen != 3 || memcmp(x->req.method, "GET", 3))
 		return 0;
 	for (size_t i = 0; i + 9 <= h->vlen; i++)
 		if (http_eq(h->value + i, 9, "text/html"))
@@ -229,7 +270,7 @@ connect_backend(struct exchange *x, struct backend **tried, int *ntried)
 	int64_t deadline = now_ms() + C.hold_timeout;
 	int r;
 
-	if (*ntried == 0 && C.starting_page && wants_html(x) &&
+	if (*ntried == 0 && C.starting_page && x->html &&
 	    pool_pick(&x->b, NULL, 0, now_ms()) != 0)
 		return ST_STARTING;  /* the pick told the scaler; the page refreshes */
 	if (x->b) {
@@ -241,7 +282,7 @@ connect_backend(struct exchange *x, struct backend **tried, int *ntried)
 			return *ntried ? 502 : r;
 		tried[(*ntried)++] = x->b;
 picked:
-		if (!x->fresh && (x->bfd = pool_conn_get(x->b)) >= 0) {
+		if (!x->fresh && (x->bfd = pool_conn_get(x->b, !replayable(x))) >= 0) {
 			x->reused = 1;
 			return 0;
 		}
@@ -364,7 +405,7 @@ static int
 read_response_head(struct exchange *x, size_t *got, int *hlen)
 {
 	struct worker *w = x->w;
-	int is_head = http_eq(x->req.method, x->req.mlen, "HEAD");
+	int is_head = x->is_head;
 	ssize_t r;
 
 	for (;;) {
@@ -393,6 +434,7 @@ build_response(struct exchange *x, int dechunk)
 {
 	struct http_response *s = &x->res;
 	struct out o = { x->w->obuf, 0, x->w->ocap, 0 };
+	int te = http_header_find(s->hdr, s->nhdr, "transfer-encoding") != NULL;
 	char line[64];
 	size_t i;
 
@@ -404,7 +446,11 @@ build_response(struct exchange *x, int dechunk)
 		const struct http_header *h = &s->hdr[i];
 		if (hop_by_hop(s->hdr, s->nhdr, h, s->status == 101))
 			continue;
-		if (dechunk && http_eq(h->name, h->nlen, "transfer-encoding"))
+		/* no Transfer-Encoding to an HTTP/1.0 client (RFC 9112 6.1), and
+		 * no Content-Length beside it (RFC 9112 6.3) */
+		if ((x->req.minor == 0 || dechunk) && http_eq(h->name, h->nlen, "transfer-encoding"))
+			continue;
+		if (te && http_eq(h->name, h->nlen, "content-length"))
 			continue;
 		put_header(&o, h);
 	}
@@ -418,13 +464,38 @@ build_response(struct exchange *x, int dechunk)
 	return o.err ? -1 : (int)o.n;
 }
 
+/* writes the pending response head (if any) and p[0..n) in one writev */
 static int
 to_client(struct exchange *x, const char *p, size_t n)
 {
-	if (writeall(x->c->fd, p, n) < 0)
-		return -1;
-	x->bytes += n;
+	/* iovec wants non-const pointers; writev only reads them */
+	struct iovec iov[2] = { { (void *)(uintptr_t)x->pend, x->pendlen },
+	                        { (void *)(uintptr_t)p, n } };
+	struct iovec *v = x->pendlen ? iov : iov + 1;
+	int cnt = x->pendlen ? 2 : 1;
+	size_t total = x->pendlen + n;
+	ssize_t r;
+
+	x->pendlen = 0;
 	x->sent_any = 1;
+	while (total > 0) {
+		r = writev(x->c->fd, v, cnt);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		x->bytes += r;
+		total -= r;
+		while (cnt > 0 && (size_t)r >= v->iov_len) {
+			r -= v->iov_len;
+			v++;
+			cnt--;
+		}
+		if (cnt > 0) {
+			v->iov_base = (char *)v->iov_base + r;
+			v->iov_len -= r;
+		}
+	}
 	return 0;
 }
 
@@ -547,6 +618,16 @@ access_log(struct exchange *x)
 static void
 count(struct exchange *x)
 {
+	struct timespec ts;
+	double secs;
+	int i;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	secs = (double)(ts.tv_sec * 1000000L + ts.tv_nsec / 1000 - x->start_us) / 1e6;
+	for (i = 0; i < PROXY_NBUCKETS - 1 && secs > proxy_buckets[i]; i++)
+		;
+	atomic_fetch_add(&st_hist[i], 1);
+	atomic_fetch_add(&st_sum_us, (long)(secs * 1e6));
 	atomic_fetch_add(&st_requests, 1);
 	atomic_fetch_add(&st_bytes, x->bytes);
 	if (x->status >= 100 && x->status < 600)
@@ -624,12 +705,6 @@ attempt(struct exchange *x, int hlen, size_t *got, int *rhlen,
 	}
 }
 
-/* whether a failed attempt may be sent again: nothing of the body was read */
-static int
-replayable(const struct exchange *x)
-{
-	return x->req.body == HTTP_BODY_NONE;
-}
 
 /* RFC 9110 9.2.2: requests that may be sent twice */
 static int
@@ -668,12 +743,19 @@ respond(struct exchange *x, size_t got, int rhlen)
 	if (x->res.status == 101 && !x->req.upgrade)
 		return 502;
 	x->status = x->res.status;
+	if (x->status >= 100 && x->status < 600)
+		atomic_fetch_add(&x->b->status[x->status / 100], 1);
 	if (x->res.body == HTTP_BODY_CLOSE || dechunk)
 		x->keep = 0;
 	if ((n = build_response(x, dechunk)) < 0)
 		return 502;
-	if (to_client(x, x->w->obuf, n) < 0)
-		return -1;
+	x->pend = x->w->obuf;
+	x->pendlen = n;
+	if (x->res.status == 101 || x->res.body == HTTP_BODY_NONE || got == (size_t)rhlen) {
+		/* nothing to send along: the head goes alone */
+		if (to_client(x, NULL, 0) < 0)
+			return -1;
+	}
 	if (x->res.status == 101) {
 		tunnel(x, got, rhlen);
 		x->keep = 0;
@@ -690,10 +772,13 @@ int
 proxy_serve(struct worker *w, struct conn *c)
 {
 	struct exchange x = { .w = w, .c = c, .bfd = -1, .bkeep = 1, .start = now_ms() };
+	struct timespec ts;
 	struct backend *tried[16];
 	int ntried = 0, hlen, rhlen = 0, r, again = 1;
 	size_t got = 0;
 
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	x.start_us = ts.tv_sec * 1000000L + ts.tv_nsec / 1000;
 	x.req.hdr = w->hdr;
 	if ((x.head_len = http_parse_request(c->buf, c->len, &C.lim, &x.req)) < 0) {
 		r = fail(&x, x.req.status ? x.req.status : 400);
@@ -704,6 +789,9 @@ proxy_serve(struct worker *w, struct conn *c)
 		snprintf(x.lreq, sizeof(x.lreq), "%.*s %.*s HTTP/1.%d", (int)MIN(x.req.mlen, 32),
 		         x.req.method, (int)MIN(x.req.tlen, 256), x.req.target, x.req.minor);
 	x.keep = x.req.keepalive && !atomic_load(&draining);
+	x.is_head = x.req.mlen == 4 && !memcmp(x.req.method, "HEAD", 4);
+	x.idem = idempotent(&x);
+	x.html = C.starting_page && wants_html(&x);
 	if ((hlen = build_request(&x)) < 0) {
 		r = fail(&x, 431);
 		count(&x);
@@ -726,7 +814,7 @@ proxy_serve(struct worker *w, struct conn *c)
 			/* closed before answering (a dying instance): another backend */
 			warn("backend %s closed the connection before answering", x.b->name);
 			pool_done(x.b, 0);
-			r = idempotent(&x) ? 0 : 502;
+			r = x.idem ? 0 : 502;
 		}
 		x.b = NULL;
 		if (r || !replayable(&x)) {

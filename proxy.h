@@ -3,6 +3,7 @@
  * whose head is complete (or malformed) in c->buf; it blocks on the client
  * and the backend sockets with the configured timeouts. Needs http.h. */
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -19,21 +20,23 @@ struct proxy_conf {
 	int starting_page;     /* 1: browsers get a "starting" page while held */
 };
 
-/* A client connection. Owned by exactly one thread at a time: the poller
- * while parked or reading a head, a worker while queued or served. */
+/* A client connection. Owned by one thread at a time (see prescal.c). */
 struct conn {
 	int fd;
 	char peer[64];         /* client address, "ip" */
-	char *buf;             /* CONN_BUF bytes while active, NULL when parked */
+	char *buf;             /* the head and what follows: the worker's buffer,
+	                          or one of its own while parked with a partial head */
 	size_t len, cap;       /* bytes in buf, its size */
-	int64_t deadline;      /* poller: head deadline or keep-alive expiry (ms) */
-	int state;             /* owned by prescal.c */
+	int ownbuf;            /* buf is the connection's own */
+	int64_t deadline;      /* head deadline or keep-alive expiry (ms) */
+	atomic_int state;      /* enum conn_state of prescal.c */
 	unsigned nreq;         /* requests served on this connection */
-	struct conn *next;     /* free list / queue link, owned by prescal.c */
+	struct conn *next;     /* free list link */
 };
 
 /* Per-worker buffers, allocated once at start-up. */
 struct worker {
+	char *cbuf;            /* client head buffer, CONN_BUF bytes */
 	char *rbuf;            /* response head and body relay */
 	size_t rcap;
 	char *obuf;            /* outgoing request/response heads */
@@ -47,7 +50,7 @@ enum { PROXY_CLOSE, PROXY_KEEP, NUM_PROXY };
 void proxy_init(const struct proxy_conf *conf);
 
 /* Sets up w's buffers. Returns 0, or -1 on ENOMEM. */
-int proxy_worker_init(struct worker *w, size_t rcap, size_t max_headers);
+int proxy_worker_init(struct worker *w, size_t ccap, size_t rcap, size_t max_headers);
 
 /* Serves the request at the start of c->buf: reads its body, forwards it,
  * relays the response. Leaves any pipelined bytes at the start of c->buf.
@@ -61,9 +64,14 @@ void proxy_error(int fd, int status, const char *extra);
 void proxy_set_draining(int on);
 
 /* Counters for the admin endpoint: requests by status class 1..5. */
+#define PROXY_NBUCKETS 12
+extern const double proxy_buckets[PROXY_NBUCKETS];  /* seconds; the last is +Inf */
+
 struct proxy_stats {
 	long requests, bytes_out;
-	long status[6];
+	long status[6];                  /* by class: [2] = 2xx ... */
+	long hist[PROXY_NBUCKETS];       /* request durations, cumulative buckets */
+	double sum;                      /* seconds, all requests */
 };
 
 /* Fills st with the counters so far. */

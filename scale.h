@@ -98,5 +98,17 @@ void scale_demand(void);
 /* Stops scaling and removes the set's containers (unless keep). Blocks. */
 void scale_stop(void);
 
-/* Returns the count of failed Docker calls so far. */
-long scale_docker_errors(void);
+#define SCALE_NBUCKETS 10
+extern const double scale_buckets[SCALE_NBUCKETS];  /* cold start, s; last +Inf */
+
+struct scale_stats {
+	int want, ready, starting, draining;      /* now */
+	long up, down_load, down_idle;            /* scale events by direction and reason */
+	long died, unhealthy, not_ready;          /* instances replaced, by reason */
+	long failed_starts, docker_errors;
+	long cold_hist[SCALE_NBUCKETS];           /* create -> ready, cumulative */
+	double cold_sum;                          /* seconds */
+};
+
+/* Fills st with the scaler's counters (zeros when not scaling). */
+void scale_get_stats(struct scale_stats *st);

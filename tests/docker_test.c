@@ -66,6 +66,13 @@
 #define FLT_EVFIX "prescal.fixture%3Devents%22%5D"
 #define FLT_EV    "prescal.name%3Dfx%22%5D%2C%22type%22%3A%5B%22container%22%5D"
 
+/* a call's result, with the client's error text when it is wrong */
+#define EXPECT(d, call, want) do { \
+	long r_ = (call), w_ = (want); \
+	if (r_ != w_) \
+		fail_msg("%s = %ld, want %ld: %s", #call, r_, w_, docker_error(d)); \
+} while (0)
+
 enum { PIECE_LINES = -1 };  /* cut after each CR and after each line's 1st byte */
 enum { M_ANSWER, M_CLOSE_NOANSWER, M_HOLD_NOANSWER };
 
@@ -152,8 +159,8 @@ subst(char *buf, size_t *n, const char *from, const char *to)
 static char *
 expected(const struct step *s, size_t *n)
 {
-	char *buf, *body, *cl, num[32];
-	char *eol;
+	char *buf, *body, *cl, *eol, *out, num[32];
+	size_t k;
 
 	if (s->reqraw) {
 		*n = strlen(s->reqraw);
@@ -168,16 +175,19 @@ expected(const struct step *s, size_t *n)
 		buf = subst(buf, n, s->from2, s->to2);
 	if ((body = strstr(buf, "\r\n\r\n")) && (cl = strstr(buf, "Content-Length: ")) &&
 	    cl < body) {
-		body += 4;
-		snprintf(num, sizeof(num), "%zu", *n - (body - buf));
+		snprintf(num, sizeof(num), "%zu", *n - (body + 4 - buf));
 		eol = strstr(cl, "\r\n");
-		*eol = '\0';
-		buf = subst(buf, n, cl + 16, num);
+		out = malloc(*n + sizeof(num));
+		k = snprintf(out, *n + sizeof(num), "%.*s%s", (int)(cl + 16 - buf), buf, num);
+		memcpy(out + k, eol, *n - (eol - buf) + 1);
+		*n = k + (*n - (eol - buf));
+		free(buf);
+		buf = out;
 	}
 	return buf;
 }
 
-/* the n-th (1-based) response in a file of several */
+/* the n-th (1-based) response in a file of several back to back */
 static char *
 nthresp(char *buf, size_t *len, int nth)
 {
@@ -185,12 +195,11 @@ nthresp(char *buf, size_t *len, int nth)
 	int i;
 
 	for (i = 1; i < nth && p; i++)
-		p = memmem(p + 1, *len - (p + 1 - buf), "\r\nHTTP/1.", 9) ?
-		    (char *)memmem(p + 1, *len - (p + 1 - buf), "\r\nHTTP/1.", 9) + 2 : NULL;
+		p = memmem(p + 1, *len - (p + 1 - buf), "HTTP/1.1 ", 9);
 	if (!p)
 		return NULL;
-	q = memmem(p + 1, *len - (p + 1 - buf), "\r\nHTTP/1.", 9);
-	*len = q ? (size_t)(q + 2 - p) : *len - (p - buf);
+	q = memmem(p + 1, *len - (p + 1 - buf), "HTTP/1.1 ", 9);
+	*len = q ? (size_t)(q - p) : *len - (p - buf);
 	out = malloc(*len + 1);
 	memcpy(out, p, *len);
 	out[*len] = '\0';
@@ -231,6 +240,7 @@ serr(struct server *sv, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(sv->err, sizeof(sv->err), fmt, ap);
 	va_end(ap);
+	fprintf(stderr, "server: %s\n", sv->err);  /* now: the client may fail first */
 }
 
 static int
@@ -359,12 +369,14 @@ serve(void *arg)
 	return NULL;
 }
 
-static void
-start(struct server *sv, const struct step *steps, size_t n)
+/* the server is on the heap: if a test fails, its thread may still run */
+static struct server *
+start(const struct step *steps, size_t n)
 {
+	struct server *sv = calloc(1, sizeof(*sv));
 	struct sockaddr_un sa;
 
-	memset(sv, 0, sizeof(*sv));
+	assert_non_null(sv);
 	snprintf(sv->dir, sizeof(sv->dir), "/tmp/prescal-dt.XXXXXX");
 	assert_non_null(mkdtemp(sv->dir));
 	snprintf(sv->path, sizeof(sv->path), "%s/docker.sock", sv->dir);
@@ -379,20 +391,29 @@ start(struct server *sv, const struct step *steps, size_t n)
 	sv->steps = steps;
 	sv->n = n;
 	assert_int_equal(pthread_create(&sv->th, NULL, serve, sv), 0);
+	return sv;
 }
 
 /* joins the server; returns its number of accepted connections */
 static int
 finish(struct server *sv)
 {
+	char err[sizeof(sv->err)];
+	size_t done = sv->done, n = sv->n;
+	int accepts = sv->accepts;
+
 	pthread_join(sv->th, NULL);
 	close(sv->lfd);
 	unlink(sv->path);
 	rmdir(sv->dir);
-	if (sv->err[0])
-		fail_msg("server: %s", sv->err);
-	assert_int_equal(sv->done, sv->n);
-	return sv->accepts;
+	memcpy(err, sv->err, sizeof(err));
+	done = sv->done;
+	accepts = sv->accepts;
+	free(sv);
+	if (err[0])
+		fail_msg("server: %s", err);
+	assert_int_equal(done, n);
+	return accepts;
 }
 
 static struct docker *
@@ -421,22 +442,22 @@ test_ping_version(void **state)
 		{ .req = "ping-200.req", .resp = "ping-200.http", .piece = PIECE_LINES },
 		{ .req = "version-200.req", .resp = "version-200.http", .piece = 7 },
 	};
-	struct server sv;
+	struct server *sv;
 	struct docker *d;
 	char v[64];
 
 	(void)state;
-	start(&sv, steps, LEN(steps));
-	d = client(&sv);
+	sv = start(steps, LEN(steps));
+	d = client(sv);
 	assert_int_equal(docker_status(d), 0);
-	assert_int_equal(docker_ping(d, v, sizeof(v)), 0);
+	EXPECT(d, docker_ping(d, v, sizeof(v)), 0);
 	assert_string_equal(v, "20.10.24+dfsg1");
 	assert_int_equal(docker_status(d), 200);
 	/* too small for the version: an error, not a truncation */
-	assert_int_equal(docker_ping(d, v, 8), -1);
+	EXPECT(d, docker_ping(d, v, 8), -1);
 	assert_non_null(strstr(docker_error(d), "malformed version"));
 	docker_close(d);
-	assert_int_equal(finish(&sv), 1);
+	assert_int_equal(finish(sv), 1);
 }
 
 static void
@@ -446,22 +467,22 @@ test_image_exists(void **state)
 		{ .req = "image-inspect-200.req", .resp = "image-inspect-200.http", .piece = 7 },
 		{ .req = "image-inspect-404.req", .resp = "image-inspect-404.http", .piece = 1 },
 	};
-	struct server sv;
+	struct server *sv;
 	struct docker *d;
 
 	(void)state;
-	start(&sv, steps, LEN(steps));
-	d = client(&sv);
-	assert_int_equal(docker_image_exists(d, "prescal-fixture-backend:latest"), 1);
-	assert_int_equal(docker_image_exists(d, "prescal-no-such-image:latest"), 0);
+	sv = start(steps, LEN(steps));
+	d = client(sv);
+	EXPECT(d, docker_image_exists(d, "prescal-fixture-backend:latest"), 1);
+	EXPECT(d, docker_image_exists(d, "prescal-no-such-image:latest"), 0);
 	assert_int_equal(docker_status(d), 404);
 	assert_string_equal(docker_error(d),
 	                    "image prescal-no-such-image:latest not found locally");
 	/* refused before any I/O */
-	assert_int_equal(docker_image_exists(d, "bad image"), -1);
-	assert_int_equal(docker_image_exists(d, "x/../../containers/json?"), -1);
+	EXPECT(d, docker_image_exists(d, "bad image"), -1);
+	EXPECT(d, docker_image_exists(d, "x/../../containers/json?"), -1);
 	docker_close(d);
-	assert_int_equal(finish(&sv), 1);
+	assert_int_equal(finish(sv), 1);
 }
 
 static void
@@ -479,31 +500,32 @@ test_create(void **state)
 		  .resp = "create-500-bad-json.http", .piece = 1 },
 	};
 	struct docker_spec s = fxspec;
-	struct server sv;
+	struct server *sv;
 	struct docker *d;
 	char id[65];
 
 	(void)state;
-	start(&sv, steps, LEN(steps));
-	d = client(&sv);
-	assert_int_equal(docker_create(d, &s, id), 0);
+	sv = start(steps, LEN(steps));
+	d = client(sv);
+	if (docker_create(d, &s, id) != 0)
+		fail_msg("create: %s", docker_error(d));
 	assert_string_equal(id, ID1);
 	assert_int_equal(docker_status(d), 201);
-	assert_int_equal(docker_create(d, &s, id), -1);
+	EXPECT(d, docker_create(d, &s, id), -1);
 	assert_int_equal(docker_status(d), 409);
 	assert_string_equal(id, "");
 	assert_true(strncmp(docker_error(d), "409: Conflict. The container name "
 	            "\"/prescal-fx-web-1\" is already in use", 55) == 0);
 	s.name = "prescal-fx-noimage";
 	s.image = "prescal-no-such-image:latest";
-	assert_int_equal(docker_create(d, &s, id), -1);
+	EXPECT(d, docker_create(d, &s, id), -1);
 	assert_int_equal(docker_status(d), 404);
 	assert_string_equal(docker_error(d), "404: No such image: prescal-no-such-image:latest");
-	assert_int_equal(docker_create(d, &fxspec, id), -1);
+	EXPECT(d, docker_create(d, &fxspec, id), -1);
 	assert_int_equal(docker_status(d), 500);
 	assert_string_equal(docker_error(d), "500: unexpected EOF");
 	docker_close(d);
-	assert_int_equal(finish(&sv), 1);
+	assert_int_equal(finish(sv), 1);
 }
 
 /* host networking and escaping: the body has no port publishing, and
@@ -526,7 +548,7 @@ test_create_hostnet_escape(void **state)
 	};
 	const char *env[] = { "A=\"q\" \\ \n\tx", "PORT=9000" };
 	struct docker_spec s = { "img:1", "h-1", "s.1", 0, env, 2, 1 };
-	struct server sv;
+	struct server *sv;
 	struct docker *d;
 	struct json_val v;
 	char id[65];
@@ -536,12 +558,12 @@ test_create_hostnet_escape(void **state)
 	         "Host: docker\r\n" UA_OURS "\r\nContent-Type: application/json\r\n"
 	         "Content-Length: %zu\r\n\r\n%s", strlen(body), body);
 	assert_int_equal(json_get(body, strlen(body), "HostConfig.NetworkMode", &v), 1);
-	start(&sv, steps, LEN(steps));
-	d = client(&sv);
-	assert_int_equal(docker_create(d, &s, id), 0);
+	sv = start(steps, LEN(steps));
+	d = client(sv);
+	EXPECT(d, docker_create(d, &s, id), 0);
 	assert_string_equal(id, IDP);
 	docker_close(d);
-	finish(&sv);
+	finish(sv);
 }
 
 static void
@@ -557,39 +579,39 @@ test_validation(void **state)
 
 	(void)state;
 	s.name = "bad name!";
-	assert_int_equal(docker_create(d, &s, id), -1);
+	EXPECT(d, docker_create(d, &s, id), -1);
 	assert_string_equal(docker_error(d), "invalid container name \"bad name!\": only "
 	                    "[a-zA-Z0-9][a-zA-Z0-9_.-]* is allowed");
 	s.name = "-x";
-	assert_int_equal(docker_create(d, &s, id), -1);
+	EXPECT(d, docker_create(d, &s, id), -1);
 	s.name = "";
-	assert_int_equal(docker_create(d, &s, id), -1);
+	EXPECT(d, docker_create(d, &s, id), -1);
 	s.name = NULL;
-	assert_int_equal(docker_create(d, &s, id), -1);
+	EXPECT(d, docker_create(d, &s, id), -1);
 	s = fxspec;
 	s.set = "a\"b";
-	assert_int_equal(docker_create(d, &s, id), -1);
+	EXPECT(d, docker_create(d, &s, id), -1);
 	s = fxspec;
 	s.port = 0;
-	assert_int_equal(docker_create(d, &s, id), -1);
+	EXPECT(d, docker_create(d, &s, id), -1);
 	assert_string_equal(docker_error(d), "invalid container port 0");
 	s = fxspec;
 	s.env = &bad8;
 	s.nenv = 1;
-	assert_int_equal(docker_create(d, &s, id), -1);
+	EXPECT(d, docker_create(d, &s, id), -1);
 	assert_non_null(strstr(docker_error(d), "not UTF-8"));
-	assert_int_equal(docker_start(d, "../../images/x"), -1);
-	assert_int_equal(docker_stop(d, "a/b", 1), -1);
-	assert_int_equal(docker_remove(d, "a?b"), -1);
-	assert_int_equal(docker_kill(d, "a b"), -1);
-	assert_int_equal(docker_inspect(d, "a%2f", 80, &st), -1);
-	assert_int_equal(docker_list(d, "a&b", 80, c, 1, &n), -1);
-	assert_int_equal(docker_events_open(d, "x\ny"), -1);
+	EXPECT(d, docker_start(d, "../../images/x"), -1);
+	EXPECT(d, docker_stop(d, "a/b", 1), -1);
+	EXPECT(d, docker_remove(d, "a?b"), -1);
+	EXPECT(d, docker_kill(d, "a b"), -1);
+	EXPECT(d, docker_inspect(d, "a%2f", 80, &st), -1);
+	EXPECT(d, docker_list(d, "a&b", 80, c, 1, &n), -1);
+	EXPECT(d, docker_events_open(d, "x\ny"), -1);
 	assert_string_equal(docker_error(d), "invalid instance set name \"x\ny\": only "
 	                    "[a-zA-Z0-9][a-zA-Z0-9_.-]* is allowed");
 	assert_int_equal(docker_status(d), 0);
 	/* no stream open */
-	assert_int_equal(docker_events_next(d, &(struct docker_event){ 0 }, 0), -1);
+	EXPECT(d, docker_events_next(d, &(struct docker_event){ 0 }, 0), -1);
 	docker_close(d);
 	docker_close(NULL);
 }
@@ -605,26 +627,26 @@ test_start(void **state)
 		/* still usable after all that */
 		{ .req = "start-204.req", .resp = "start-204.http" },
 	};
-	struct server sv;
+	struct server *sv;
 	struct docker *d;
 
 	(void)state;
-	start(&sv, steps, LEN(steps));
-	d = client(&sv);
-	assert_int_equal(docker_start(d, ID1), 0);
+	sv = start(steps, LEN(steps));
+	d = client(sv);
+	EXPECT(d, docker_start(d, ID1), 0);
 	assert_int_equal(docker_status(d), 204);
-	assert_int_equal(docker_start(d, ID1), 0);
+	EXPECT(d, docker_start(d, ID1), 0);
 	assert_int_equal(docker_status(d), 304);
-	assert_int_equal(docker_start(d, ID0), -1);
+	EXPECT(d, docker_start(d, ID0), -1);
 	assert_int_equal(docker_status(d), 404);
 	assert_string_equal(docker_error(d), "404: No such container: " ID0);
-	assert_int_equal(docker_start(d, IDP), -1);
+	EXPECT(d, docker_start(d, IDP), -1);
 	assert_int_equal(docker_status(d), 500);
 	assert_non_null(strstr(docker_error(d), "port is already allocated"));
 	assert_true(strncmp(docker_error(d), "500: driver failed", 18) == 0);
-	assert_int_equal(docker_start(d, ID1), 0);
+	EXPECT(d, docker_start(d, ID1), 0);
 	docker_close(d);
-	assert_int_equal(finish(&sv), 1);
+	assert_int_equal(finish(sv), 1);
 }
 
 struct inspect_case {
@@ -657,7 +679,7 @@ test_inspect(void **state)
 	struct step steps[LEN(inspects)];
 	char req[LEN(inspects)][64], resp[LEN(inspects)][64];
 	struct docker_state st;
-	struct server sv;
+	struct server *sv;
 	struct docker *d;
 	size_t i;
 
@@ -670,8 +692,8 @@ test_inspect(void **state)
 		steps[i].resp = resp[i];
 		steps[i].piece = inspects[i].piece;
 	}
-	start(&sv, steps, LEN(steps));
-	d = client(&sv);
+	sv = start(steps, LEN(steps));
+	d = client(sv);
 	for (i = 0; i < LEN(inspects); i++) {
 		const struct inspect_case *c = &inspects[i];
 		int r = docker_inspect(d, c->id, 8080, &st);
@@ -688,7 +710,7 @@ test_inspect(void **state)
 	}
 	assert_string_equal(docker_error(d), "404: No such container: prescal-no-such-container");
 	docker_close(d);
-	assert_int_equal(finish(&sv), 1);
+	assert_int_equal(finish(sv), 1);
 }
 
 /* another container port: no host port */
@@ -697,26 +719,25 @@ test_inspect_other_port(void **state)
 {
 	static const struct step steps[] = {
 		{ .req = "inspect-running.req", .resp = "inspect-running.http" },
-		{ .req = "inspect-after-failed-start.req", .from = ID1, .to = IDP,
-		  .resp = "inspect-running.http", .cut = 3000 },
+		{ .req = "inspect-after-failed-start.req", .resp = "inspect-running.http", .cut = 3000 },
 	};
 	struct docker_state st;
-	struct server sv;
+	struct server *sv;
 	struct docker *d;
 
 	(void)state;
-	start(&sv, steps, LEN(steps));
-	d = client(&sv);
-	assert_int_equal(docker_inspect(d, ID1, 9090, &st), 0);
+	sv = start(steps, LEN(steps));
+	d = client(sv);
+	EXPECT(d, docker_inspect(d, ID1, 9090, &st), 0);
 	assert_int_equal(st.hostport, 0);
 	assert_int_equal(st.running, 1);
 	/* the daemon goes away in the middle of the chunk */
-	assert_int_equal(docker_inspect(d, IDP, 8080, &st), -1);
+	EXPECT(d, docker_inspect(d, IDP, 8080, &st), -1);
 	assert_non_null(strstr(docker_error(d), "closed the connection in the middle"));
 	assert_int_equal(docker_status(d), 200);
 	assert_int_equal(st.running, 0);
 	docker_close(d);
-	finish(&sv);
+	finish(sv);
 }
 
 static void
@@ -733,22 +754,22 @@ test_list(void **state)
 		  .resp = "list-multi-chunked-200.http", .piece = 1 },
 	};
 	struct docker_ctr c[4];
-	struct server sv;
+	struct server *sv;
 	struct docker *d;
 	size_t n = 99;
 
 	(void)state;
-	start(&sv, steps, LEN(steps));
-	d = client(&sv);
-	assert_int_equal(docker_list(d, "web", 8080, c, LEN(c), &n), 0);
+	sv = start(steps, LEN(steps));
+	d = client(sv);
+	EXPECT(d, docker_list(d, "web", 8080, c, LEN(c), &n), 0);
 	assert_int_equal(n, 0);
-	assert_int_equal(docker_list(d, "web", 8080, c, LEN(c), &n), 0);
+	EXPECT(d, docker_list(d, "web", 8080, c, LEN(c), &n), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(c[0].id, ID1);
 	assert_string_equal(c[0].name, "prescal-fx-web-1");
 	assert_string_equal(c[0].state, "running");
 	assert_int_equal(c[0].hostport, 32775);
-	assert_int_equal(docker_list(d, "web", 8080, c, LEN(c), &n), 0);
+	EXPECT(d, docker_list(d, "web", 8080, c, LEN(c), &n), 0);
 	assert_int_equal(n, 3);
 	assert_string_equal(c[0].name, "prescal-fx-multi-3");
 	assert_string_equal(c[0].state, "created");
@@ -758,11 +779,11 @@ test_list(void **state)
 	assert_string_equal(c[2].state, "running");
 	assert_int_equal(c[2].hostport, 32778);
 	/* more than max */
-	assert_int_equal(docker_list(d, "web", 8080, c, 2, &n), 1);
+	EXPECT(d, docker_list(d, "web", 8080, c, 2, &n), 1);
 	assert_int_equal(n, 2);
 	assert_string_equal(docker_error(d), "more than 2 containers in set web");
 	docker_close(d);
-	assert_int_equal(finish(&sv), 1);
+	assert_int_equal(finish(sv), 1);
 }
 
 static void
@@ -779,29 +800,29 @@ test_stop_remove(void **state)
 		{ .req = "remove-204.req", .resp = "remove-409-running-no-force.http" },
 		{ .req = "stop-204.req", .from = ID1, .to = ID0, .resp = "start-404.http" },
 	};
-	struct server sv;
+	struct server *sv;
 	struct docker *d;
 
 	(void)state;
-	start(&sv, steps, LEN(steps));
-	d = client(&sv);
-	assert_int_equal(docker_stop(d, ID1, 2), 0);
+	sv = start(steps, LEN(steps));
+	d = client(sv);
+	EXPECT(d, docker_stop(d, ID1, 2), 0);
 	assert_int_equal(docker_status(d), 204);
-	assert_int_equal(docker_stop(d, ID1, 2), 0);
+	EXPECT(d, docker_stop(d, ID1, 2), 0);
 	assert_int_equal(docker_status(d), 304);
-	assert_int_equal(docker_remove(d, ID1), 0);
+	EXPECT(d, docker_remove(d, ID1), 0);
 	assert_int_equal(docker_status(d), 204);
-	assert_int_equal(docker_remove(d, ID1), 0);
+	EXPECT(d, docker_remove(d, ID1), 0);
 	assert_int_equal(docker_status(d), 404);
-	assert_int_equal(docker_remove(d, IDAR), 0);
+	EXPECT(d, docker_remove(d, IDAR), 0);
 	assert_int_equal(docker_status(d), 409);
-	assert_int_equal(docker_remove(d, ID1), -1);
+	EXPECT(d, docker_remove(d, ID1), -1);
 	assert_int_equal(docker_status(d), 409);
 	assert_non_null(strstr(docker_error(d), "You cannot remove a running container"));
-	assert_int_equal(docker_stop(d, ID0, 2), -1);
+	EXPECT(d, docker_stop(d, ID0, 2), -1);
 	assert_int_equal(docker_status(d), 404);
 	docker_close(d);
-	assert_int_equal(finish(&sv), 1);
+	assert_int_equal(finish(sv), 1);
 }
 
 static void
@@ -813,18 +834,18 @@ test_events(void **state)
 	};
 	static const char *actions[] = { "create", "start", "kill", "die", "stop", "destroy" };
 	struct docker_event ev;
-	struct server sv;
+	struct server *sv;
 	struct docker *d;
 	int64_t t;
 	size_t i;
 
 	(void)state;
-	start(&sv, steps, LEN(steps));
-	d = client(&sv);
-	assert_int_equal(docker_events_open(d, "fx"), 0);
+	sv = start(steps, LEN(steps));
+	d = client(sv);
+	EXPECT(d, docker_events_open(d, "fx"), 0);
 	assert_int_equal(docker_status(d), 200);
 	for (i = 0; i < LEN(actions); i++) {
-		assert_int_equal(docker_events_next(d, &ev, 2000), 1);
+		EXPECT(d, docker_events_next(d, &ev, 2000), 1);
 		assert_string_equal(ev.action, actions[i]);
 		assert_string_equal(ev.id, IDEV);
 		assert_string_equal(ev.name, "prescal-fx-events");
@@ -832,15 +853,15 @@ test_events(void **state)
 	}
 	/* silence is not an error */
 	t = now_ms();
-	assert_int_equal(docker_events_next(d, &ev, 50), 0);
+	EXPECT(d, docker_events_next(d, &ev, 50), 0);
 	assert_true(now_ms() - t >= 45);
-	assert_int_equal(docker_events_next(d, &ev, 0), 0);
+	EXPECT(d, docker_events_next(d, &ev, 0), 0);
 	/* the daemon goes away */
-	assert_int_equal(docker_events_next(d, &ev, 3000), -1);
+	EXPECT(d, docker_events_next(d, &ev, 3000), -1);
 	assert_non_null(strstr(docker_error(d), "closed"));
-	assert_int_equal(docker_events_next(d, &ev, 10), -1);
+	EXPECT(d, docker_events_next(d, &ev, 10), -1);
 	docker_close(d);
-	finish(&sv);
+	finish(sv);
 }
 
 static void
@@ -860,29 +881,29 @@ test_events_end_and_errors(void **state)
 		{ .req = "version-200.req", .resp = "version-200.http" },
 	};
 	struct docker_event ev;
-	struct server sv;
+	struct server *sv;
 	struct docker *d;
 	char v[32];
 
 	(void)state;
-	start(&sv, steps, LEN(steps));
-	d = client(&sv);
-	assert_int_equal(docker_events_open(d, "fx"), 0);
-	assert_int_equal(docker_events_next(d, &ev, 2000), 1);
+	sv = start(steps, LEN(steps));
+	d = client(sv);
+	EXPECT(d, docker_events_open(d, "fx"), 0);
+	EXPECT(d, docker_events_next(d, &ev, 2000), 1);
 	assert_string_equal(ev.action, "start");
-	assert_int_equal(docker_events_next(d, &ev, 2000), 1);
+	EXPECT(d, docker_events_next(d, &ev, 2000), 1);
 	assert_string_equal(ev.action, "die");
 	assert_int_equal(ev.exitcode, 0);
-	assert_int_equal(docker_events_next(d, &ev, 2000), -1);
+	EXPECT(d, docker_events_next(d, &ev, 2000), -1);
 	assert_non_null(strstr(docker_error(d), "ended"));
-	assert_int_equal(docker_events_open(d, "fx"), -1);
+	EXPECT(d, docker_events_open(d, "fx"), -1);
 	assert_int_equal(docker_status(d), 500);
 	assert_non_null(strstr(docker_error(d), "500: invalid character"));
-	assert_int_equal(docker_events_open(d, "fx"), 0);
-	assert_int_equal(docker_events_next(d, &ev, 2000), 1);
-	assert_int_equal(docker_ping(d, v, sizeof(v)), 0);
+	EXPECT(d, docker_events_open(d, "fx"), 0);
+	EXPECT(d, docker_events_next(d, &ev, 2000), 1);
+	EXPECT(d, docker_ping(d, v, sizeof(v)), 0);
 	docker_close(d);
-	assert_int_equal(finish(&sv), 3);
+	assert_int_equal(finish(sv), 3);
 }
 
 /* the keep-alive transcript: one connection through 404, 500 and 200s.
@@ -899,22 +920,22 @@ test_keepalive_sequence(void **state)
 		{ .req = "version-200.req", .resp = "keepalive-sequence.http#5", .piece = 1 },
 	};
 	struct docker_state st;
-	struct server sv;
+	struct server *sv;
 	struct docker *d;
 	char id[65], v[32];
 
 	(void)state;
-	start(&sv, steps, LEN(steps));
-	d = client(&sv);
-	assert_int_equal(docker_inspect(d, "prescal-no-such-container", 8080, &st), -1);
+	sv = start(steps, LEN(steps));
+	d = client(sv);
+	EXPECT(d, docker_inspect(d, "prescal-no-such-container", 8080, &st), -1);
 	assert_int_equal(docker_status(d), 404);
-	assert_int_equal(docker_create(d, &fxspec, id), -1);
+	EXPECT(d, docker_create(d, &fxspec, id), -1);
 	assert_int_equal(docker_status(d), 500);
 	assert_string_equal(docker_error(d), "500: unexpected EOF");
-	assert_int_equal(docker_ping(d, v, sizeof(v)), 0);
+	EXPECT(d, docker_ping(d, v, sizeof(v)), 0);
 	assert_string_equal(v, "20.10.24+dfsg1");
 	docker_close(d);
-	assert_int_equal(finish(&sv), 1);
+	assert_int_equal(finish(sv), 1);
 }
 
 /* connection closes: by the daemon while idle, before answering, with a
@@ -940,29 +961,29 @@ test_reconnect(void **state)
 		{ .req = "ping-200.req", .resp = "ping-connection-close.http", .newconn = 1 },
 		{ .req = "version-200.req", .resp = "version-200.http", .newconn = 1 },
 	};
-	struct server sv;
+	struct server *sv;
 	struct docker *d;
 	char v[32];
 
 	(void)state;
-	start(&sv, steps, LEN(steps));
-	d = client(&sv);
-	assert_int_equal(docker_ping(d, v, sizeof(v)), 0);
+	sv = start(steps, LEN(steps));
+	d = client(sv);
+	EXPECT(d, docker_ping(d, v, sizeof(v)), 0);
 	usleep(20000);
-	assert_int_equal(docker_start(d, ID1), 0);
-	assert_int_equal(docker_start(d, ID1), 0);
+	EXPECT(d, docker_start(d, ID1), 0);
+	EXPECT(d, docker_start(d, ID1), 0);
 	assert_int_equal(docker_status(d), 304);
-	assert_int_equal(docker_stop(d, ID1, 2), 0);
+	EXPECT(d, docker_stop(d, ID1, 2), 0);
 	usleep(20000);
-	assert_int_equal(docker_start(d, ID1), -1);
+	EXPECT(d, docker_start(d, ID1), -1);
 	assert_non_null(strstr(docker_error(d), "closed the connection without a response"));
 	assert_int_equal(docker_status(d), 0);
-	assert_int_equal(docker_ping(d, v, sizeof(v)), -1);
+	EXPECT(d, docker_ping(d, v, sizeof(v)), -1);
 	assert_int_equal(docker_status(d), 400);
 	assert_string_equal(docker_error(d), "400: 400 Bad Request: missing required Host header");
-	assert_int_equal(docker_ping(d, v, sizeof(v)), 0);
+	EXPECT(d, docker_ping(d, v, sizeof(v)), 0);
 	docker_close(d);
-	assert_int_equal(finish(&sv), 7);
+	assert_int_equal(finish(sv), 7);
 }
 
 /* cut responses: mid-head, mid-body (CL), mid-chunk-size; each is an
@@ -972,32 +993,32 @@ test_cut(void **state)
 {
 	static const struct step steps[] = {
 		{ .req = "inspect-running.req", .resp = "inspect-running.http", .cut = 40 },
-		{ .req = "version-200.req", .resp = "version-200.http", .cut = 400,
-		  .newconn = 1, .piece = 7 },
+		{ .req = "ping-200.req", .resp = "ping-200.http", .newconn = 1 },
+		{ .req = "version-200.req", .resp = "version-200.http", .cut = 400, .piece = 7 },
 		{ .req = "inspect-running.req", .resp = "inspect-running.http", .cut = 261,
 		  .newconn = 1, .piece = 1 },
 		{ .req = "inspect-running.req", .resp = "inspect-running.http", .newconn = 1 },
 	};
 	struct docker_state st;
-	struct server sv;
+	struct server *sv;
 	struct docker *d;
 	char v[32];
 
 	(void)state;
-	start(&sv, steps, LEN(steps));
-	d = client(&sv);
-	assert_int_equal(docker_inspect(d, ID1, 8080, &st), -1);
+	sv = start(steps, LEN(steps));
+	d = client(sv);
+	EXPECT(d, docker_inspect(d, ID1, 8080, &st), -1);
 	assert_int_equal(docker_status(d), 0);
 	assert_non_null(strstr(docker_error(d), "closed the connection"));
 	/* ping's 200 is fine, the version is cut */
-	assert_int_equal(docker_ping(d, v, sizeof(v)), -1);
+	EXPECT(d, docker_ping(d, v, sizeof(v)), -1);
 	assert_non_null(strstr(docker_error(d), "in the middle of a response"));
-	assert_int_equal(docker_inspect(d, ID1, 8080, &st), -1);
+	EXPECT(d, docker_inspect(d, ID1, 8080, &st), -1);
 	assert_non_null(strstr(docker_error(d), "in the middle of a response"));
-	assert_int_equal(docker_inspect(d, ID1, 8080, &st), 0);
+	EXPECT(d, docker_inspect(d, ID1, 8080, &st), 0);
 	assert_int_equal(st.hostport, 32775);
 	docker_close(d);
-	assert_int_equal(finish(&sv), 4);
+	assert_int_equal(finish(sv), 4);
 }
 
 static void
@@ -1019,7 +1040,7 @@ test_bad_bodies(void **state)
 		"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n{}\n";
 	static const char text_err[] =
 		"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 12\r\n\r\nupstream \x01x\n";
-	static char huge[DOCKER_MAXBODY + 4096];
+	static char huge[DOCKER_MAXBODY + 65536];
 	static struct step steps[] = {
 		{ .req = "inspect-running.req", .respraw = trunc_json },
 		{ .req = "create-201.req", .from = LBL_FIX, .to = LBL_OURS, .respraw = trunc_create },
@@ -1037,7 +1058,7 @@ test_bad_bodies(void **state)
 	};
 	struct docker_state st;
 	struct docker_ctr c[2];
-	struct server sv;
+	struct server *sv;
 	struct docker *d;
 	char id[65];
 	size_t n, k;
@@ -1054,31 +1075,31 @@ test_bad_bodies(void **state)
 	}
 	steps[4].rawlen = k;
 
-	start(&sv, steps, LEN(steps));
-	d = client(&sv);
-	assert_int_equal(docker_inspect(d, ID1, 8080, &st), -1);
+	sv = start(steps, LEN(steps));
+	d = client(sv);
+	EXPECT(d, docker_inspect(d, ID1, 8080, &st), -1);
 	assert_non_null(strstr(docker_error(d), "malformed inspect response"));
-	assert_int_equal(docker_create(d, &fxspec, id), -1);
+	EXPECT(d, docker_create(d, &fxspec, id), -1);
 	assert_non_null(strstr(docker_error(d), "malformed create response"));
-	assert_int_equal(docker_create(d, &fxspec, id), -1);
+	EXPECT(d, docker_create(d, &fxspec, id), -1);
 	assert_non_null(strstr(docker_error(d), "malformed create response"));
 	assert_string_equal(id, "");
-	assert_int_equal(docker_list(d, "web", 8080, c, 2, &n), -1);
+	EXPECT(d, docker_list(d, "web", 8080, c, 2, &n), -1);
 	assert_string_equal(docker_error(d), "response too large (1048577 bytes)");
-	assert_int_equal(docker_list(d, "web", 8080, c, 2, &n), -1);
+	EXPECT(d, docker_list(d, "web", 8080, c, 2, &n), -1);
 	assert_string_equal(docker_error(d), "response too large (over 1048576 bytes)");
-	assert_int_equal(docker_list(d, "web", 8080, c, 2, &n), -1);
+	EXPECT(d, docker_list(d, "web", 8080, c, 2, &n), -1);
 	assert_non_null(strstr(docker_error(d), "malformed chunked body"));
-	assert_int_equal(docker_list(d, "web", 8080, c, 2, &n), -1);
+	EXPECT(d, docker_list(d, "web", 8080, c, 2, &n), -1);
 	assert_non_null(strstr(docker_error(d), "malformed response head"));
-	assert_int_equal(docker_list(d, "web", 8080, c, 2, &n), -1);
+	EXPECT(d, docker_list(d, "web", 8080, c, 2, &n), -1);
 	assert_non_null(strstr(docker_error(d), "malformed list response"));
 	assert_int_equal(n, 0);
-	assert_int_equal(docker_start(d, ID1), -1);
+	EXPECT(d, docker_start(d, ID1), -1);
 	assert_int_equal(docker_status(d), 502);
 	assert_string_equal(docker_error(d), "502: upstream ?x");
 	docker_close(d);
-	finish(&sv);
+	finish(sv);
 }
 
 static void
@@ -1087,21 +1108,21 @@ test_timeout(void **state)
 	static const struct step steps[] = {
 		{ .req = "start-204.req", .mode = M_HOLD_NOANSWER, .hold_ms = 600 },
 	};
-	struct server sv;
+	struct server *sv;
 	struct docker *d;
 	int64_t t;
 
 	(void)state;
-	start(&sv, steps, LEN(steps));
-	d = docker_open(sv.path, 2000);
+	sv = start(steps, LEN(steps));
+	d = docker_open(sv->path, 2000);
 	docker_set_timeout(d, 150);
 	t = now_ms();
-	assert_int_equal(docker_start(d, ID1), -1);
+	EXPECT(d, docker_start(d, ID1), -1);
 	t = now_ms() - t;
 	assert_true(t >= 140 && t < 500);
 	assert_non_null(strstr(docker_error(d), "timed out"));
 	docker_close(d);
-	finish(&sv);
+	finish(sv);
 }
 
 static void
@@ -1113,7 +1134,7 @@ test_missing_socket(void **state)
 
 	(void)state;
 	d = docker_open("/nonexistent-prescal/docker.sock", 200);
-	assert_int_equal(docker_ping(d, v, sizeof(v)), -1);
+	EXPECT(d, docker_ping(d, v, sizeof(v)), -1);
 	assert_string_equal(docker_error(d), "cannot connect to /nonexistent-prescal/docker.sock: "
 	                    "No such file or directory (is dockerd running? set -s or DOCKER_HOST)");
 	assert_int_equal(docker_status(d), 0);
@@ -1132,7 +1153,7 @@ test_missing_socket(void **state)
 		close(fd);
 	}
 	d = docker_open(path, 200);
-	assert_int_equal(docker_ping(d, v, sizeof(v)), -1);
+	EXPECT(d, docker_ping(d, v, sizeof(v)), -1);
 	snprintf(want, sizeof(want), "cannot connect to %s: Connection refused "
 	         "(is dockerd running? set -s or DOCKER_HOST)", path);
 	assert_string_equal(docker_error(d), want);
@@ -1145,7 +1166,7 @@ test_missing_socket(void **state)
 	want[0] = '/';
 	want[200] = '\0';
 	d = docker_open(want, 200);
-	assert_int_equal(docker_ping(d, v, sizeof(v)), -1);
+	EXPECT(d, docker_ping(d, v, sizeof(v)), -1);
 	assert_non_null(strstr(docker_error(d), "socket path too long"));
 	docker_close(d);
 }
@@ -1155,16 +1176,16 @@ test_missing_socket(void **state)
 static void
 test_permission_denied(void **state)
 {
-	struct server sv;
+	struct server *sv;
 	char want[256];
 	pid_t pid;
 	int st;
 
 	(void)state;
-	start(&sv, NULL, 0);
-	assert_int_equal(chmod(sv.dir, 0700), 0);
+	sv = start(NULL, 0);
+	assert_int_equal(chmod(sv->dir, 0700), 0);
 	snprintf(want, sizeof(want), "cannot connect to %s: Permission denied (run prescal as "
-	         "root or add its user to the docker group)", sv.path);
+	         "root or add its user to the docker group)", sv->path);
 	if ((pid = fork()) == 0) {
 		struct docker *d;
 		char v[32];
@@ -1173,8 +1194,8 @@ test_permission_denied(void **state)
 		if (getuid() == 0 && (setgid(65534) < 0 || setuid(65534) < 0))
 			_exit(2);
 		if (getuid() != 0)
-			chmod(sv.dir, 0);  /* only works if we own it; root did */
-		d = docker_open(sv.path, 200);
+			chmod(sv->dir, 0);  /* only works if we own it; root did */
+		d = docker_open(sv->path, 200);
 		ok = docker_ping(d, v, sizeof(v)) == -1 && strcmp(docker_error(d), want) == 0;
 		if (!ok)
 			fprintf(stderr, "child got: %s\n", docker_error(d));
@@ -1183,7 +1204,7 @@ test_permission_denied(void **state)
 	}
 	assert_true(pid > 0);
 	assert_int_equal(waitpid(pid, &st, 0), pid);
-	finish(&sv);
+	finish(sv);
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 0);
 }
@@ -1213,7 +1234,7 @@ test_default_socket(void **state)
 
 static struct {
 	int up;                    /* the daemon answered and the image exists */
-	char sock[256], image[256], set[64], version[64];
+	char sock[256], image[256], hcimage[256], set[64], version[64];
 	struct docker *d;
 } live;
 
@@ -1231,16 +1252,22 @@ live_setup(void **state)
 	if (!(live.d = docker_open(live.sock, 10000)))
 		return -1;
 	if (docker_ping(live.d, live.version, sizeof(live.version)) < 0) {
-		fprintf(stderr, "\n*** SKIPPED: no Docker daemon reachable at %s: %s ***\n\n",
-		        live.sock, docker_error(live.d));
+		fprintf(stderr, "\n*** %s: no Docker daemon reachable at %s: %s ***\n\n",
+		        must ? "FAILED (PRESCAL_REQUIRE_DOCKER=1)" : "SKIPPED", live.sock,
+		        docker_error(live.d));
 		return must ? -1 : 0;
 	}
-	if (!img && access("tests/mkimage.sh", R_OK) == 0 && system("sh tests/mkimage.sh") != 0) {
-		fprintf(stderr, "live: tests/mkimage.sh failed\n");
-		return -1;
+	if (!img && access("tests/mkimage.sh", R_OK) == 0) {
+		if (system("sh tests/mkimage.sh") != 0) {
+			fprintf(stderr, "live: tests/mkimage.sh failed\n");
+			return -1;
+		}
+		if (system("sh tests/mkimage.sh health") == 0)
+			snprintf(live.hcimage, sizeof(live.hcimage), "prescal-test-backend-hc:latest");
 	}
 	if (docker_image_exists(live.d, live.image) != 1) {
-		fprintf(stderr, "\n*** SKIPPED: live Docker tests: %s ***\n\n", docker_error(live.d));
+		fprintf(stderr, "\n*** %s: live Docker tests: %s ***\n\n",
+		        must ? "FAILED (PRESCAL_REQUIRE_DOCKER=1)" : "SKIPPED", docker_error(live.d));
 		return must ? -1 : 0;
 	}
 	fprintf(stderr, "live: dockerd %s at %s, image %s, set %s\n", live.version, live.sock,
@@ -1316,7 +1343,7 @@ test_live_lifecycle(void **state)
 	struct docker_ctr c[4];
 	struct docker *ed;
 	char name[96], id[65], body[256];
-	int64_t t0, t1, tstart, deadline;
+	int64_t t0, t1, tstart, trun, deadline;
 	size_t n;
 	int r, got = 0;
 
@@ -1325,7 +1352,7 @@ test_live_lifecycle(void **state)
 		skip();
 	snprintf(name, sizeof(name), "%s-1", live.set);
 	s.name = name;
-	assert_int_equal(docker_image_exists(live.d, live.image), 1);
+	EXPECT(live.d, docker_image_exists(live.d, live.image), 1);
 
 	/* create, start, first answer: what scaling up costs */
 	t0 = now_ms();
@@ -1339,6 +1366,7 @@ test_live_lifecycle(void **state)
 		if (docker_inspect(live.d, id, 8080, &st) < 0)
 			fail_msg("inspect: %s", docker_error(live.d));
 	} while (!(st.running && st.hostport) && now_ms() < deadline && usleep(10000) == 0);
+	trun = now_ms();
 	assert_true(st.running);
 	assert_true(st.hostport > 0);
 	assert_string_equal(st.name, name);
@@ -1348,13 +1376,14 @@ test_live_lifecycle(void **state)
 	t1 = now_ms();
 	assert_int_equal(r, 1);
 	assert_true(strncmp(body, "hello from ", 11) == 0);
-	fprintf(stderr, "live: create %lld ms, start+running %lld ms, create->first HTTP answer "
-	        "%lld ms (127.0.0.1:%d said: %.*s)\n", (long long)(tstart - t0),
-	        (long long)(now_ms() - tstart), (long long)(t1 - t0), st.hostport,
-	        (int)strcspn(body, "\n"), body);
+	fprintf(stderr, "live: create %lld ms + start until running with a port %lld ms + "
+	        "until the first HTTP answer %lld ms = create->first answer %lld ms "
+	        "(127.0.0.1:%d said: %.*s)\n", (long long)(tstart - t0),
+	        (long long)(trun - tstart), (long long)(t1 - trun), (long long)(t1 - t0),
+	        st.hostport, (int)strcspn(body, "\n"), body);
 
 	/* the list shows it */
-	assert_int_equal(docker_list(live.d, live.set, 8080, c, LEN(c), &n), 0);
+	EXPECT(live.d, docker_list(live.d, live.set, 8080, c, LEN(c), &n), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(c[0].id, id);
 	assert_string_equal(c[0].name, name);
@@ -1364,12 +1393,13 @@ test_live_lifecycle(void **state)
 	/* events on their own handle: kill, and see it die */
 	assert_non_null(ed = docker_open(live.sock, 5000));
 	if (docker_events_open(ed, live.set) < 0) {
+		snprintf(body, sizeof(body), "%s", docker_error(ed));
 		docker_close(ed);
-		fail_msg("events: %s", docker_error(ed));
+		fail_msg("events: %s", body);
 	}
-	assert_int_equal(docker_events_next(ed, &ev, 0), 0);
+	EXPECT(ed, docker_events_next(ed, &ev, 0), 0);
 	t0 = now_ms();
-	assert_int_equal(docker_kill(live.d, id), 0);
+	EXPECT(live.d, docker_kill(live.d, id), 0);
 	while (!got && now_ms() - t0 < 2000 &&
 	       (r = docker_events_next(ed, &ev, 2000 - (int)(now_ms() - t0))) == 1)
 		got = strcmp(ev.action, "die") == 0 && strcmp(ev.id, id) == 0;
@@ -1380,18 +1410,18 @@ test_live_lifecycle(void **state)
 	assert_string_equal(ev.name, name);
 	assert_int_equal(ev.exitcode, 137);
 
-	assert_int_equal(docker_inspect(live.d, id, 8080, &st), 0);
+	EXPECT(live.d, docker_inspect(live.d, id, 8080, &st), 0);
 	assert_int_equal(st.running, 0);
 	assert_string_equal(st.status, "exited");
 	assert_int_equal(st.exitcode, 137);
 	assert_int_equal(st.hostport, 0);
-	assert_int_equal(docker_stop(live.d, id, 1), 0);
+	EXPECT(live.d, docker_stop(live.d, id, 1), 0);
 	assert_int_equal(docker_status(live.d), 304);
-	assert_int_equal(docker_remove(live.d, id), 0);
+	EXPECT(live.d, docker_remove(live.d, id), 0);
 	assert_int_equal(docker_status(live.d), 204);
-	assert_int_equal(docker_remove(live.d, id), 0);
+	EXPECT(live.d, docker_remove(live.d, id), 0);
 	assert_int_equal(docker_status(live.d), 404);
-	assert_int_equal(docker_inspect(live.d, id, 8080, &st), -1);
+	EXPECT(live.d, docker_inspect(live.d, id, 8080, &st), -1);
 	assert_int_equal(docker_status(live.d), 404);
 }
 
@@ -1409,21 +1439,52 @@ test_live_stop(void **state)
 		skip();
 	snprintf(name, sizeof(name), "%s-2", live.set);
 	s.name = name;
-	assert_int_equal(docker_create(live.d, &s, id), 0);
-	assert_int_equal(docker_inspect(live.d, id, 8080, &st), 0);
+	EXPECT(live.d, docker_create(live.d, &s, id), 0);
+	EXPECT(live.d, docker_inspect(live.d, id, 8080, &st), 0);
 	assert_string_equal(st.status, "created");
 	assert_int_equal(st.hostport, 0);
-	assert_int_equal(docker_start(live.d, id), 0);
-	assert_int_equal(docker_start(live.d, id), 0);
+	EXPECT(live.d, docker_start(live.d, id), 0);
+	EXPECT(live.d, docker_start(live.d, id), 0);
 	assert_int_equal(docker_status(live.d), 304);
 	t = now_ms();
 	if (docker_stop(live.d, id, 5) < 0)
 		fail_msg("stop: %s", docker_error(live.d));
 	assert_int_equal(docker_status(live.d), 204);
 	fprintf(stderr, "live: stop took %lld ms\n", (long long)(now_ms() - t));
-	assert_int_equal(docker_inspect(live.d, id, 8080, &st), 0);
+	EXPECT(live.d, docker_inspect(live.d, id, 8080, &st), 0);
 	assert_string_equal(st.status, "exited");
-	assert_int_equal(docker_remove(live.d, id), 0);
+	EXPECT(live.d, docker_remove(live.d, id), 0);
+}
+
+/* a healthcheck (the -hc image: interval 1 s) goes starting -> healthy */
+static void
+test_live_health(void **state)
+{
+	const char *env[] = { "PORT=8080" };
+	struct docker_spec s = { live.hcimage, NULL, live.set, 8080, env, 1, 0 };
+	struct docker_state st;
+	char name[96], id[65];
+	int64_t t, deadline;
+	int seen = 0;
+
+	(void)state;
+	if (!live.up || !live.hcimage[0])
+		skip();
+	snprintf(name, sizeof(name), "%s-5", live.set);
+	s.name = name;
+	EXPECT(live.d, docker_create(live.d, &s, id), 0);
+	t = now_ms();
+	EXPECT(live.d, docker_start(live.d, id), 0);
+	deadline = t + 15000;
+	do {
+		EXPECT(live.d, docker_inspect(live.d, id, 8080, &st), 0);
+		seen |= 1 << st.health;
+	} while (st.health != DOCKER_HEALTH_HEALTHY && now_ms() < deadline &&
+	         usleep(50000) == 0);
+	assert_int_equal(st.health, DOCKER_HEALTH_HEALTHY);
+	assert_true(seen & (1 << DOCKER_HEALTH_STARTING));
+	fprintf(stderr, "live: start -> healthy %lld ms\n", (long long)(now_ms() - t));
+	EXPECT(live.d, docker_remove(live.d, id), 0);
 }
 
 static void
@@ -1438,23 +1499,23 @@ test_live_errors(void **state)
 		skip();
 	snprintf(name, sizeof(name), "%s-3", live.set);
 	s.name = name;
-	assert_int_equal(docker_create(live.d, &s, id), 0);
+	EXPECT(live.d, docker_create(live.d, &s, id), 0);
 	/* the same name again */
-	assert_int_equal(docker_create(live.d, &s, id2), -1);
+	EXPECT(live.d, docker_create(live.d, &s, id2), -1);
 	assert_int_equal(docker_status(live.d), 409);
 	assert_non_null(strstr(docker_error(live.d), "is already in use"));
 	/* no such image: 404, and nothing is pulled */
 	snprintf(img, sizeof(img), "prescal-no-such-image-%ld:latest", (long)getpid());
-	assert_int_equal(docker_image_exists(live.d, img), 0);
+	EXPECT(live.d, docker_image_exists(live.d, img), 0);
 	s.image = img;
 	snprintf(name, sizeof(name), "%s-4", live.set);
-	assert_int_equal(docker_create(live.d, &s, id2), -1);
+	EXPECT(live.d, docker_create(live.d, &s, id2), -1);
 	assert_int_equal(docker_status(live.d), 404);
 	assert_non_null(strstr(docker_error(live.d), "No such image"));
 	/* start of a missing container */
-	assert_int_equal(docker_start(live.d, ID0), -1);
+	EXPECT(live.d, docker_start(live.d, ID0), -1);
 	assert_int_equal(docker_status(live.d), 404);
-	assert_int_equal(docker_remove(live.d, id), 0);
+	EXPECT(live.d, docker_remove(live.d, id), 0);
 }
 
 int
@@ -1485,6 +1546,7 @@ main(void)
 	const struct CMUnitTest livetests[] = {
 		cmocka_unit_test_teardown(test_live_lifecycle, live_cleanup),
 		cmocka_unit_test_teardown(test_live_stop, live_cleanup),
+		cmocka_unit_test_teardown(test_live_health, live_cleanup),
 		cmocka_unit_test_teardown(test_live_errors, live_cleanup),
 	};
 	int r;

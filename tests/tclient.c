@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,9 +22,29 @@
 
 #define FDMAX 65536
 
-/* the test thread only: started processes and open client fds */
-static struct tproc *procs[TPROC_MAX];
-static unsigned char fdopen_[FDMAX];
+/* started processes: slots owned here, used by one thread */
+static struct tproc procs[TPROC_MAX];
+static struct tconn *open_[FDMAX];   /* by fd; an entry is its opener thread's */
+
+/* response bodies not yet freed, so that tresp_free_all() can after a
+ * failed test; any thread, under bodies_lock */
+#define NBODIES 256
+static pthread_mutex_t bodies_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *bodies[NBODIES];
+
+/* replaces old (NULL: none) by new (NULL: none) in bodies[] */
+static void
+track(char *old, char *new)
+{
+	pthread_mutex_lock(&bodies_lock);
+	for (int i = 0; i < NBODIES; i++) {
+		if (bodies[i] == old) {
+			bodies[i] = new;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&bodies_lock);
+}
 
 void
 msleep(int ms)
@@ -34,7 +55,9 @@ msleep(int ms)
 		;
 }
 
+/* not instrumented: it runs over every byte of the GiB tests */
 uint64_t
+__attribute__((no_sanitize("address", "undefined")))
 fnv1a64(uint64_t h, const void *p, size_t n)
 {
 	const unsigned char *s = p;
@@ -46,25 +69,26 @@ fnv1a64(uint64_t h, const void *p, size_t n)
 
 /* processes */
 
-int
-tproc_start(struct tproc *p, char *const argv[], char *const env[], int scope)
+struct tproc *
+tproc_start(char *const argv[], char *const env[], int scope)
 {
-	int fd, slot;
+	struct tproc *p;
+	int fd;
 
-	for (slot = 0; slot < TPROC_MAX && procs[slot]; slot++)
+	for (p = procs; p < procs + TPROC_MAX && p->used; p++)
 		;
-	if (slot == TPROC_MAX)
-		return -1;
+	if (p == procs + TPROC_MAX)
+		return NULL;
 	memset(p, 0, sizeof(*p));
 	snprintf(p->log, sizeof(p->log), "/tmp/prescal-integ-XXXXXX");
 	if ((fd = mkstemp(p->log)) < 0)
-		return -1;
+		return NULL;
 	fflush(stdout);
 	fflush(stderr);
 	if ((p->pid = fork()) < 0) {
 		close(fd);
 		unlink(p->log);
-		return -1;
+		return NULL;
 	}
 	if (p->pid == 0) {
 		dup2(fd, 1);
@@ -79,8 +103,8 @@ tproc_start(struct tproc *p, char *const argv[], char *const env[], int scope)
 	}
 	close(fd);
 	p->scope = scope;
-	procs[slot] = p;
-	return 0;
+	p->used = 1;
+	return p;
 }
 
 int
@@ -108,6 +132,8 @@ tproc_wait(struct tproc *p, int timeout_ms)
 void
 tproc_stop(struct tproc *p, int sig)
 {
+	if (!p || !p->used)
+		return;
 	if (p->pid > 0) {
 		kill(p->pid, sig);
 		if (tproc_wait(p, sig == SIGKILL ? 5000 : 2000) < 0) {
@@ -115,20 +141,17 @@ tproc_stop(struct tproc *p, int sig)
 			tproc_wait(p, 5000);
 		}
 	}
-	if (p->log[0] && !getenv("INTEG_KEEP_LOGS"))
+	if (!getenv("INTEG_KEEP_LOGS"))
 		unlink(p->log);
-	p->log[0] = '\0';
-	for (int i = 0; i < TPROC_MAX; i++)
-		if (procs[i] == p)
-			procs[i] = NULL;
+	p->used = 0;
 }
 
 void
 tproc_stop_scope(int scope)
 {
 	for (int i = 0; i < TPROC_MAX; i++)
-		if (procs[i] && procs[i]->scope == scope)
-			tproc_stop(procs[i], SIGKILL);
+		if (procs[i].used && procs[i].scope == scope)
+			tproc_stop(&procs[i], SIGKILL);
 }
 
 char *
@@ -149,15 +172,15 @@ tproc_log(const struct tproc *p, char *buf, size_t n)
 int
 trun(char *const argv[], int timeout_ms, char *out, size_t n)
 {
-	struct tproc p;
+	struct tproc *p;
 	int st = -1;
 
-	if (tproc_start(&p, argv, NULL, -1) < 0)
+	if (!(p = tproc_start(argv, NULL, -1)))
 		return -1;
-	if (tproc_wait(&p, timeout_ms) == 0 && WIFEXITED(p.status))
-		st = WEXITSTATUS(p.status);
-	tproc_log(&p, out, n);
-	tproc_stop(&p, SIGKILL);
+	if (tproc_wait(p, timeout_ms) == 0 && WIFEXITED(p->status))
+		st = WEXITSTATUS(p->status);
+	tproc_log(p, out, n);
+	tproc_stop(p, SIGKILL);
 	return st;
 }
 
@@ -232,7 +255,7 @@ tconn_open(int port, int timeout_ms)
 	c->fd = fd;
 	c->off = c->len = 0;
 	if (fd < FDMAX)
-		fdopen_[fd] = 1;
+		open_[fd] = c;
 	return c;
 }
 
@@ -242,7 +265,7 @@ tconn_close(struct tconn *c)
 	if (!c)
 		return;
 	if (c->fd >= 0 && c->fd < FDMAX)
-		fdopen_[c->fd] = 0;
+		open_[c->fd] = NULL;
 	close(c->fd);
 	free(c);
 }
@@ -250,12 +273,9 @@ tconn_close(struct tconn *c)
 void
 tconn_close_all(void)
 {
-	for (int fd = 0; fd < FDMAX; fd++) {
-		if (fdopen_[fd]) {
-			close(fd);
-			fdopen_[fd] = 0;
-		}
-	}
+	for (int fd = 0; fd < FDMAX; fd++)
+		if (open_[fd])
+			tconn_close(open_[fd]);
 }
 
 int
@@ -383,6 +403,7 @@ append(struct tresp *r, const char *p, size_t n)
 		;
 	if (!(t = realloc(r->body, cap)))
 		return -1;
+	track(r->body, t);
 	r->body = t;
 	memcpy(r->body + r->blen - n, p, n);
 	r->body[r->blen] = '\0';
@@ -570,8 +591,21 @@ tresp_read(struct tconn *c, struct tresp *r, int is_head, int timeout_ms)
 void
 tresp_free(struct tresp *r)
 {
+	if (r->body)
+		track(r->body, NULL);
 	free(r->body);
 	r->body = NULL;
+}
+
+void
+tresp_free_all(void)
+{
+	pthread_mutex_lock(&bodies_lock);
+	for (int i = 0; i < NBODIES; i++) {
+		free(bodies[i]);
+		bodies[i] = NULL;
+	}
+	pthread_mutex_unlock(&bodies_lock);
 }
 
 /* the value (after the colon) of the nth field named name in r->head */
@@ -623,6 +657,7 @@ texchange(struct tconn *c, const char *req, struct tresp *r, int timeout_ms)
 	int is_head = !strncmp(req, "HEAD ", 5), rc;
 
 	r->body = NULL;
+	r->sink = NULL;
 	if (tsends(c, req) < 0) {
 		snprintf(r->err, sizeof(r->err), "send: %s", strerror(errno));
 		return -1;

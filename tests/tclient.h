@@ -2,7 +2,9 @@
 /* tclient.h: helpers for prescal's integration tests — child processes,
  * free loopback ports, a raw HTTP/1.1 client over 127.0.0.1, and /proc
  * readings. Everything blocks with an explicit time-out in ms; helpers
- * return 0 or -1 unless said otherwise. Not thread-safe except where said. */
+ * return 0 or -1 unless said otherwise. The tproc_ functions belong to one
+ * thread; the client functions may run in several threads, each on its own
+ * connections (tconn_close_all() only when the others are done). */
 
 #include <stddef.h>
 #include <stdint.h>
@@ -16,23 +18,26 @@ struct tproc {
 	pid_t pid;             /* 0 once reaped */
 	int status;            /* waitpid status once reaped */
 	int scope;             /* tproc_stop_scope() kills by scope */
+	int used;              /* the slot is taken */
 	char log[64];          /* stdout and stderr of the child */
 };
 
 /* Starts argv[0] (a path) with argv, stdout and stderr to a new temporary
  * file, env "K=V" strings (NULL-terminated, may be NULL) added to the
- * environment. Registers p in scope `scope`. Does not block. */
-int tproc_start(struct tproc *p, char *const argv[], char *const env[], int scope);
+ * environment, in scope `scope`. Does not block. Returns a slot owned by
+ * tclient, valid until tproc_stop(), or NULL. */
+struct tproc *tproc_start(char *const argv[], char *const env[], int scope);
 
 /* Waits up to timeout_ms for p to exit by itself. Returns 0 with p->status
  * set, or -1 if it is still running. */
 int tproc_wait(struct tproc *p, int timeout_ms);
 
 /* Sends sig (if still running), waits up to 2 s, then SIGKILLs and reaps.
- * Removes the log file unless $INTEG_KEEP_LOGS is set; unregisters p. */
+ * Removes the log file unless $INTEG_KEEP_LOGS is set; frees the slot.
+ * NULL is fine. */
 void tproc_stop(struct tproc *p, int sig);
 
-/* Stops every registered process of scope (SIGKILL). */
+/* Stops every process of scope (SIGKILL). */
 void tproc_stop_scope(int scope);
 
 /* Reads up to n-1 bytes of p's log into buf (NUL-terminated). Returns buf. */
@@ -68,8 +73,7 @@ struct tconn *tconn_open(int port, int timeout_ms);
 /* Closes and frees c (NULL is fine). */
 void tconn_close(struct tconn *c);
 
-/* Closes every fd that tconn_open registered and tconn_close did not
- * release (after a failed test; the tconn structs leak). */
+/* Closes every tconn still open (after a failed test). */
 void tconn_close_all(void);
 
 /* Sends all n bytes (MSG_NOSIGNAL). */
@@ -100,7 +104,8 @@ struct tresp {
 	int eof;               /* the body ended with the connection */
 	int gone;              /* failed: the connection ended (EOF or reset) */
 	char err[128];         /* why tresp_read failed */
-	/* set by the caller: body bytes go here instead of into body */
+	/* set by the caller (zero the struct first): body bytes go here
+	 * instead of into body */
 	void (*sink)(void *arg, const char *p, size_t n);
 	void *sinkarg;
 };
@@ -113,6 +118,10 @@ int tresp_read(struct tconn *c, struct tresp *r, int is_head, int timeout_ms);
 /* Frees r->body. */
 void tresp_free(struct tresp *r);
 
+/* Frees every body not yet freed (after a failed test, when the tresp
+ * structs are gone). Only when no other thread reads responses. */
+void tresp_free_all(void);
+
 /* Copies the value of the first field named name (any case) into out.
  * Returns out, or NULL if absent. */
 char *tresp_hdr(const struct tresp *r, const char *name, char *out, size_t n);
@@ -120,7 +129,8 @@ char *tresp_hdr(const struct tresp *r, const char *name, char *out, size_t n);
 /* Returns how many fields are named name. */
 int tresp_nhdr(const struct tresp *r, const char *name);
 
-/* Sends req and reads one final response (skipping 1xx). */
+/* Sends req and reads one final response (skipping 1xx) into r's body
+ * (clears r->sink). */
 int texchange(struct tconn *c, const char *req, struct tresp *r, int timeout_ms);
 
 /* /proc */

@@ -1,0 +1,1043 @@
+/* See LICENSE file for copyright and license details. */
+/* admin_integ_test: prescal's admin endpoint end to end over loopback. The
+ * group setup starts one backend and one prescal with -a; tests that kill
+ * things (a backend, prescal itself) start their own, which the per-test
+ * teardown stops. /metrics is checked by a small parser of the Prometheus
+ * text format 0.0.4, itself tested on broken inputs first; /status by a
+ * small JSON validator. $PRESCAL_BIN and $PRESCAL_BACKEND name the
+ * binaries (default ./prescal and ./tests/backend). Every wait is bounded. */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "tests/tclient.h"
+#include "util.h"
+
+#define T_RESP      3000     /* ms, an ordinary response */
+#define SCOPE_GROUP 0
+#define SCOPE_TEST  1
+#define MAXFAM      64       /* metric families the parser keeps */
+
+static char prescal_bin[512], backend_bin[512];
+static struct tproc *gback, *gprox;
+static int bport, pport, aport;
+static char gbackend[32];   /* "127.0.0.1:<bport>", the group backend's name */
+
+/* helpers */
+
+static char *
+hostport(char *buf, size_t n, int port)
+{
+	snprintf(buf, n, "127.0.0.1:%d", port);
+	return buf;
+}
+
+/* starts tests/backend on port into *p */
+static int
+start_backend(struct tproc **p, int port, int scope)
+{
+	char sport[16];
+	char *argv[] = { backend_bin, "-p", sport, NULL };
+
+	snprintf(sport, sizeof(sport), "%d", port);
+	if (!(*p = tproc_start(argv, NULL, scope)))
+		return -1;
+	if (wait_port(port, 5000) < 0) {
+		tproc_stop(*p, SIGKILL);
+		return -1;
+	}
+	return 0;
+}
+
+/* starts prescal -q into *p on port with its admin endpoint on admin and the
+ * backends bk[0..nb) ("host:port", at most MAXB) */
+#define MAXB 64
+static int
+start_prescal(struct tproc **p, int port, int admin, int scope, char *const *bk, int nb)
+{
+	char *argv[8 + 2 * MAXB], listen[32], adm[32];
+	int n = 0;
+
+	argv[n++] = prescal_bin;
+	argv[n++] = "-q";
+	argv[n++] = "-l";
+	argv[n++] = hostport(listen, sizeof(listen), port);
+	argv[n++] = "-a";
+	argv[n++] = hostport(adm, sizeof(adm), admin);
+	for (int i = 0; i < nb && i < MAXB; i++) {
+		argv[n++] = "-b";
+		argv[n++] = bk[i];
+	}
+	argv[n] = NULL;
+	if (!(*p = tproc_start(argv, NULL, scope)))
+		return -1;
+	if (wait_port(port, 5000) < 0 || wait_port(admin, 5000) < 0 || tproc_wait(*p, 0) == 0) {
+		char log[2048];
+		fprintf(stderr, "prescal did not start:\n%s\n", tproc_log(*p, log, sizeof(log)));
+		tproc_stop(*p, SIGKILL);
+		return -1;
+	}
+	return 0;
+}
+
+/* one request on a new connection to port; the connection is closed */
+static int
+request1(int port, const char *req, struct tresp *r, int is_head)
+{
+	struct tconn *c = tconn_open(port, 1000);
+	int rc;
+
+	r->body = NULL;
+	if (!c) {
+		snprintf(r->err, sizeof(r->err), "connect: %s", strerror(errno));
+		return -1;
+	}
+	if (tsends(c, req) < 0) {
+		snprintf(r->err, sizeof(r->err), "send: %s", strerror(errno));
+		rc = -1;
+	} else {
+		rc = tresp_read(c, r, is_head, T_RESP);
+	}
+	tconn_close(c);
+	return rc;
+}
+
+static int
+get(int port, const char *path, struct tresp *r)
+{
+	char req[512];
+
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", path);
+	return request1(port, req, r, 0);
+}
+
+#define assert_status(rc, r, want) do { \
+	if ((rc) != 0) \
+		fail_msg("no response: %s", (r)->err); \
+	if ((r)->status != (want)) \
+		fail_msg("status %d, want %d; head:\n%s", (r)->status, (want), (r)->head); \
+} while (0)
+
+/* checks that r says Connection: close with a Content-Length */
+static void
+assert_framing(const struct tresp *r)
+{
+	char v[64];
+
+	assert_int_equal(r->framing, TF_LENGTH);
+	assert_non_null(tresp_hdr(r, "Connection", v, sizeof(v)));
+	assert_string_equal(v, "close");
+}
+
+/* the Prometheus text format 0.0.4 checker */
+
+struct fam {
+	char name[128];
+	char type[16];
+	int help;                 /* # HELP seen */
+	int samples;
+};
+
+/* state while checking one histogram family */
+struct hist {
+	double last_le;
+	double last_count;
+	double inf;               /* the +Inf bucket, NAN until seen */
+	int buckets, sum, count;
+	double count_val;
+};
+
+static int
+name_char(int c, int first)
+{
+	return isalpha(c) || c == '_' || c == ':' || (!first && isdigit(c));
+}
+
+/* Reads a metric or label name at *p. Returns its length (0 if none). */
+static size_t
+read_name(const char **p, char *out, size_t n, int colon)
+{
+	size_t k = 0;
+
+	while (name_char((unsigned char)(*p)[k], k == 0) && (colon || (*p)[k] != ':'))
+		k++;
+	if (k == 0 || k >= n)
+		return 0;
+	memcpy(out, *p, k);
+	out[k] = '\0';
+	*p += k;
+	return k;
+}
+
+/* Parses {labels} at *p (may be absent) and copies the value of label
+ * want (if not NULL) into wv. Returns 0 or -1 with why set. */
+static int
+read_labels(const char **p, const char *want, char *wv, size_t wn, const char **why)
+{
+	char lname[128], val[256];
+	size_t k;
+
+	if (**p != '{')
+		return 0;
+	(*p)++;
+	while (**p != '}') {
+		if (!read_name(p, lname, sizeof(lname), 0))
+			return *why = "bad label name", -1;
+		if (*(*p)++ != '=' || *(*p)++ != '"')
+			return *why = "label without =\"", -1;
+		for (k = 0; **p != '"'; (*p)++) {
+			if (**p == '\0' || **p == '\n')
+				return *why = "unterminated label value", -1;
+			if (**p == '\\') {
+				(*p)++;
+				if (**p != '\\' && **p != '"' && **p != 'n')
+					return *why = "bad escape in label value", -1;
+			}
+			if (k < sizeof(val) - 1)
+				val[k++] = **p;
+		}
+		val[k] = '\0';
+		(*p)++;
+		if (want && !strcmp(lname, want))
+			snprintf(wv, wn, "%s", val);
+		if (**p == ',')
+			(*p)++;
+		else if (**p != '}')
+			return *why = "expected , or } after a label", -1;
+	}
+	(*p)++;
+	return 0;
+}
+
+/* Parses a sample value (a float, +Inf, -Inf or NaN). */
+static int
+read_value(const char **p, double *v)
+{
+	char *end;
+
+	if (!strncmp(*p, "+Inf", 4) || !strncmp(*p, "-Inf", 4) || !strncmp(*p, "NaN", 3)) {
+		*v = **p == 'N' ? NAN : **p == '+' ? INFINITY : -INFINITY;
+		*p += **p == 'N' ? 3 : 4;
+		return 0;
+	}
+	if (!isdigit((unsigned char)**p) && **p != '-' && **p != '+' && **p != '.')
+		return -1;
+	*v = strtod(*p, &end);
+	if (end == *p)
+		return -1;
+	*p = end;
+	return 0;
+}
+
+/* checks a histogram family that just ended */
+static int
+hist_end(const struct fam *f, const struct hist *h, const char **why)
+{
+	if (strcmp(f->type, "histogram"))
+		return 0;
+	if (!h->buckets || isnan(h->inf))
+		return *why = "histogram without a +Inf bucket", -1;
+	if (!isinf(h->last_le))
+		return *why = "histogram buckets do not end with +Inf", -1;
+	if (!h->sum || !h->count)
+		return *why = "histogram without _sum or _count", -1;
+	if (h->count_val != h->inf)
+		return *why = "histogram _count differs from the +Inf bucket", -1;
+	return 0;
+}
+
+/* checks one sample line of the current family f */
+static int
+sample(const char *line, struct fam *f, struct hist *h, const char **why)
+{
+	const char *p = line, *suffix;
+	char name[128], le[256] = "";
+	double v, lev;
+	size_t n;
+
+	if (!read_name(&p, name, sizeof(name), 1))
+		return *why = "bad metric name", -1;
+	if (!f)
+		return *why = "sample before any # TYPE", -1;
+	n = strlen(f->name);
+	if (strncmp(name, f->name, n))
+		return *why = "sample of another family than the last # TYPE", -1;
+	suffix = name + n;
+	if (strcmp(f->type, "histogram") ? *suffix != '\0' :
+	    strcmp(suffix, "_bucket") && strcmp(suffix, "_sum") && strcmp(suffix, "_count"))
+		return *why = "sample name does not match its family", -1;
+	if (read_labels(&p, "le", le, sizeof(le), why) < 0)
+		return -1;
+	if (*p++ != ' ' || read_value(&p, &v) < 0)
+		return *why = "bad value", -1;
+	if (*p != '\0')
+		return *why = "junk after the value (timestamps are not expected)", -1;
+	if (!strcmp(f->type, "counter") && !(v >= 0))
+		return *why = "negative or NaN counter", -1;
+	f->samples++;
+	if (!strcmp(suffix, "_bucket")) {
+		const char *q = le;
+		if (!le[0] || read_value(&q, &lev) < 0 || *q)
+			return *why = "bucket without a valid le", -1;
+		if (h->buckets && (lev <= h->last_le || v < h->last_count))
+			return *why = "buckets not increasing or not cumulative", -1;
+		h->buckets++;
+		h->last_le = lev;
+		h->last_count = v;
+		if (isinf(lev))
+			h->inf = v;
+	} else if (!strcmp(suffix, "_sum")) {
+		h->sum++;
+	} else if (!strcmp(suffix, "_count")) {
+		h->count++;
+		h->count_val = v;
+	}
+	return 0;
+}
+
+/* Checks a "# TYPE" or "# HELP" line; other comments are fine. Returns
+ * the index of the family named, or nfam for other comments, or -1. */
+static int
+comment(const char *line, struct fam *fams, int *nfam, const char **why)
+{
+	const char *p = line + 2;
+	char name[128];
+	int i, help = !strncmp(line, "# HELP ", 7);
+
+	if (!help && strncmp(line, "# TYPE ", 7))
+		return *nfam;
+	p += 5;
+	if (!read_name(&p, name, sizeof(name), 1) || *p++ != ' ')
+		return *why = "bad # HELP/# TYPE line", -1;
+	for (i = 0; i < *nfam && strcmp(fams[i].name, name); i++)
+		;
+	if (help) {
+		if (i < *nfam && fams[i].help)
+			return *why = "second # HELP", -1;
+		if (i < *nfam && fams[i].samples)
+			return *why = "# HELP after samples", -1;
+	} else {
+		if (i < *nfam && fams[i].type[0])
+			return *why = "second # TYPE", -1;
+		if (strcmp(p, "counter") && strcmp(p, "gauge") && strcmp(p, "histogram"))
+			return *why = "unexpected type", -1;
+		if (!strcmp(p, "counter") && (strlen(name) < 6 ||
+		    strcmp(name + strlen(name) - 6, "_total")))
+			return *why = "counter name does not end in _total", -1;
+	}
+	if (i == *nfam) {
+		if (*nfam == MAXFAM)
+			return *why = "too many families", -1;
+		memset(&fams[i], 0, sizeof(fams[i]));
+		snprintf(fams[i].name, sizeof(fams[i].name), "%s", name);
+		(*nfam)++;
+	}
+	if (help)
+		fams[i].help = 1;
+	else
+		snprintf(fams[i].type, sizeof(fams[i].type), "%s", p);
+	return i;
+}
+
+/* Checks text as Prometheus text format 0.0.4. Returns 0, or -1 with
+ * *why and *at (the offending line) set. */
+static int
+prom_check(const char *text, const char **why, char *at, size_t atn)
+{
+	static struct fam fams[MAXFAM];
+	struct fam *cur = NULL;
+	struct hist h = { 0 };
+	char line[1024];
+	const char *p = text, *nl;
+	int nfam = 0, i;
+
+	*why = NULL;
+	at[0] = '\0';
+	for (; *p; p = nl + 1) {
+		if (!(nl = strchr(p, '\n')))
+			return *why = "last line without a newline", -1;
+		if ((size_t)(nl - p) >= sizeof(line))
+			return *why = "line too long", -1;
+		memcpy(line, p, nl - p);
+		line[nl - p] = '\0';
+		snprintf(at, atn, "%s", line);
+		if (line[0] == '#') {
+			struct fam *was = cur;
+			if ((i = comment(line, fams, &nfam, why)) < 0)
+				return -1;
+			if (strncmp(line, "# TYPE ", 7))
+				continue;
+			cur = &fams[i];
+			if (was && hist_end(was, &h, why) < 0)
+				return -1;
+			memset(&h, 0, sizeof(h));
+			h.inf = NAN;
+		} else if (sample(line, cur, &h, why) < 0) {
+			return -1;
+		}
+	}
+	if (cur && hist_end(cur, &h, why) < 0)
+		return -1;
+	for (i = 0; i < nfam; i++) {
+		snprintf(at, atn, "%s", fams[i].name);
+		if (!fams[i].help || !fams[i].type[0])
+			return *why = "family without # HELP or # TYPE", -1;
+	}
+	at[0] = '\0';
+	return 0;
+}
+
+/* Finds the sample "series value" (series as printed, labels included).
+ * Returns 0 with *v set, or -1 if absent. */
+static int
+prom_value(const char *text, const char *series, double *v)
+{
+	size_t n = strlen(series);
+	const char *p;
+
+	for (p = text; (p = strstr(p, series)); p += n) {
+		if ((p == text || p[-1] == '\n') && p[n] == ' ') {
+			*v = strtod(p + n + 1, NULL);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* GETs /metrics from admin and checks it. Returns the body, valid until
+ * the next call. */
+static const char *
+metrics(int admin)
+{
+	static char text[1 << 17];
+	struct tresp r = { 0 };
+	char ctype[128], at[1024];
+	const char *why;
+	int rc = get(admin, "/metrics", &r);
+
+	assert_status(rc, &r, 200);
+	assert_framing(&r);
+	assert_non_null(tresp_hdr(&r, "Content-Type", ctype, sizeof(ctype)));
+	assert_true(!strncmp(ctype, "text/plain; version=0.0.4", 25));
+	if (prom_check(r.body, &why, at, sizeof(at)) < 0)
+		fail_msg("/metrics: %s at: %s", why, at);
+	assert_true(r.blen < sizeof(text));
+	memcpy(text, r.body, r.blen + 1);
+	tresp_free(&r);
+	return text;
+}
+
+static double
+metric(int admin, const char *series)
+{
+	double v;
+
+	if (prom_value(metrics(admin), series, &v) < 0)
+		fail_msg("/metrics has no %s", series);
+	return v;
+}
+
+/* a JSON validator (RFC 8259, without checking UTF-8) */
+
+static const char *jvalue(const char *p, int depth);
+
+static const char *
+jws(const char *p)
+{
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	return p;
+}
+
+static const char *
+jstring(const char *p)
+{
+	if (*p++ != '"')
+		return NULL;
+	for (; *p != '"'; p++) {
+		if ((unsigned char)*p < 0x20)
+			return NULL;
+		if (*p == '\\') {
+			p++;
+			if (*p == 'u') {
+				for (int i = 1; i <= 4; i++)
+					if (!isxdigit((unsigned char)p[i]))
+						return NULL;
+				p += 4;
+			} else if (!strchr("\"\\/bfnrt", *p) || !*p) {
+				return NULL;
+			}
+		}
+	}
+	return p + 1;
+}
+
+static const char *
+jnumber(const char *p)
+{
+	if (*p == '-')
+		p++;
+	if (*p == '0')
+		p++;
+	else if (isdigit((unsigned char)*p))
+		while (isdigit((unsigned char)*p))
+			p++;
+	else
+		return NULL;
+	if (*p == '.') {
+		if (!isdigit((unsigned char)*++p))
+			return NULL;
+		while (isdigit((unsigned char)*p))
+			p++;
+	}
+	if (*p == 'e' || *p == 'E') {
+		if (*++p == '+' || *p == '-')
+			p++;
+		if (!isdigit((unsigned char)*p))
+			return NULL;
+		while (isdigit((unsigned char)*p))
+			p++;
+	}
+	return p;
+}
+
+/* parses the members of an object (open '{') or an array (open '[') */
+static const char *
+jlist(const char *p, char open, int depth)
+{
+	char close = open == '{' ? '}' : ']';
+
+	p = jws(p + 1);
+	if (*p == close)
+		return p + 1;
+	for (;;) {
+		if (open == '{') {
+			if (!(p = jstring(jws(p))) || *(p = jws(p)) != ':')
+				return NULL;
+			p++;
+		}
+		if (!(p = jvalue(p, depth + 1)))
+			return NULL;
+		p = jws(p);
+		if (*p == close)
+			return p + 1;
+		if (*p++ != ',')
+			return NULL;
+	}
+}
+
+static const char *
+jvalue(const char *p, int depth)
+{
+	p = jws(p);
+	if (depth > 32)
+		return NULL;
+	if (*p == '{' || *p == '[')
+		return jlist(p, *p, depth);
+	if (*p == '"')
+		return jstring(p);
+	if (!strncmp(p, "true", 4) || !strncmp(p, "null", 4))
+		return p + 4;
+	if (!strncmp(p, "false", 5))
+		return p + 5;
+	return jnumber(p);
+}
+
+static int
+json_ok(const char *s)
+{
+	const char *end = jvalue(s, 0);
+
+	return end && *jws(end) == '\0';
+}
+
+/* group setup and teardown */
+
+static int
+group_setup(void **state)
+{
+	(void)state;
+	snprintf(prescal_bin, sizeof(prescal_bin), "%s",
+	         getenv("PRESCAL_BIN") ? getenv("PRESCAL_BIN") : "./prescal");
+	snprintf(backend_bin, sizeof(backend_bin), "%s",
+	         getenv("PRESCAL_BACKEND") ? getenv("PRESCAL_BACKEND") : "./tests/backend");
+	if (access(prescal_bin, X_OK) || access(backend_bin, X_OK)) {
+		fprintf(stderr, "admin_integ_test: need %s and %s (set PRESCAL_BIN, "
+		        "PRESCAL_BACKEND)\n", prescal_bin, backend_bin);
+		return -1;
+	}
+	if ((bport = free_port()) < 0 || (pport = free_port()) < 0 || (aport = free_port()) < 0)
+		return -1;
+	hostport(gbackend, sizeof(gbackend), bport);
+	if (start_backend(&gback, bport, SCOPE_GROUP) < 0)
+		return -1;
+	if (start_prescal(&gprox, pport, aport, SCOPE_GROUP, (char *[]){ gbackend }, 1) < 0) {
+		tproc_stop(gback, SIGKILL);
+		return -1;
+	}
+	printf("admin: prescal pid %d on %d, admin %d, backend %d\n", (int)gprox->pid, pport,
+	       aport, bport);
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	char log[4096];
+
+	(void)state;
+	if (gprox && gprox->pid > 0 && tproc_wait(gprox, 0) == 0)
+		fprintf(stderr, "admin: the group prescal died (status %#x):\n%s\n",
+		        gprox->status, tproc_log(gprox, log, sizeof(log)));
+	tconn_close_all();
+	tresp_free_all();
+	tproc_stop_scope(SCOPE_TEST);
+	tproc_stop(gprox, SIGKILL);
+	tproc_stop(gback, SIGKILL);
+	return 0;
+}
+
+static int
+test_teardown(void **state)
+{
+	(void)state;
+	tconn_close_all();
+	tresp_free_all();
+	tproc_stop_scope(SCOPE_TEST);
+	return 0;
+}
+
+/* tests */
+
+/* the checker itself: each input breaks one rule, so a passing /metrics
+ * check means something */
+static void
+test_prom_checker(void **state)
+{
+	static const struct { const char *text, *why; } bad[] = {
+		{ "x_total 1\n", "no # TYPE" },
+		{ "# HELP x_total h\n# TYPE x_total counter\nx_total 1", "no final newline" },
+		{ "# HELP x h\n# TYPE x counter\nx 1\n", "counter without _total" },
+		{ "# TYPE g gauge\ng 1\n", "no # HELP" },
+		{ "# HELP g h\n# TYPE g gauge\ng{a=\"b} 1\n", "unterminated label" },
+		{ "# HELP g h\n# TYPE g gauge\ng{a=\"\\x\"} 1\n", "bad escape" },
+		{ "# HELP g h\n# TYPE g gauge\ng one\n", "bad value" },
+		{ "# HELP g h\n# TYPE g gauge\n# HELP f h\n# TYPE f gauge\ng 1\n", "interleaved" },
+		{ "# HELP h h\n# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\n"
+		  "h_sum 1\nh_count 1\n", "not cumulative" },
+		{ "# HELP h h\n# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"2\"} 1\n"
+		  "h_sum 1\nh_count 1\n", "no +Inf" },
+		{ "# HELP h h\n# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\n"
+		  "h_sum 1\nh_count 1\n", "_count != +Inf" },
+		{ "# HELP h h\n# TYPE h histogram\nh_bucket{le=\"+Inf\"} 2\nh_count 2\n", "no _sum" },
+	};
+	static const char good[] =
+		"# HELP x_total h\n# TYPE x_total counter\nx_total{code=\"2xx\",b=\"a\\\"\\\\\\n\"} 3\n"
+		"# HELP h h\n# TYPE h histogram\nh_bucket{le=\"0.5\"} 1\nh_bucket{le=\"+Inf\"} 2\n"
+		"h_sum 0.75\nh_count 2\n# a comment\n# HELP g h\n# TYPE g gauge\ng -1\n";
+	const char *why;
+	char at[1024];
+	double v;
+
+	(void)state;
+	for (size_t i = 0; i < LEN(bad); i++)
+		if (prom_check(bad[i].text, &why, at, sizeof(at)) == 0)
+			fail_msg("checker accepted: %s", bad[i].why);
+	if (prom_check(good, &why, at, sizeof(at)) < 0)
+		fail_msg("checker rejected good text: %s at: %s", why, at);
+	assert_int_equal(prom_value(good, "h_count", &v), 0);
+	assert_true(v == 2);
+	assert_int_equal(prom_value(good, "h_sum", &v), 0);
+	assert_true(v == 0.75);
+	assert_int_equal(prom_value(good, "h", &v), -1);
+	assert_true(json_ok("{\"a\":[1,-2.5e3,true,null,\"x\\u00e9\"],\"b\":{}}"));
+	assert_false(json_ok("{\"a\":1,}"));
+	assert_false(json_ok("{\"a\":\"\n\"}"));
+	assert_false(json_ok("[1] 2"));
+}
+
+static void
+test_healthz(void **state)
+{
+	struct tresp r = { 0 };
+	char v[64];
+	int rc;
+
+	(void)state;
+	rc = get(aport, "/healthz", &r);
+	assert_status(rc, &r, 200);
+	assert_framing(&r);
+	assert_string_equal(r.body, "ok\n");
+	tresp_free(&r);
+	/* HEAD: the same head, no body */
+	rc = request1(aport, "HEAD /healthz HTTP/1.1\r\nHost: t\r\n\r\n", &r, 1);
+	assert_status(rc, &r, 200);
+	assert_non_null(tresp_hdr(&r, "Content-Length", v, sizeof(v)));
+	assert_string_equal(v, "3");
+	assert_int_equal(r.blen, 0);
+	tresp_free(&r);
+}
+
+static void
+test_metrics_format(void **state)
+{
+	const char *text;
+	char series[128];
+	double v;
+
+	(void)state;
+	text = metrics(aport);
+	/* the families every prescal has, with and without -i */
+	static const char *const want[] = {
+		"prescal_requests_total{code=\"1xx\"}", "prescal_requests_total{code=\"5xx\"}",
+		"prescal_requests_in_flight", "prescal_held_requests", "prescal_held_requests_total",
+		"prescal_hold_rejected_total", "prescal_request_duration_seconds_bucket{le=\"+Inf\"}",
+		"prescal_request_duration_seconds_sum", "prescal_request_duration_seconds_count",
+		"prescal_bytes_sent_total", "prescal_connections_open", "prescal_connections_idle",
+		"prescal_scale_events_total{direction=\"up\",reason=\"load\"}",
+		"prescal_scale_events_total{direction=\"down\",reason=\"load\"}",
+		"prescal_scale_events_total{direction=\"down\",reason=\"idle\"}",
+		"prescal_instance_replacements_total{reason=\"died\"}",
+		"prescal_instance_replacements_total{reason=\"unhealthy\"}",
+		"prescal_instance_replacements_total{reason=\"not_ready\"}",
+		"prescal_docker_errors_total", "prescal_cold_start_seconds_count",
+	};
+	for (size_t i = 0; i < LEN(want); i++)
+		if (prom_value(text, want[i], &v) < 0)
+			fail_msg("/metrics has no %s", want[i]);
+	snprintf(series, sizeof(series), "prescal_backend_requests_total{backend=\"%s\"}",
+	         gbackend);
+	assert_int_equal(prom_value(text, series, &v), 0);
+	snprintf(series, sizeof(series),
+	         "prescal_backend_responses_total{backend=\"%s\",code=\"2xx\"}", gbackend);
+	assert_int_equal(prom_value(text, series, &v), 0);
+	/* no scaler: no instance gauges */
+	assert_null(strstr(text, "prescal_instances{"));
+}
+
+static void
+test_requests_counted(void **state)
+{
+	enum { N = 7 };
+	struct tresp r = { 0 };
+	char series[128];
+	double base, bbase, now = 0, bnow;
+	int64_t until;
+	int rc;
+
+	(void)state;
+	snprintf(series, sizeof(series), "prescal_backend_requests_total{backend=\"%s\"}",
+	         gbackend);
+	base = metric(aport, "prescal_requests_total{code=\"2xx\"}");
+	bbase = metric(aport, series);
+	for (int i = 0; i < N; i++) {
+		rc = get(pport, "/", &r);
+		assert_status(rc, &r, 200);
+		tresp_free(&r);
+	}
+	/* the counters move after the last byte went out: allow a moment */
+	for (until = now_ms() + 2000; now_ms() < until; msleep(20))
+		if ((now = metric(aport, "prescal_requests_total{code=\"2xx\"}")) >= base + N)
+			break;
+	msleep(100);
+	now = metric(aport, "prescal_requests_total{code=\"2xx\"}");
+	bnow = metric(aport, series);
+	printf("admin: 2xx %g -> %g, backend %g -> %g after %d requests\n", base, now, bbase,
+	       bnow, N);
+	assert_true(now == base + N);
+	assert_true(bnow == bbase + N);
+	/* the admin's own requests are not proxied requests */
+	assert_true(metric(aport, "prescal_requests_total{code=\"2xx\"}") == base + N);
+}
+
+static void
+test_backend_up(void **state)
+{
+	struct tproc *p, *b1, *b2;
+	struct tresp r = { 0 };
+	char n1[32], n2[32], s1[128], s2[128];
+	int port = free_port(), admin = free_port(), p1 = free_port(), p2 = free_port(), rc;
+
+	(void)state;
+	assert_int_equal(start_backend(&b1, p1, SCOPE_TEST), 0);
+	assert_int_equal(start_backend(&b2, p2, SCOPE_TEST), 0);
+	hostport(n1, sizeof(n1), p1);
+	hostport(n2, sizeof(n2), p2);
+	assert_int_equal(start_prescal(&p, port, admin, SCOPE_TEST, (char *[]){ n1, n2 }, 2), 0);
+	snprintf(s1, sizeof(s1), "prescal_backend_up{backend=\"%s\"}", n1);
+	snprintf(s2, sizeof(s2), "prescal_backend_up{backend=\"%s\"}", n2);
+	assert_true(metric(admin, s1) == 1);
+	assert_true(metric(admin, s2) == 1);
+	/* kill one; max_fails 3: a few requests fail over and mark it down */
+	tproc_stop(b2, SIGKILL);
+	for (int i = 0; i < 12; i++) {
+		rc = get(port, "/", &r);
+		assert_status(rc, &r, 200);
+		tresp_free(&r);
+	}
+	assert_true(metric(admin, s1) == 1);
+	assert_true(metric(admin, s2) == 0);
+	/* /status says so too */
+	rc = get(admin, "/status", &r);
+	assert_status(rc, &r, 200);
+	assert_non_null(strstr(r.body, "\"state\":\"down\""));
+	tresp_free(&r);
+	tproc_stop(p, SIGKILL);
+	tproc_stop(b1, SIGKILL);
+}
+
+static void
+test_status_json(void **state)
+{
+	struct tresp r = { 0 };
+	char ctype[64], needle[128];
+	int rc;
+
+	(void)state;
+	rc = get(aport, "/status", &r);
+	assert_status(rc, &r, 200);
+	assert_framing(&r);
+	assert_non_null(tresp_hdr(&r, "Content-Type", ctype, sizeof(ctype)));
+	assert_string_equal(ctype, "application/json");
+	if (!json_ok(r.body))
+		fail_msg("/status is not JSON: %s", r.body);
+	snprintf(needle, sizeof(needle), "{\"name\":\"%s\",\"container\":null,\"dynamic\":false,"
+	         "\"state\":\"up\"", gbackend);
+	if (!strstr(r.body, needle))
+		fail_msg("/status lacks %s: %s", needle, r.body);
+	assert_non_null(strstr(r.body, "\"draining\":false"));
+	assert_non_null(strstr(r.body, "\"connections\":{\"open\":"));
+	assert_non_null(strstr(r.body, "\"scaler\":null"));
+	tresp_free(&r);
+}
+
+static void
+test_html(void **state)
+{
+	struct tresp r = { 0 };
+	char ctype[64];
+	int rc;
+
+	(void)state;
+	rc = get(aport, "/", &r);
+	assert_status(rc, &r, 200);
+	assert_framing(&r);
+	assert_non_null(tresp_hdr(&r, "Content-Type", ctype, sizeof(ctype)));
+	assert_true(!strncmp(ctype, "text/html", 9));
+	assert_true(!strncmp(r.body, "<!DOCTYPE html>", 15));
+	assert_non_null(strstr(r.body, "<meta http-equiv=\"refresh\" content=\"2\">"));
+	assert_non_null(strstr(r.body, gbackend));
+	assert_non_null(strstr(r.body, "class=\"st up\""));
+	assert_non_null(strstr(r.body, "</html>"));
+	/* self-contained: nothing fetched from elsewhere */
+	assert_null(strstr(r.body, "src="));
+	assert_null(strstr(r.body, "href="));
+	tresp_free(&r);
+	/* a query string is not part of the path */
+	rc = get(aport, "/?x=1", &r);
+	assert_status(rc, &r, 200);
+	tresp_free(&r);
+}
+
+static void
+test_errors(void **state)
+{
+	static const struct { const char *req; int status; } cases[] = {
+		{ "GET /nope HTTP/1.1\r\nHost: t\r\n\r\n", 404 },
+		{ "GET /metrics/ HTTP/1.1\r\nHost: t\r\n\r\n", 404 },
+		{ "POST /metrics HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc", 405 },
+		{ "DELETE / HTTP/1.1\r\nHost: t\r\n\r\n", 405 },
+		{ "get /healthz HTTP/1.1\r\nHost: t\r\n\r\n", 405 },
+		{ "garbage\r\n\r\n", 400 },
+		{ "GET /healthz HTTP/1.1\r\nHost: t\r\nBad Field: x\r\n\r\n", 400 },
+		{ "GET /healthz HTTP/1.1\r\nHost: t\r\nX: \001\r\n\r\n", 400 },
+	};
+	struct tresp r = { 0 };
+	char v[64], big[12000];
+	int rc;
+
+	(void)state;
+	for (size_t i = 0; i < LEN(cases); i++) {
+		rc = request1(aport, cases[i].req, &r, 0);
+		assert_status(rc, &r, cases[i].status);
+		assert_framing(&r);
+		/* the body is just the status line's words */
+		assert_int_equal(atoi(r.body), cases[i].status);
+		if (cases[i].status == 405) {
+			assert_non_null(tresp_hdr(&r, "Allow", v, sizeof(v)));
+			assert_string_equal(v, "GET, HEAD");
+		}
+		tresp_free(&r);
+	}
+	/* HEAD of an unknown path: the head only */
+	rc = request1(aport, "HEAD /nope HTTP/1.1\r\nHost: t\r\n\r\n", &r, 1);
+	assert_status(rc, &r, 404);
+	tresp_free(&r);
+	/* a head over 8 KiB */
+	memset(big, 'a', sizeof(big));
+	memcpy(big, "GET / HTTP/1.1\r\nHost: t\r\nX: ", 28);
+	memcpy(big + sizeof(big) - 5, "\r\n\r\n", 5);
+	rc = request1(aport, big, &r, 0);
+	assert_status(rc, &r, 431);
+	tresp_free(&r);
+	/* a client that sends half a head and stalls gets 408 within ~2 s */
+	rc = request1(aport, "GET /healthz HTTP/1.1\r\n", &r, 0);
+	assert_status(rc, &r, 408);
+	tresp_free(&r);
+	/* still serving */
+	rc = get(aport, "/healthz", &r);
+	assert_status(rc, &r, 200);
+	tresp_free(&r);
+}
+
+static void
+test_head_metrics(void **state)
+{
+	struct tresp r = { 0 };
+	char v[64];
+	int rc;
+
+	(void)state;
+	rc = request1(aport, "HEAD /metrics HTTP/1.1\r\nHost: t\r\n\r\n", &r, 1);
+	assert_status(rc, &r, 200);
+	assert_non_null(tresp_hdr(&r, "Content-Length", v, sizeof(v)));
+	assert_true(atoi(v) > 1000);
+	assert_int_equal(r.blen, 0);
+	tresp_free(&r);
+	/* nothing followed the head: the connection is closed and empty */
+	struct tconn *c = tconn_open(aport, 1000);
+	assert_non_null(c);
+	assert_int_equal(tsends(c, "HEAD /status HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
+	assert_int_equal(tresp_read(c, &r, 1, T_RESP), 0);
+	assert_int_equal(tclosed(c, 2000), 1);
+	tresp_free(&r);
+	tconn_close(c);
+}
+
+static void
+test_healthz_draining(void **state)
+{
+	struct tproc *p;
+	struct tconn *c;
+	struct tresp r = { 0 };
+	char bp[32];
+	int port = free_port(), admin = free_port(), rc;
+	int64_t t0, until;
+
+	(void)state;
+	hostport(bp, sizeof(bp), bport);
+	assert_int_equal(start_prescal(&p, port, admin, SCOPE_TEST, (char *[]){ bp }, 1), 0);
+	rc = get(admin, "/healthz", &r);
+	assert_status(rc, &r, 200);
+	tresp_free(&r);
+	/* a slow request keeps prescal draining for a while after SIGTERM */
+	c = tconn_open(port, 1000);
+	assert_non_null(c);
+	assert_int_equal(tsends(c, "GET /slow?ms=1500 HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
+	msleep(200);
+	t0 = now_ms();
+	assert_int_equal(kill(p->pid, SIGTERM), 0);
+	for (until = now_ms() + 1000; now_ms() < until; msleep(20)) {
+		rc = get(admin, "/healthz", &r);
+		if (rc == 0 && r.status == 503)
+			break;
+		tresp_free(&r);
+	}
+	printf("admin: /healthz said %d %lld ms after SIGTERM\n", r.status,
+	       (long long)(now_ms() - t0));
+	assert_status(rc, &r, 503);
+	assert_framing(&r);
+	assert_string_equal(r.body, "draining\n");
+	tresp_free(&r);
+	/* /status agrees */
+	rc = get(admin, "/status", &r);
+	assert_status(rc, &r, 200);
+	assert_non_null(strstr(r.body, "\"draining\":true"));
+	tresp_free(&r);
+	/* the slow request still completes, then prescal exits */
+	rc = tresp_read(c, &r, 0, 4000);
+	assert_status(rc, &r, 200);
+	tresp_free(&r);
+	tconn_close(c);
+	assert_int_equal(tproc_wait(p, 4000), 0);
+	tproc_stop(p, SIGKILL);
+}
+
+/* as many static backends as prescal takes: every page stays complete */
+static void
+test_many_backends(void **state)
+{
+	struct tproc *p;
+	struct tresp r = { 0 };
+	char names[MAXB][64], *bk[MAXB], series[128];
+	const char *text;
+	int port = free_port(), admin = free_port(), rc, n = 0;
+	const char *s;
+	double v;
+
+	(void)state;
+	/* the longest names that resolve: fully written-out IPv4-mapped v6 */
+	for (int i = 0; i < MAXB; i++) {
+		snprintf(names[i], sizeof(names[i]), "[0000:0000:0000:0000:0000:ffff:7f00:0001]:%d",
+		         10000 + i);
+		bk[i] = names[i];
+	}
+	assert_int_equal(start_prescal(&p, port, admin, SCOPE_TEST, bk, MAXB), 0);
+	text = metrics(admin);
+	for (s = text; (s = strstr(s, "prescal_backend_up{")); s++)
+		n++;
+	printf("admin: /metrics with %d backends: %zu bytes\n", MAXB, strlen(text));
+	assert_int_equal(n, MAXB);
+	/* the last one too, by name */
+	snprintf(series, sizeof(series), "prescal_backend_up{backend=\"%s\"}", bk[MAXB - 1]);
+	assert_int_equal(prom_value(text, series, &v), 0);
+	assert_true(v == 1);
+	rc = get(admin, "/status", &r);
+	assert_status(rc, &r, 200);
+	if (!json_ok(r.body))
+		fail_msg("/status with %d backends is not JSON", MAXB);
+	assert_non_null(strstr(r.body, "\"backends_omitted\":0"));
+	tresp_free(&r);
+	rc = get(admin, "/", &r);
+	assert_status(rc, &r, 200);
+	for (n = 0, s = r.body; (s = strstr(s, "<tr><td>")); s++)
+		n++;
+	assert_int_equal(n, MAXB);
+	assert_non_null(strstr(r.body, "</html>"));
+	tresp_free(&r);
+	tproc_stop(p, SIGKILL);
+}
+
+#define T(f) cmocka_unit_test_teardown(f, test_teardown)
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_prom_checker),
+		T(test_healthz),
+		T(test_metrics_format),
+		T(test_requests_counted),
+		T(test_backend_up),
+		T(test_status_json),
+		T(test_html),
+		T(test_errors),
+		T(test_head_metrics),
+		T(test_many_backends),
+		T(test_healthz_draining),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -1,0 +1,910 @@
+/* See LICENSE file for copyright and license details. */
+/*
+ * scale_integ_test: prescal's scaling against a live dockerd. Each test
+ * starts ./prescal (or $PRESCAL_BIN) with -i on a loopback port, drives it
+ * with real HTTP requests, and watches the containers of its own set
+ * ("pit-<pid>-<test>") with the docker CLI. Teardown kills what is left of
+ * prescal and removes every container labelled with the test's sets, also
+ * after a failed assertion.
+ *
+ * Without a reachable Docker daemon every test is skipped, unless
+ * PRESCAL_REQUIRE_DOCKER=1. INTEG_KEEP_LOGS=1 keeps prescal's logs;
+ * INTEG_VERBOSE=1 prints them after every test; INTEG_FILTER=pattern runs
+ * only the matching tests. Run from the source root.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "tclient.h"
+#include "util.h"
+
+#define IMAGE      "prescal-test-backend:latest"
+#define IMAGE_HC   "prescal-test-backend-hc:latest"
+#define NOIMAGE    "prescal-no-such-image:latest"
+#define LOGMAX     (1 << 20)      /* prescal log bytes read back */
+#define NCTR       16             /* containers listed per set */
+#define NPROC      3              /* prescal processes per test */
+#define NSET       2              /* sets per test */
+#define MAXERR     4              /* load errors remembered */
+#define READY      " ready on 127.0.0.1:"
+
+/* fails the test with a message, dumping the prescal logs first */
+#define CHECK(f, cond, ...) do { \
+	if (!(cond)) { \
+		print_error("%s:%d: failed: %s\n  ", __FILE__, __LINE__, #cond); \
+		print_error(__VA_ARGS__); \
+		print_error("\n"); \
+		dump_logs(f); \
+		fail(); \
+	} \
+} while (0)
+
+/* one test: its prescal processes, sets and config files */
+struct fix {
+	struct tproc *p[NPROC];     /* owned by tclient */
+	int port[NPROC];
+	char set[NSET][64];
+	char conf[NPROC][64];
+};
+
+struct ctr {
+	char id[80];
+	char name[96];
+	char state[32];
+};
+
+/* a load generator: threads send GET path until the deadline */
+struct load {
+	int port;
+	char req[128];
+	int64_t until;
+	atomic_long sent, failed;
+	pthread_mutex_t lock;         /* protects err, nerr */
+	char err[MAXERR][160];
+	int nerr;
+};
+
+static const char *bin = "./prescal";
+static int have_docker;
+static char logbuf[LOGMAX];       /* test thread only */
+
+/* docker */
+
+/* the daemon's socket: $DOCKER_HOST if unix://, else the default */
+static const char *
+docker_sock(void)
+{
+	const char *h = getenv("DOCKER_HOST");
+
+	if (h && !strncmp(h, "unix://", 7))
+		return h + 7;
+	return "/var/run/docker.sock";
+}
+
+/* GET /_ping on the daemon's socket; 0 if it answers 200 */
+static int
+docker_ping(void)
+{
+	static const char req[] = "GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n";
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char buf[64] = "";
+	ssize_t n;
+	int fd, r = -1;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", docker_sock());
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	sock_timeouts(fd, 3000, 3000);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    writeall(fd, req, sizeof(req) - 1) == 0 &&
+	    (n = recv(fd, buf, sizeof(buf) - 1, MSG_WAITALL)) >= 12) {
+		buf[n] = '\0';
+		r = !strncmp(buf, "HTTP/1.", 7) && !strncmp(buf + 8, " 200", 4) ? 0 : -1;
+	}
+	close(fd);
+	return r;
+}
+
+/* runs a shell command quietly; returns its exit status or -1 */
+static int
+sh(const char *fmt, ...)
+{
+	char cmd[1024];
+	va_list ap;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	st = system(cmd);
+	return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* runs a command and reads its first output line into out; -1 if none */
+static int
+sh_line(char *out, size_t n, const char *fmt, ...)
+{
+	char cmd[1024];
+	va_list ap;
+	FILE *f;
+	int r = -1;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if (!(f = popen(cmd, "r")))
+		return -1;
+	if (fgets(out, (int)n, f)) {
+		out[strcspn(out, "\n")] = '\0';
+		r = 0;
+	}
+	pclose(f);
+	return r;
+}
+
+/* lists the containers labelled with set (all states); count or -1 */
+static int
+dk_list(const char *set, struct ctr *c, int max)
+{
+	char cmd[512], line[512];
+	FILE *f;
+	int n = 0;
+
+	snprintf(cmd, sizeof(cmd), "docker ps -a --no-trunc --filter label=prescal.name=%s "
+	         "--format '{{.ID}} {{.Names}} {{.State}}' 2>/dev/null", set);
+	if (!(f = popen(cmd, "r")))
+		return -1;
+	while (fgets(line, sizeof(line), f) && n < max) {
+		if (sscanf(line, "%79s %95s %31s", c[n].id, c[n].name, c[n].state) == 3)
+			n++;
+	}
+	return pclose(f) == 0 ? n : -1;
+}
+
+/* how many containers of set are in state (NULL: any) */
+static int
+dk_count(const char *set, const char *state)
+{
+	struct ctr c[NCTR];
+	int n = dk_list(set, c, NCTR), k = 0;
+
+	for (int i = 0; i < n; i++)
+		if (!state || !strcmp(c[i].state, state))
+			k++;
+	return n < 0 ? -1 : k;
+}
+
+/* index of the container called name in c[0..n), or -1 */
+static int
+dk_find(const struct ctr *c, int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(c[i].name, name))
+			return i;
+	return -1;
+}
+
+/* "name state, ..." for messages */
+static char *
+dk_fmt(const struct ctr *c, int n, char *out, size_t sz)
+{
+	size_t k = 0;
+
+	out[0] = '\0';
+	for (int i = 0; i < n && k < sz; i++)
+		k += snprintf(out + k, sz - k, "%s%s %s", i ? ", " : "", c[i].name, c[i].state);
+	return out;
+}
+
+/* removes every container of set, a few rounds in case one was being created */
+static void
+dk_rmset(const char *set)
+{
+	struct ctr c[NCTR];
+	int n;
+
+	for (int round = 0; round < 3; round++) {
+		if ((n = dk_list(set, c, NCTR)) <= 0)
+			return;
+		for (int i = 0; i < n; i++)
+			sh("docker rm -f %s >/dev/null 2>&1", c[i].id);
+		msleep(200);
+	}
+}
+
+/* waits until set has exactly want containers in state; returns 0 or -1 */
+static int
+dk_wait_count(const char *set, const char *state, int want, int timeout_ms)
+{
+	int64_t until = now_ms() + timeout_ms;
+
+	do {
+		if (dk_count(set, state) == want)
+			return 0;
+		msleep(100);
+	} while (now_ms() < until);
+	return -1;
+}
+
+/* prescal processes and their logs */
+
+static void
+dump_logs(const struct fix *f)
+{
+	for (int i = 0; i < NPROC; i++) {
+		if (!f->p[i])
+			continue;
+		tproc_log(f->p[i], logbuf, sizeof(logbuf));
+		fprintf(stderr, "---- prescal %d log ----\n%s---- end ----\n", i, logbuf);
+	}
+}
+
+/* how many times needle occurs in p's log */
+static int
+log_count(const struct tproc *p, const char *needle)
+{
+	const char *s = tproc_log(p, logbuf, sizeof(logbuf));
+	int n = 0;
+
+	while ((s = strstr(s, needle))) {
+		n++;
+		s += strlen(needle);
+	}
+	return n;
+}
+
+/* whether a line of p's log starts with "prescal: " prefix and contains
+ * word; copies the first such line into out */
+static int
+log_line(const struct tproc *p, const char *prefix, const char *word, char *out, size_t n)
+{
+	char *s = tproc_log(p, logbuf, sizeof(logbuf)), *e;
+
+	for (; *s; s = *e ? e + 1 : e) {
+		e = s + strcspn(s, "\n");
+		if (!strncmp(s, "prescal: ", 9) && !strncmp(s + 9, prefix, strlen(prefix)) &&
+		    memmem(s, e - s, word, strlen(word))) {
+			snprintf(out, n, "%.*s", (int)(e - s), s);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* waits for n occurrences of needle; -1 at the time-out or if p exits */
+static int
+wait_log(struct tproc *p, const char *needle, int n, int timeout_ms)
+{
+	int64_t until = now_ms() + timeout_ms;
+
+	for (;;) {
+		if (log_count(p, needle) >= n)
+			return 0;
+		if (now_ms() >= until || (p->pid > 0 && tproc_wait(p, 0) == 0))
+			return -1;
+		msleep(20);
+	}
+}
+
+/* "pit-<pid>-<tag>" as set i */
+static void
+name_set(struct fix *f, int i, const char *tag)
+{
+	snprintf(f->set[i], sizeof(f->set[i]), "pit-%d-%s", (int)getpid(), tag);
+}
+
+/* starts prescal i for set s with a config file holding conf */
+static int
+start_prescal(struct fix *f, int i, int s, const char *image, int min, int max,
+              int target, const char *conf)
+{
+	char path[256], img[256], listen[32], smin[16], smax[16], starget[16];
+	char *argv[] = { path, "-q", "-l", listen, "-i", img, "-p", "8080",
+	                 "-m", smin, "-M", smax, "-c", starget, "-n", f->set[s],
+	                 "-f", f->conf[i], NULL };
+	FILE *cf;
+	int fd;
+
+	snprintf(f->conf[i], sizeof(f->conf[i]), "/tmp/pit-conf-XXXXXX");
+	if ((fd = mkstemp(f->conf[i])) < 0 || !(cf = fdopen(fd, "w"))) {
+		f->conf[i][0] = '\0';
+		return -1;
+	}
+	fputs(conf, cf);
+	fclose(cf);
+	if ((f->port[i] = free_port()) < 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s", bin);
+	snprintf(img, sizeof(img), "%s", image);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", f->port[i]);
+	snprintf(smin, sizeof(smin), "%d", min);
+	snprintf(smax, sizeof(smax), "%d", max);
+	snprintf(starget, sizeof(starget), "%d", target);
+	return (f->p[i] = tproc_start(argv, NULL, 1)) ? 0 : -1;
+}
+
+/* sends sig to prescal i and waits for it to exit; its exit code or -1 */
+static int
+stop_prescal(struct fix *f, int i, int sig, int timeout_ms)
+{
+	struct tproc *p = f->p[i];
+
+	if (!p)
+		return -1;
+	if (p->pid > 0)
+		kill(p->pid, sig);
+	if (tproc_wait(p, timeout_ms) < 0)
+		return -1;
+	return WIFEXITED(p->status) ? WEXITSTATUS(p->status) : -1;
+}
+
+/* HTTP */
+
+/* one GET on a fresh connection; the status (body into out) or -1 */
+static int
+get(int port, const char *path, char *out, size_t n, int timeout_ms)
+{
+	char req[256];
+	struct tconn *c;
+	struct tresp *r;
+	int st = -1;
+
+	if (out)
+		out[0] = '\0';
+	if (!(r = calloc(1, sizeof(*r))))
+		return -1;
+	if ((c = tconn_open(port, 2000))) {
+		snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: pit\r\n"
+		         "Connection: close\r\n\r\n", path);
+		if (texchange(c, req, r, timeout_ms) == 0)
+			st = r->status;
+		if (st > 0 && out && r->body)
+			snprintf(out, n, "%s", r->body);
+		tresp_free(r);
+		tconn_close(c);
+	}
+	free(r);
+	return st;
+}
+
+static void
+load_err(struct load *l, const char *fmt, ...)
+{
+	va_list ap;
+
+	atomic_fetch_add(&l->failed, 1);
+	pthread_mutex_lock(&l->lock);
+	if (l->nerr < MAXERR) {
+		va_start(ap, fmt);
+		vsnprintf(l->err[l->nerr++], sizeof(l->err[0]), fmt, ap);
+		va_end(ap);
+	}
+	pthread_mutex_unlock(&l->lock);
+}
+
+/* client thread: keep-alive requests until the deadline; any non-200 fails */
+static void *
+load_thread(void *arg)
+{
+	struct load *l = arg;
+	struct tconn *c = NULL;
+	struct tresp *r = calloc(1, sizeof(*r));
+	char v[64];
+	int rc;
+
+	while (r && now_ms() < l->until) {
+		if (!c && !(c = tconn_open(l->port, 2000))) {
+			atomic_fetch_add(&l->sent, 1);
+			load_err(l, "connect: %s", strerror(errno));
+			msleep(20);
+			continue;
+		}
+		rc = texchange(c, l->req, r, 10000);
+		atomic_fetch_add(&l->sent, 1);
+		if (rc < 0)
+			load_err(l, "no response: %s", r->err);
+		else if (r->status != 200)
+			load_err(l, "status %d: %.100s", r->status, r->head);
+		if (rc < 0 || (tresp_hdr(r, "connection", v, sizeof(v)) &&
+		    !strcasecmp(v, "close"))) {
+			tconn_close(c);
+			c = NULL;
+		}
+		tresp_free(r);
+	}
+	tconn_close(c);
+	free(r);
+	return NULL;
+}
+
+/* starts n load threads for ms milliseconds of GET path */
+static void
+load_start(struct load *l, pthread_t *t, int n, int port, const char *path, int ms)
+{
+	memset(l, 0, sizeof(*l));
+	pthread_mutex_init(&l->lock, NULL);
+	l->port = port;
+	snprintf(l->req, sizeof(l->req), "GET %s HTTP/1.1\r\nHost: pit\r\n\r\n", path);
+	l->until = now_ms() + ms;
+	for (int i = 0; i < n; i++)
+		if (pthread_create(&t[i], NULL, load_thread, l) != 0)
+			abort();
+}
+
+static void
+load_join(struct load *l, pthread_t *t, int n)
+{
+	for (int i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < l->nerr; i++)
+		print_message("    load error: %s\n", l->err[i]);
+	pthread_mutex_destroy(&l->lock);
+}
+
+/* fixtures */
+
+static int
+group_setup(void **state)
+{
+	const char *req = getenv("PRESCAL_REQUIRE_DOCKER");
+
+	(void)state;
+	if (getenv("PRESCAL_BIN"))
+		bin = getenv("PRESCAL_BIN");
+	if (docker_ping() < 0 || sh("docker version >/dev/null 2>&1") != 0) {
+		if (req && !strcmp(req, "1")) {
+			print_error("no Docker daemon at %s (or no docker CLI), and "
+			            "PRESCAL_REQUIRE_DOCKER=1\n", docker_sock());
+			return -1;
+		}
+		fprintf(stderr, "\n*** SKIPPED: no Docker daemon at %s (or no docker CLI): "
+		        "every scaling integration test is skipped ***\n\n", docker_sock());
+		return 0;
+	}
+	if (access(bin, X_OK) < 0) {
+		print_error("%s: %s (run make prescal, from the source root)\n", bin,
+		            strerror(errno));
+		return -1;
+	}
+	if (sh("sh tests/mkimage.sh >&2") != 0 ||
+	    sh("sh tests/mkimage.sh " IMAGE_HC " health >&2") != 0) {
+		print_error("tests/mkimage.sh failed\n");
+		return -1;
+	}
+	have_docker = 1;
+	return 0;
+}
+
+static int
+setup(void **state)
+{
+	struct fix *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fix *f = *state;
+
+	if (getenv("INTEG_VERBOSE"))
+		dump_logs(f);
+	tconn_close_all();
+	tresp_free_all();
+	for (int i = 0; i < NPROC; i++)
+		tproc_stop(f->p[i], SIGKILL);
+	for (int i = 0; i < NSET; i++)
+		if (f->set[i][0])
+			dk_rmset(f->set[i]);
+	for (int i = 0; i < NPROC; i++)
+		if (f->conf[i][0])
+			unlink(f->conf[i]);
+	free(f);
+	return 0;
+}
+
+/* tests */
+
+static void
+test_scale_from_zero(void **state)
+{
+	struct fix *f = *state;
+	struct load l;
+	pthread_t t[16];
+	int64_t t0, cold, up = -1, zero;
+	int st, run, maxrun = 0, i;
+
+	if (!have_docker)
+		skip();
+	name_set(f, 0, "zero");
+	CHECK(f, start_prescal(f, 0, 0, IMAGE, 0, 3, 2,
+	      "pull never\nscale_down_delay 1000\nidle_timeout 3000\n") == 0, "start");
+	CHECK(f, wait_port(f->port[0], 10000) == 0, "prescal does not listen");
+	CHECK(f, dk_count(f->set[0], NULL) == 0, "containers before the first request");
+
+	/* cold start: the first request is held until an instance is ready */
+	t0 = now_ms();
+	st = get(f->port[0], "/", NULL, 0, 30000);
+	cold = now_ms() - t0;
+	print_message("    cold start: first request %d in %lld ms\n", st, (long long)cold);
+	CHECK(f, st == 200, "first request: status %d", st);
+
+	/* load: 16 clients, 100 ms each, target 2 in flight per instance */
+	load_start(&l, t, LEN(t), f->port[0], "/slow?ms=100", 3000);
+	t0 = now_ms();
+	for (i = 0; now_ms() < l.until; i++) {
+		if (up < 0 && log_count(f->p[0], READY) >= 2)
+			up = now_ms() - t0;
+		if (i % 4 == 0 && (run = dk_count(f->set[0], "running")) > maxrun)
+			maxrun = run;
+		msleep(50);
+	}
+	load_join(&l, t, LEN(t));
+	print_message("    load: %ld requests, %ld failed, up to %d running, "
+	              "2nd instance ready %lld ms after the load began\n", atomic_load(&l.sent),
+	              atomic_load(&l.failed), maxrun, (long long)up);
+	CHECK(f, atomic_load(&l.sent) > 100, "only %ld requests", atomic_load(&l.sent));
+	CHECK(f, atomic_load(&l.failed) == 0, "%ld of %ld requests failed",
+	      atomic_load(&l.failed), atomic_load(&l.sent));
+	CHECK(f, maxrun >= 2, "at most %d containers ran under load", maxrun);
+	CHECK(f, up >= 0, "no second instance became ready during the load");
+
+	/* idle: one step down per second, then the last after 3 s idle */
+	t0 = now_ms();
+	st = dk_wait_count(f->set[0], NULL, 0, 12000);
+	zero = now_ms() - t0;
+	print_message("    back to 0 containers %lld ms after the load ended\n", (long long)zero);
+	CHECK(f, st == 0, "still %d containers 12 s after the load", dk_count(f->set[0], NULL));
+	CHECK(f, log_count(f->p[0], "scale down") >= 1, "no scale down logged");
+}
+
+static void
+test_kill_under_load(void **state)
+{
+	struct fix *f = *state;
+	struct ctr c[NCTR];
+	struct load l;
+	pthread_t t[8];
+	char victim[96] = "", died[160], buf[512];
+	int n, i;
+
+	if (!have_docker)
+		skip();
+	name_set(f, 0, "kill");
+	CHECK(f, start_prescal(f, 0, 0, IMAGE, 2, 3, 10, "pull never\n") == 0, "start");
+	CHECK(f, wait_log(f->p[0], READY, 2, 20000) == 0, "2 instances not ready");
+
+	/* 8 clients for 4 s; one instance is killed after 1 s */
+	load_start(&l, t, LEN(t), f->port[0], "/slow?ms=20", 4000);
+	msleep(1000);
+	n = dk_list(f->set[0], c, NCTR);
+	for (i = 0; i < n && !victim[0]; i++)
+		if (!strcmp(c[i].state, "running"))
+			snprintf(victim, sizeof(victim), "%s", c[i].name);
+	if (victim[0])
+		sh("docker kill %s >/dev/null 2>&1", victim);
+	load_join(&l, t, LEN(t));
+	print_message("    kill under load: killed %s; %ld requests sent, %ld failed\n",
+	              victim, atomic_load(&l.sent), atomic_load(&l.failed));
+	CHECK(f, victim[0], "no running instance to kill: %s", dk_fmt(c, n, buf, sizeof(buf)));
+	CHECK(f, atomic_load(&l.sent) > 100, "only %ld requests", atomic_load(&l.sent));
+	CHECK(f, atomic_load(&l.failed) == 0, "%ld of %ld requests failed",
+	      atomic_load(&l.failed), atomic_load(&l.sent));
+
+	/* the dead one goes (Docker's die event or the passive health checks,
+	 * whichever sees it first), a replacement comes */
+	snprintf(died, sizeof(died), "instance %s ", victim);
+	for (i = 0; i < 50 && !log_line(f->p[0], died, ": removing", buf, sizeof(buf)); i++)
+		msleep(100);
+	CHECK(f, log_line(f->p[0], died, ": removing", buf, sizeof(buf)),
+	      "no 'instance %s ...: removing' logged", victim);
+	print_message("    %s\n", buf);
+	for (i = 0; i < 50; i++) {
+		n = dk_list(f->set[0], c, NCTR);
+		if (n >= 0 && dk_find(c, n, victim) < 0)
+			break;
+		msleep(100);
+	}
+	CHECK(f, n >= 0 && dk_find(c, n, victim) < 0, "%s not removed: %s", victim,
+	      dk_fmt(c, n, buf, sizeof(buf)));
+	CHECK(f, wait_log(f->p[0], READY, 3, 15000) == 0, "no replacement became ready");
+	CHECK(f, dk_wait_count(f->set[0], "running", 2, 5000) == 0,
+	      "not 2 running at the end: %s", dk_fmt(c, dk_list(f->set[0], c, NCTR), buf,
+	      sizeof(buf)));
+}
+
+/* the ids of the set's containers, sorted by name, as one string */
+static char *
+ids_of(const char *set, char *out, size_t sz)
+{
+	struct ctr c[NCTR], tmp;
+	int n = dk_list(set, c, NCTR);
+	size_t k = 0;
+
+	for (int i = 0; i < n; i++)
+		for (int j = i + 1; j < n; j++)
+			if (strcmp(c[j].name, c[i].name) < 0) {
+				tmp = c[i];
+				c[i] = c[j];
+				c[j] = tmp;
+			}
+	out[0] = '\0';
+	for (int i = 0; i < n && k < sz; i++)
+		k += snprintf(out + k, sz - k, "%s%.12s=%s/%s", i ? " " : "", c[i].id, c[i].name,
+		              c[i].state);
+	return out;
+}
+
+static void
+test_restart_adoption(void **state)
+{
+	struct fix *f = *state;
+	struct ctr c[NCTR];
+	char before[512], after[512], leftover[160], body[256], buf[512];
+	int n, st, ok = 0;
+
+	if (!have_docker)
+		skip();
+	name_set(f, 0, "adopt");
+	CHECK(f, start_prescal(f, 0, 0, IMAGE, 2, 3, 10, "pull never\n") == 0, "start");
+	CHECK(f, wait_log(f->p[0], READY, 2, 20000) == 0, "2 instances not ready");
+	ids_of(f->set[0], before, sizeof(before));
+	tproc_stop(f->p[0], SIGKILL);
+	f->p[0] = NULL;
+
+	/* an exited container of the set, to be removed at start-up */
+	CHECK(f, sh("docker run -d --label prescal.managed=true --label prescal.name=%s "
+	      "--name %s-99 " IMAGE " >/dev/null 2>&1", f->set[0], f->set[0]) == 0,
+	      "docker run %s-99", f->set[0]);
+	CHECK(f, sh("docker stop -t 2 %s-99 >/dev/null 2>&1", f->set[0]) == 0, "docker stop");
+	n = dk_list(f->set[0], c, NCTR);
+	CHECK(f, n == 3, "before the restart: %s", dk_fmt(c, n, buf, sizeof(buf)));
+
+	/* the second prescal adopts the two, removes the exited one */
+	CHECK(f, start_prescal(f, 1, 0, IMAGE, 2, 3, 10, "pull never\n") == 0, "restart");
+	CHECK(f, wait_log(f->p[1], READY, 2, 20000) == 0, "adopted instances not ready");
+	snprintf(leftover, sizeof(leftover), "removing leftover container %s-99", f->set[0]);
+	CHECK(f, log_count(f->p[1], leftover) == 1, "no '%s' logged", leftover);
+	CHECK(f, log_count(f->p[1], "adopting instance") == 2, "not 2 adoptions logged");
+	msleep(1500);
+	ids_of(f->set[0], after, sizeof(after));
+	print_message("    before: %s\n    after:  %s\n", before, after);
+	CHECK(f, !strcmp(before, after), "containers changed across the restart");
+	CHECK(f, log_count(f->p[1], "scale up") == 0, "the restarted prescal started more");
+	for (int i = 0; i < 10; i++) {
+		st = get(f->port[1], "/name", body, sizeof(body), 5000);
+		ok += st == 200 && !strncmp(body, f->set[0], strlen(f->set[0]));
+	}
+	CHECK(f, ok == 10, "%d of 10 requests after the restart answered 200", ok);
+}
+
+static void
+test_sigterm_cleanup(void **state)
+{
+	struct fix *f = *state;
+	struct ctr c[NCTR];
+	char buf[512];
+	int code, n;
+
+	if (!have_docker)
+		skip();
+	name_set(f, 0, "term");
+	name_set(f, 1, "keep");
+
+	/* SIGTERM: exit 0, nothing of the set left at exit */
+	CHECK(f, start_prescal(f, 0, 0, IMAGE, 2, 3, 10, "pull never\n") == 0, "start");
+	CHECK(f, wait_log(f->p[0], READY, 2, 20000) == 0, "2 instances not ready");
+	code = stop_prescal(f, 0, SIGTERM, 30000);
+	n = dk_list(f->set[0], c, NCTR);
+	print_message("    SIGTERM: exit %d; at exit: [%s]\n", code, dk_fmt(c, n, buf, sizeof(buf)));
+	CHECK(f, code == 0, "exit code %d", code);
+	CHECK(f, n == 0, "containers left when prescal had exited: %s", buf);
+
+	/* keep_on_exit 1: exit 0, both still running */
+	CHECK(f, start_prescal(f, 1, 1, IMAGE, 2, 3, 10, "pull never\nkeep_on_exit 1\n") == 0,
+	      "start keep");
+	CHECK(f, wait_log(f->p[1], READY, 2, 20000) == 0, "2 instances not ready (keep)");
+	code = stop_prescal(f, 1, SIGTERM, 30000);
+	n = dk_list(f->set[1], c, NCTR);
+	print_message("    keep_on_exit 1: exit %d; at exit: [%s]\n", code,
+	              dk_fmt(c, n, buf, sizeof(buf)));
+	CHECK(f, code == 0, "exit code %d (keep)", code);
+	CHECK(f, dk_count(f->set[1], "running") == 2, "keep_on_exit: %s", buf);
+	CHECK(f, log_count(f->p[1], "keeping the containers") == 1, "no 'keeping' logged");
+}
+
+/* one held-queue client */
+struct held {
+	int port;
+	pthread_barrier_t *go;
+	int status, retry;
+	int64_t ms;
+	char err[128];
+};
+
+static void *
+held_thread(void *arg)
+{
+	struct held *h = arg;
+	struct tresp *r = calloc(1, sizeof(*r));
+	struct tconn *c = tconn_open(h->port, 2000);
+	char v[32];
+	int64_t t0;
+
+	pthread_barrier_wait(h->go);
+	t0 = now_ms();
+	h->status = -1;
+	if (!r || !c)
+		snprintf(h->err, sizeof(h->err), "connect failed");
+	else if (texchange(c, "GET / HTTP/1.1\r\nHost: pit\r\n\r\n", r, 10000) < 0)
+		snprintf(h->err, sizeof(h->err), "%s", r->err);
+	else
+		h->status = r->status;
+	h->ms = now_ms() - t0;
+	h->retry = r && h->status > 0 && tresp_hdr(r, "retry-after", v, sizeof(v)) != NULL;
+	if (r)
+		tresp_free(r);
+	tconn_close(c);
+	free(r);
+	return NULL;
+}
+
+static void
+test_hold_queue_full(void **state)
+{
+	struct fix *f = *state;
+	struct held h[4];
+	pthread_t t[4];
+	pthread_barrier_t go;
+	int fast = 0, held = 0, i;
+
+	if (!have_docker)
+		skip();
+	name_set(f, 0, "hold");
+	/* readiness never comes: the ready path answers 500 */
+	CHECK(f, start_prescal(f, 0, 0, IMAGE, 0, 1, 10, "pull never\nhold_max 2\n"
+	      "hold_timeout 3000\nready_path /status/500\nstart_timeout 20000\n") == 0, "start");
+	CHECK(f, wait_port(f->port[0], 10000) == 0, "prescal does not listen");
+	pthread_barrier_init(&go, NULL, LEN(t));
+	for (i = 0; i < (int)LEN(t); i++) {
+		h[i] = (struct held){ .port = f->port[0], .go = &go };
+		if (pthread_create(&t[i], NULL, held_thread, &h[i]) != 0)
+			abort();
+	}
+	for (i = 0; i < (int)LEN(t); i++)
+		pthread_join(t[i], NULL);
+	pthread_barrier_destroy(&go);
+	for (i = 0; i < (int)LEN(t); i++) {
+		print_message("    held request %d: status %d after %lld ms%s%s\n", i, h[i].status,
+		              (long long)h[i].ms, h[i].retry ? ", Retry-After" : "", h[i].err);
+		if (h[i].status == 503 && h[i].retry && h[i].ms < 1000)
+			fast++;
+		else if (h[i].status == 503 && h[i].ms >= 2500 && h[i].ms <= 5000)
+			held++;
+	}
+	CHECK(f, fast == 2, "%d requests refused at once (want 2)", fast);
+	CHECK(f, held == 2, "%d requests held ~3 s then 503 (want 2)", held);
+}
+
+static void
+test_missing_image(void **state)
+{
+	struct fix *f = *state;
+	int code;
+
+	if (!have_docker)
+		skip();
+	name_set(f, 0, "noimg");
+	CHECK(f, sh("docker image inspect " NOIMAGE " >/dev/null 2>&1") != 0,
+	      NOIMAGE " exists");
+	CHECK(f, start_prescal(f, 0, 0, NOIMAGE, 1, 2, 10, "pull never\n") == 0, "start");
+	code = stop_prescal(f, 0, 0, 15000);
+	CHECK(f, code == 1, "exit code %d (want 1)", code);
+	CHECK(f, log_count(f->p[0], "not found locally") == 1, "no 'not found locally'");
+	CHECK(f, dk_count(f->set[0], NULL) == 0, "a container was created");
+}
+
+static void
+test_two_sets(void **state)
+{
+	struct fix *f = *state;
+	char a1[160], b0[512], b1[512], body[256], want[128];
+	int code, st;
+
+	if (!have_docker)
+		skip();
+	/* B's name begins with A's: a prefix match would be a bug */
+	name_set(f, 0, "side");
+	name_set(f, 1, "side-b");
+	CHECK(f, start_prescal(f, 0, 0, IMAGE, 1, 1, 10, "pull never\n") == 0, "start A");
+	CHECK(f, wait_log(f->p[0], READY, 1, 20000) == 0, "A not ready");
+	CHECK(f, start_prescal(f, 1, 1, IMAGE, 1, 1, 10, "pull never\n") == 0, "start B");
+	CHECK(f, wait_log(f->p[1], READY, 1, 20000) == 0, "B not ready");
+	ids_of(f->set[1], b0, sizeof(b0));
+
+	code = stop_prescal(f, 0, SIGTERM, 30000);
+	CHECK(f, code == 0, "A exit code %d", code);
+	CHECK(f, dk_wait_count(f->set[0], NULL, 0, 5000) == 0, "A's containers remain");
+	msleep(500);
+	ids_of(f->set[1], b1, sizeof(b1));
+	print_message("    B before A's exit: %s\n    B after:  %s\n", b0, b1);
+	CHECK(f, !strcmp(b0, b1), "B's containers changed when A exited");
+	snprintf(a1, sizeof(a1), "%s-1", f->set[1]);
+	CHECK(f, log_count(f->p[0], a1) == 0, "A's log names B's container %s", a1);
+	snprintf(want, sizeof(want), "%s-1\n", f->set[1]);
+	st = get(f->port[1], "/name", body, sizeof(body), 5000);
+	CHECK(f, st == 200 && !strcmp(body, want), "B answered %d '%s'", st, body);
+}
+
+static void
+test_healthcheck(void **state)
+{
+	struct fix *f = *state;
+	char name[128], health[64] = "", seen[64] = "", *p;
+	int64_t until;
+	long ms = -1;
+	int st;
+
+	if (!have_docker)
+		skip();
+	name_set(f, 0, "hc");
+	snprintf(name, sizeof(name), "%s-1", f->set[0]);
+	CHECK(f, start_prescal(f, 0, 0, IMAGE_HC, 1, 1, 10, "pull never\n") == 0, "start");
+
+	/* watch Docker's health while waiting for the ready line */
+	until = now_ms() + 20000;
+	while (now_ms() < until && log_count(f->p[0], READY) == 0) {
+		if (!seen[0] && sh_line(health, sizeof(health), "docker inspect -f "
+		    "'{{.State.Health.Status}}' %s 2>/dev/null", name) == 0)
+			snprintf(seen, sizeof(seen), "%s", health);
+		msleep(20);
+	}
+	CHECK(f, log_count(f->p[0], READY) == 1, "the instance never became ready");
+	sh_line(health, sizeof(health), "docker inspect -f '{{.State.Health.Status}}' %s", name);
+	tproc_log(f->p[0], logbuf, sizeof(logbuf));
+	if ((p = strstr(logbuf, READY)) && (p = strstr(p, " in ")))
+		ms = atol(p + 4);
+	print_message("    health check image: first seen '%s', ready in %ld ms, "
+	              "then Docker says '%s'\n", seen, ms, health);
+	CHECK(f, !strcmp(health, "healthy"), "ready while Docker says '%s'", health);
+	CHECK(f, ms >= 500, "ready in %ld ms, before the first 1 s health check", ms);
+	st = get(f->port[0], "/", NULL, 0, 5000);
+	CHECK(f, st == 200, "status %d", st);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_scale_from_zero, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kill_under_load, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restart_adoption, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sigterm_cleanup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hold_queue_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missing_image, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_two_sets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_healthcheck, setup, teardown),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	if (getenv("INTEG_FILTER"))
+		cmocka_set_test_filter(getenv("INTEG_FILTER"));
+	return cmocka_run_group_tests_name("scale_integ", tests, group_setup, NULL);
+}
