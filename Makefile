@@ -46,6 +46,8 @@ tests/integ_test: tests/integ_test.c tests/tclient.c tests/tclient.h util.c
 	$(CC) $(TCFLAGS) -o $@ tests/integ_test.c tests/tclient.c util.c $(TLIBS)
 tests/scale_integ_test: tests/scale_integ_test.c tests/tclient.c tests/tclient.h util.c
 	$(CC) $(TCFLAGS) -o $@ tests/scale_integ_test.c tests/tclient.c util.c $(TLIBS)
+tests/admin_integ_test: tests/admin_integ_test.c tests/tclient.c tests/tclient.h util.c
+	$(CC) $(TCFLAGS) -o $@ tests/admin_integ_test.c tests/tclient.c util.c $(TLIBS)
 tests/backend: tests/backend.c
 	$(CC) $(PCPPFLAGS) $(PCFLAGS) -O2 -o $@ tests/backend.c $(PLDFLAGS)
 
@@ -56,9 +58,11 @@ tests/backend-static: tests/backend.c
 unit: $(UNIT)
 	@for t in $(UNIT); do echo "== $$t"; ./$$t || exit 1; done
 
-integ: prescal tests/integ_test tests/backend tests/scale_integ_test tests/backend-static
-	./tests/integ_test
-	./tests/scale_integ_test
+INTEG = tests/integ_test tests/admin_integ_test tests/scale_integ_test
+
+integ: prescal tests/backend tests/backend-static $(INTEG)
+	@for t in $(INTEG); do echo "== $$t"; ./$$t || exit 1; done
+	@echo "== tests/image_test.sh"; sh tests/image_test.sh
 
 test: unit integ
 
@@ -75,7 +79,7 @@ bench: prescal tests/backend tests/backend-static
 	bash bench/bench.sh
 
 clean:
-	rm -f prescal prescal-static $(OBJ) $(UNIT) tests/integ_test tests/backend \
+	rm -f prescal prescal-static $(OBJ) $(UNIT) $(INTEG) tests/backend \
 		tests/backend-static prescal-$(VERSION).tar.gz
 
 dist: clean

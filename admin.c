@@ -125,12 +125,10 @@ putesc(struct out *o, const char *s, int how)
 
 	for (; *s && !o->err; s++) {
 		unsigned char c = *s;
-		if (how == ESC_PROM && (c == '\\' || c == '"'))
+		if ((how == ESC_PROM || how == ESC_JSON) && (c == '\\' || c == '"'))
 			outf(o, "\\%c", c);
 		else if (how == ESC_PROM && c == '\n')
 			put(o, "\\n", 2);
-		else if (how == ESC_JSON && (c == '\\' || c == '"'))
-			outf(o, "\\%c", c);
 		else if (how == ESC_JSON && c < 0x20)
 			put(o, hex, snprintf(hex, sizeof(hex), "\\u%04x", c));
 		else if (how == ESC_HTML && c == '&')

@@ -171,7 +171,7 @@ probe_http(int port, const char *path)
 			got += n;
 		buf[got] = '\0';
 		if (got >= 12 && !strncmp(buf, "HTTP/1.", 7) && buf[8] == ' ')
-			status = atoi(buf + 9);
+			status = (int)strtol(buf + 9, NULL, 10);
 	}
 	close(fd);
 	return status;
@@ -662,21 +662,21 @@ adopt(struct docker *d)
 {
 	struct docker_ctr *ctr;
 	size_t n = 0, i;
-	const char *p;
-	int r;
+	long seq;
 
 	if (!(ctr = calloc(FLEET_CAP, sizeof(*ctr))))
 		return -1;
-	if ((r = docker_list(d, F.c.name, F.c.port, ctr, FLEET_CAP, &n)) < 0) {
+	if (docker_list(d, F.c.name, F.c.port, ctr, FLEET_CAP, &n) < 0) {
 		warn("docker: list: %s", docker_error(d));
 		free(ctr);
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
 		size_t nl = strlen(F.c.name);
+		/* new names continue after the highest number in use */
 		if (!strncmp(ctr[i].name, F.c.name, nl) && ctr[i].name[nl] == '-' &&
-		    (p = ctr[i].name + nl + 1) && atoi(p) > F.seq)
-			F.seq = atoi(p);
+		    (seq = strtol(ctr[i].name + nl + 1, NULL, 10)) > F.seq && seq < 1000000000)
+			F.seq = (int)seq;
 		if (!strcmp(ctr[i].state, "running")) {
 			struct inst *in = inst_new_unlocked(ctr[i].id, ctr[i].name, FI_STARTING);
 			if (in) {

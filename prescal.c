@@ -503,7 +503,7 @@ set_option(struct option *o, const char *val)
 	case O_STR:
 		if (strlen(val) >= o->size)
 			return "value too long";
-		strcpy(o->dst, val);
+		memcpy(o->dst, val, strlen(val) + 1);
 		return NULL;
 	case O_INT:
 		if (parse_int(val, o->lo, o->hi, &v) < 0)
@@ -725,7 +725,7 @@ start_workers(void)
 		.max_tries = S.max_tries, .access_log = S.access_log,
 		.starting_page = S.starting_page && S.scaling,
 	};
-	struct worker *w;
+	static struct worker *w;  /* lives as long as the process */
 
 	proxy_init(&pc);
 	if (!(w = calloc(S.threads, sizeof(*w))))

@@ -623,7 +623,7 @@ count(struct exchange *x)
 	int i;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	secs = (double)(ts.tv_sec * 1000000L + ts.tv_nsec / 1000 - x->start_us) / 1e6;
+	secs = (double)(ts.tv_sec * 1000000L + ts.tv_nsec / 1000L - x->start_us) / 1e6;
 	for (i = 0; i < PROXY_NBUCKETS - 1 && secs > proxy_buckets[i]; i++)
 		;
 	atomic_fetch_add(&st_hist[i], 1);

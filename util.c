@@ -101,13 +101,13 @@ sock_timeouts(int fd, int rcv_ms, int snd_ms)
 
 	if (rcv_ms > 0) {
 		tv.tv_sec = rcv_ms / 1000;
-		tv.tv_usec = (rcv_ms % 1000) * 1000;
+		tv.tv_usec = (rcv_ms % 1000) * 1000L;
 		if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
 			return -1;
 	}
 	if (snd_ms > 0) {
 		tv.tv_sec = snd_ms / 1000;
-		tv.tv_usec = (snd_ms % 1000) * 1000;
+		tv.tv_usec = (snd_ms % 1000) * 1000L;
 		if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
 			return -1;
 	}
@@ -120,15 +120,17 @@ split_hostport(const char *s, const char *defhost, char *host, size_t hn,
 {
 	const char *colon, *h = defhost;
 	size_t hl = strlen(defhost);
+	char *end;
+	long v;
 
 	if (s[0] == '[') {
 		/* [v6]:port */
-		const char *end = strchr(s, ']');
-		if (!end || end[1] != ':')
+		const char *rb = strchr(s, ']');
+		if (!rb || rb[1] != ':')
 			return -1;
 		h = s + 1;
-		hl = end - h;
-		colon = end + 1;
+		hl = rb - h;
+		colon = rb + 1;
 	} else if ((colon = strrchr(s, ':'))) {
 		if (memchr(s, ':', colon - s))
 			return -1;  /* bare v6 needs brackets */
@@ -145,11 +147,10 @@ split_hostport(const char *s, const char *defhost, char *host, size_t hn,
 		return -1;
 	memcpy(host, h, hl);
 	host[hl] = '\0';
-	strcpy(port, colon + 1);
-	for (const char *p = port; *p; p++)
-		if (*p < '0' || *p > '9')
-			return -1;
-	if (atol(port) < 1 || atol(port) > 65535)
+	memcpy(port, colon + 1, strlen(colon + 1) + 1);
+	errno = 0;
+	v = strtol(port, &end, 10);
+	if (*end || errno || v < 1 || v > 65535 || port[0] < '0' || port[0] > '9')
 		return -1;
 	return 0;
 }

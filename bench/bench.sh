@@ -59,7 +59,7 @@ export PATH
 secs=${BENCH_SECONDS:-5}
 rounds=${BENCH_ROUNDS:-3}
 out=bench/results.md
-image=prescal-test-backend:latest
+image='prescal-test-backend:latest'
 coldrounds=5
 targets="direct nginx haproxy prescal"
 # name path connections extra-header
@@ -227,6 +227,11 @@ docker_rm_label() {
 	done
 }
 
+# prescal: run a copy, so a rebuild during the run changes nothing
+cp ./prescal "$tmp/prescal" || exit 1
+prescal=$tmp/prescal
+prescalbuilt=$(date -u -r ./prescal '+%Y-%m-%d %H:%M:%S UTC')
+
 # backend: nginx, one worker, fixed bodies from memory
 freeport
 bport=$fport
@@ -339,7 +344,7 @@ nmaster=$spid
 start haproxy "$hport" haproxy -db -f "$tmp/haproxy.cfg"
 hpid=$spid
 # shellcheck disable=SC2086  # PRESCAL_FLAGS is meant to split
-start prescal "$pport" ./prescal -q -a '' -l "127.0.0.1:$pport" -b "127.0.0.1:$bport" ${PRESCAL_FLAGS:-}
+start prescal "$pport" "$prescal" -q -a '' -l "127.0.0.1:$pport" -b "127.0.0.1:$bport" ${PRESCAL_FLAGS:-}
 ppid_=$spid
 sleep 0.3
 nprocs="$nmaster $(children "$nmaster")"
@@ -521,7 +526,7 @@ coldprescal() {
 	freeport
 	port=$fport
 	printf 'pull never\n' > "$tmp/cold.conf"
-	./prescal -q -a '' -m 0 -i "$image" -p 8080 -n "benchcold$$" -s "$sock" \
+	"$prescal" -q -a '' -m 0 -i "$image" -p 8080 -n "benchcold$$" -s "$sock" \
 		-f "$tmp/cold.conf" -l "127.0.0.1:$port" >> "$tmp/cold.log" 2>&1 &
 	cpid=$!
 	pids="$pids $cpid"
@@ -628,7 +633,7 @@ took=$(($(date +%s) - begin))
 		"$(uname -srm)"
 	echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'); took ${took} s;" \
 		"load average $load0 before, $load1 after"
-	echo "- $(./prescal -v), $(nginx -v 2>&1 | sed 's/^nginx version: //')," \
+	echo "- $("$prescal" -v) (binary of $prescalbuilt), $(nginx -v 2>&1 | sed 's/^nginx version: //')," \
 		"$(haproxy -v | head -n 1 | cut -d' ' -f1-3), $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2)"
 	echo "- wrk -t2 (-t1 at 1 connection) -d${secs}s --latency, $rounds rounds, targets in rotated order;" \
 		"prescal flags: -q ${PRESCAL_FLAGS:-(defaults)}"

@@ -1,0 +1,66 @@
+#!/bin/sh
+# See LICENSE file for copyright and license details.
+# tests/image_test.sh: prescal's own image (make image, FROM scratch) run as
+# a container with the Docker socket mounted and --network host, scaling
+# the demo backend from zero. Needs a Docker daemon: without one it skips
+# loudly, or fails when PRESCAL_REQUIRE_DOCKER=1.
+set -u
+cd "$(dirname "$0")/.."
+
+pass=0 fail=0
+set_name="pimg-$$"
+ctr="prescal-image-test-$$"
+port=$(( 20000 + $$ % 20000 ))
+
+ok()   { pass=$((pass + 1)); echo "ok: $*"; }
+bad()  { fail=$((fail + 1)); echo "FAILED: $*"; }
+cleanup() {
+	docker rm -f "$ctr" >/dev/null 2>&1
+	ids=$(docker ps -aq --filter "label=prescal.name=$set_name")
+	[ -n "$ids" ] && docker rm -f $ids >/dev/null 2>&1
+}
+trap cleanup EXIT INT TERM
+
+if ! docker version >/dev/null 2>&1; then
+	if [ "${PRESCAL_REQUIRE_DOCKER:-0}" = 1 ]; then
+		echo "FAILED: no Docker daemon reachable and PRESCAL_REQUIRE_DOCKER=1"
+		echo "0 passed, 1 failed"
+		exit 1
+	fi
+	echo "*** SKIPPED: no Docker daemon reachable: image test not run ***"
+	exit 0
+fi
+
+make -s image >/dev/null || { echo "FAILED: make image"; echo "0 passed, 1 failed"; exit 1; }
+sh tests/mkimage.sh prescal-demo:latest >/dev/null || { echo "FAILED: demo image"; exit 1; }
+size=$(docker image inspect prescal:latest --format '{{.Size}}')
+echo "prescal image: $size bytes"
+[ "$size" -lt 1000000 ] && ok "image under 1 MB ($size bytes)" || bad "image is $size bytes"
+
+docker run -d --name "$ctr" --network host \
+	-v /var/run/docker.sock:/var/run/docker.sock prescal:latest \
+	-l "127.0.0.1:$port" -a off -i prescal-demo:latest -p 8080 -m 0 -M 2 \
+	-n "$set_name" >/dev/null || bad "docker run"
+
+# wait for the listener, then the first request starts an instance
+i=0
+until curl -s -o /dev/null "http://127.0.0.1:$port/healthz-none" 2>/dev/null || [ $i -ge 50 ]; do
+	sleep 0.1; i=$((i + 1))
+done
+body=$(curl -s -m 30 "http://127.0.0.1:$port/name")
+case "$body" in
+"$set_name"-*) ok "scaled from zero in a container: answered by $body" ;;
+*) bad "first request through the container got '$body'"; docker logs "$ctr" 2>&1 | tail -20 ;;
+esac
+n=$(docker ps -q --filter "label=prescal.name=$set_name" | wc -l)
+[ "$n" -ge 1 ] && ok "$n instance(s) running" || bad "no instance running"
+
+# SIGTERM (docker stop) drains and removes its containers
+docker stop -t 30 "$ctr" >/dev/null
+code=$(docker inspect "$ctr" --format '{{.State.ExitCode}}')
+[ "$code" = 0 ] && ok "prescal exited 0 on SIGTERM" || bad "exit code $code"
+n=$(docker ps -aq --filter "label=prescal.name=$set_name" | wc -l)
+[ "$n" -eq 0 ] && ok "no container of the set left" || bad "$n containers left"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
