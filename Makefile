@@ -48,6 +48,8 @@ tests/scale_integ_test: tests/scale_integ_test.c tests/tclient.c tests/tclient.h
 	$(CC) $(TCFLAGS) -o $@ tests/scale_integ_test.c tests/tclient.c util.c $(TLIBS)
 tests/admin_integ_test: tests/admin_integ_test.c tests/tclient.c tests/tclient.h util.c
 	$(CC) $(TCFLAGS) -o $@ tests/admin_integ_test.c tests/tclient.c util.c $(TLIBS)
+tests/abuse_test: tests/abuse_test.c tests/tclient.c tests/tclient.h util.c
+	$(CC) $(TCFLAGS) -o $@ tests/abuse_test.c tests/tclient.c util.c $(TLIBS)
 tests/backend: tests/backend.c
 	$(CC) $(PCPPFLAGS) $(PCFLAGS) -O2 -o $@ tests/backend.c $(PLDFLAGS)
 
@@ -55,16 +57,41 @@ tests/backend: tests/backend.c
 tests/backend-static: tests/backend.c
 	$(MUSLCC) $(PCPPFLAGS) $(PCFLAGS) -Os -static -s -o $@ tests/backend.c $(PLDFLAGS)
 
+# prescal itself under ASan+UBSan, for the integration suite
+prescal-asan: config.h $(SRC) $(HDR)
+	$(CC) $(PCPPFLAGS) $(PCFLAGS) -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
+		-fno-sanitize-recover=undefined -o $@ $(SRC) $(PLDFLAGS) -fsanitize=address,undefined
+tests/pool_test-tsan: tests/pool_test.c pool.c util.c pool.h util.h
+	$(CC) $(PCPPFLAGS) $(PCFLAGS) -g -O1 -fsanitize=thread -I. -o $@ tests/pool_test.c pool.c \
+		util.c -lcmocka -pthread -fsanitize=thread
+
 unit: $(UNIT)
 	@for t in $(UNIT); do echo "== $$t"; ./$$t || exit 1; done
 
-INTEG = tests/integ_test tests/admin_integ_test tests/scale_integ_test
+INTEG = tests/integ_test tests/abuse_test tests/admin_integ_test tests/scale_integ_test
 
 integ: prescal tests/backend tests/backend-static $(INTEG)
 	@for t in $(INTEG); do echo "== $$t"; ./$$t || exit 1; done
 	@echo "== tests/image_test.sh"; sh tests/image_test.sh
 
 test: unit integ
+
+# the integration suite against an ASan+UBSan prescal (reports fail the run),
+# the pool's concurrency tests under TSan, and valgrind memcheck
+sanitize: prescal-asan tests/backend tests/backend-static $(INTEG) tests/pool_test-tsan
+	sh tests/sanitize.sh
+
+lint:
+	cppcheck --enable=warning,performance,portability --std=c11 -D_GNU_SOURCE \
+		--error-exitcode=1 --quiet -I. $(SRC)
+	clang-tidy --quiet $(SRC) -- $(PCPPFLAGS) -std=c11 -I.
+
+fuzz:
+	sh fuzz/run.sh
+
+# ten minutes of mixed load with scaling; RSS and fds every minute
+soak: prescal tests/backend-static
+	sh tests/soak.sh
 
 # a demo: the test backend as image prescal-demo, scaled from zero on :8080
 run: prescal tests/backend-static
@@ -79,7 +106,7 @@ bench: prescal tests/backend tests/backend-static
 	bash bench/bench.sh
 
 clean:
-	rm -f prescal prescal-static $(OBJ) $(UNIT) $(INTEG) tests/backend \
+	rm -f prescal prescal-static prescal-asan tests/pool_test-tsan $(OBJ) $(UNIT) $(INTEG) tests/backend \
 		tests/backend-static prescal-$(VERSION).tar.gz
 
 dist: clean
@@ -99,4 +126,4 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/prescal $(DESTDIR)$(MANPREFIX)/man1/prescal.1
 
-.PHONY: all static test unit integ run image bench clean dist install uninstall
+.PHONY: all static test unit integ sanitize lint fuzz soak run image bench clean dist install uninstall

@@ -260,7 +260,7 @@ metrics_proxy(struct out *o, const struct view *v)
 static void
 metrics_backends(struct out *o, int nshow)
 {
-	char code[16];
+	char code[32];
 	int i, k;
 
 	family(o, "prescal_backend_requests_total", "counter", "Requests answered by each backend.");

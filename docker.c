@@ -59,6 +59,8 @@ struct docker {
 	struct http_chunked ch;
 	char *req;                 /* request being sent */
 	char *json;                /* request body being built */
+	const char *src;           /* docker_parse_reply(): the reply, read instead of fd */
+	size_t srclen, srcstep;    /* bytes left in src, most bytes per read (0: any) */
 };
 
 static int
@@ -81,6 +83,7 @@ disconnect(struct docker *d)
 	d->reused = 0;
 	d->off = d->len = 0;
 	d->events = 0;
+	d->src = NULL;
 }
 
 const char *
@@ -171,6 +174,7 @@ dconnect(struct docker *d)
 	struct sockaddr_un sa;
 	int e;
 
+	d->src = NULL;
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
 	if (strlen(d->path) >= sizeof(sa.sun_path))
@@ -209,6 +213,17 @@ rd(struct docker *d, char *buf, size_t n)
 	int64_t left;
 	ssize_t r;
 
+	/* a recorded reply stands in for the socket: no I/O */
+	if (d->src) {
+		if (d->srcstep && n > d->srcstep)
+			n = d->srcstep;
+		if (n > d->srclen)
+			n = d->srclen;
+		memcpy(buf, d->src, n);
+		d->src += n;
+		d->srclen -= n;
+		return n;
+	}
 	for (;;) {
 		left = MAX(d->deadline - now_ms(), 0);
 		r = poll(&p, 1, left > INT32_MAX ? INT32_MAX : (int)left);
@@ -439,6 +454,22 @@ exchange(struct docker *d, size_t reqlen)
 	return -1;
 }
 
+/* reads the body after the head and keeps or drops the connection.
+ * Returns the status or -1 */
+static int
+finish(struct docker *d)
+{
+	if (readbody(d) < 0) {
+		disconnect(d);
+		return -1;
+	}
+	if (!d->res.keepalive)
+		disconnect(d);
+	else
+		d->reused = 1;
+	return d->status;
+}
+
 /* sends method target (with a JSON body if body is not NULL) and reads the
  * whole response. extra_ms extends the deadline. Returns the status or -1 */
 static int
@@ -462,15 +493,7 @@ call(struct docker *d, const char *method, const char *target, const char *body,
 	d->sink = mode;
 	if (exchange(d, n + blen) < 0)
 		return -1;
-	if (readbody(d) < 0) {
-		disconnect(d);
-		return -1;
-	}
-	if (!d->res.keepalive)
-		disconnect(d);
-	else
-		d->reused = 1;
-	return d->status;
+	return finish(d);
 }
 
 /* sets the error to "<status>: <daemon message>". Returns -1 */
@@ -659,6 +682,19 @@ docker_image_exists(struct docker *d, const char *image)
 	return 1;
 }
 
+/* the rest of docker_image_pull() once a reply with status st is read */
+static int
+pulled(struct docker *d, int st, const char *image)
+{
+	if (st != 200) {
+		d->sink = SINK_BODY;
+		return apierr(d);
+	}
+	if (d->pullerr[0])
+		return fail(d, "cannot pull %s: %s", image, d->pullerr);
+	return 0;
+}
+
 int
 docker_image_pull(struct docker *d, const char *image)
 {
@@ -674,13 +710,7 @@ docker_image_pull(struct docker *d, const char *image)
 	st = call(d, "POST", target, "", PULLTIME, SINK_PULL);
 	if (st < 0)
 		return -1;
-	if (st != 200) {
-		d->sink = SINK_BODY;
-		return apierr(d);
-	}
-	if (d->pullerr[0])
-		return fail(d, "cannot pull %s: %s", image, d->pullerr);
-	return 0;
+	return pulled(d, st, image);
 }
 
 /* the create body: see tests/fixtures/create-201.req */
@@ -761,6 +791,19 @@ okid(const char *id)
 	return id[64] == '\0';
 }
 
+/* the rest of docker_create() once a reply with status st is read */
+static int
+created(struct docker *d, int st, char id[65])
+{
+	if (st != 201)
+		return apierr(d);
+	if (getstr(d->body, d->blen, "Id", id, 65) != 1 || !okid(id)) {
+		id[0] = '\0';
+		return badjson(d, "create");
+	}
+	return 0;
+}
+
 int
 docker_create(struct docker *d, const struct docker_spec *s, char id[65])
 {
@@ -782,13 +825,7 @@ docker_create(struct docker *d, const struct docker_spec *s, char id[65])
 	snprintf(target, sizeof(target), DOCKER_API "/containers/create?name=%s", s->name);
 	if ((st = call(d, "POST", target, d->json, 0, SINK_BODY)) < 0)
 		return -1;
-	if (st != 201)
-		return apierr(d);
-	if (getstr(d->body, d->blen, "Id", id, 65) != 1 || !okid(id)) {
-		id[0] = '\0';
-		return badjson(d, "create");
-	}
-	return 0;
+	return created(d, st, id);
 }
 
 /* POST /containers/<id>/<what>[query] without a body */
@@ -871,23 +908,17 @@ health(const char *s)
 	return DOCKER_HEALTH_NONE;
 }
 
-int
-docker_inspect(struct docker *d, const char *id, int port, struct docker_state *st)
+/* the rest of docker_inspect() once a reply with status r is read */
+static int
+inspected(struct docker *d, int r, int port, struct docker_state *st)
 {
-	char target[256], path[64], s[256];
+	char path[64], s[256];
 	const char *js;
 	struct json_val v;
 	long long x;
 	long hp;
 	size_t n;
-	int r;
 
-	memset(st, 0, sizeof(*st));
-	if (!okname(id))
-		return badname(d, "container name or id", id);
-	snprintf(target, sizeof(target), DOCKER_API "/containers/%s/json", id);
-	if ((r = call(d, "GET", target, NULL, 0, SINK_BODY)) < 0)
-		return -1;
 	if (r != 200)
 		return apierr(d);
 	js = d->body;
@@ -908,6 +939,21 @@ docker_inspect(struct docker *d, const char *id, int port, struct docker_state *
 	if (r == 1 && parse_int(s, 1, 65535, &hp) == 0)
 		st->hostport = (int)hp;
 	return 0;
+}
+
+int
+docker_inspect(struct docker *d, const char *id, int port, struct docker_state *st)
+{
+	char target[256];
+	int r;
+
+	memset(st, 0, sizeof(*st));
+	if (!okname(id))
+		return badname(d, "container name or id", id);
+	snprintf(target, sizeof(target), DOCKER_API "/containers/%s/json", id);
+	if ((r = call(d, "GET", target, NULL, 0, SINK_BODY)) < 0)
+		return -1;
+	return inspected(d, r, port, st);
 }
 
 /* fills c from one entry of a container list */
@@ -939,23 +985,15 @@ listentry(const struct json_val *e, int port, struct docker_ctr *c)
 	return 0;
 }
 
-int
-docker_list(struct docker *d, const char *set, int port, struct docker_ctr *out,
-            size_t max, size_t *n)
+/* the rest of docker_list() once a reply with status st is read */
+static int
+listed(struct docker *d, int st, const char *set, int port, struct docker_ctr *out,
+       size_t max, size_t *n)
 {
-	char target[1024], f[768];
 	struct json_val arr, e;
 	size_t pos = 0;
-	int st, more = 0;
+	int more = 0;
 
-	*n = 0;
-	if (!okname(set))
-		return badname(d, "instance set name", set);
-	if (filters(d, set, 0, f, sizeof(f)) < 0)
-		return -1;
-	snprintf(target, sizeof(target), DOCKER_API "/containers/json?all=1&filters=%s", f);
-	if ((st = call(d, "GET", target, NULL, 0, SINK_BODY)) < 0)
-		return -1;
 	if (st != 200)
 		return apierr(d);
 	if (json_get(d->body, d->blen, "", &arr) != 1 || arr.type != JSON_ARRAY)
@@ -978,7 +1016,44 @@ docker_list(struct docker *d, const char *set, int port, struct docker_ctr *out,
 	return more;
 }
 
+int
+docker_list(struct docker *d, const char *set, int port, struct docker_ctr *out,
+            size_t max, size_t *n)
+{
+	char target[1024], f[768];
+	int st;
+
+	*n = 0;
+	if (!okname(set))
+		return badname(d, "instance set name", set);
+	if (filters(d, set, 0, f, sizeof(f)) < 0)
+		return -1;
+	snprintf(target, sizeof(target), DOCKER_API "/containers/json?all=1&filters=%s", f);
+	if ((st = call(d, "GET", target, NULL, 0, SINK_BODY)) < 0)
+		return -1;
+	return listed(d, st, set, port, out, max, n);
+}
+
 /* events */
+
+/* the rest of docker_events_open() once the head is read */
+static int
+evopened(struct docker *d)
+{
+	if (d->status == 200 && (d->res.body == HTTP_BODY_CHUNKED ||
+	    d->res.body == HTTP_BODY_CLOSE)) {
+		d->events = 1;
+		d->sink = SINK_EVENTS;
+		d->blen = 0;
+		http_chunked_init(&d->ch);
+		return 0;
+	}
+	if (finish(d) < 0)
+		return -1;
+	if (d->status == 200)
+		return fail(d, "event stream from %s has no body", d->path);
+	return apierr(d);
+}
 
 int
 docker_events_open(struct docker *d, const char *set)
@@ -997,25 +1072,7 @@ docker_events_open(struct docker *d, const char *set)
 	d->sink = SINK_BODY;
 	if (exchange(d, n) < 0)
 		return -1;
-	if (d->status == 200 && (d->res.body == HTTP_BODY_CHUNKED ||
-	    d->res.body == HTTP_BODY_CLOSE)) {
-		d->events = 1;
-		d->sink = SINK_EVENTS;
-		d->blen = 0;
-		http_chunked_init(&d->ch);
-		return 0;
-	}
-	if (readbody(d) < 0) {
-		disconnect(d);
-		return -1;
-	}
-	if (!d->res.keepalive)
-		disconnect(d);
-	else
-		d->reused = 1;
-	if (d->status == 200)
-		return fail(d, "event stream from %s has no body", d->path);
-	return apierr(d);
+	return evopened(d);
 }
 
 /* parses one event line. Returns 1 if it is a container event, 0 to skip */
@@ -1078,15 +1135,21 @@ docker_events_next(struct docker *d, struct docker_event *ev, int timeout_ms)
 	ssize_t n;
 	int r;
 
-	if (!d->events || d->fd < 0)
+	if (!d->events || (d->fd < 0 && !d->src))
 		return fail(d, "no event stream open");
 	d->deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	for (;;) {
 		if ((r = nextline(d, ev)) != 0)
 			break;
 		if (d->res.body == HTTP_BODY_CHUNKED) {
-			if ((r = unchunk(d)) < 0)
+			/* events decoded before bad framing come first, however
+			 * the bytes were split into reads: the decoder's error
+			 * sticks, so the next call reports it */
+			if ((r = unchunk(d)) < 0) {
+				if ((r = nextline(d, ev)) == 0)
+					r = -1;
 				break;
+			}
 		} else if (d->len > 0) {
 			if ((r = sink(d, d->in + d->off, d->len)) < 0)
 				break;
@@ -1109,4 +1172,58 @@ docker_events_next(struct docker *d, struct docker_event *ev, int timeout_ms)
 	if (r < 0)
 		disconnect(d);
 	return r;
+}
+
+/* replies */
+
+int
+docker_parse_reply(struct docker *d, struct docker_reply *rep, const char *buf, size_t n,
+                   size_t step)
+{
+	int st;
+
+	rep->id[0] = '\0';
+	memset(&rep->st, 0, sizeof(rep->st));
+	rep->nctr = 0;
+	disconnect(d);
+	d->src = buf;
+	d->srclen = n;
+	d->srcstep = step;
+	d->status = 0;
+	d->err[0] = '\0';
+	d->pullerr[0] = '\0';
+	d->sink = rep->call == DOCKER_CALL_PULL ? SINK_PULL : SINK_BODY;
+	if ((st = readhead(d)) < 0) {
+		if (st == -2)
+			fail(d, "%s closed the connection without a response", d->path);
+		disconnect(d);
+		return -1;
+	}
+	if (rep->call == DOCKER_CALL_EVENTS) {
+		/* on success the stream stays open for docker_events_next() */
+		if ((st = evopened(d)) < 0)
+			disconnect(d);
+		return st;
+	}
+	if ((st = finish(d)) >= 0) {
+		switch (rep->call) {
+		case DOCKER_CALL_CREATE:
+			st = created(d, st, rep->id);
+			break;
+		case DOCKER_CALL_INSPECT:
+			st = inspected(d, st, rep->port, &rep->st);
+			break;
+		case DOCKER_CALL_LIST:
+			st = listed(d, st, "(replay)", rep->port, rep->ctr, rep->max, &rep->nctr);
+			break;
+		case DOCKER_CALL_PULL:
+			st = pulled(d, st, "(replay)");
+			break;
+		default:
+			st = fail(d, "no such call %d", (int)rep->call);
+			break;
+		}
+	}
+	disconnect(d);
+	return st;
 }

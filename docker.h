@@ -133,3 +133,32 @@ int docker_events_open(struct docker *d, const char *set);
  * 0 on time-out (the stream is still fine: the daemon sends no heartbeats),
  * -1 if the stream broke or ended. Blocks. */
 int docker_events_next(struct docker *d, struct docker_event *ev, int timeout_ms);
+
+/* the calls whose replies docker_parse_reply() reads */
+enum docker_call {
+	DOCKER_CALL_CREATE,       /* as docker_create(): rep->id */
+	DOCKER_CALL_INSPECT,      /* as docker_inspect(): rep->st */
+	DOCKER_CALL_LIST,         /* as docker_list(): rep->ctr, rep->nctr */
+	DOCKER_CALL_PULL,         /* as docker_image_pull() */
+	DOCKER_CALL_EVENTS,       /* as docker_events_open(), then docker_events_next() */
+	NUM_DOCKER_CALL
+};
+
+struct docker_reply {
+	enum docker_call call;    /* set by the caller */
+	int port;                 /* set by the caller: container port (inspect, list) */
+	struct docker_ctr *ctr;   /* set by the caller: room for max entries (list) */
+	size_t max;
+	char id[65];              /* create */
+	struct docker_state st;   /* inspect */
+	size_t nctr;              /* list */
+};
+
+/* Reads a recorded reply to rep->call from buf[0..n) instead of the
+ * socket, in reads of at most step bytes (0: any), through the same
+ * framing and JSON code as the call, and returns what the call would (its
+ * error text in docker_error()). After DOCKER_CALL_EVENTS returned 0,
+ * docker_events_next() reads on from buf, which must outlive it. No I/O:
+ * for tests and fuzzing. */
+int docker_parse_reply(struct docker *d, struct docker_reply *rep, const char *buf,
+                       size_t n, size_t step);

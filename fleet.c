@@ -396,11 +396,18 @@ job_adopt(struct docker *d, struct inst *in)
 static void
 job_drain(struct docker *d, struct inst *in)
 {
+	struct backend *b;
 	int64_t t0 = now_ms(), until = t0 + F.c.drain_timeout;
 
-	while (now_ms() < until && (atomic_load(&in->b->inflight) > 0 ||
-	       atomic_load(&in->b->tunnels) > 0))
+	/* a reference: a J_REMOVE may take the instance meanwhile */
+	pthread_mutex_lock(&F.lock);
+	b = in->b;
+	pool_ref(b);
+	pthread_mutex_unlock(&F.lock);
+	while (now_ms() < until && (atomic_load(&b->inflight) > 0 ||
+	       atomic_load(&b->tunnels) > 0))
 		usleep(20000);
+	pool_unref(b);
 	pthread_mutex_lock(&F.lock);
 	if (in->state != FI_DRAINING) {
 		pthread_mutex_unlock(&F.lock);
@@ -408,11 +415,13 @@ job_drain(struct docker *d, struct inst *in)
 	}
 	in->state = FI_REMOVING;
 	F.draining--;
+	b = in->b;
+	in->b = NULL;  /* sample() must not see it once the pool frees it */
 	pthread_mutex_unlock(&F.lock);
-	if (atomic_load(&in->b->inflight) > 0)
+	if (atomic_load(&b->inflight) > 0)
 		warn("instance %s: drain timeout with %d requests in flight", in->name,
-		     atomic_load(&in->b->inflight));
-	pool_remove(in->b);
+		     atomic_load(&b->inflight));
+	pool_remove(b);
 	if (docker_stop(d, in->id, GRACE_S) < 0 && docker_status(d) != 404)
 		warn("instance %s: stop: %s", in->name, docker_error(d));
 	if (docker_remove(d, in->id) < 0) {
@@ -429,8 +438,14 @@ job_drain(struct docker *d, struct inst *in)
 static void
 job_remove(struct docker *d, struct inst *in)
 {
-	if (in->b)
-		pool_remove(in->b);
+	struct backend *b;
+
+	pthread_mutex_lock(&F.lock);
+	b = in->b;
+	in->b = NULL;  /* as in job_drain */
+	pthread_mutex_unlock(&F.lock);
+	if (b)
+		pool_remove(b);
 	if (docker_remove(d, in->id) < 0) {
 		atomic_fetch_add(&docker_errors, 1);
 		warn("instance %s: remove: %s", in->name, docker_error(d));
@@ -533,7 +548,7 @@ sample(struct scale_input *in)
 		struct inst *x = &F.inst[i];
 		if (x->state == FI_READY) {
 			in->ready++;
-			if (x->b && x->b->state == B_DOWN)
+			if (x->b && pool_state(x->b) == B_DOWN)
 				condemn_unlocked(x, "failed its health checks");
 		} else if (x->state == FI_STARTING) {
 			in->starting++;
@@ -616,7 +631,8 @@ on_event(const struct docker_event *ev)
 	char why[64];
 
 	pthread_mutex_lock(&F.lock);
-	if ((in = inst_by_id_unlocked(ev->id)) &&
+	/* when stopping, prescal stops them itself: not news */
+	if (!F.stopping && (in = inst_by_id_unlocked(ev->id)) &&
 	    (in->state == FI_READY || in->state == FI_STARTING)) {
 		if (!strcmp(ev->action, "die") || !strcmp(ev->action, "oom")) {
 			snprintf(why, sizeof(why), "died (exit code %d)", ev->exitcode);
@@ -771,6 +787,14 @@ scale_stop(void)
 			else
 				warn("instance %s removed", ctr[i].name);
 		}
+		/* a removal "already in progress" (409) is not gone yet: wait */
+		for (int64_t until2 = now_ms() + 10000; now_ms() < until2; ) {
+			if (docker_list(d, F.c.name, F.c.port, ctr, FLEET_CAP, &n) < 0 || n == 0)
+				break;
+			usleep(100000);
+		}
+		if (n > 0)
+			warn("docker: %zu containers of set %s still being removed", n, F.c.name);
 	} else {
 		warn("docker: list: %s", docker_error(d));
 	}

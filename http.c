@@ -196,17 +196,17 @@ fields(const char *buf, size_t len, size_t *i, size_t maxhead, size_t maxhdr,
 	return 0;
 }
 
-/* "HTTP/1.1" or "HTTP/1.0". Returns 0, 505 for another HTTP version or
- * 400 if it is not one. */
+/* "HTTP/1.x". Returns 0, 505 for another major version or 400 if it is
+ * not a version. A higher minor version is taken as 1.1 (RFC 9110 2.5). */
 static int
 reqversion(const char *p, size_t n, int *minor)
 {
 	if (n != 8 || memcmp(p, "HTTP/", 5) || p[6] != '.' ||
 	    p[5] < '0' || p[5] > '9' || p[7] < '0' || p[7] > '9')
 		return 400;
-	if (p[5] != '1' || (p[7] != '0' && p[7] != '1'))
+	if (p[5] != '1')
 		return 505;
-	*minor = p[7] - '0';
+	*minor = p[7] == '0' ? 0 : 1;
 	return 0;
 }
 
@@ -227,6 +227,9 @@ reqtarget(struct http_request *req)
 	/* authority-form is for tunnels, which we do not do */
 	if (ismethod(req, "CONNECT"))
 		return 405;
+	/* a fragment is never sent in a request-target (RFC 9110 4.2.5) */
+	if (memchr(t, '#', n))
+		return 400;
 	if (t[0] == '/') {
 		req->path = t;
 		req->pathlen = n;

@@ -164,6 +164,33 @@ skipped(struct backend *b, struct backend *const *skip, int nskip)
 
 /* chooses among pickable backends; the round-robin cursor counts pickable
  * ones only, so a down backend's turn does not fall to its neighbour */
+void
+pool_ref(struct backend *b)
+{
+	pthread_mutex_lock(&P.lock);
+	b->refs++;
+	pthread_mutex_unlock(&P.lock);
+}
+
+void
+pool_unref(struct backend *b)
+{
+	pthread_mutex_lock(&P.lock);
+	unref_unlocked(b);
+	pthread_mutex_unlock(&P.lock);
+}
+
+enum backend_state
+pool_state(struct backend *b)
+{
+	enum backend_state st;
+
+	pthread_mutex_lock(&P.lock);
+	st = b->state;
+	pthread_mutex_unlock(&P.lock);
+	return st;
+}
+
 static struct backend *
 choose_unlocked(struct backend *const *skip, int nskip, int64_t now)
 {

@@ -80,8 +80,16 @@ struct backend *pool_add(const char *name, const char *id, const struct sockaddr
 /* Sets b's state (wakes held requests when it becomes B_UP). */
 void pool_set_state(struct backend *b, enum backend_state st);
 
-/* Unlinks b and closes its idle connections; freed once no pick holds it. */
+/* Unlinks b and closes its idle connections; freed once no pick or
+ * pool_ref holds it. */
 void pool_remove(struct backend *b);
+
+/* Keeps b allocated until the matching pool_unref (even if removed). */
+void pool_ref(struct backend *b);
+void pool_unref(struct backend *b);
+
+/* Returns b's state (under the lock). */
+enum backend_state pool_state(struct backend *b);
 
 /* Chooses a backend, skipping those in skip[0..nskip). Blocks while holding
  * (conf.hold) up to deadline (now_ms() clock). Returns 0 with *out

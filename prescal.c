@@ -277,7 +277,9 @@ on_conn(struct worker *w, struct conn *c, int st)
 		c->buf = w->cbuf;  /* a new head: the worker's buffer until it must park */
 		c->cap = CONN_BUF;
 		c->len = 0;
-		c->deadline = now_ms() + S.header_timeout;
+		/* a new connection's head deadline runs from accept */
+		if (c->nreq > 0)
+			c->deadline = now_ms() + S.header_timeout;
 		break;
 	default:
 		break;
@@ -682,14 +684,13 @@ start_listener(void)
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = &listener_tag };
 	socklen_t sl;
 	const char *msg;
-	int one = 1;
 
+	/* no TCP_DEFER_ACCEPT: the head deadline must run from the connect */
 	if (resolve_addr(S.listen, "0.0.0.0", &ss, &sl, &msg) < 0)
 		die("listen address %s: %s", S.listen, msg);
 	if ((lfd = listen_tcp(&ss, sl, LISTEN_BACKLOG)) < 0)
 		die("cannot listen on %s:", S.listen);
 	fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
-	setsockopt(lfd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &one, sizeof(one));
 	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
 		die("epoll_create1:");
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &ev) < 0)

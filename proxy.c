@@ -346,6 +346,26 @@ body_length(struct exchange *x)
 	return 0;
 }
 
+/* whether the chunked body bytes already in c->buf are malformed */
+static int
+bad_chunks(struct conn *c)
+{
+	struct http_chunked ch;
+	const char *data;
+	size_t dlen, off = 0;
+	ssize_t n;
+
+	http_chunked_init(&ch);
+	while (!ch.done && off < c->len) {
+		if ((n = http_chunked_step(&ch, c->buf + off, c->len - off, &C.lim, &data, &dlen)) < 0)
+			return 1;
+		if (n == 0)
+			break;
+		off += n;
+	}
+	return 0;
+}
+
 /* streams a chunked body verbatim, validating its framing; returns a status */
 static int
 body_chunked(struct exchange *x)
@@ -798,6 +818,12 @@ proxy_serve(struct worker *w, struct conn *c)
 		return r;
 	}
 	consume(c, x.head_len);
+	if (x.req.body == HTTP_BODY_CHUNKED && bad_chunks(c)) {
+		/* what we already hold is malformed: no backend sees any of it */
+		fail(&x, 400);
+		count(&x);
+		return PROXY_CLOSE;
+	}
 	for (;;) {
 		r = attempt(&x, hlen, &got, &rhlen, tried, &ntried);
 		if (r != -1 && r != -3)

@@ -906,6 +906,47 @@ test_events_end_and_errors(void **state)
 	assert_int_equal(finish(sv), 3);
 }
 
+/* an event followed by bad chunk framing in the same read: the event is
+ * delivered, then the error (found by fuzz/docker_fuzz.c: with the bytes
+ * in one read the event was lost, in small reads it was not) */
+static void
+test_events_before_bad_chunk(void **state)
+{
+	static const char stream[] =
+		"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+		"Transfer-Encoding: chunked\r\n\r\n"
+		"a4\r\n{\"Type\":\"container\",\"Action\":\"die\",\"Actor\":{\"ID\":\"" IDEV "\","
+		"\"Attributes\":{\"exitCode\":\"137\",\"name\":\"fx-1\"}}}\n\r\nzz\r\n";
+	static const struct step steps[] = {
+		{ .req = "events-stream.req", .from = FLT_EVFIX, .to = FLT_EV, .respraw = stream },
+	};
+	struct docker_reply rep = { .call = DOCKER_CALL_EVENTS };
+	struct docker_event ev;
+	struct server *sv;
+	struct docker *d;
+	size_t step;
+
+	(void)state;
+	sv = start(steps, LEN(steps));
+	d = client(sv);
+	EXPECT(d, docker_events_open(d, "fx"), 0);
+	EXPECT(d, docker_events_next(d, &ev, 2000), 1);
+	assert_string_equal(ev.action, "die");
+	assert_int_equal(ev.exitcode, 137);
+	EXPECT(d, docker_events_next(d, &ev, 2000), -1);
+	assert_non_null(strstr(docker_error(d), "malformed chunked body"));
+	finish(sv);
+	/* the same bytes in one read and in reads of 1..16 bytes */
+	for (step = 0; step <= 16; step++) {
+		EXPECT(d, docker_parse_reply(d, &rep, stream, sizeof(stream) - 1, step), 0);
+		EXPECT(d, docker_events_next(d, &ev, 0), 1);
+		assert_string_equal(ev.name, "fx-1");
+		EXPECT(d, docker_events_next(d, &ev, 0), -1);
+		assert_non_null(strstr(docker_error(d), "malformed chunked body"));
+	}
+	docker_close(d);
+}
+
 /* the keep-alive transcript: one connection through 404, 500 and 200s.
  * The client cannot send the capture's HEAD or its 9-byte bad body, so
  * its responses answer the client's own requests in a possible order */
@@ -1534,6 +1575,7 @@ main(void)
 		cmocka_unit_test(test_stop_remove),
 		cmocka_unit_test(test_events),
 		cmocka_unit_test(test_events_end_and_errors),
+		cmocka_unit_test(test_events_before_bad_chunk),
 		cmocka_unit_test(test_keepalive_sequence),
 		cmocka_unit_test(test_reconnect),
 		cmocka_unit_test(test_cut),

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -804,6 +805,7 @@ test_hold_queue_full(void **state)
 	}
 	CHECK(f, fast == 2, "%d requests refused at once (want 2)", fast);
 	CHECK(f, held == 2, "%d requests held ~3 s then 503 (want 2)", held);
+	CHECK(f, tproc_wait(f->p[0], 0) < 0, "prescal exited");
 }
 
 static void
