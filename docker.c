@@ -966,7 +966,7 @@ listentry(const struct json_val *e, int port, struct docker_ctr *c)
 	size_t pos = 0;
 
 	memset(c, 0, sizeof(*c));
-	if (getstr(e->s, e->n, "Id", c->id, sizeof(c->id)) != 1 ||
+	if (getstr(e->s, e->n, "Id", c->id, sizeof(c->id)) != 1 || !okid(c->id) ||
 	    getstr(e->s, e->n, "Names[0]", name, sizeof(name)) < 0 ||
 	    getstr(e->s, e->n, "State", c->state, sizeof(c->state)) < 0)
 		return -1;

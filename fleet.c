@@ -31,7 +31,10 @@
 #define GRACE_S     5          /* docker stop grace period, s */
 
 enum inst_state { FI_FREE, FI_STARTING, FI_READY, FI_DRAINING, FI_REMOVING, NUM_FI };
-enum job_kind { J_START, J_ADOPT, J_DRAIN, J_REMOVE, NUM_J };
+enum job_kind { J_START, J_ADOPT, J_DRAIN, J_REMOVE, J_RECONCILE, NUM_J };
+
+#define NTOMB       64         /* containers whose removal failed, retried */
+#define RECONCILE_MS 10000     /* how often the set is checked against Docker */
 
 struct inst {
 	enum inst_state state;
@@ -60,6 +63,8 @@ static struct {
 	int busy;                   /* jobs running */
 	int seq;                    /* next instance number */
 	int demand, stopping;
+	int reconciling;            /* a J_RECONCILE is queued or running */
+	char tomb[NTOMB][65];       /* ids to remove again; "" = free */
 	const char *sock;
 } F = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -435,6 +440,22 @@ job_drain(struct docker *d, struct inst *in)
 	pthread_mutex_unlock(&F.lock);
 }
 
+/* remembers a container whose removal failed, for job_reconcile */
+static void
+bury(const char *id)
+{
+	pthread_mutex_lock(&F.lock);
+	for (int i = 0; i < NTOMB; i++) {
+		if (!F.tomb[i][0]) {
+			size_t l = strnlen(id, sizeof(F.tomb[i]) - 1);
+			memcpy(F.tomb[i], id, l);
+			F.tomb[i][l] = '\0';
+			break;
+		}
+	}
+	pthread_mutex_unlock(&F.lock);
+}
+
 static void
 job_remove(struct docker *d, struct inst *in)
 {
@@ -448,11 +469,55 @@ job_remove(struct docker *d, struct inst *in)
 		pool_remove(b);
 	if (docker_remove(d, in->id) < 0) {
 		atomic_fetch_add(&docker_errors, 1);
-		warn("instance %s: remove: %s", in->name, docker_error(d));
+		warn("instance %s: remove: %s; will try again", in->name, docker_error(d));
+		bury(in->id);
 	}
 	pthread_mutex_lock(&F.lock);
 	in->state = FI_FREE;
 	pthread_cond_signal(&F.wake);
+	pthread_mutex_unlock(&F.lock);
+}
+
+/* the set as Docker sees it: failed removals again, and containers of the
+ * set that no instance owns and that no longer run (a daemon restart
+ * stops them) are removed, so nothing is left behind */
+static void
+job_reconcile(struct docker *d)
+{
+	struct docker_ctr *ctr = calloc(FLEET_CAP, sizeof(*ctr));
+	char tomb[NTOMB][65];
+	size_t n = 0, i;
+	int k, known;
+
+	pthread_mutex_lock(&F.lock);
+	memcpy(tomb, F.tomb, sizeof(tomb));
+	memset(F.tomb, 0, sizeof(F.tomb));
+	pthread_mutex_unlock(&F.lock);
+	for (k = 0; k < NTOMB; k++) {
+		if (tomb[k][0] && docker_remove(d, tomb[k]) < 0) {
+			bury(tomb[k]);
+			goto out;  /* Docker is still away */
+		}
+	}
+	if (!ctr || docker_list(d, F.c.name, F.c.port, ctr, FLEET_CAP, &n) < 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (!strcmp(ctr[i].state, "running") || !strcmp(ctr[i].state, "created") ||
+		    !strcmp(ctr[i].state, "restarting"))
+			continue;
+		pthread_mutex_lock(&F.lock);
+		known = inst_by_id_unlocked(ctr[i].id) != NULL;
+		pthread_mutex_unlock(&F.lock);
+		if (known)
+			continue;
+		warn("removing leftover container %s (%s)", ctr[i].name, ctr[i].state);
+		if (docker_remove(d, ctr[i].id) < 0)
+			bury(ctr[i].id);
+	}
+out:
+	free(ctr);
+	pthread_mutex_lock(&F.lock);
+	F.reconciling = 0;
 	pthread_mutex_unlock(&F.lock);
 }
 
@@ -483,6 +548,7 @@ scale_worker(void *arg)
 		case J_ADOPT:  job_adopt(d, j.in); break;
 		case J_DRAIN:  job_drain(d, j.in); break;
 		case J_REMOVE: job_remove(d, j.in); break;
+		case J_RECONCILE: job_reconcile(d); break;
 		default:       break;
 		}
 		pthread_mutex_lock(&F.lock);
@@ -574,6 +640,7 @@ scale_loop(void *arg)
 	struct scale_state st;
 	struct timespec ts;
 	int draining, demand;
+	int64_t last_reconcile = now_ms();
 
 	(void)arg;
 	for (;;) {
@@ -600,6 +667,15 @@ scale_loop(void *arg)
 		/* ticks run unlocked (ops lock F); jobs only touch the back-off */
 		st = F.st;
 		pthread_mutex_unlock(&F.lock);
+		if (now_ms() - last_reconcile >= RECONCILE_MS) {
+			last_reconcile = now_ms();
+			pthread_mutex_lock(&F.lock);
+			if (!F.reconciling) {
+				F.reconciling = 1;
+				push_unlocked(J_RECONCILE, NULL);
+			}
+			pthread_mutex_unlock(&F.lock);
+		}
 		int want = scale_tick(&F.c, &st, &in, draining, &ops);
 		int running = in.ready + in.starting;
 		pthread_mutex_lock(&F.lock);

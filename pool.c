@@ -439,7 +439,7 @@ pool_expire_idle(void)
 	pthread_mutex_lock(&P.lock);
 	for (b = P.head; b; b = b->next) {
 		for (i = j = 0; i < b->nidle; i++) {
-			if (now - b->idle_at[i] >= P.conf.idle_ms || !alive(b->idle_fd[i])) {
+			if (now - b->idle_at[i] >= P.conf.idle_ms) {
 				close(b->idle_fd[i]);
 				continue;
 			}

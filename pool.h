@@ -122,5 +122,5 @@ void pool_foreach(void (*fn)(struct backend *b, void *arg), void *arg);
 /* Wakes every held request (shutdown). */
 void pool_wake_all(void);
 
-/* Closes idle connections older than conf.idle_ms. */
+/* Closes cached connections older than conf.idle_ms (main, every second). */
 void pool_expire_idle(void);

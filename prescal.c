@@ -841,11 +841,15 @@ main(int argc, char *argv[])
 	start_admin();
 	warn("listening on %s, %ld workers, %d static backends%s", S.listen, S.threads,
 	     S.nbackend, S.scaling ? ", scaling" : "");
-	do {
+	for (int tick = 0; ; tick++) {
 		struct timespec ts = { 0, 100000000 };
 		sig = sigtimedwait(&set, NULL, &ts);
+		if (sig == SIGTERM || sig == SIGINT)
+			break;
 		sweep();
-	} while (sig != SIGTERM && sig != SIGINT);
+		if (tick % 10 == 0)
+			pool_expire_idle();
+	}
 	warn("signal %d: draining", sig);
 	drain();
 	return 0;

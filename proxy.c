@@ -643,7 +643,8 @@ count(struct exchange *x)
 	int i;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	secs = (double)(ts.tv_sec * 1000000L + ts.tv_nsec / 1000L - x->start_us) / 1e6;
+	long now_us = ts.tv_sec * 1000000L + ts.tv_nsec / 1000L;
+	secs = (double)(now_us - x->start_us) / 1e6;
 	for (i = 0; i < PROXY_NBUCKETS - 1 && secs > proxy_buckets[i]; i++)
 		;
 	atomic_fetch_add(&st_hist[i], 1);

@@ -947,6 +947,29 @@ test_events_before_bad_chunk(void **state)
 	docker_close(d);
 }
 
+/* a listed container id that is not 64 hex digits makes the list
+ * malformed, as it does a created or an event's id (found by
+ * fuzz/docker_fuzz.c: a '`' in the id was accepted) */
+static void
+test_list_bad_id(void **state)
+{
+	static const char reply[] =
+		"HTTP/1.1 200 OK\r\nContent-Length: 91\r\n\r\n"
+		"[{\"Id\":\"dfa980cd390dc9f3f4b94d3c9455bb615d406d29cc8532c1f3236a61aff`ac94\","
+		"\"Names\":[\"/x\"]}]\n";
+	struct docker_ctr c[2];
+	struct docker_reply rep = { .call = DOCKER_CALL_LIST, .port = 8080, .ctr = c, .max = 2 };
+	struct docker *d;
+
+	(void)state;
+	assert_int_equal(strlen(strstr(reply, "\r\n\r\n") + 4), 91);
+	assert_non_null(d = docker_open("/nonexistent", 1000));
+	EXPECT(d, docker_parse_reply(d, &rep, reply, sizeof(reply) - 1, 0), -1);
+	assert_non_null(strstr(docker_error(d), "malformed list response"));
+	assert_int_equal(rep.nctr, 0);
+	docker_close(d);
+}
+
 /* the keep-alive transcript: one connection through 404, 500 and 200s.
  * The client cannot send the capture's HEAD or its 9-byte bad body, so
  * its responses answer the client's own requests in a possible order */
@@ -1576,6 +1599,7 @@ main(void)
 		cmocka_unit_test(test_events),
 		cmocka_unit_test(test_events_end_and_errors),
 		cmocka_unit_test(test_events_before_bad_chunk),
+		cmocka_unit_test(test_list_bad_id),
 		cmocka_unit_test(test_keepalive_sequence),
 		cmocka_unit_test(test_reconnect),
 		cmocka_unit_test(test_cut),
