@@ -86,8 +86,10 @@ lint:
 		--error-exitcode=1 --quiet -I. $(SRC)
 	clang-tidy --quiet $(SRC) -- $(PCPPFLAGS) -std=c11 -I.
 
+# libFuzzer targets (clang): FUZZ_SECONDS each; corpus in fuzz/corpus/<name>/
+FUZZ_SECONDS = 60
 fuzz:
-	sh fuzz/run.sh
+	FUZZ_SECONDS=$(FUZZ_SECONDS) sh fuzz/run.sh
 
 # ten minutes of mixed load with scaling; RSS and fds every minute
 soak: prescal tests/backend-static
@@ -107,12 +109,12 @@ bench: prescal tests/backend tests/backend-static
 
 clean:
 	rm -f prescal prescal-static prescal-asan tests/pool_test-tsan $(OBJ) $(UNIT) $(INTEG) tests/backend \
-		tests/backend-static prescal-$(VERSION).tar.gz
+		tests/backend-static fuzz/*_fuzz prescal-$(VERSION).tar.gz
 
 dist: clean
 	mkdir -p prescal-$(VERSION)
 	cp -R LICENSE Makefile README.md config.mk config.def.h prescal.1 \
-		$(SRC) $(HDR) tests .ci prescal-$(VERSION)
+		Dockerfile $(SRC) $(HDR) tests fuzz bench examples .ci .clang-tidy prescal-$(VERSION)
 	tar -cf - prescal-$(VERSION) | gzip > prescal-$(VERSION).tar.gz
 	rm -rf prescal-$(VERSION)
 

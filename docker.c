@@ -179,7 +179,7 @@ dconnect(struct docker *d)
 	sa.sun_family = AF_UNIX;
 	if (strlen(d->path) >= sizeof(sa.sun_path))
 		return fail(d, "cannot connect to %s: socket path too long", d->path);
-	strcpy(sa.sun_path, d->path);
+	memcpy(sa.sun_path, d->path, strlen(d->path) + 1);
 	if ((d->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
 		return connerr(d, errno);
 	/* SO_SNDTIMEO also bounds connect() when the listen backlog is full */
@@ -505,8 +505,13 @@ apierr(struct docker *d)
 	size_t i, k;
 
 	if (json_get(d->body, d->blen, "message", &v) == 1 &&
-	    json_string(&v, msg, sizeof(msg)) > 0)
+	    json_string(&v, msg, sizeof(msg)) > 0) {
+		/* one log line: no control bytes from the daemon */
+		for (i = 0; msg[i]; i++)
+			if ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7f)
+				msg[i] = '?';
 		return fail(d, "%d: %s", d->status, msg);
+	}
 	/* a text body: printable, first line, bounded */
 	for (i = k = 0; i < d->blen && d->body[i] != '\n' && k < sizeof(msg) - 1; i++)
 		msg[k++] = d->body[i] >= 0x20 && d->body[i] < 0x7f ? d->body[i] : '?';
@@ -1145,7 +1150,7 @@ docker_events_next(struct docker *d, struct docker_event *ev, int timeout_ms)
 			/* events decoded before bad framing come first, however
 			 * the bytes were split into reads: the decoder's error
 			 * sticks, so the next call reports it */
-			if ((r = unchunk(d)) < 0) {
+			if (unchunk(d) < 0) {
 				if ((r = nextline(d, ev)) == 0)
 					r = -1;
 				break;
