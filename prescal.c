@@ -448,68 +448,93 @@ struct option {
 	size_t size;          /* O_STR buffer size */
 	long lo, hi;          /* O_INT range */
 	int byflag;           /* set from the command line */
+	const char *choices;  /* O_STR: the allowed values, space-separated */
 };
 
 static struct option opts[] = {
-	{ 'l', "listen",            O_STR,  S.listen, sizeof(S.listen), 0, 0, 0 },
-	{ 'a', "admin",             O_STR,  S.admin, sizeof(S.admin), 0, 0, 0 },
-	{ 'b', "backend",           O_LIST, NULL, 0, 0, 0, 0 },
-	{ 't', "threads",           O_INT,  &S.threads, 0, 1, 1024, 0 },
-	{ 'i', "image",             O_STR,  S.sc.image, sizeof(S.sc.image), 0, 0, 0 },
-	{ 'p', "port",              O_INT,  &S.sc.port, 0, 1, 65535, 0 },
-	{ 'm', "min",               O_INT,  &S.sc.min, 0, 0, 1000, 0 },
-	{ 'M', "max",               O_INT,  &S.sc.max, 0, 1, 1000, 0 },
-	{ 'c', "target",            O_INT,  &S.sc.target, 0, 1, 100000, 0 },
-	{ 'n', "name",              O_STR,  S.sc.name, sizeof(S.sc.name), 0, 0, 0 },
-	{ 's', "socket",            O_STR,  S.sc.socket, sizeof(S.sc.socket), 0, 0, 0 },
-	{ 0, "access_log",          O_INT,  &S.access_log, 0, 0, 1, 0 },
-	{ 0, "balance",             O_STR,  S.balance, sizeof(S.balance), 0, 0, 0 },
-	{ 0, "max_conns",           O_INT,  &S.max_conns, 0, 1, 1000000, 0 },
-	{ 0, "max_active",          O_INT,  &S.max_active, 0, 1, 100000, 0 },
-	{ 0, "header_timeout",      O_INT,  &S.header_timeout, 0, 100, 3600000, 0 },
-	{ 0, "body_timeout",        O_INT,  &S.body_timeout, 0, 100, 3600000, 0 },
-	{ 0, "keepalive_timeout",   O_INT,  &S.keepalive_timeout, 0, 100, 3600000, 0 },
-	{ 0, "send_timeout",        O_INT,  &S.send_timeout, 0, 100, 3600000, 0 },
-	{ 0, "connect_timeout",     O_INT,  &S.connect_timeout, 0, 10, 600000, 0 },
-	{ 0, "backend_timeout",     O_INT,  &S.backend_timeout, 0, 100, 3600000, 0 },
-	{ 0, "tunnel_timeout",      O_INT,  &S.tunnel_timeout, 0, 100, 86400000, 0 },
-	{ 0, "drain_timeout",       O_INT,  &S.drain_timeout, 0, 0, 3600000, 0 },
-	{ 0, "hold_timeout",        O_INT,  &S.hold_timeout, 0, 0, 3600000, 0 },
-	{ 0, "hold_max",            O_INT,  &S.hold_max, 0, 0, 1000000, 0 },
-	{ 0, "max_fails",           O_INT,  &S.max_fails, 0, 1, 1000, 0 },
-	{ 0, "down_backoff",        O_INT,  &S.down_backoff, 0, 10, 600000, 0 },
-	{ 0, "idle_per_backend",    O_INT,  &S.idle_per_backend, 0, 0, POOL_IDLE_CAP, 0 },
-	{ 0, "backend_idle",        O_INT,  &S.backend_idle, 0, 100, 3600000, 0 },
-	{ 0, "max_tries",           O_INT,  &S.max_tries, 0, 1, 16, 0 },
-	{ 0, "conn_cap",            O_INT,  &S.conn_cap, 0, 0, 1000000, 0 },
-	{ 0, "starting_page",       O_INT,  &S.starting_page, 0, 0, 1, 0 },
-	{ 0, "metric",              O_STR,  S.sc.metric, sizeof(S.sc.metric), 0, 0, 0 },
-	{ 0, "target_rps",          O_INT,  &S.sc.target_rps, 0, 1, 10000000, 0 },
-	{ 0, "scale_down_delay",    O_INT,  &S.sc.down_delay, 0, 0, 86400000, 0 },
-	{ 0, "idle_timeout",        O_INT,  &S.sc.idle_timeout, 0, 0, 86400000, 0 },
-	{ 0, "start_timeout",       O_INT,  &S.sc.start_timeout, 0, 100, 3600000, 0 },
-	{ 0, "ready_path",          O_STR,  S.sc.ready_path, sizeof(S.sc.ready_path), 0, 0, 0 },
-	{ 0, "pull",                O_STR,  S.sc.pull, sizeof(S.sc.pull), 0, 0, 0 },
-	{ 0, "keep_on_exit",        O_INT,  &S.sc.keep, 0, 0, 1, 0 },
-	{ 0, "host_network",        O_INT,  &S.sc.hostnet, 0, 0, 1, 0 },
+	{ 'l', "listen",            O_STR,  S.listen, sizeof(S.listen), 0, 0, 0, NULL },
+	{ 'a', "admin",             O_STR,  S.admin, sizeof(S.admin), 0, 0, 0, NULL },
+	{ 'b', "backend",           O_LIST, NULL, 0, 0, 0, 0, NULL },
+	{ 't', "threads",           O_INT,  &S.threads, 0, 1, 1024, 0, NULL },
+	{ 'i', "image",             O_STR,  S.sc.image, sizeof(S.sc.image), 0, 0, 0, NULL },
+	{ 'p', "port",              O_INT,  &S.sc.port, 0, 1, 65535, 0, NULL },
+	{ 'm', "min",               O_INT,  &S.sc.min, 0, 0, 1000, 0, NULL },
+	{ 'M', "max",               O_INT,  &S.sc.max, 0, 1, 1000, 0, NULL },
+	{ 'c', "target",            O_INT,  &S.sc.target, 0, 1, 100000, 0, NULL },
+	{ 'n', "name",              O_STR,  S.sc.name, sizeof(S.sc.name), 0, 0, 0, NULL },
+	{ 's', "socket",            O_STR,  S.sc.socket, sizeof(S.sc.socket), 0, 0, 0, NULL },
+	{ 0, "access_log",          O_INT,  &S.access_log, 0, 0, 1, 0, NULL },
+	{ 0, "balance",             O_STR,  S.balance, sizeof(S.balance), 0, 0, 0, "least rr" },
+	{ 0, "max_conns",           O_INT,  &S.max_conns, 0, 1, 1000000, 0, NULL },
+	{ 0, "max_active",          O_INT,  &S.max_active, 0, 1, 100000, 0, NULL },
+	{ 0, "header_timeout",      O_INT,  &S.header_timeout, 0, 100, 3600000, 0, NULL },
+	{ 0, "body_timeout",        O_INT,  &S.body_timeout, 0, 100, 3600000, 0, NULL },
+	{ 0, "keepalive_timeout",   O_INT,  &S.keepalive_timeout, 0, 100, 3600000, 0, NULL },
+	{ 0, "send_timeout",        O_INT,  &S.send_timeout, 0, 100, 3600000, 0, NULL },
+	{ 0, "connect_timeout",     O_INT,  &S.connect_timeout, 0, 10, 600000, 0, NULL },
+	{ 0, "backend_timeout",     O_INT,  &S.backend_timeout, 0, 100, 3600000, 0, NULL },
+	{ 0, "tunnel_timeout",      O_INT,  &S.tunnel_timeout, 0, 100, 86400000, 0, NULL },
+	{ 0, "drain_timeout",       O_INT,  &S.drain_timeout, 0, 0, 3600000, 0, NULL },
+	{ 0, "hold_timeout",        O_INT,  &S.hold_timeout, 0, 0, 3600000, 0, NULL },
+	{ 0, "hold_max",            O_INT,  &S.hold_max, 0, 0, 1000000, 0, NULL },
+	{ 0, "max_fails",           O_INT,  &S.max_fails, 0, 1, 1000, 0, NULL },
+	{ 0, "down_backoff",        O_INT,  &S.down_backoff, 0, 10, 600000, 0, NULL },
+	{ 0, "idle_per_backend",    O_INT,  &S.idle_per_backend, 0, 0, POOL_IDLE_CAP, 0, NULL },
+	{ 0, "backend_idle",        O_INT,  &S.backend_idle, 0, 100, 3600000, 0, NULL },
+	{ 0, "max_tries",           O_INT,  &S.max_tries, 0, 1, 16, 0, NULL },
+	{ 0, "conn_cap",            O_INT,  &S.conn_cap, 0, 0, 1000000, 0, NULL },
+	{ 0, "starting_page",       O_INT,  &S.starting_page, 0, 0, 1, 0, NULL },
+	{ 0, "metric",              O_STR,  S.sc.metric, sizeof(S.sc.metric), 0, 0, 0,
+	  "concurrency rps" },
+	{ 0, "target_rps",          O_INT,  &S.sc.target_rps, 0, 1, 10000000, 0, NULL },
+	{ 0, "scale_down_delay",    O_INT,  &S.sc.down_delay, 0, 0, 86400000, 0, NULL },
+	{ 0, "idle_timeout",        O_INT,  &S.sc.idle_timeout, 0, 0, 86400000, 0, NULL },
+	{ 0, "start_timeout",       O_INT,  &S.sc.start_timeout, 0, 100, 3600000, 0, NULL },
+	{ 0, "ready_path",          O_STR,  S.sc.ready_path, sizeof(S.sc.ready_path), 0, 0, 0, NULL },
+	{ 0, "pull",                O_STR,  S.sc.pull, sizeof(S.sc.pull), 0, 0, 0, "never missing" },
+	{ 0, "keep_on_exit",        O_INT,  &S.sc.keep, 0, 0, 1, 0, NULL },
+	{ 0, "host_network",        O_INT,  &S.sc.hostnet, 0, 0, 1, 0, NULL },
 };
 
-/* applies one option; returns NULL or a message */
+/* whether val is one of the space-separated words of list */
+static int
+oneof(const char *list, const char *val)
+{
+	size_t n = strlen(val);
+
+	for (const char *p = list; *p; p += strcspn(p, " "), p += *p == ' ')
+		if (strcspn(p, " ") == n && !strncmp(p, val, n))
+			return 1;
+	return 0;
+}
+
+/* applies one option; returns NULL or a message (start-up only: the
+ * message may sit in a static buffer) */
 static const char *
 set_option(struct option *o, const char *val)
 {
-	static const char msg_int[] = "expects a whole number in its range";
+	static char msg[128];
+	const char *sep;
 	long v;
 
 	switch (o->kind) {
 	case O_STR:
 		if (strlen(val) >= o->size)
 			return "value too long";
+		if (o->choices && !oneof(o->choices, val)) {
+			sep = strchr(o->choices, ' ');
+			snprintf(msg, sizeof(msg), "expected %.*s or %s", (int)(sep - o->choices),
+			         o->choices, sep + 1);
+			return msg;
+		}
 		memcpy(o->dst, val, strlen(val) + 1);
 		return NULL;
 	case O_INT:
-		if (parse_int(val, o->lo, o->hi, &v) < 0)
-			return msg_int;
+		if (parse_int(val, o->lo, o->hi, &v) < 0) {
+			snprintf(msg, sizeof(msg), "expected a whole number from %ld to %ld",
+			         o->lo, o->hi);
+			return msg;
+		}
 		*(long *)o->dst = v;
 		return NULL;
 	case O_LIST:
@@ -584,6 +609,28 @@ load_file(const char *path)
 	fclose(f);
 }
 
+/* -T: the effective configuration, in the config file's syntax */
+static void
+print_settings(void)
+{
+	for (size_t i = 0; i < LEN(opts); i++) {
+		const struct option *o = &opts[i];
+		switch (o->kind) {
+		case O_STR:
+			printf("%-18s %s\n", o->key, *(const char *)o->dst ? (const char *)o->dst : "\"\"");
+			break;
+		case O_INT:
+			printf("%-18s %ld\n", o->key, *(const long *)o->dst);
+			break;
+		case O_LIST:
+			for (int k = 0; k < S.nbackend; k++)
+				printf("%-18s %s\n", o->key, S.backend[k]);
+			break;
+		}
+	}
+	fflush(stdout);
+}
+
 static void
 parse_args(int argc, char *argv[])
 {
@@ -643,10 +690,6 @@ parse_args(int argc, char *argv[])
 static void
 check_settings(void)
 {
-	if (strcmp(S.balance, "least") && strcmp(S.balance, "rr")) {
-		fprintf(stderr, "prescal: balance '%s': expected least or rr\n", S.balance);
-		exit(2);
-	}
 	if (S.nbackend == 0 && !S.sc.image[0]) {
 		fprintf(stderr, "prescal: nothing to proxy to: give -b host:port or -i image\n");
 		usage();
@@ -819,6 +862,7 @@ main(int argc, char *argv[])
 	pool_init(&pcf);
 	add_static_backends();
 	if (S.check_only) {
+		print_settings();
 		fprintf(stderr, "prescal: configuration ok\n");
 		return 0;
 	}

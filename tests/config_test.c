@@ -1,0 +1,163 @@
+/* See LICENSE file for copyright and license details. */
+/*
+ * config_test: the configuration file and the flags, as a user meets them:
+ * a table of {file, flags, exit status, the exact first line of stderr,
+ * a line that must be in the -T output}. Runs ./prescal (or $PRESCAL_BIN)
+ * with -T, so nothing listens.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "tests/tclient.h"
+#include "util.h"
+
+struct row {
+	const char *name;
+	const char *file;       /* config file text, NULL: no -f */
+	const char *flags[8];   /* extra flags, NULL-terminated */
+	int status;             /* exit status */
+	const char *err;        /* exact first stderr line, "%F" = the file's path */
+	const char *out;        /* a line of the -T output, or NULL */
+};
+
+static const struct row rows[] = {
+	{ "defaults", "", { "-b", "127.0.0.1:9", NULL }, 0,
+	  "prescal: configuration ok", "listen             0.0.0.0:8080" },
+	{ "file sets a key", "# a comment\n\nthreads 4   # trailing comment\n",
+	  { "-b", "127.0.0.1:9", NULL }, 0, "prescal: configuration ok",
+	  "threads            4" },
+	{ "flag beats file", "threads 4\n", { "-t", "8", "-b", "127.0.0.1:9", NULL }, 0,
+	  "prescal: configuration ok", "threads            8" },
+	{ "file beats config.h", "header_timeout 1234\n", { "-b", "127.0.0.1:9", NULL }, 0,
+	  "prescal: configuration ok", "header_timeout     1234" },
+	{ "file backends", "backend 127.0.0.1:81\nbackend 127.0.0.1:82\n", { NULL }, 0,
+	  "prescal: configuration ok", "backend            127.0.0.1:82" },
+	{ "flag backends replace the file's", "backend 127.0.0.1:81\n",
+	  { "-b", "127.0.0.1:83", NULL }, 0, "prescal: configuration ok",
+	  "backend            127.0.0.1:83" },
+	{ "choice", "balance rr\nmetric rps\npull never\n", { "-b", "127.0.0.1:9", NULL }, 0,
+	  "prescal: configuration ok", "balance            rr" },
+	{ "unknown key", "threads 4\n\nno_such_key 5\n", { "-b", "127.0.0.1:9", NULL }, 2,
+	  "prescal: %F:3: unknown key 'no_such_key'", NULL },
+	{ "not a number", "header_timeout soon\n", { "-b", "127.0.0.1:9", NULL }, 2,
+	  "prescal: %F:1: header_timeout 'soon': expected a whole number from 100 to 3600000",
+	  NULL },
+	{ "out of range", "threads 0\n", { "-b", "127.0.0.1:9", NULL }, 2,
+	  "prescal: %F:1: threads '0': expected a whole number from 1 to 1024", NULL },
+	{ "no value", "threads\n", { "-b", "127.0.0.1:9", NULL }, 2,
+	  "prescal: %F:1: threads needs a value", NULL },
+	{ "bad choice", "balance fastest\n", { "-b", "127.0.0.1:9", NULL }, 2,
+	  "prescal: %F:1: balance 'fastest': expected least or rr", NULL },
+	{ "bad pull", "pull always\n", { "-b", "127.0.0.1:9", NULL }, 2,
+	  "prescal: %F:1: pull 'always': expected never or missing", NULL },
+	{ "bad metric", "metric load\n", { "-b", "127.0.0.1:9", NULL }, 2,
+	  "prescal: %F:1: metric 'load': expected concurrency or rps", NULL },
+	{ "line too long", NULL, { NULL }, 2, NULL, NULL },  /* built below */
+	{ "bad flag value", NULL, { "-t", "abc", "-b", "127.0.0.1:9", NULL }, 2,
+	  "prescal: -t 'abc': expected a whole number from 1 to 1024", NULL },
+	{ "unknown flag", NULL, { "-x", NULL }, 2, "prescal: unknown flag -x", NULL },
+	{ "flag without value", NULL, { "-b", NULL }, 2, "prescal: flag -b needs a value", NULL },
+	{ "nothing to proxy", NULL, { NULL }, 2,
+	  "prescal: nothing to proxy to: give -b host:port or -i image", NULL },
+	{ "min above max", NULL, { "-i", "img", "-m", "5", "-M", "2", NULL }, 2,
+	  "prescal: -m 5 is above -M 2", NULL },
+	{ "bad set name", NULL, { "-i", "img", "-n", "bad name", NULL }, 2,
+	  "prescal: -n 'bad name': use up to 48 of [a-zA-Z0-9][a-zA-Z0-9_.-]", NULL },
+	{ "bad backend", NULL, { "-b", "127.0.0.1:99999", NULL }, 1,
+	  "prescal: backend 127.0.0.1:99999: expected [host:]port with a port in 1..65535", NULL },
+	{ "missing file", "", { "-b", "127.0.0.1:9", NULL }, 2, NULL, NULL },  /* see below */
+};
+
+static const char *bin = "./prescal";
+
+/* runs one row; the file is written to a temp path */
+static void
+run_row(const struct row *r, const char *filetext, int missing)
+{
+	char path[] = "/tmp/prescal-config-XXXXXX", out[8192], want[512], *argv[24];
+	const char *p;
+	size_t k = 0, o;
+	int fd = -1, st;
+
+	argv[k++] = (char *)(uintptr_t)bin;
+	argv[k++] = "-T";
+	if (filetext) {
+		assert_true((fd = mkstemp(path)) >= 0);
+		assert_int_equal(writeall(fd, filetext, strlen(filetext)), 0);
+		close(fd);
+		if (missing)
+			unlink(path);
+		argv[k++] = "-f";
+		argv[k++] = path;
+	}
+	for (size_t i = 0; r->flags[i]; i++)
+		argv[k++] = (char *)(uintptr_t)r->flags[i];
+	argv[k] = NULL;
+	st = trun(argv, 5000, out, sizeof(out));
+	if (filetext && !missing)
+		unlink(path);
+	if (st != r->status)
+		fail_msg("%s: exit %d, want %d; output:\n%s", r->name, st, r->status, out);
+	/* "%F" in the expected text stands for the file's path */
+	want[0] = '\0';
+	if (missing) {
+		snprintf(want, sizeof(want), "prescal: %s: No such file or directory", path);
+	} else if (r->err) {
+		for (p = r->err, o = 0; *p && o < sizeof(want) - 1; p++) {
+			if (p[0] == '%' && p[1] == 'F') {
+				o += snprintf(want + o, sizeof(want) - o, "%s", path);
+				p++;
+			} else {
+				want[o++] = *p;
+				want[o] = '\0';
+			}
+		}
+	}
+	if (want[0] && !strstr(out, want))
+		fail_msg("%s: want the line\n  %s\ngot:\n%s", r->name, want, out);
+	if (r->out && !strstr(out, r->out))
+		fail_msg("%s: -T output lacks\n  %s\ngot:\n%s", r->name, r->out, out);
+}
+
+static void
+test_table(void **state)
+{
+	char longline[2100];
+
+	(void)state;
+	for (size_t i = 0; i < LEN(rows); i++) {
+		if (!strcmp(rows[i].name, "line too long")) {
+			memset(longline, 'x', sizeof(longline) - 2);
+			longline[sizeof(longline) - 2] = '\n';
+			longline[sizeof(longline) - 1] = '\0';
+			struct row r = rows[i];
+			r.err = "prescal: %F:1: line too long";
+			run_row(&r, longline, 0);
+		} else if (!strcmp(rows[i].name, "missing file")) {
+			run_row(&rows[i], "", 1);
+		} else {
+			run_row(&rows[i], rows[i].file, 0);
+		}
+	}
+	printf("config: %zu cases\n", LEN(rows));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_table),
+	};
+
+	if (getenv("PRESCAL_BIN"))
+		bin = getenv("PRESCAL_BIN");
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
