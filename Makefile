@@ -50,6 +50,8 @@ tests/admin_integ_test: tests/admin_integ_test.c tests/tclient.c tests/tclient.h
 	$(CC) $(TCFLAGS) -o $@ tests/admin_integ_test.c tests/tclient.c util.c $(TLIBS)
 tests/config_test: tests/config_test.c tests/tclient.c tests/tclient.h util.c
 	$(CC) $(TCFLAGS) -o $@ tests/config_test.c tests/tclient.c util.c $(TLIBS)
+tests/chaos_test: tests/chaos_test.c tests/tclient.c tests/tclient.h util.c
+	$(CC) $(TCFLAGS) -o $@ tests/chaos_test.c tests/tclient.c util.c $(TLIBS)
 tests/abuse_test: tests/abuse_test.c tests/tclient.c tests/tclient.h util.c
 	$(CC) $(TCFLAGS) -o $@ tests/abuse_test.c tests/tclient.c util.c $(TLIBS)
 tests/backend: tests/backend.c
@@ -70,7 +72,8 @@ tests/pool_test-tsan: tests/pool_test.c pool.c util.c pool.h util.h
 unit: $(UNIT)
 	@for t in $(UNIT); do echo "== $$t"; ./$$t || exit 1; done
 
-INTEG = tests/config_test tests/integ_test tests/abuse_test tests/admin_integ_test tests/scale_integ_test
+INTEG = tests/config_test tests/integ_test tests/abuse_test tests/admin_integ_test \
+	tests/scale_integ_test tests/chaos_test
 
 integ: prescal tests/backend tests/backend-static $(INTEG)
 	@for t in $(INTEG); do echo "== $$t"; ./$$t || exit 1; done

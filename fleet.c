@@ -64,6 +64,7 @@ static struct {
 	int seq;                    /* next instance number */
 	int demand, stopping;
 	int reconciling;            /* a J_RECONCILE is queued or running */
+	int want_reconcile;         /* the events stream came back: check at once */
 	char tomb[NTOMB][65];       /* ids to remove again; "" = free */
 	const char *sock;
 } F = {
@@ -502,18 +503,35 @@ job_reconcile(struct docker *d)
 	if (!ctr || docker_list(d, F.c.name, F.c.port, ctr, FLEET_CAP, &n) < 0)
 		goto out;
 	for (i = 0; i < n; i++) {
-		if (!strcmp(ctr[i].state, "running") || !strcmp(ctr[i].state, "created") ||
-		    !strcmp(ctr[i].state, "restarting"))
-			continue;
+		int alive = !strcmp(ctr[i].state, "running") || !strcmp(ctr[i].state, "created") ||
+		            !strcmp(ctr[i].state, "restarting");
+		struct inst *in;
+
 		pthread_mutex_lock(&F.lock);
-		known = inst_by_id_unlocked(ctr[i].id) != NULL;
+		in = inst_by_id_unlocked(ctr[i].id);
+		known = in != NULL;
+		/* it died while no events stream was listening */
+		if (in && !alive && (in->state == FI_READY || in->state == FI_STARTING))
+			condemn_unlocked(in, "exited while the events stream was down");
 		pthread_mutex_unlock(&F.lock);
-		if (known)
+		if (known || alive)
 			continue;
 		warn("removing leftover container %s (%s)", ctr[i].name, ctr[i].state);
 		if (docker_remove(d, ctr[i].id) < 0)
 			bury(ctr[i].id);
 	}
+	/* instances whose containers are gone altogether */
+	pthread_mutex_lock(&F.lock);
+	for (k = 0; k < FLEET_CAP; k++) {
+		struct inst *in = &F.inst[k];
+		if (in->state != FI_READY && in->state != FI_STARTING)
+			continue;
+		for (i = 0; i < n && strcmp(ctr[i].id, in->id); i++)
+			;
+		if (i == n)
+			condemn_unlocked(in, "was removed outside prescal");
+	}
+	pthread_mutex_unlock(&F.lock);
 out:
 	free(ctr);
 	pthread_mutex_lock(&F.lock);
@@ -667,9 +685,13 @@ scale_loop(void *arg)
 		/* ticks run unlocked (ops lock F); jobs only touch the back-off */
 		st = F.st;
 		pthread_mutex_unlock(&F.lock);
-		if (now_ms() - last_reconcile >= RECONCILE_MS) {
+		pthread_mutex_lock(&F.lock);
+		demand = F.want_reconcile;
+		pthread_mutex_unlock(&F.lock);
+		if (demand || now_ms() - last_reconcile >= RECONCILE_MS) {
 			last_reconcile = now_ms();
 			pthread_mutex_lock(&F.lock);
+			F.want_reconcile = 0;
 			if (!F.reconciling) {
 				F.reconciling = 1;
 				push_unlocked(J_RECONCILE, NULL);
@@ -727,7 +749,7 @@ scale_events(void *arg)
 {
 	struct docker *d = dopen();
 	struct docker_event ev;
-	int backoff = 500, r;
+	int backoff = 500, r, first = 1;
 
 	(void)arg;
 	for (;;) {
@@ -738,7 +760,15 @@ scale_events(void *arg)
 			backoff = MIN(backoff * 2, 30000);
 			continue;
 		}
+		if (!first) {
+			/* events may have been missed meanwhile: compare with Docker */
+			pthread_mutex_lock(&F.lock);
+			F.want_reconcile = 1;
+			pthread_cond_signal(&F.wake);
+			pthread_mutex_unlock(&F.lock);
+		}
 		backoff = 500;
+		first = 0;
 		while ((r = docker_events_next(d, &ev, 1000)) >= 0)
 			if (r == 1)
 				on_event(&ev);
