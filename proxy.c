@@ -789,34 +789,73 @@ respond(struct exchange *x, size_t got, int rhlen)
 	return 0;
 }
 
+/* sends the request to backends until one answers with a head, retrying
+ * stale cached connections and dying backends where that is safe;
+ * returns 0 or a status */
+static int
+forward(struct exchange *x, int hlen, size_t *got, int *rhlen)
+{
+	struct backend *tried[16];
+	int ntried = 0, r, again = 1;
+
+	for (;;) {
+		r = attempt(x, hlen, got, rhlen, tried, &ntried);
+		if (r != -1 && r != -3)
+			return r;
+		close(x->bfd);
+		x->bfd = -1;
+		if (r == -1) {
+			/* a stale cached connection: once more on a fresh one */
+			pool_done(x->b, 1);
+			ntried--;
+			x->fresh = 1;
+			r = again-- ? 0 : 502;
+		} else {
+			/* closed before answering (a dying instance): another backend */
+			warn("backend %s closed the connection before answering", x->b->name);
+			pool_done(x->b, 0);
+			r = x->idem ? 0 : 502;
+		}
+		x->b = NULL;
+		if (r || !replayable(x))
+			return 502;
+	}
+}
+
+/* reads the request head's fields that outlive it in c->buf */
+static int
+prepare(struct exchange *x)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	x->start_us = ts.tv_sec * 1000000L + ts.tv_nsec / 1000;
+	x->req.hdr = x->w->hdr;
+	if ((x->head_len = http_parse_request(x->c->buf, x->c->len, &C.lim, &x->req)) < 0)
+		return x->req.status ? x->req.status : 400;
+	if (C.access_log)
+		snprintf(x->lreq, sizeof(x->lreq), "%.*s %.*s HTTP/1.%d",
+		         (int)MIN(x->req.mlen, 32), x->req.method, (int)MIN(x->req.tlen, 256),
+		         x->req.target, x->req.minor);
+	x->keep = x->req.keepalive && !atomic_load(&draining);
+	x->is_head = x->req.mlen == 4 && !memcmp(x->req.method, "HEAD", 4);
+	x->idem = idempotent(x);
+	x->html = C.starting_page && wants_html(x);
+	return 0;
+}
+
 int
 proxy_serve(struct worker *w, struct conn *c)
 {
 	struct exchange x = { .w = w, .c = c, .bfd = -1, .bkeep = 1, .start = now_ms() };
-	struct timespec ts;
-	struct backend *tried[16];
-	int ntried = 0, hlen, rhlen = 0, r, again = 1;
+	int hlen = 0, rhlen = 0, r;
 	size_t got = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	x.start_us = ts.tv_sec * 1000000L + ts.tv_nsec / 1000;
-	x.req.hdr = w->hdr;
-	if ((x.head_len = http_parse_request(c->buf, c->len, &C.lim, &x.req)) < 0) {
-		r = fail(&x, x.req.status ? x.req.status : 400);
+	/* the head: parsed, rewritten for the backend, then dropped from c->buf */
+	if ((r = prepare(&x)) || (hlen = build_request(&x)) < 0) {
+		fail(&x, r ? r : 431);
 		count(&x);
-		return r;
-	}
-	if (C.access_log)
-		snprintf(x.lreq, sizeof(x.lreq), "%.*s %.*s HTTP/1.%d", (int)MIN(x.req.mlen, 32),
-		         x.req.method, (int)MIN(x.req.tlen, 256), x.req.target, x.req.minor);
-	x.keep = x.req.keepalive && !atomic_load(&draining);
-	x.is_head = x.req.mlen == 4 && !memcmp(x.req.method, "HEAD", 4);
-	x.idem = idempotent(&x);
-	x.html = C.starting_page && wants_html(&x);
-	if ((hlen = build_request(&x)) < 0) {
-		r = fail(&x, 431);
-		count(&x);
-		return r;
+		return PROXY_CLOSE;
 	}
 	consume(c, x.head_len);
 	if (x.req.body == HTTP_BODY_CHUNKED && bad_chunks(c)) {
@@ -825,39 +864,14 @@ proxy_serve(struct worker *w, struct conn *c)
 		count(&x);
 		return PROXY_CLOSE;
 	}
-	for (;;) {
-		r = attempt(&x, hlen, &got, &rhlen, tried, &ntried);
-		if (r != -1 && r != -3)
-			break;
-		close(x.bfd);
-		x.bfd = -1;
-		if (r == -1) {
-			/* a stale cached connection: once more on a fresh one */
-			pool_done(x.b, 1);
-			ntried--;
-			x.fresh = 1;
-			r = again-- ? 0 : 502;
-		} else {
-			/* closed before answering (a dying instance): another backend */
-			warn("backend %s closed the connection before answering", x.b->name);
-			pool_done(x.b, 0);
-			r = x.idem ? 0 : 502;
-		}
-		x.b = NULL;
-		if (r || !replayable(&x)) {
-			r = 502;
-			break;
-		}
-	}
-	if (r) {
+	if ((r = forward(&x, hlen, &got, &rhlen))) {
 		x.bkeep = 0;
 		release_backend(&x, r != 502 && r != 504 ? 1 : 0);
 		fail(&x, r);
 		count(&x);
 		return PROXY_CLOSE;
 	}
-	r = respond(&x, got, rhlen);
-	if (r) {
+	if ((r = respond(&x, got, rhlen))) {
 		x.bkeep = 0;
 		release_backend(&x, r > 0 ? 0 : 1);
 		if (r > 0)
