@@ -73,7 +73,7 @@ struct settings {
 	long header_timeout, body_timeout, keepalive_timeout, send_timeout;
 	long connect_timeout, backend_timeout, tunnel_timeout, drain_timeout, hold_timeout;
 	long max_fails, down_backoff, idle_per_backend, backend_idle, max_tries, hold_max;
-	long access_log, conn_cap, starting_page;
+	long access_log, conn_cap, starting_page, defer_accept;
 	char balance[16];
 	struct scale_conf sc;
 	int scaling;
@@ -91,7 +91,7 @@ static struct settings S = {
 	.max_fails = MAX_FAILS, .down_backoff = DOWN_BACKOFF,
 	.idle_per_backend = IDLE_PER_BACKEND, .backend_idle = BACKEND_IDLE,
 	.max_tries = MAX_TRIES, .access_log = ACCESS_LOG, .conn_cap = CONN_CAP,
-	.starting_page = STARTING_PAGE,
+	.starting_page = STARTING_PAGE, .defer_accept = DEFER_ACCEPT,
 	.balance = BALANCE,
 	.sc = {
 		.image = "", .port = IMAGE_PORT, .min = MIN_INSTANCES, .max = MAX_INSTANCES,
@@ -484,6 +484,7 @@ static struct option opts[] = {
 	{ 0, "max_tries",           O_INT,  &S.max_tries, 0, 1, 16, 0, NULL },
 	{ 0, "conn_cap",            O_INT,  &S.conn_cap, 0, 0, 1000000, 0, NULL },
 	{ 0, "starting_page",       O_INT,  &S.starting_page, 0, 0, 1, 0, NULL },
+	{ 0, "defer_accept",        O_INT,  &S.defer_accept, 0, 0, 1, 0, NULL },
 	{ 0, "metric",              O_STR,  S.sc.metric, sizeof(S.sc.metric), 0, 0, 0,
 	  "concurrency rps" },
 	{ 0, "target_rps",          O_INT,  &S.sc.target_rps, 0, 1, 10000000, 0, NULL },
@@ -728,12 +729,17 @@ start_listener(void)
 	socklen_t sl;
 	const char *msg;
 
-	/* no TCP_DEFER_ACCEPT: the head deadline must run from the connect */
 	if (resolve_addr(S.listen, "0.0.0.0", &ss, &sl, &msg) < 0)
 		die("listen address %s: %s", S.listen, msg);
 	if ((lfd = listen_tcp(&ss, sl, LISTEN_BACKLOG)) < 0)
 		die("cannot listen on %s:", S.listen);
 	fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
+	/* off by default: the head deadline should run from the connect, and
+	 * with it the kernel holds a silent connection before accept */
+	if (S.defer_accept) {
+		int one = 1;
+		setsockopt(lfd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &one, sizeof(one));
+	}
 	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
 		die("epoll_create1:");
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &ev) < 0)
