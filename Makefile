@@ -44,14 +44,14 @@ tests/scale_test: tests/scale_test.c scale.c util.c scale.h util.h
 	$(CC) $(TCFLAGS) -o $@ tests/scale_test.c scale.c util.c $(TLIBS)
 tests/integ_test: tests/integ_test.c tests/tclient.c tests/tclient.h util.c
 	$(CC) $(TCFLAGS) -o $@ tests/integ_test.c tests/tclient.c util.c $(TLIBS)
-tests/scale_integ_test: tests/scale_integ_test.c tests/tclient.c tests/tclient.h util.c
-	$(CC) $(TCFLAGS) -o $@ tests/scale_integ_test.c tests/tclient.c util.c $(TLIBS)
+tests/scale_integ_test: tests/scale_integ_test.c tests/tclient.c tests/tclient.h tests/tdocker.c tests/tdocker.h util.c
+	$(CC) $(TCFLAGS) -o $@ tests/scale_integ_test.c tests/tclient.c tests/tdocker.c util.c $(TLIBS)
 tests/admin_integ_test: tests/admin_integ_test.c tests/tclient.c tests/tclient.h util.c
 	$(CC) $(TCFLAGS) -o $@ tests/admin_integ_test.c tests/tclient.c util.c $(TLIBS)
 tests/config_test: tests/config_test.c tests/tclient.c tests/tclient.h util.c
 	$(CC) $(TCFLAGS) -o $@ tests/config_test.c tests/tclient.c util.c $(TLIBS)
-tests/chaos_test: tests/chaos_test.c tests/tclient.c tests/tclient.h util.c
-	$(CC) $(TCFLAGS) -o $@ tests/chaos_test.c tests/tclient.c util.c $(TLIBS)
+tests/chaos_test: tests/chaos_test.c tests/tclient.c tests/tclient.h tests/tdocker.c tests/tdocker.h util.c
+	$(CC) $(TCFLAGS) -o $@ tests/chaos_test.c tests/tclient.c tests/tdocker.c util.c $(TLIBS)
 tests/abuse_test: tests/abuse_test.c tests/tclient.c tests/tclient.h util.c
 	$(CC) $(TCFLAGS) -o $@ tests/abuse_test.c tests/tclient.c util.c $(TLIBS)
 tests/backend: tests/backend.c

@@ -42,10 +42,10 @@
 static char prescal_bin[512], backend_bin[512];
 static struct tproc *gback, *gplain, *gprox;
 static int bport, plport, pport;
-static char recfile[64], gconf[64];
+static char recfile[64], gconf[80];
 
 /* temporary config files, removed by the teardowns */
-static char tmpfiles[8][64];
+static char last_conf[80];       /* the config file start_prescal wrote last */
 
 /* test_idle_5000's connections, closed by the teardown after a failure */
 static int idle_fd[5000], idle_n;
@@ -63,36 +63,6 @@ static const char group_conf[] =
 
 /* helpers */
 
-static char *
-write_tmp(const char *text)
-{
-	int fd, i;
-
-	for (i = 0; i < (int)LEN(tmpfiles) && tmpfiles[i][0]; i++)
-		;
-	if (i == (int)LEN(tmpfiles))
-		return NULL;
-	snprintf(tmpfiles[i], sizeof(tmpfiles[i]), "/tmp/prescal-abuse-conf-XXXXXX");
-	if ((fd = mkstemp(tmpfiles[i])) < 0)
-		return NULL;
-	if (writeall(fd, text, strlen(text)) < 0) {
-		close(fd);
-		return NULL;
-	}
-	close(fd);
-	return tmpfiles[i];
-}
-
-static void
-remove_tmp(const char *keep)
-{
-	for (size_t i = 0; i < LEN(tmpfiles); i++) {
-		if (tmpfiles[i][0] && (!keep || strcmp(keep, tmpfiles[i]))) {
-			unlink(tmpfiles[i]);
-			tmpfiles[i][0] = '\0';
-		}
-	}
-}
 
 /* starts tests/backend on port, recording into rec unless it is NULL */
 static int
@@ -120,13 +90,14 @@ start_backend(struct tproc **p, int port, char *rec, int scope)
 static int
 start_prescal(struct tproc **p, int port, const char *conf, int threads, int back)
 {
-	char listen[64], th[16], bp[64], *cf = write_tmp(conf);
+	char listen[64], th[16], bp[64], *cf = tmp_write("abuse-conf", conf);
 	char *argv[] = { prescal_bin, "-q", "-a", "off", "-l", listen, "-b", bp, "-t", th,
 	                 "-f", cf, NULL };
 	char log[2048];
 
 	if (!cf)
 		return -1;
+	snprintf(last_conf, sizeof(last_conf), "%s", cf);
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
 	snprintf(bp, sizeof(bp), "127.0.0.1:%d", back);
 	snprintf(th, sizeof(th), "%d", threads);
@@ -370,7 +341,7 @@ group_setup(void **state)
 	if (start_prescal(&gprox, pport, group_conf, 2, bport) < 0)
 		return -1;
 	gprox->scope = SCOPE_GROUP;
-	snprintf(gconf, sizeof(gconf), "%s", tmpfiles[0]);
+	snprintf(gconf, sizeof(gconf), "%s", last_conf);
 	printf("abuse: prescal %s pid %d on %d, backend %d (recording), %d (plain)\n",
 	       prescal_bin, (int)gprox->pid, pport, bport, plport);
 	return 0;
@@ -391,7 +362,7 @@ group_teardown(void **state)
 	tproc_stop(gprox, SIGKILL);
 	tproc_stop(gplain, SIGKILL);
 	tproc_stop(gback, SIGKILL);
-	remove_tmp(NULL);
+	tmp_remove(NULL);
 	unlink(recfile);
 	return 0;
 }
@@ -407,7 +378,7 @@ test_teardown(void **state)
 	tconn_close_all();
 	tresp_free_all();
 	tproc_stop_scope(SCOPE_TEST);
-	remove_tmp(gconf);
+	tmp_remove(gconf);
 	return 0;
 }
 

@@ -38,6 +38,7 @@
 #include <cmocka.h>
 
 #include "tclient.h"
+#include "tdocker.h"
 #include "util.h"
 
 #define IMAGE      "prescal-test-backend:latest"
@@ -45,7 +46,6 @@
                    "hold_timeout 3000\nstart_timeout 10000\n"
 #define REQ        "GET /slow?ms=10 HTTP/1.1\r\nHost: pch\r\n\r\n"
 #define LOGMAX     (1 << 20)      /* prescal log bytes read back */
-#define NCTR       16             /* containers listed per set */
 #define NPROC      2              /* prescal processes per test */
 #define NLOAD      8              /* client threads */
 #define REQ_MS     5000           /* per request: no answer by then is a hang */
@@ -108,121 +108,12 @@ struct fix {
 	int restore;                  /* teardown makes sure dockerd answers */
 };
 
-struct ctr {
-	char id[80];
-	char name[96];
-	char state[32];
-};
-
 static const char *bin = "./prescal";
 static int have_docker;
 static char logbuf[LOGMAX];       /* test thread only */
 
 /* docker */
 
-/* the daemon's socket: $DOCKER_HOST if unix://, else the default */
-static const char *
-docker_sock(void)
-{
-	const char *h = getenv("DOCKER_HOST");
-
-	if (h && !strncmp(h, "unix://", 7))
-		return h + 7;
-	return "/var/run/docker.sock";
-}
-
-/* GET /_ping on the daemon's socket; 0 if it answers 200 */
-static int
-docker_ping(void)
-{
-	static const char req[] = "GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n";
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char buf[64] = "";
-	ssize_t n;
-	int fd, r = -1;
-
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", docker_sock());
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return -1;
-	sock_timeouts(fd, 3000, 3000);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    writeall(fd, req, sizeof(req) - 1) == 0 &&
-	    (n = recv(fd, buf, sizeof(buf) - 1, MSG_WAITALL)) >= 12) {
-		buf[n] = '\0';
-		r = !strncmp(buf, "HTTP/1.", 7) && !strncmp(buf + 8, " 200", 4) ? 0 : -1;
-	}
-	close(fd);
-	return r;
-}
-
-/* runs a shell command quietly; returns its exit status or -1 */
-static int
-sh(const char *fmt, ...)
-{
-	char cmd[1024];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	st = system(cmd);
-	return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-/* runs a command and reads its first output line into out; -1 if none */
-static int
-sh_line(char *out, size_t n, const char *fmt, ...)
-{
-	char cmd[1024];
-	va_list ap;
-	FILE *f;
-	int r = -1;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	if (!(f = popen(cmd, "r")))
-		return -1;
-	if (fgets(out, (int)n, f)) {
-		out[strcspn(out, "\n")] = '\0';
-		r = 0;
-	}
-	pclose(f);
-	return r;
-}
-
-/* lists the containers labelled with set (all states); count or -1 */
-static int
-dk_list(const char *set, struct ctr *c, int max)
-{
-	char cmd[512], line[512];
-	FILE *f;
-	int n = 0;
-
-	snprintf(cmd, sizeof(cmd), "docker ps -a --no-trunc --filter label=prescal.name=%s "
-	         "--format '{{.ID}} {{.Names}} {{.State}}' 2>/dev/null", set);
-	if (!(f = popen(cmd, "r")))
-		return -1;
-	while (fgets(line, sizeof(line), f) && n < max) {
-		if (sscanf(line, "%79s %95s %31s", c[n].id, c[n].name, c[n].state) == 3)
-			n++;
-	}
-	return pclose(f) == 0 ? n : -1;
-}
-
-/* how many containers of set are in state (NULL: any); -1 if unknown */
-static int
-dk_count(const char *set, const char *state)
-{
-	struct ctr c[NCTR];
-	int n = dk_list(set, c, NCTR), k = 0;
-
-	for (int i = 0; i < n; i++)
-		if (!state || !strcmp(c[i].state, state))
-			k++;
-	return n < 0 ? -1 : k;
-}
 
 /* "name state, ..." for messages */
 static char *

@@ -45,7 +45,6 @@ static int bport, pport, gnfd;
 static char recfile[64], gconf[64];
 
 /* temporary files the tests wrote, removed by the teardowns */
-static char tmpfiles[16][64];
 
 /* prescal's RSS, sampled by a thread while a big body passes */
 struct sampler {
@@ -75,36 +74,6 @@ static const char group_conf[] =
 
 /* helpers */
 
-static char *
-write_tmp(const char *text)
-{
-	int fd, i;
-
-	for (i = 0; i < (int)LEN(tmpfiles) && tmpfiles[i][0]; i++)
-		;
-	if (i == (int)LEN(tmpfiles))
-		return NULL;
-	snprintf(tmpfiles[i], sizeof(tmpfiles[i]), "/tmp/prescal-integ-conf-XXXXXX");
-	if ((fd = mkstemp(tmpfiles[i])) < 0)
-		return NULL;
-	if (writeall(fd, text, strlen(text)) < 0) {
-		close(fd);
-		return NULL;
-	}
-	close(fd);
-	return tmpfiles[i];
-}
-
-static void
-remove_tmp(const char *keep)
-{
-	for (size_t i = 0; i < LEN(tmpfiles); i++) {
-		if (tmpfiles[i][0] && (!keep || strcmp(keep, tmpfiles[i]))) {
-			unlink(tmpfiles[i]);
-			tmpfiles[i][0] = '\0';
-		}
-	}
-}
 
 /* starts tests/backend on port; rec and instance may be NULL */
 static int
@@ -300,7 +269,7 @@ group_setup(void **state)
 	if ((fd = mkstemp(recfile)) < 0)
 		return -1;
 	close(fd);
-	snprintf(gconf, sizeof(gconf), "%s", write_tmp(group_conf));
+	snprintf(gconf, sizeof(gconf), "%s", tmp_write("integ-conf", group_conf));
 	if ((bport = free_port()) < 0 || (pport = free_port()) < 0)
 		return -1;
 	if (start_backend(&gback, bport, recfile, "group", SCOPE_GROUP) < 0)
@@ -331,7 +300,7 @@ group_teardown(void **state)
 	tproc_stop_scope(SCOPE_TEST);
 	tproc_stop(gprox, SIGKILL);
 	tproc_stop(gback, SIGKILL);
-	remove_tmp(NULL);
+	tmp_remove(NULL);
 	unlink(recfile);
 	return 0;
 }
@@ -346,7 +315,7 @@ test_teardown(void **state)
 	tconn_close_all();
 	tresp_free_all();
 	tproc_stop_scope(SCOPE_TEST);
-	remove_tmp(gconf);
+	tmp_remove(gconf);
 	return 0;
 }
 
@@ -1485,7 +1454,7 @@ test_health_skips_dead_backend(void **state)
 	char b1[32], b2[32], log[16384], needle[64], *l;
 	int port = free_port(), dead = free_port(), rc, ok = 0, tries = 0;
 	int64_t t0 = now_ms();
-	char *cf = write_tmp("max_fails 2\ndown_backoff 60000\nbalance rr\n");
+	char *cf = tmp_write("integ-conf", "max_fails 2\ndown_backoff 60000\nbalance rr\n");
 
 	(void)state;
 	assert_non_null(cf);
@@ -1523,7 +1492,7 @@ test_balance_rr(void **state)
 	struct tresp r = { 0 };
 	char conf[] = "balance rr\n", a1[32], a2[32];
 	int port = free_port(), p1 = free_port(), p2 = free_port(), na = 0, nb = 0, rc;
-	char *cf = write_tmp(conf);
+	char *cf = tmp_write("integ-conf", conf);
 
 	(void)state;
 	assert_non_null(cf);
@@ -1556,7 +1525,7 @@ test_idle_connections(void **state)
 	char conf[] = "keepalive_timeout 60000\nheader_timeout 5000\n", bp[32];
 	int port = free_port(), rc, nfd0, nfd, n;
 	int64_t t0, ms, until;
-	char *cf = write_tmp(conf);
+	char *cf = tmp_write("integ-conf", conf);
 
 	(void)state;
 	assert_non_null(idle);
@@ -1619,7 +1588,7 @@ test_max_conns(void **state)
 	char conf[] = "max_conns 50\nkeepalive_timeout 60000\n", bp[32];
 	int port = free_port(), rc, ok = 0, rejected = 0, i;
 	int64_t t0;
-	char *cf = write_tmp(conf);
+	char *cf = tmp_write("integ-conf", conf);
 
 	(void)state;
 	assert_non_null(cf);
@@ -1665,7 +1634,7 @@ test_keepalive_timeout(void **state)
 	char bp[32];
 	int port = free_port(), rc;
 	int64_t t0, ms;
-	char *cf = write_tmp("keepalive_timeout 300\n");
+	char *cf = tmp_write("integ-conf", "keepalive_timeout 300\n");
 
 	(void)state;
 	assert_non_null(cf);
@@ -1693,7 +1662,7 @@ test_body_timeout_408(void **state)
 	char bp[32];
 	int port = free_port(), rc;
 	int64_t t0, ms;
-	char *cf = write_tmp("body_timeout 300\n");
+	char *cf = tmp_write("integ-conf", "body_timeout 300\n");
 
 	(void)state;
 	assert_non_null(cf);
@@ -1720,7 +1689,7 @@ test_sigterm_drain(void **state)
 	char conf[] = "drain_timeout 3000\nbackend_timeout 5000\n", bp[32];
 	int port = free_port(), rc, fd;
 	int64_t t0, ms;
-	char *cf = write_tmp(conf);
+	char *cf = tmp_write("integ-conf", conf);
 
 	(void)state;
 	assert_non_null(cf);
@@ -2053,7 +2022,7 @@ test_flags(void **state)
 
 	/* config file: an unknown key on line 3 */
 	snprintf(conf, sizeof(conf), "# comment\nheader_timeout 1000\nno_such_key 5\n");
-	cf = write_tmp(conf);
+	cf = tmp_write("integ-conf", conf);
 	assert_non_null(cf);
 	snprintf(cfpath, sizeof(cfpath), "%s", cf);
 	snprintf(needle, sizeof(needle), "%s:3:", cfpath);
@@ -2061,7 +2030,7 @@ test_flags(void **state)
 	           "unknown config key");
 	/* and a bad value */
 	snprintf(conf, sizeof(conf), "header_timeout soon\n");
-	cf = write_tmp(conf);
+	cf = tmp_write("integ-conf", conf);
 	assert_non_null(cf);
 	snprintf(cfpath, sizeof(cfpath), "%s", cf);
 	snprintf(needle, sizeof(needle), "%s:1:", cfpath);

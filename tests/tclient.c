@@ -705,3 +705,40 @@ proc_nfd(pid_t pid)
 	closedir(dir);
 	return n;
 }
+
+static char tmpfiles[32][80];   /* test thread only */
+
+char *
+tmp_write(const char *tag, const char *text)
+{
+	int fd, i;
+
+	for (i = 0; i < (int)LEN(tmpfiles) && tmpfiles[i][0]; i++)
+		;
+	if (i == (int)LEN(tmpfiles))
+		return NULL;
+	snprintf(tmpfiles[i], sizeof(tmpfiles[i]), "/tmp/prescal-%.20s-XXXXXX", tag);
+	if ((fd = mkstemp(tmpfiles[i])) < 0) {
+		tmpfiles[i][0] = '\0';
+		return NULL;
+	}
+	if (writeall(fd, text, strlen(text)) < 0) {
+		close(fd);
+		unlink(tmpfiles[i]);
+		tmpfiles[i][0] = '\0';
+		return NULL;
+	}
+	close(fd);
+	return tmpfiles[i];
+}
+
+void
+tmp_remove(const char *keep)
+{
+	for (size_t i = 0; i < LEN(tmpfiles); i++) {
+		if (tmpfiles[i][0] && (!keep || strcmp(keep, tmpfiles[i]))) {
+			unlink(tmpfiles[i]);
+			tmpfiles[i][0] = '\0';
+		}
+	}
+}

@@ -150,3 +150,12 @@ uint64_t fnv1a64(uint64_t h, const void *p, size_t n);
 
 /* Sleeps ms milliseconds. */
 void msleep(int ms);
+
+/* temporary files */
+
+/* Writes text to a new /tmp/prescal-<tag>-XXXXXX file (at most 32 live at
+ * once). Returns its path (owned by tclient) or NULL. */
+char *tmp_write(const char *tag, const char *text);
+
+/* Removes the files tmp_write made, except keep (NULL: all). */
+void tmp_remove(const char *keep);

@@ -1,0 +1,30 @@
+/* See LICENSE file for copyright and license details. */
+/* tests/tdocker.h: Docker helpers shared by the integration tests that
+ * drive a live daemon (through its socket and the docker CLI). */
+
+#define NCTR 16                   /* containers listed per set */
+
+struct ctr {
+	char id[80];
+	char name[96];
+	char state[32];
+};
+
+/* Returns the daemon's socket: $DOCKER_HOST if unix://, else the default. */
+const char *docker_sock(void);
+
+/* GET /_ping on the daemon's socket. Returns 0 if it answers 200. */
+int docker_ping(void);
+
+/* Runs a shell command quietly. Returns its exit status or -1. */
+int sh(const char *fmt, ...);
+
+/* Runs a command and reads its first output line into out; 0, or -1 if none. */
+int sh_line(char *out, size_t n, const char *fmt, ...);
+
+/* Lists the containers labelled prescal.name=set (all states) into c.
+ * Returns their number or -1. */
+int dk_list(const char *set, struct ctr *c, int max);
+
+/* Returns how many containers of set are in state (NULL: any), or -1. */
+int dk_count(const char *set, const char *state);
