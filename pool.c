@@ -306,13 +306,6 @@ fail_unlocked(struct backend *b)
 	}
 }
 
-void
-pool_fail(struct backend *b)
-{
-	pthread_mutex_lock(&P.lock);
-	fail_unlocked(b);
-	pthread_mutex_unlock(&P.lock);
-}
 
 void
 pool_done(struct backend *b, int ok)

@@ -100,9 +100,6 @@ int pool_pick(struct backend **out, struct backend *const *skip, int nskip, int6
  * may mark b down. Drops the reference taken by pool_pick. */
 void pool_done(struct backend *b, int ok);
 
-/* Records a failure of b without ending the pick (connect refused). */
-void pool_fail(struct backend *b);
-
 /* Returns a cached idle connection to b, or -1. check: poll it first and
  * skip it if it has data or EOF (a syscall; skip when the request can be
  * retried on a fresh connection anyway). */

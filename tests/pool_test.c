@@ -517,11 +517,13 @@ test_passive_health(void **state)
 	assert_int_equal(b->fails, 0);
 	assert_int_equal(b->state, B_UP);
 
-	/* pool_fail counts too; the third failure marks it down */
-	assert_int_equal(pick(&got), 0);
-	pool_fail(got);
-	pool_fail(got);
+	/* the third consecutive failure marks it down */
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(pick(&got), 0);
+		pool_done(got, 0);
+	}
 	assert_int_equal(b->state, B_UP);
+	assert_int_equal(pick(&got), 0);
 	pool_done(got, 0);
 	assert_int_equal(b->state, B_DOWN);
 	pool_get_stats(&st);
@@ -556,6 +558,18 @@ test_passive_health(void **state)
 }
 
 /* a failed trial doubles the back-off, up to 30 s; success resets it */
+/* makes b's next trial due now, picks it and fails it */
+static void
+failed_trial(struct backend *b)
+{
+	struct backend *got;
+
+	b->retry_at = 0;
+	assert_int_equal(pick(&got), 0);
+	assert_ptr_equal(got, b);
+	pool_done(got, 0);
+}
+
 static void
 test_backoff_doubles(void **state)
 {
@@ -594,22 +608,20 @@ test_backoff_doubles(void **state)
 	assert_int_equal(b->fails, 0);
 	pool_remove(b);
 
-	/* the cap: no sleeping, failures recorded directly */
+	/* the cap: no sleeping, each trial made due at once */
 	c.backoff_ms = 9000;
 	pool_init(&c);
 	b = add(0, B_UP);
-	pool_fail(b);
+	assert_int_equal(pick(&got), 0);
+	pool_done(got, 0);
 	assert_int_equal(b->state, B_DOWN);
 	assert_int_equal(b->backoff, 9000);
-	b->trial = 1;  /* as if each failure were a trial's */
-	pool_fail(b);
+	failed_trial(b);
 	assert_int_equal(b->backoff, 18000);
-	b->trial = 1;
-	pool_fail(b);
+	failed_trial(b);
 	assert_int_equal(b->backoff, 30000);
 	t0 = now_ms();
-	b->trial = 1;
-	pool_fail(b);
+	failed_trial(b);
 	assert_int_equal(b->backoff, 30000);
 	assert_in_range(b->retry_at - t0, 30000, 30002);
 	pool_remove(b);
@@ -995,8 +1007,6 @@ worker_run(void *arg)
 			wk->err = 1;
 			break;
 		}
-		if (rand_r(&wk->seed) % 1000 == 0)
-			pool_fail(b);
 		ok = rand_r(&wk->seed) % 100 != 0;
 		for (int k = 0; k < 3; k++)
 			if (b == cb[k] && ok)
