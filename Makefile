@@ -65,6 +65,8 @@ tests/backend-static: tests/backend.c
 prescal-asan: config.h $(SRC) $(HDR)
 	$(CC) $(PCPPFLAGS) $(PCFLAGS) -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 		-fno-sanitize-recover=undefined -o $@ $(SRC) $(PLDFLAGS) -fsanitize=address,undefined
+prescal-tsan: config.h $(SRC) $(HDR)
+	$(CC) $(PCPPFLAGS) $(PCFLAGS) -g -O1 -fsanitize=thread -o $@ $(SRC) $(PLDFLAGS) -fsanitize=thread
 tests/pool_test-tsan: tests/pool_test.c pool.c util.c pool.h util.h
 	$(CC) $(PCPPFLAGS) $(PCFLAGS) -g -O1 -fsanitize=thread -I. -o $@ tests/pool_test.c pool.c \
 		util.c -lcmocka -pthread -fsanitize=thread
@@ -83,7 +85,7 @@ test: unit integ
 
 # the integration suite against an ASan+UBSan prescal (reports fail the run),
 # the pool's concurrency tests under TSan, and valgrind memcheck
-sanitize: prescal-asan tests/backend tests/backend-static $(INTEG) tests/pool_test-tsan
+sanitize: prescal-asan prescal-tsan tests/backend tests/backend-static $(INTEG) tests/pool_test-tsan
 	sh tests/sanitize.sh
 
 lint:
@@ -113,7 +115,7 @@ bench: prescal tests/backend tests/backend-static
 	bash bench/bench.sh
 
 clean:
-	rm -f prescal prescal-static prescal-asan tests/pool_test-tsan $(OBJ) $(UNIT) $(INTEG) tests/backend \
+	rm -f prescal prescal-static prescal-asan prescal-tsan tests/pool_test-tsan $(OBJ) $(UNIT) $(INTEG) tests/backend \
 		tests/backend-static fuzz/*_fuzz prescal-$(VERSION).tar.gz
 
 dist: clean

@@ -32,6 +32,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdatomic.h>
@@ -178,12 +179,12 @@ static void
 park(struct conn *c, int state, int64_t deadline)
 {
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT, .data.ptr = c };
-	int st = state;
+	int st = state, fd = c->fd;  /* once armed, another worker may own c */
 
 	c->deadline = deadline;
 	atomic_store(&c->state, state);
-	if (epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0 &&
-	    (errno != ENOENT || epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0)) {
+	if (epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev) < 0 &&
+	    (errno != ENOENT || epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0)) {
 		warn("epoll_ctl:");
 		if (atomic_compare_exchange_strong(&c->state, &st, CS_BUSY))
 			conn_close(c);
@@ -266,10 +267,14 @@ static void
 on_conn(struct worker *w, struct conn *c, int st)
 {
 	switch (st) {
-	case CS_EXPIRED:  /* marked by sweep() */
+	case CS_EXPIRED:  /* marked by sweep(), which may still be shutting it */
+		while (atomic_load(&c->sweeping))
+			sched_yield();
 		conn_close(c);
 		return;
 	case CS_TIMEDOUT:
+		while (atomic_load(&c->sweeping))
+			sched_yield();
 		proxy_error(c->fd, 408, NULL);
 		conn_close(c);
 		return;
@@ -411,12 +416,18 @@ sweep(void)
 	for (i = 0; i < n; i++) {
 		c = &T.table[i];
 		st = atomic_load(&c->state);
+		/* the worker that gets a marked connection waits for sweeping
+		 * to drop before it closes, so c->fd is still ours here */
 		if (st == CS_IDLE && (stop || now >= c->deadline)) {
+			atomic_store(&c->sweeping, 1);
 			if (atomic_compare_exchange_strong(&c->state, &st, CS_EXPIRED))
 				shutdown(c->fd, SHUT_RDWR);
+			atomic_store(&c->sweeping, 0);
 		} else if (st == CS_HEAD && now >= c->deadline) {
+			atomic_store(&c->sweeping, 1);
 			if (atomic_compare_exchange_strong(&c->state, &st, CS_TIMEDOUT))
 				shutdown(c->fd, SHUT_RD);
+			atomic_store(&c->sweeping, 0);
 		}
 		idle += st == CS_IDLE;
 	}

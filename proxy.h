@@ -28,8 +28,10 @@ struct conn {
 	                          or one of its own while parked with a partial head */
 	size_t len, cap;       /* bytes in buf, its size */
 	int ownbuf;            /* buf is the connection's own */
-	int64_t deadline;      /* head deadline or keep-alive expiry (ms) */
+	_Atomic int64_t deadline; /* head deadline or keep-alive expiry (ms); sweep()
+	                             reads it while a worker may set it */
 	atomic_int state;      /* enum conn_state of prescal.c */
+	atomic_int sweeping;   /* sweep() is marking it: its fd must stay open */
 	unsigned nreq;         /* requests served on this connection */
 	struct conn *next;     /* free list link */
 };

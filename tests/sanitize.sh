@@ -1,8 +1,9 @@
 #!/bin/sh
 # See LICENSE file for copyright and license details.
-# tests/sanitize.sh: the integration suite against prescal-asan (ASan +
-# UBSan; any report fails the run), the pool tests under TSan, and
-# tests/memcheck.sh (valgrind). Run by `make sanitize`.
+# tests/sanitize.sh: the integration suites against prescal-asan (ASan +
+# UBSan; any report fails the run), the core suite against prescal-tsan,
+# the pool tests under TSan, and tests/memcheck.sh (valgrind). Run by
+# `make sanitize`.
 set -u
 cd "$(dirname "$0")/.."
 logs=$(mktemp -d)
@@ -23,6 +24,18 @@ if [ -n "$(find "$logs" -type f)" ]; then
 	fail=1
 else
 	echo "prescal-asan: no ASan/UBSan report"
+fi
+
+# the core suite once more against a TSan prescal
+echo "== tests/integ_test (prescal-tsan)"
+PRESCAL_BIN=./prescal-tsan ASAN_OPTIONS= UBSAN_OPTIONS= \
+	TSAN_OPTIONS="log_path=$logs/tsan:suppressions=tests/tsan.supp" ./tests/integ_test || fail=1
+if [ -n "$(find "$logs" -name 'tsan*' -type f)" ]; then
+	echo "FAILED: ThreadSanitizer reports from prescal-tsan:"
+	find "$logs" -name 'tsan*' -type f -exec cat {} + | head -80
+	fail=1
+else
+	echo "prescal-tsan: no ThreadSanitizer report"
 fi
 
 echo "== tests/pool_test-tsan"
