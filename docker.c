@@ -30,11 +30,6 @@
 #define BODY0      16384       /* first size of the body buffer */
 #define PULLTIME   600000      /* ms for a whole image pull */
 
-/* strerror_r is XSI (int) in musl and GNU (char *) in glibc */
-static const char *xsi_err(int r, char *buf) { return r ? "unknown error" : buf; }
-static const char *gnu_err(char *r, char *buf) { (void)buf; return r; }
-#define ERRSTR(e, b, n) _Generic(strerror_r((e), (b), (n)), int: xsi_err, \
-                                 default: gnu_err)(strerror_r((e), (b), (n)), (b))
 
 enum { SINK_BODY, SINK_EVENTS, SINK_PULL };
 
@@ -165,7 +160,7 @@ connerr(struct docker *d, int e)
 		hint = " (is dockerd running? set -s or DOCKER_HOST)";
 	else if (e == EACCES || e == EPERM)
 		hint = " (run prescal as root or add its user to the docker group)";
-	return fail(d, "cannot connect to %s: %s%s", d->path, ERRSTR(e, eb, sizeof(eb)), hint);
+	return fail(d, "cannot connect to %s: %s%s", d->path, errstr(e, eb, sizeof(eb)), hint);
 }
 
 static int
@@ -269,7 +264,7 @@ readerr(struct docker *d, ssize_t r)
 		return fail(d, "%s closed the connection in the middle of a response", d->path);
 	if (errno == ETIMEDOUT)
 		return fail(d, "timed out waiting for the daemon at %s", d->path);
-	return fail(d, "cannot read from %s: %s", d->path, ERRSTR(errno, eb, sizeof(eb)));
+	return fail(d, "cannot read from %s: %s", d->path, errstr(errno, eb, sizeof(eb)));
 }
 
 /* reads a response head. Returns 0, -1, or -2 if the connection was
@@ -441,7 +436,7 @@ exchange(struct docker *d, size_t reqlen)
 			disconnect(d);
 			if (reused)
 				continue;
-			return fail(d, "cannot write to %s: %s", d->path, ERRSTR(r, eb, sizeof(eb)));
+			return fail(d, "cannot write to %s: %s", d->path, errstr(r, eb, sizeof(eb)));
 		}
 		if ((r = readhead(d)) == 0)
 			return 0;

@@ -21,6 +21,12 @@ static const char *gnu_err(char *r, char *buf) { (void)buf; return r; }
 #define ERRSTR(e, b, n) _Generic(strerror_r((e), (b), (n)), int: xsi_err, \
                                  default: gnu_err)(strerror_r((e), (b), (n)), (b))
 
+const char *
+errstr(int e, char *buf, size_t n)
+{
+	return ERRSTR(e, buf, n);
+}
+
 static void
 vmsg(const char *fmt, va_list ap)
 {
@@ -33,7 +39,7 @@ vmsg(const char *fmt, va_list ap)
 	if (n > (int)sizeof(buf) - 2)
 		n = sizeof(buf) - 2;
 	if (len && fmt[len - 1] == ':') {
-		const char *s = ERRSTR(e, eb, sizeof(eb));
+		const char *s = errstr(e, eb, sizeof(eb));
 		n += snprintf(buf + n, sizeof(buf) - n, " %s", s);
 		if (n > (int)sizeof(buf) - 2)
 			n = sizeof(buf) - 2;

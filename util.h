@@ -17,6 +17,10 @@ void die(const char *fmt, ...);
 /* Prints "prescal: msg" to stderr as one write; ':' as for die(). */
 void warn(const char *fmt, ...);
 
+/* Returns the text for errno e, thread-safe (strerror_r, GNU or XSI);
+ * it may be written into buf[0..n). */
+const char *errstr(int e, char *buf, size_t n);
+
 /* Returns CLOCK_MONOTONIC in milliseconds. */
 int64_t now_ms(void);
 
