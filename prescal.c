@@ -74,7 +74,7 @@ struct settings {
 	long header_timeout, body_timeout, keepalive_timeout, send_timeout;
 	long connect_timeout, backend_timeout, tunnel_timeout, drain_timeout, hold_timeout;
 	long max_fails, down_backoff, idle_per_backend, backend_idle, max_tries, hold_max;
-	long access_log, conn_cap, starting_page, defer_accept;
+	long access_log, conn_cap, starting_page, defer_accept, yields;
 	char balance[16];
 	struct scale_conf sc;
 	int scaling;
@@ -92,7 +92,7 @@ static struct settings S = {
 	.max_fails = MAX_FAILS, .down_backoff = DOWN_BACKOFF,
 	.idle_per_backend = IDLE_PER_BACKEND, .backend_idle = BACKEND_IDLE,
 	.max_tries = MAX_TRIES, .access_log = ACCESS_LOG, .conn_cap = CONN_CAP,
-	.starting_page = STARTING_PAGE, .defer_accept = DEFER_ACCEPT,
+	.starting_page = STARTING_PAGE, .defer_accept = DEFER_ACCEPT, .yields = YIELDS,
 	.balance = BALANCE,
 	.sc = {
 		.image = "", .port = IMAGE_PORT, .min = MIN_INSTANCES, .max = MAX_INSTANCES,
@@ -377,9 +377,14 @@ worker(void *arg)
 	struct worker *w = arg;
 	struct epoll_event ev;
 	struct conn *c;
+	int n, k;
 
 	for (;;) {
-		if (epoll_wait(epfd, &ev, 1, -1) != 1)
+		/* under load another thread (client, backend, worker) is about
+		 * to make work: let it run and look again before sleeping */
+		for (k = 0; (n = epoll_wait(epfd, &ev, 1, k < S.yields ? 0 : -1)) == 0; k++)
+			sched_yield();
+		if (n != 1)
 			continue;
 		if (ev.data.ptr == &listener_tag) {
 			if ((c = accept_one())) {
@@ -496,6 +501,7 @@ static struct option opts[] = {
 	{ 0, "conn_cap",            O_INT,  &S.conn_cap, 0, 0, 1000000, 0, NULL },
 	{ 0, "starting_page",       O_INT,  &S.starting_page, 0, 0, 1, 0, NULL },
 	{ 0, "defer_accept",        O_INT,  &S.defer_accept, 0, 0, 1, 0, NULL },
+	{ 0, "yields",              O_INT,  &S.yields, 0, 0, 8, 0, NULL },
 	{ 0, "metric",              O_STR,  S.sc.metric, sizeof(S.sc.metric), 0, 0, 0,
 	  "concurrency rps" },
 	{ 0, "target_rps",          O_INT,  &S.sc.target_rps, 0, 1, 10000000, 0, NULL },
@@ -785,6 +791,7 @@ start_workers(void)
 		.tunnel_timeout = S.tunnel_timeout, .hold_timeout = S.hold_timeout,
 		.max_tries = S.max_tries, .access_log = S.access_log,
 		.starting_page = S.starting_page && S.scaling,
+		.yields = S.yields,
 	};
 	static struct worker *w;  /* lives as long as the process */
 

@@ -11,6 +11,10 @@
 #   BENCH_SECONDS  one wrk run, seconds (default 5)
 #   BENCH_ROUNDS   rounds per scenario; medians are reported (default 3)
 #   PRESCAL_FLAGS  extra prescal flags, e.g. "-t 32"
+#   BENCH_ONLY     run only the scenarios whose names match this grep
+#                  pattern (e.g. 'ka-small-64'), no cold start, and write
+#                  bench/partial.md instead of bench/results.md
+#   BENCH_TARGETS  targets to run (default "direct nginx haproxy prescal")
 #   DOCKER_HOST    unix:// socket of the daemon (default /var/run/docker.sock)
 #
 # targets, all forwarding to one backend:
@@ -61,7 +65,8 @@ rounds=${BENCH_ROUNDS:-3}
 out=bench/results.md
 image='prescal-test-backend:latest'
 coldrounds=5
-targets="direct nginx haproxy prescal"
+targets=${BENCH_TARGETS:-direct nginx haproxy prescal}
+only=${BENCH_ONLY:-}
 # name path connections extra-header
 scenarios="ka-small-1 /small 1 -
 ka-small-16 /small 16 -
@@ -70,6 +75,11 @@ ka-small-256 /small 256 -
 close-small-16 /small 16 close
 ka-16k-64 /16k 64 -
 ka-16k-256 /16k 256 -"
+if [ -n "$only" ]; then
+	scenarios=$(echo "$scenarios" | grep -e "$only")
+	[ -n "$scenarios" ] || { echo "bench: no scenario matches '$only'" >&2; exit 2; }
+	out=bench/partial.md
+fi
 
 # tools: check, never install
 missing=
@@ -622,8 +632,12 @@ EOF
 	}' "$tmp/cold"
 }
 
-echo "bench: cold start" >&2
-cold > "$tmp/coldtable"
+if [ -n "$only" ]; then
+	echo "BENCH_ONLY set: cold start skipped." > "$tmp/coldtable"
+else
+	echo "bench: cold start" >&2
+	cold > "$tmp/coldtable"
+fi
 took=$(($(date +%s) - begin))
 
 {
