@@ -547,31 +547,54 @@ reason(int status)
 	}
 }
 
-/* the status line and headers; clen < 0 sends no Content-Length. extra is
- * preformatted header lines. more: a body follows at once */
+/* formats the status line and headers into h; clen < 0: no Content-Length.
+ * extra is preformatted header lines. Returns the length or -1. */
 static int
-start(struct conn *c, const struct req *r, int status, int64_t clen,
-      const char *extra, int more)
+fmthead(char *h, size_t cap, const struct req *r, int status, int64_t clen, const char *extra)
 {
-	char h[1024], cl[40] = "";
+	char cl[40] = "";
 	const char *conn = !r->keepalive ? "Connection: close\r\n" :
 	                   r->http10 ? "Connection: keep-alive\r\n" : "";
 	int n;
 
 	if (clen >= 0)
 		snprintf(cl, sizeof(cl), "Content-Length: %lld\r\n", (long long)clen);
-	n = snprintf(h, sizeof(h), "HTTP/1.1 %d %s\r\nServer: prescal-backend\r\n%s%s%s\r\n",
+	n = snprintf(h, cap, "HTTP/1.1 %d %s\r\nServer: prescal-backend\r\n%s%s%s\r\n",
 	             status, reason(status), cl, extra, conn);
-	if (n < 0 || (size_t)n >= sizeof(h))
+	return n < 0 || (size_t)n >= cap ? -1 : n;
+}
+
+/* sends the status line and headers; more: a body follows at once */
+static int
+start(struct conn *c, const struct req *r, int status, int64_t clen,
+      const char *extra, int more)
+{
+	char h[1024];
+	int n = fmthead(h, sizeof(h), r, status, clen, extra);
+
+	if (n < 0)
 		return -1;
 	return sendf(c->fd, h, (size_t)n, more && !r->head ? MSG_MORE : 0);
 }
 
-/* a whole answer with a Content-Length body; 0 to read the next request */
+/* a whole answer with a Content-Length body; 0 to read the next request.
+ * A small one goes out in one send, as a real server's would: a SIGTERM
+ * (docker stop) then cannot cut it between its head and its body. */
 static int
 reply(struct conn *c, const struct req *r, int status, const char *body,
       size_t n, const char *extra)
 {
+	char b[1024 + 4096];
+	int k;
+
+	if (!r->head && n <= 4096) {
+		if ((k = fmthead(b, 1024, r, status, (int64_t)n, extra)) < 0)
+			return -1;
+		memcpy(b + k, body, n);
+		if (sendall(c->fd, b, (size_t)k + n) < 0)
+			return -1;
+		return r->keepalive ? 0 : -1;
+	}
 	if (start(c, r, status, (int64_t)n, extra, n > 0) < 0)
 		return -1;
 	if (!r->head && sendall(c->fd, body, n) < 0)
