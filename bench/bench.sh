@@ -67,6 +67,12 @@ image='prescal-test-backend:latest'
 coldrounds=5
 targets=${BENCH_TARGETS:-direct nginx haproxy prescal}
 only=${BENCH_ONLY:-}
+for t in $targets; do
+	case $t in
+	direct | nginx | haproxy | prescal) ;;
+	*) echo "bench: BENCH_TARGETS: unknown target '$t' (direct nginx haproxy prescal)" >&2; exit 2 ;;
+	esac
+done
 # name path connections extra-header
 scenarios="ka-small-1 /small 1 -
 ka-small-16 /small 16 -

@@ -585,19 +585,18 @@ reply(struct conn *c, const struct req *r, int status, const char *body,
       size_t n, const char *extra)
 {
 	char b[1024 + 4096];
-	int k;
+	int k = fmthead(b, 1024, r, status, (int64_t)n, extra);
+	int along = !r->head && n <= 4096;  /* the body goes with the head */
 
-	if (!r->head && n <= 4096) {
-		if ((k = fmthead(b, 1024, r, status, (int64_t)n, extra)) < 0)
-			return -1;
-		memcpy(b + k, body, n);
-		if (sendall(c->fd, b, (size_t)k + n) < 0)
-			return -1;
-		return r->keepalive ? 0 : -1;
-	}
-	if (start(c, r, status, (int64_t)n, extra, n > 0) < 0)
+	if (k < 0)
 		return -1;
-	if (!r->head && sendall(c->fd, body, n) < 0)
+	if (along) {
+		memcpy(b + k, body, n);
+		k += (int)n;
+	}
+	if (sendf(c->fd, b, (size_t)k, !along && !r->head && n > 0 ? MSG_MORE : 0) < 0)
+		return -1;
+	if (!along && !r->head && sendall(c->fd, body, n) < 0)
 		return -1;
 	return r->keepalive ? 0 : -1;
 }
