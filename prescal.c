@@ -42,6 +42,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "admin.h"
@@ -216,6 +217,11 @@ head_ready(struct conn *c, struct http_header *hdr)
 {
 	struct http_request req = { .hdr = hdr };
 
+	/* the usual case, an end of head, needs no parse here: proxy_serve()
+	 * parses it (and answers a bad one); without one, parse to turn away
+	 * a bad head early */
+	if (c->len >= 4 && memmem(c->buf, c->len, "\r\n\r\n", 4))
+		return 1;
 	return c->len > 0 && http_parse_request(c->buf, c->len, &lim, &req) != -2;
 }
 
@@ -306,6 +312,29 @@ on_conn(struct worker *w, struct conn *c, int st)
 	}
 }
 
+/*
+ * whether fd has the listener's TCP_NODELAY and timeouts. Linux copies them
+ * to an accepted socket, which saves three setsockopt()s per connection;
+ * the first connection checks it, and if not, every one sets its own.
+ */
+static int
+inherited(int fd)
+{
+	static atomic_int known;  /* 0: not checked, 1: inherited, 2: not */
+	struct timeval tv = { 0 };
+	socklen_t n = sizeof(tv);
+	int k, v = 0;
+
+	if ((k = atomic_load(&known)))
+		return k == 1;
+	k = getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, &n) == 0 &&
+	    tv.tv_sec * 1000 + tv.tv_usec / 1000 == S.send_timeout;
+	n = sizeof(v);
+	k = k && getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &n) == 0 && v;
+	atomic_store(&known, k ? 1 : 2);
+	return k;
+}
+
 /* accepts one connection and re-arms the listener for the next worker */
 static struct conn *
 accept_one(void)
@@ -360,8 +389,10 @@ accept_one(void)
 	snprintf(c->peer, sizeof(c->peer), "%s", addr[0] == '[' ? addr + 1 : addr);
 	if ((p = strchr(c->peer, ']')))
 		*p = '\0';
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	sock_timeouts(fd, S.body_timeout, S.send_timeout);
+	if (!inherited(fd)) {
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		sock_timeouts(fd, S.body_timeout, S.send_timeout);
+	}
 	return c;
 }
 
@@ -751,6 +782,9 @@ start_listener(void)
 	if ((lfd = listen_tcp(&ss, sl, LISTEN_BACKLOG)) < 0)
 		die("cannot listen on %s:", S.listen);
 	fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
+	/* accepted sockets inherit these (see inherited()) */
+	setsockopt(lfd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
+	sock_timeouts(lfd, S.body_timeout, S.send_timeout);
 	/* off by default: the head deadline should run from the connect, and
 	 * with it the kernel holds a silent connection before accept */
 	if (S.defer_accept) {
