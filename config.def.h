@@ -14,13 +14,12 @@
 /* threads and connections */
 #define NTHREADS         16        /* -t worker threads, 1..1024 */
 #define THREAD_STACK     256       /* worker stack, KiB, 64..8192 */
-#define YIELDS           0         /* yields key, 0..8: before a worker sleeps (on a backend's
-                                      answer or in epoll_wait) it calls sched_yield() and looks
-                                      again this many times. 1 saves a sleep and wake-up per
-                                      request under load (+27% req/s at 16 connections in
-                                      make bench) but a yielding thread is pushed back under
-                                      EEVDF: p99 at 256 connections rose from ~10-25 to
-                                      140-180 ms, so it is off by default */
+#define YIELDS           1         /* yields key, 0..8: a worker that finds no readable
+                                      connection calls sched_yield() and looks again this many
+                                      times before it sleeps in epoll_wait. Under load a client
+                                      or the backend is about to make work: picking it up
+                                      saves a sleep and a wake-up (see README, Benchmark).
+                                      A worker never yields while it holds a request */
 #define MAX_CONNS        10000     /* open client connections; beyond: 503 + close */
 #define MAX_ACTIVE       1024      /* connections holding a buffer (head being read or served) */
 

@@ -412,7 +412,9 @@ worker(void *arg)
 
 	for (;;) {
 		/* under load another thread (client, backend, worker) is about
-		 * to make work: let it run and look again before sleeping */
+		 * to make work: let it run and look again before sleeping. Only
+		 * here, holding no request: the scheduler pushes a yielding
+		 * thread back, which would delay a request it held */
 		for (k = 0; (n = epoll_wait(epfd, &ev, 1, k < S.yields ? 0 : -1)) == 0; k++)
 			sched_yield();
 		if (n != 1)
@@ -825,7 +827,6 @@ start_workers(void)
 		.tunnel_timeout = S.tunnel_timeout, .hold_timeout = S.hold_timeout,
 		.max_tries = S.max_tries, .access_log = S.access_log,
 		.starting_page = S.starting_page && S.scaling,
-		.yields = S.yields,
 	};
 	static struct worker *w;  /* lives as long as the process */
 

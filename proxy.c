@@ -1,7 +1,6 @@
 /* See LICENSE file for copyright and license details. */
 #include <errno.h>
 #include <poll.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -421,31 +420,6 @@ send_request(struct exchange *x, int hlen)
 	return 0;
 }
 
-/*
- * recv() that, while nothing has come, calls sched_yield() and looks again
- * up to yields times before it blocks: the backend is likely runnable and
- * answers within its time slice, and a sleep plus a wake-up costs two
- * context switches (measured in the commit that added it).
- */
-static ssize_t
-recv_yield(int fd, char *p, size_t n, int yields)
-{
-	ssize_t r;
-	int k = 0;
-
-	for (;;) {
-		r = recv(fd, p, n, k < yields ? MSG_DONTWAIT : 0);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0 && k < yields && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			k++;
-			sched_yield();
-			continue;
-		}
-		return r;
-	}
-}
-
 /* reads a response head into w->rbuf; returns 0, or a status; *got bytes read */
 static int
 read_response_head(struct exchange *x, size_t *got, int *hlen)
@@ -463,7 +437,9 @@ read_response_head(struct exchange *x, size_t *got, int *hlen)
 			if (*hlen == -1)
 				return 502;
 		}
-		r = recv_yield(x->bfd, w->rbuf + *got, w->rcap - *got, C.yields);
+		do
+			r = recv(x->bfd, w->rbuf + *got, w->rcap - *got, 0);
+		while (r < 0 && errno == EINTR);
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return 504;
 		if (r <= 0)

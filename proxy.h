@@ -18,7 +18,6 @@ struct proxy_conf {
 	int max_tries;         /* backends tried when connects fail */
 	int access_log;        /* 1: one line per request on stdout */
 	int starting_page;     /* 1: browsers get a "starting" page while held */
-	int yields;            /* sched_yield()s before sleeping on a backend */
 };
 
 /* A client connection. Owned by one thread at a time (see prescal.c). */
