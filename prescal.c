@@ -327,8 +327,9 @@ inherited(int fd)
 
 	if ((k = atomic_load(&known)))
 		return k == 1;
+	/* a fresh socket has none; the kernel may round the value to ticks */
 	k = getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, &n) == 0 &&
-	    tv.tv_sec * 1000 + tv.tv_usec / 1000 == S.send_timeout;
+	    (tv.tv_sec || tv.tv_usec);
 	n = sizeof(v);
 	k = k && getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &n) == 0 && v;
 	atomic_store(&known, k ? 1 : 2);

@@ -586,17 +586,17 @@ reply(struct conn *c, const struct req *r, int status, const char *body,
 {
 	char b[1024 + 4096];
 	int k = fmthead(b, 1024, r, status, (int64_t)n, extra);
-	int along = !r->head && n <= 4096;  /* the body goes with the head */
+	int apart = !r->head && n > 4096;  /* the body follows the head */
 
 	if (k < 0)
 		return -1;
-	if (along) {
+	if (!r->head && !apart) {
 		memcpy(b + k, body, n);
 		k += (int)n;
 	}
-	if (sendf(c->fd, b, (size_t)k, !along && !r->head && n > 0 ? MSG_MORE : 0) < 0)
+	if (sendf(c->fd, b, (size_t)k, apart ? MSG_MORE : 0) < 0)
 		return -1;
-	if (!along && !r->head && sendall(c->fd, body, n) < 0)
+	if (apart && sendall(c->fd, body, n) < 0)
 		return -1;
 	return r->keepalive ? 0 : -1;
 }
