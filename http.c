@@ -326,29 +326,53 @@ reqframing(struct http_request *req)
 	return 0;
 }
 
-/* Connection, Upgrade and Expect (RFC 9112 9.3, RFC 9110 7.8, 10.1.1) */
-static void
+/* fields that decide where a message ends or where it goes: a Connection
+ * that names one would have it stripped as hop-by-hop while the message is
+ * framed by it (request smuggling), so such a message is refused */
+static const char *const framing_fields[] = {
+	"content-length", "transfer-encoding", "host",
+};
+
+/* whether the Connection value v[0..n) names a framing field */
+static int
+names_framing(const char *v, size_t n)
+{
+	for (size_t i = 0; i < LEN(framing_fields); i++)
+		if (http_list_has(v, n, framing_fields[i]))
+			return 1;
+	return 0;
+}
+
+/* Connection, Upgrade and Expect (RFC 9112 9.3, RFC 9110 7.6.1, 7.8,
+ * 10.1.1). Only a WebSocket upgrade of a GET without a body is an upgrade
+ * (RFC 6455 4.1); any other (h2c above all) is dropped. Returns a status. */
+static int
 reqconn(struct http_request *req)
 {
 	const struct http_header *h;
 	size_t i;
-	int shut = 0, ka = 0, up = 0, upfield = 0, expect = 0;
+	int shut = 0, ka = 0, up = 0, ws = 0, nup = 0, expect = 0;
 
 	for (i = 0; i < req->nhdr; i++) {
 		h = &req->hdr[i];
 		if (http_eq(h->name, h->nlen, "connection")) {
+			if (names_framing(h->value, h->vlen))
+				return 400;
 			shut |= http_list_has(h->value, h->vlen, "close");
 			ka |= http_list_has(h->value, h->vlen, "keep-alive");
 			up |= http_list_has(h->value, h->vlen, "upgrade");
 		} else if (http_eq(h->name, h->nlen, "upgrade")) {
-			upfield = 1;
+			nup++;
+			ws = http_list_has(h->value, h->vlen, "websocket");
 		} else if (http_eq(h->name, h->nlen, "expect") && !expect) {
 			expect = 1;
 			req->expect100 = http_eq(h->value, h->vlen, "100-continue");
 		}
 	}
 	req->keepalive = !shut && (req->minor == 1 || ka);
-	req->upgrade = upfield && up;
+	req->upgrade = nup == 1 && ws && up && req->minor == 1 && req->body == HTTP_BODY_NONE &&
+	    req->mlen == 3 && !memcmp(req->method, "GET", 3);
+	return 0;
 }
 
 static int
@@ -387,9 +411,8 @@ http_parse_request(const char *buf, size_t len, const struct http_limits *lim,
 	i = eol + 2;
 	if ((r = fields(buf, len, &i, maxhead, lim->max_headers, req->hdr, &req->nhdr)))
 		return r == -2 ? -2 : reqfail(req, r);
-	if ((r = reqframing(req)))
+	if ((r = reqframing(req)) || (r = reqconn(req)))
 		return reqfail(req, r);
-	reqconn(req);
 	return (int)i;
 }
 
@@ -461,6 +484,8 @@ resframing(struct http_response *res, int is_head)
 			te = 1;
 			lastelem(h->value, h->vlen, &fin, &finlen);
 		} else if (http_eq(h->name, h->nlen, "connection")) {
+			if (names_framing(h->value, h->vlen))
+				return -1;
 			shut |= http_list_has(h->value, h->vlen, "close");
 			ka |= http_list_has(h->value, h->vlen, "keep-alive");
 		}
@@ -551,6 +576,22 @@ sizebyte(struct http_chunked *c, int ch, const struct http_limits *lim)
 	}
 }
 
+/* whether the trailer field whose name ends here is one that frames or
+ * routes the message: a recipient that merged it into the head would see
+ * another message (RFC 9110 6.5.1) */
+static int
+framing_trailer(const struct http_chunked *c)
+{
+	size_t n = c->line - 1;
+
+	if (n >= sizeof(c->tname))
+		return 0;
+	for (size_t i = 0; i < LEN(framing_fields); i++)
+		if (http_eq(c->tname, n, framing_fields[i]))
+			return 1;
+	return 0;
+}
+
 /* Advances the trailer section by one byte: field lines checked as in a
  * head (RFC 9112 7.1.2), then the final CRLF. Returns the next state. */
 static int
@@ -568,7 +609,9 @@ trailerbyte(struct http_chunked *c, int ch, const struct http_limits *lim)
 	case C_TSTART:
 	case C_TNAME:
 		if (ch == ':')
-			return c->line > 1 ? C_TVAL : C_ERR;
+			return c->line > 1 && !framing_trailer(c) ? C_TVAL : C_ERR;
+		if (c->line < sizeof(c->tname))
+			c->tname[c->line - 1] = (char)ch;
 		return istchar(ch) ? C_TNAME : C_ERR;
 	case C_TVAL:
 		if (ch == '\r')

@@ -72,6 +72,7 @@ struct http_chunked {
 	unsigned long long left;       /* chunk-data bytes still to come */
 	size_t line;                   /* bytes of the current size or trailer line */
 	size_t trailer;                /* bytes of the trailer section so far */
+	char tname[24];                /* the start of the trailer field name being read */
 	int done;                      /* 1 once the last chunk and trailers are consumed */
 };
 

@@ -340,7 +340,7 @@ alive(int fd)
 }
 
 int
-pool_conn_get(struct backend *b, int check)
+pool_conn_get(struct backend *b)
 {
 	int fd = -1;
 	int64_t now = now_ms();
@@ -355,7 +355,7 @@ pool_conn_get(struct backend *b, int check)
 		fd = -1;
 	}
 	pthread_mutex_unlock(&P.lock);
-	if (fd >= 0 && check && !alive(fd)) {
+	if (fd >= 0 && !alive(fd)) {
 		close(fd);
 		fd = -1;
 	}

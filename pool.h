@@ -100,10 +100,9 @@ int pool_pick(struct backend **out, struct backend *const *skip, int nskip, int6
  * may mark b down. Drops the reference taken by pool_pick. */
 void pool_done(struct backend *b, int ok);
 
-/* Returns a cached idle connection to b, or -1. check: poll it first and
- * skip it if it has data or EOF (a syscall; skip when the request can be
- * retried on a fresh connection anyway). */
-int pool_conn_get(struct backend *b, int check);
+/* Returns a cached idle connection to b, or -1. Each is polled first (one
+ * syscall): one with bytes or EOF waiting is closed, never handed out. */
+int pool_conn_get(struct backend *b);
 
 /* Caches fd as idle for b, or closes it when the cache is full or b is
  * not up. Takes ownership of fd. */

@@ -170,13 +170,13 @@ hop_by_hop(const struct http_header *hdr, size_t n, const struct http_header *h,
 {
 	static const char *const hop[] = {
 		"connection", "keep-alive", "proxy-connection", "te", "trailer",
-		"upgrade",
+		"http2-settings", "upgrade",
 	};
 	size_t i;
 
 	for (i = 0; i < LEN(hop); i++)
 		if (http_eq(h->name, h->nlen, hop[i]))
-			return !(upgrade && i == 5);
+			return !(upgrade && i == LEN(hop) - 1);
 	for (i = 0; i < n; i++)
 		if (http_eq(hdr[i].name, hdr[i].nlen, "connection") &&
 		    listed(hdr[i].value, hdr[i].vlen, h->name, h->nlen))
@@ -282,7 +282,9 @@ connect_backend(struct exchange *x, struct backend **tried, int *ntried)
 			return *ntried ? 502 : r;
 		tried[(*ntried)++] = x->b;
 picked:
-		if (!x->fresh && (x->bfd = pool_conn_get(x->b, !replayable(x))) >= 0) {
+		/* every cached connection is checked: bytes or EOF waiting on it
+		 * belong to no request of ours */
+		if (!x->fresh && (x->bfd = pool_conn_get(x->b)) >= 0) {
 			x->reused = 1;
 			return 0;
 		}
@@ -755,14 +757,26 @@ release_backend(struct exchange *x, int ok)
 	}
 }
 
+/* a 101 is relayed only as the WebSocket upgrade the client asked for */
+static int
+upgraded(const struct exchange *x)
+{
+	const struct http_header *h = http_header_find(x->res.hdr, x->res.nhdr, "upgrade");
+
+	return x->req.upgrade && h && http_list_has(h->value, h->vlen, "websocket");
+}
+
 static int
 respond(struct exchange *x, size_t got, int rhlen)
 {
 	int dechunk = x->res.body == HTTP_BODY_CHUNKED && x->req.minor == 0;
 	int n;
 
-	if (x->res.status == 101 && !x->req.upgrade)
+	if (x->res.status == 101 && !upgraded(x))
 		return 502;
+	/* bytes after a complete body-less response are nobody's answer */
+	if (x->res.body == HTTP_BODY_NONE && got > (size_t)rhlen && x->res.status != 101)
+		x->bkeep = 0;
 	x->status = x->res.status;
 	if (x->status >= 100 && x->status < 600)
 		atomic_fetch_add(&x->b->status[x->status / 100], 1);

@@ -15,7 +15,10 @@
  *    the prefixes around each CR and LF and the limits, and every 16th);
  *  - the head rebuilt from the fields (method SP target SP version CRLF,
  *    "name: value" CRLF, CRLF) parses to the same fields, and rebuilding
- *    that gives the same bytes. Build and run: sh fuzz/run.sh */
+ *    that gives the same bytes;
+ *  - the head as a proxy forwards it (without Connection and the fields it
+ *    names) frames the same body, and only a body-less GET is an upgrade.
+ * Build and run: sh fuzz/run.sh */
 #include <assert.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -218,6 +221,55 @@ rebuild(const struct parsed *p, char *out)
 	return k + 2;
 }
 
+/* whether a Connection field of p names field h (hop-by-hop: a proxy drops it) */
+static int
+dropped(const struct parsed *p, const struct http_header *h)
+{
+	char name[64];
+	size_t i;
+
+	if (http_eq(h->name, h->nlen, "connection"))
+		return 1;
+	if (h->nlen >= sizeof(name))
+		return 0;
+	memcpy(name, h->name, h->nlen);
+	name[h->nlen] = '\0';
+	for (i = 0; i < p->r.nhdr; i++)
+		if (http_eq(p->h[i].name, p->h[i].nlen, "connection") &&
+		    http_list_has(p->h[i].value, p->h[i].vlen, name))
+			return 1;
+	return 0;
+}
+
+/* the head as a proxy forwards it, without the hop-by-hop fields, must
+ * frame the same body (issue 12: Connection never removes the framing) */
+static void
+forwarded(const struct parsed *p, const struct http_limits *lim)
+{
+	const struct http_request *r = &p->r;
+	struct parsed f;
+	struct http_limits big = *lim;
+	char *out = malloc(2 * lim->max_head + 64), *area;
+	size_t i, k;
+
+	k = sprintf(out, "%.*s %.*s HTTP/1.%d\r\n", (int)r->mlen, r->method,
+	            (int)r->tlen, r->target, r->minor);
+	for (i = 0; i < r->nhdr; i++)
+		if (!dropped(p, &p->h[i]))
+			k += sprintf(out + k, "%.*s: %.*s\r\n", (int)p->h[i].nlen, p->h[i].name,
+			             (int)p->h[i].vlen, p->h[i].value);
+	memcpy(out + k, "\r\n", 2);
+	k += 2;
+	big.max_head = k > lim->max_head ? k : lim->max_head;
+	area = malloc(k);
+	parse(out, k, area, k, &big, &f);
+	assert(f.n == (int)k && f.r.body == r->body && f.r.clen == r->clen);
+	assert(!r->upgrade || (r->mlen == 3 && !memcmp(r->method, "GET", 3) &&
+	                       r->body == HTTP_BODY_NONE));
+	free(area);
+	free(out);
+}
+
 static void
 fuzz(const char *in, size_t len, const struct http_limits *lim)
 {
@@ -262,6 +314,7 @@ fuzz(const char *in, size_t len, const struct http_limits *lim)
 	equal(&whole, &again);
 	n2 = rebuild(&again, b2);
 	assert(n1 == n2 && !memcmp(b1, b2, n1));
+	forwarded(&whole, lim);
 	free(b1);
 	free(b2);
 }

@@ -619,6 +619,23 @@ test_smuggling_table(void **state)
 		  "hello"), 400, 0, AT_HEAD },
 		{ "Host twice, same", RQ("GET /zs HTTP/1.1\r\nHost: t\r\nHost: t\r\n\r\n"), 400, 0,
 		  AT_HEAD },
+		/* issue 12: a Connection that names the framing would strip it */
+		{ "Connection: Content-Length", RQ("POST /zs HTTP/1.1\r\nHost: t\r\n"
+		  "Connection: Content-Length\r\nContent-Length: 32\r\n\r\n" SMUG), 400, 0, AT_HEAD },
+		{ "Connection: transfer-encoding", RQ("POST /zs HTTP/1.1\r\nHost: t\r\n"
+		  "Transfer-Encoding: chunked\r\nConnection: transfer-encoding\r\n\r\n0\r\n\r\n" SMUG),
+		  400, 0, AT_HEAD },
+		{ "Connection: TE among tokens", RQ("POST /zs HTTP/1.1\r\nHost: t\r\n"
+		  "Connection: keep-alive,  Transfer-ENCODING ,close\r\nTransfer-Encoding: chunked\r\n"
+		  "\r\n0\r\n\r\n" SMUG), 400, 0, AT_HEAD },
+		{ "Connection: host", RQ("GET /zs HTTP/1.1\r\nHost: t\r\nConnection: HoSt\r\n\r\n"),
+		  400, 0, AT_HEAD },
+		{ "second Connection names CL", RQ("POST /zs HTTP/1.1\r\nHost: t\r\nConnection: close"
+		  "\r\nContent-Length: 32\r\nConnection: \tcontent-length\r\n\r\n" SMUG), 400, 0, AT_HEAD },
+		{ "trailer Content-Length", RQ(POSTC "5\r\nhello\r\n0\r\nContent-Length: 40\r\n\r\n" SMUG),
+		  400, 0, AT_BODY },
+		{ "trailer transfer-encoding", RQ(POSTC "5\r\nhello\r\n0\r\ntransfer-encoding: chunked"
+		  "\r\n\r\n" SMUG), 400, 0, AT_BODY },
 		{ "Host with space", RQ("GET /zs HTTP/1.1\r\nHost: a b\r\n\r\n"), 400, 0, AT_HEAD },
 		{ "absolute-form with userinfo", RQ("GET http://user:pw@t/zs HTTP/1.1\r\n"
 		  "Host: t\r\n\r\n"), 400, 0, AT_HEAD },

@@ -152,6 +152,28 @@ static const struct rq reqs[] = {
 	  .ka = 1, .path = "/", .host = "a", .name = "Upgrade without Connection" },
 	{ IN("GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\n\r\n"), .minor = 1,
 	  .ka = 1, .path = "/", .host = "a", .name = "Connection upgrade alone" },
+	/* issue 12: only a WebSocket upgrade of a body-less GET is one */
+	{ IN("GET / HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+	     "HTTP2-Settings: AAMAAABk\r\n\r\n"), .minor = 1, .ka = 1, .path = "/", .host = "a",
+	  .name = "h2c is no upgrade" },
+	{ IN("GET / HTTP/1.1\r\nHost: a\r\nUpgrade: h2c, WebSocket\r\nConnection: upgrade\r\n\r\n"),
+	  .minor = 1, .ka = 1, .upgrade = 1, .path = "/", .host = "a",
+	  .name = "websocket among upgrade tokens" },
+	{ IN("GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nUpgrade: h2c\r\n"
+	     "Connection: upgrade\r\n\r\n"), .minor = 1, .ka = 1, .path = "/", .host = "a",
+	  .name = "two Upgrade fields" },
+	{ IN("POST / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: upgrade\r\n"
+	     "Content-Length: 1\r\n\r\n"), .minor = 1, .ka = 1, .body = HTTP_BODY_LENGTH,
+	  .clen = 1, .path = "/", .host = "a", .name = "upgrade of a POST" },
+	{ IN("GET / HTTP/1.0\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n"),
+	  .minor = 0, .path = "/", .name = "upgrade in HTTP/1.0" },
+	/* issue 12: a Connection that names the framing */
+	BAD("POST / HTTP/1.1\r\nHost: a\r\nConnection: Content-Length\r\nContent-Length: 1\r\n\r\n",
+	    400, "Connection: Content-Length"),
+	BAD("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+	    "Connection: close,\tTRANSFER-ENCODING \r\n\r\n", 400, "Connection: TE among tokens"),
+	BAD("GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\nConnection: host\r\n\r\n",
+	    400, "second Connection names Host"),
 	{ IN("GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n"), .minor = 1, .ka = 1,
 	  .path = "/", .host = "[::1]:8080", .name = "Host IPv6 literal" },
 	{ IN("GET / HTTP/1.1\r\nHost: a-b.c_d~%41!$&'()*+,;=\r\n\r\n"), .minor = 1,
@@ -328,6 +350,10 @@ static const struct rs resps[] = {
 	  .name = "two equal CL" },
 	{ IN("HTTP/1.1 204 No Content\r\n\r\n"), .minor = 1, .status = 204,
 	  .body = HTTP_BODY_NONE, .ka = 1, .name = "204" },
+	{ IN("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: content-length\r\n\r\n"),
+	  .bad = 1, .name = "Connection: Content-Length" },
+	{ IN("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: x, Transfer-Encoding\r\n"
+	     "\r\n"), .bad = 1, .name = "Connection: TE among tokens" },
 	{ IN("HTTP/1.1 304 Not Modified\r\nContent-Length: 100\r\n\r\n"), .minor = 1,
 	  .status = 304, .body = HTTP_BODY_NONE, .clen = 100, .ka = 1,
 	  .name = "304 with CL" },
@@ -445,6 +471,11 @@ static const struct ck chunks[] = {
 	{ IN("5;" X16 "xxxxxxxxxxxxxxx\r\nhello\r\n"), .bad = 1,
 	  .name = "size line of max_chunk_line + 1" },
 	{ IN("1;" X64), .bad = 1, .name = "long size line, incomplete" },
+	{ IN("0\r\nContent-Length: 5\r\n\r\n"), .bad = 1, .name = "trailer Content-Length" },
+	{ IN("0\r\ntransfer-encoding: chunked\r\n\r\n"), .bad = 1, .name = "trailer TE" },
+	{ IN("0\r\nHOST: a\r\n\r\n"), .bad = 1, .name = "trailer Host" },
+	{ IN("0\r\nContent-Lengthx: 5\r\n\r\n"), .used = 0, .done = 1, .data = "",
+	  .name = "trailer named like Content-Length" },
 	{ IN("0\r\nX: a\r\n b\r\n\r\n"), .bad = 1, .name = "trailer obs-fold" },
 	{ IN("0\r\n X: a\r\n\r\n"), .bad = 1, .name = "trailer starts with space" },
 	{ IN("0\r\nX : a\r\n\r\n"), .bad = 1, .name = "trailer space before colon" },

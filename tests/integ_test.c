@@ -1770,6 +1770,21 @@ struct canned {
 
 static struct canned cb;
 
+/* writes resp; a form feed in it splits it into two writes 50 ms apart */
+static void
+canned_write(int fd, const char *resp)
+{
+	const char *ff = strchr(resp, '\f');
+
+	if (!ff) {
+		writeall(fd, resp, strlen(resp));
+		return;
+	}
+	writeall(fd, resp, (size_t)(ff - resp));
+	msleep(50);
+	writeall(fd, ff + 1, strlen(ff + 1));
+}
+
 static void *
 canned_loop(void *arg)
 {
@@ -1809,7 +1824,7 @@ canned_loop(void *arg)
 					drop = 1;
 					break;
 				}
-				writeall(pf[i].fd, k->resp, strlen(k->resp));
+				canned_write(pf[i].fd, k->resp);
 				have[i] -= (size_t)(end + 4 - buf[i]);
 				memmove(buf[i], end + 4, have[i] + 1);
 				drop = k->close_after;
@@ -1959,6 +1974,12 @@ test_response_bad(void **state)
 		"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
 		"",
+		/* issue 12: framing named in Connection, in any case and place */
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: Content-Length\r\n\r\nhello",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+		"Connection: keep-alive ,  TRANSFER-encoding\t\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+		/* a 101 the client did not ask for */
+		"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
 	};
 	struct tproc *p;
 	struct tresp r = { 0 };
@@ -1973,6 +1994,100 @@ test_response_bad(void **state)
 		tresp_free(&r);
 		tproc_stop(p, SIGKILL);
 		canned_stop();
+	}
+}
+
+/* issue 12: an h2c upgrade (or any but WebSocket on a body-less GET) is
+ * forwarded as a plain request, without Upgrade and HTTP2-Settings */
+static void
+test_h2c_not_forwarded(void **state)
+{
+	static const char *const reqs[] = {
+		"GET /echo HTTP/1.1\r\nHost: t\r\nUpgrade: h2c\r\n"
+		"HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\nConnection: Upgrade, HTTP2-Settings\r\n\r\n",
+		"GET /echo HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\nUpgrade: h2c, websocket\r\n"
+		"Upgrade: websocket\r\n\r\n",
+		"POST /echo HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: upgrade\r\n"
+		"Content-Length: 2\r\n\r\nhi",
+		"GET /echo HTTP/1.0\r\nHost: t\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
+	};
+	struct tresp r = { 0 };
+	int rc;
+
+	(void)state;
+	for (size_t i = 0; i < LEN(reqs); i++) {
+		rc = request1(pport, reqs[i], &r);
+		assert_status(rc, &r, 200);
+		if (echo_nfield(&r, "upgrade") || echo_nfield(&r, "http2-settings") ||
+		    strcasestr(r.body, "\r\nConnection: upgrade"))
+			fail_msg("request %zu reached the backend as an upgrade:\n%s", i, r.body);
+		tresp_free(&r);
+	}
+}
+
+/* issue 12: a backend that switches to h2c anyway gets no tunnel */
+static void
+test_h2c_101_no_tunnel(void **state)
+{
+	static const char *const reqs[] = {
+		"GET / HTTP/1.1\r\nHost: t\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABk\r\n"
+		"Connection: Upgrade, HTTP2-Settings\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
+	};
+	struct tproc *p;
+	struct tconn *c;
+	struct tresp r = { 0 };
+	int port, rc;
+
+	(void)state;
+	port = canned_pair(&p, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n"
+	                   "Connection: Upgrade\r\n\r\n", 0, 0);
+	for (size_t i = 0; i < LEN(reqs); i++) {
+		c = tconn_open(port, 1000);
+		assert_non_null(c);
+		rc = texchange(c, reqs[i], &r, T_RESP);
+		assert_status(rc, &r, 502);
+		tresp_free(&r);
+		assert_int_equal(tclosed(c, 2000), 1);
+		tconn_close(c);
+	}
+}
+
+/* issue 12: bytes a backend sends after a complete response are nobody's
+ * answer: six clients in a row each get their own 204 */
+static void
+test_leftover_bytes_not_relayed(void **state)
+{
+	struct tproc *p;
+	struct tresp r = { 0 };
+	char v[16];
+	int port, rc;
+
+	/* the extra bytes come with the answer, or a little after it */
+	static const char *const resp[] = {
+		"HTTP/1.1 204 No Content\r\n\r\n"
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Evil: 1\r\n\r\nEVIL!",
+		"HTTP/1.1 204 No Content\r\n\r\n\f"
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Evil: 1\r\n\r\nEVIL!",
+	};
+
+	(void)state;
+	for (size_t k = 0; k < LEN(resp); k++) {
+		port = canned_pair(&p, resp[k], 0, 0);
+		for (int i = 0; i < 6; i++) {
+			rc = request1(port, "GET / HTTP/1.1\r\nHost: t\r\n\r\n", &r);
+			if (rc || r.status != 204 || tresp_hdr(&r, "x-evil", v, sizeof(v)))
+				fail_msg("case %zu, client %d: %d %s\n%s", k, i + 1, r.status, r.err,
+				         r.head);
+			tresp_free(&r);
+			msleep(100);
+		}
+		canned_stop();
+		printf("integ: leftover case %zu: the backend saw %d connections for %d "
+		       "requests\n", k, cb.conns, cb.reqs);
+		assert_int_equal(cb.reqs, 6);
+		assert_int_equal(cb.conns, 6);
+		tproc_stop(p, SIGTERM);
 	}
 }
 
@@ -2089,6 +2204,9 @@ main(void)
 		T(test_response_hop_by_hop),
 		T(test_response_cl_and_te),
 		T(test_response_bad),
+		T(test_h2c_not_forwarded),
+		T(test_h2c_101_no_tunnel),
+		T(test_leftover_bytes_not_relayed),
 		T(test_flags),
 	};
 	struct rlimit rl;

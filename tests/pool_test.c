@@ -693,7 +693,7 @@ test_remove_held(void **state)
 	pool_conn_put(b, sv[0]);
 	assert_true(peer_sees_eof(sv[1]));
 	close(sv[1]);
-	assert_int_equal(pool_conn_get(b, 1), -1);
+	assert_int_equal(pool_conn_get(b), -1);
 
 	/* both picks end, a failure and a success; the last one frees b */
 	pool_done(got, 0);
@@ -719,21 +719,21 @@ test_idle_cache(void **state)
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv[0]), 0);
 	pool_conn_put(b, sv[0][0]);
 	assert_int_equal(b->nidle, 1);
-	assert_int_equal(pool_conn_get(b, 1), sv[0][0]);
-	assert_int_equal(pool_conn_get(b, 1), -1);
+	assert_int_equal(pool_conn_get(b), sv[0][0]);
+	assert_int_equal(pool_conn_get(b), -1);
 	assert_false(peer_sees_eof(sv[0][1]));
 
 	/* peer closed: fails the alive check, closed by the pool */
 	pool_conn_put(b, sv[0][0]);
 	close(sv[0][1]);
-	assert_int_equal(pool_conn_get(b, 1), -1);
+	assert_int_equal(pool_conn_get(b), -1);
 	assert_true(fd_closed(sv[0][0]));
 
 	/* unexpected bytes from the peer: not alive either */
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv[0]), 0);
 	pool_conn_put(b, sv[0][0]);
 	assert_int_equal(write(sv[0][1], "x", 1), 1);
-	assert_int_equal(pool_conn_get(b, 1), -1);
+	assert_int_equal(pool_conn_get(b), -1);
 	assert_true(fd_closed(sv[0][0]));
 	close(sv[0][1]);
 
@@ -749,7 +749,7 @@ test_idle_cache(void **state)
 
 	/* expiry via idle_ms: get closes the stale ones */
 	msleep(c.idle_ms + 10);
-	assert_int_equal(pool_conn_get(b, 1), -1);
+	assert_int_equal(pool_conn_get(b), -1);
 	assert_int_equal(b->nidle, 0);
 	for (i = 0; i < 3; i++) {
 		assert_true(peer_sees_eof(sv[i][1]));
