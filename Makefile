@@ -54,6 +54,8 @@ tests/chaos_test: tests/chaos_test.c tests/tclient.c tests/tclient.h tests/tdock
 	$(CC) $(TCFLAGS) -o $@ tests/chaos_test.c tests/tclient.c tests/tdocker.c util.c $(TLIBS)
 tests/abuse_test: tests/abuse_test.c tests/tclient.c tests/tclient.h util.c
 	$(CC) $(TCFLAGS) -o $@ tests/abuse_test.c tests/tclient.c util.c $(TLIBS)
+tests/exhaust_test: tests/exhaust_test.c tests/tclient.c tests/tclient.h util.c
+	$(CC) $(TCFLAGS) -o $@ tests/exhaust_test.c tests/tclient.c util.c $(TLIBS)
 tests/backend: tests/backend.c
 	$(CC) $(PCPPFLAGS) $(PCFLAGS) -O2 -o $@ tests/backend.c $(PLDFLAGS)
 
@@ -74,7 +76,7 @@ tests/pool_test-tsan: tests/pool_test.c pool.c util.c pool.h util.h
 unit: $(UNIT)
 	@for t in $(UNIT); do echo "== $$t"; ./$$t || exit 1; done
 
-INTEG = tests/config_test tests/integ_test tests/abuse_test tests/admin_integ_test \
+INTEG = tests/config_test tests/integ_test tests/abuse_test tests/exhaust_test tests/admin_integ_test \
 	tests/scale_integ_test tests/chaos_test
 
 integ: prescal tests/backend tests/backend-static $(INTEG)

@@ -12,8 +12,16 @@
                                 then runs from the first byte, not the connect) */
 
 /* threads and connections */
-#define NTHREADS         16        /* -t worker threads, 1..1024 */
-#define THREAD_STACK     256       /* worker stack, KiB, 64..8192 */
+#define NTHREADS         0         /* -t worker threads, 0..THREADS_MAX; 0 = auto: max x target
+                                      of the scaled image + THREADS_PER_BACKEND (or conn_cap)
+                                      per static backend, +25%, within THREADS_MIN..MAX */
+#define THREADS_MIN      128       /* auto worker count, at least */
+#define THREADS_MAX      4096      /* worker threads, at most */
+#define THREADS_PER_BACKEND 64     /* auto: requests in flight a static backend may take */
+#define WORKER_STACK     64        /* worker and tunnel thread stack, KiB, 32..8192 */
+#define THREAD_STACK     256       /* other threads' stack (Docker client), KiB, 64..8192 */
+#define MAX_TUNNELS      4096      /* max_tunnels: upgraded (WebSocket) connections open at
+                                      once, each on a thread of its own; beyond: 503 */
 #define YIELDS           1         /* yields key, 0..8: a worker that finds no readable
                                       connection calls sched_yield() and looks again this many
                                       times before it sleeps in epoll_wait. Under load a client
@@ -21,7 +29,8 @@
                                       saves a sleep and a wake-up (see README, Benchmark).
                                       A worker never yields while it holds a request */
 #define MAX_CONNS        10000     /* open client connections; beyond: 503 + close */
-#define MAX_ACTIVE       1024      /* connections holding a buffer (head being read or served) */
+#define MAX_ACTIVE       4096      /* connections holding a buffer (head being read, served,
+                                      or held for an instance) */
 
 /* buffers and HTTP limits (requests over them get 414/431) */
 #define CONN_BUF         16384     /* per active client connection, bytes; holds the head */
@@ -77,11 +86,14 @@
 /* logging */
 #define ACCESS_LOG       1         /* 1: one line per request on stdout; -q: 0 */
 
-_Static_assert(NTHREADS >= 1 && NTHREADS <= 1024, "NTHREADS 1..1024");
+_Static_assert(NTHREADS >= 0 && NTHREADS <= THREADS_MAX, "NTHREADS 0..THREADS_MAX");
+_Static_assert(THREADS_MIN >= 1 && THREADS_MIN <= THREADS_MAX, "THREADS_MIN 1..THREADS_MAX");
+_Static_assert(THREADS_MAX <= 65536, "THREADS_MAX at most 65536");
+_Static_assert(WORKER_STACK >= 32 && WORKER_STACK <= 8192, "WORKER_STACK 32..8192 KiB");
 _Static_assert(THREAD_STACK >= 64 && THREAD_STACK <= 8192, "THREAD_STACK 64..8192 KiB");
 _Static_assert(MAX_HEAD < CONN_BUF, "MAX_HEAD must leave room in CONN_BUF");
 _Static_assert(MAX_LINE <= MAX_HEAD, "MAX_LINE must fit in MAX_HEAD");
 _Static_assert(RELAY_BUF >= 4096, "RELAY_BUF too small");
 _Static_assert(MIN_INSTANCES <= MAX_INSTANCES, "MIN_INSTANCES above MAX_INSTANCES");
 _Static_assert(SAMPLE_MS >= 10 && SAMPLE_MS <= 10000, "SAMPLE_MS 10..10000");
-_Static_assert(MAX_ACTIVE >= NTHREADS, "MAX_ACTIVE below NTHREADS");
+_Static_assert(MAX_ACTIVE >= NTHREADS && MAX_ACTIVE >= THREADS_MIN, "MAX_ACTIVE below the workers");

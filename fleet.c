@@ -74,6 +74,7 @@ static struct {
 };
 
 static atomic_long docker_errors;
+static atomic_int queued_now;          /* requests waiting for a worker (scale_queued) */
 
 const double scale_buckets[SCALE_NBUCKETS] = {
 	0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 1e300,
@@ -646,6 +647,7 @@ sample(struct scale_input *in)
 	pthread_mutex_unlock(&F.lock);
 	pool_get_stats(&ps);
 	in->waiting = ps.waiting;
+	in->queued = atomic_load(&queued_now);
 	in->requests = served + ps.held_total;
 	in->now = now_ms();
 }
@@ -711,6 +713,12 @@ scale_loop(void *arg)
 		F.st = st;
 		pthread_mutex_unlock(&F.lock);
 	}
+}
+
+void
+scale_queued(int n)
+{
+	atomic_store(&queued_now, n);
 }
 
 void

@@ -29,37 +29,35 @@ const char *const backend_state_name[NUM_B] = {
  */
 static struct {
 	pthread_mutex_t lock;
-	pthread_cond_t ready;       /* a backend became pickable */
 	struct pool_conf conf;
 	struct backend *head;
 	unsigned rr;                /* round-robin cursor */
-	int waiting;                /* requests held in pool_pick */
+	int waiting;                /* requests held (pool_hold) */
 	long held_total, hold_rejected;
 	int woken;                  /* pool_wake_all() was called */
-	int cond_ok;                /* ready is initialised */
 } P = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 void
 pool_init(const struct pool_conf *conf)
 {
-	pthread_condattr_t ca;
-
 	pthread_mutex_lock(&P.lock);
 	P.conf = *conf;
 	P.rr = 0;
 	P.woken = 0;
-	pthread_mutex_unlock(&P.lock);
 	if (P.conf.idle_max > POOL_IDLE_CAP)
 		P.conf.idle_max = POOL_IDLE_CAP;
 	if (P.conf.idle_max < 0)
 		P.conf.idle_max = 0;
-	if (!P.cond_ok) {
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&P.ready, &ca);
-		pthread_condattr_destroy(&ca);
-		P.cond_ok = 1;
-	}
+	pthread_mutex_unlock(&P.lock);
+}
+
+/* tells the owner of held requests that n of them (-1: all) may go on;
+ * called without the lock */
+static void
+ready(int n, int waiting)
+{
+	if (waiting > 0 && P.conf.ready)
+		P.conf.ready(n);
 }
 
 struct backend *
@@ -67,6 +65,7 @@ pool_add(const char *name, const char *id, const struct sockaddr_storage *ss,
          socklen_t sslen, enum backend_state st)
 {
 	struct backend *b, **pp;
+	int waiting;
 
 	if (!(b = calloc(1, sizeof(*b))))
 		return NULL;
@@ -83,9 +82,10 @@ pool_add(const char *name, const char *id, const struct sockaddr_storage *ss,
 	for (pp = &P.head; *pp; pp = &(*pp)->next)
 		;
 	*pp = b;
-	if (st == B_UP)
-		pthread_cond_broadcast(&P.ready);
+	waiting = P.waiting;
 	pthread_mutex_unlock(&P.lock);
+	if (st == B_UP)
+		ready(-1, waiting);
 	return b;
 }
 
@@ -108,18 +108,22 @@ unref_unlocked(struct backend *b)
 void
 pool_set_state(struct backend *b, enum backend_state st)
 {
+	int waiting;
+
 	pthread_mutex_lock(&P.lock);
 	if (b->state != B_REMOVED) {
 		b->state = st;
 		if (st == B_UP) {
 			b->fails = 0;
 			b->backoff = P.conf.backoff_ms;
-			pthread_cond_broadcast(&P.ready);
 		} else if (st != B_DOWN) {
 			close_idle_unlocked(b);
 		}
 	}
+	waiting = P.waiting;
 	pthread_mutex_unlock(&P.lock);
+	if (st == B_UP)
+		ready(-1, waiting);
 }
 
 void
@@ -220,12 +224,15 @@ choose_unlocked(struct backend *const *skip, int nskip, int64_t now)
 	return best;
 }
 
-/* whether waiting can help: a backend is starting or may be started */
+/* whether waiting can help: a backend is starting or may be started, or
+ * one is up but busy at conn_cap */
 static int
 worth_waiting_unlocked(void)
 {
 	struct backend *b;
 
+	if (P.woken)
+		return 0;
 	if (P.conf.hold)
 		return 1;
 	if (P.conf.conn_cap > 0)
@@ -236,56 +243,69 @@ worth_waiting_unlocked(void)
 }
 
 int
-pool_pick(struct backend **out, struct backend *const *skip, int nskip, int64_t deadline)
+pool_pick(struct backend **out, struct backend *const *skip, int nskip)
 {
 	struct backend *b;
-	struct timespec ts;
-	int counted = 0, demanded = 0, r = 503;
+	int64_t now = now_ms();
+	int r = 503;
 
 	pthread_mutex_lock(&P.lock);
-	for (;;) {
-		int64_t now = now_ms();
-
-		if ((b = choose_unlocked(skip, nskip, now))) {
-			if (b->state == B_DOWN) {
-				b->retry_at = now + b->backoff;  /* one trial at a time */
-				b->trial = 1;
-			}
-			b->refs++;
-			atomic_fetch_add(&b->inflight, 1);
-			*out = b;
-			r = 0;
-			break;
+	if ((b = choose_unlocked(skip, nskip, now))) {
+		if (b->state == B_DOWN) {
+			b->retry_at = now + b->backoff;  /* one trial at a time */
+			b->trial = 1;
 		}
-		if (P.conf.hold && P.conf.demand && !demanded) {
-			/* tell the scaler at once, even if this request won't wait */
-			demanded = 1;
-			pthread_mutex_unlock(&P.lock);
-			P.conf.demand();
-			pthread_mutex_lock(&P.lock);
-			continue;
-		}
-		if (nskip > 0 || P.woken || now >= deadline || !worth_waiting_unlocked())
-			break;
-		if (!counted) {
-			if (P.waiting >= P.conf.hold_max) {
-				P.hold_rejected++;
-				break;
-			}
-			P.waiting++;
-			P.held_total++;
-			counted = 1;
-		}
-		/* wake at least every 100 ms: down back-offs expire silently */
-		int64_t until = MIN(deadline, now + 100);
-		ts.tv_sec = until / 1000;
-		ts.tv_nsec = (until % 1000) * 1000000;
-		pthread_cond_timedwait(&P.ready, &P.lock, &ts);
+		b->refs++;
+		atomic_fetch_add(&b->inflight, 1);
+		*out = b;
+		r = 0;
+	} else if (nskip == 0 && worth_waiting_unlocked()) {
+		r = POOL_WAIT;
 	}
-	if (counted)
-		P.waiting--;
+	pthread_mutex_unlock(&P.lock);
+	/* tell the scaler at once, even if this request won't wait */
+	if (!b && P.conf.hold && P.conf.demand)
+		P.conf.demand();
+	return r;
+}
+
+int
+pool_pickable(void)
+{
+	struct backend *b;
+	int64_t now = now_ms();
+	int n = 0;
+
+	pthread_mutex_lock(&P.lock);
+	for (b = P.head; b && !n; b = b->next)
+		n = pickable_unlocked(b, now);
+	pthread_mutex_unlock(&P.lock);
+	return n;
+}
+
+int
+pool_hold(void)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&P.lock);
+	if (P.waiting >= P.conf.hold_max) {
+		P.hold_rejected++;
+		r = -1;
+	} else {
+		P.waiting++;
+		P.held_total++;
+	}
 	pthread_mutex_unlock(&P.lock);
 	return r;
+}
+
+void
+pool_unhold(void)
+{
+	pthread_mutex_lock(&P.lock);
+	P.waiting--;
+	pthread_mutex_unlock(&P.lock);
 }
 
 static void
@@ -310,6 +330,8 @@ fail_unlocked(struct backend *b)
 void
 pool_done(struct backend *b, int ok)
 {
+	int waiting;
+
 	pthread_mutex_lock(&P.lock);
 	atomic_fetch_sub(&b->inflight, 1);
 	if (ok) {
@@ -324,10 +346,10 @@ pool_done(struct backend *b, int ok)
 	} else {
 		fail_unlocked(b);
 	}
-	if (P.waiting > 0)
-		pthread_cond_broadcast(&P.ready);  /* a slot may be free (conn_cap) */
+	waiting = P.waiting;
 	unref_unlocked(b);
 	pthread_mutex_unlock(&P.lock);
+	ready(1, waiting);  /* a slot may be free (conn_cap), or b is up again */
 }
 
 /* a cached connection is alive when it has nothing to read and no EOF */
@@ -416,10 +438,13 @@ pool_foreach(void (*fn)(struct backend *b, void *arg), void *arg)
 void
 pool_wake_all(void)
 {
+	int waiting;
+
 	pthread_mutex_lock(&P.lock);
 	P.woken = 1;
-	pthread_cond_broadcast(&P.ready);
+	waiting = P.waiting;
 	pthread_mutex_unlock(&P.lock);
+	ready(-1, waiting);
 }
 
 void

@@ -27,12 +27,17 @@ struct pool_conf {
 	int backoff_ms;       /* first down back-off; doubles up to 30 s */
 	int idle_max;         /* cached idle connections per backend (<= POOL_IDLE_CAP) */
 	int idle_ms;          /* cached connection lifetime */
-	int hold;             /* 1: pool_pick waits when nothing is ready (dynamic pools) */
-	int hold_max;         /* requests waiting at once; beyond: 503 */
+	int hold;             /* 1: requests wait when nothing is ready (dynamic pools) */
+	int hold_max;         /* requests held at once (pool_hold); beyond: 503 */
 	int conn_cap;         /* in-flight cap per backend, 0 = none */
 	void (*demand)(void); /* with hold: called (lock not held) when a pick finds
 	                         nothing ready, whether or not it then waits */
+	void (*ready)(int n); /* called (lock not held) while requests are held, when
+	                         n of them (-1: all) may find a backend now */
 };
+
+/* pool_pick's answer when nothing is pickable but waiting can help */
+enum { POOL_WAIT = 1 };
 
 #define POOL_IDLE_CAP 256
 
@@ -77,7 +82,7 @@ void pool_init(const struct pool_conf *conf);
 struct backend *pool_add(const char *name, const char *id, const struct sockaddr_storage *ss,
                          socklen_t sslen, enum backend_state st);
 
-/* Sets b's state (wakes held requests when it becomes B_UP). */
+/* Sets b's state (calls conf.ready when it becomes B_UP). */
 void pool_set_state(struct backend *b, enum backend_state st);
 
 /* Unlinks b and closes its idle connections; freed once no pick or
@@ -91,10 +96,22 @@ void pool_unref(struct backend *b);
 /* Returns b's state (under the lock). */
 enum backend_state pool_state(struct backend *b);
 
-/* Chooses a backend, skipping those in skip[0..nskip). Blocks while holding
- * (conf.hold) up to deadline (now_ms() clock). Returns 0 with *out
- * referenced and its in-flight count raised, or 503 if none. */
-int pool_pick(struct backend **out, struct backend *const *skip, int nskip, int64_t deadline);
+/* Chooses a backend, skipping those in skip[0..nskip). Never blocks.
+ * Returns 0 with *out referenced and its in-flight count raised; POOL_WAIT
+ * when none is pickable now but one may be soon (conf.hold, or all busy at
+ * conn_cap) and nothing was skipped: the caller may hold the request
+ * (pool_hold) until conf.ready says so; or 503. */
+int pool_pick(struct backend **out, struct backend *const *skip, int nskip);
+
+/* Whether a pick would find a backend now. */
+int pool_pickable(void);
+
+/* Counts one more held request. Returns 0, or -1 when hold_max are held
+ * already (counted as rejected). */
+int pool_hold(void);
+
+/* Ends a hold that pool_hold counted. */
+void pool_unhold(void);
 
 /* Ends a pick: ok 1 resets the failure count, ok 0 counts a failure and
  * may mark b down. Drops the reference taken by pool_pick. */
@@ -115,7 +132,7 @@ void pool_get_stats(struct pool_stats *st);
  * or call pool_ functions. */
 void pool_foreach(void (*fn)(struct backend *b, void *arg), void *arg);
 
-/* Wakes every held request (shutdown). */
+/* From now on no pick waits, and every held request is woken (shutdown). */
 void pool_wake_all(void);
 
 /* Closes cached connections older than conf.idle_ms (main, every second). */

@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -61,6 +62,9 @@ enum conn_state {
 	CS_BUSY,      /* owned by a worker */
 	CS_EXPIRED,   /* parked too long: the worker that gets it closes it */
 	CS_TIMEDOUT,  /* head deadline passed: the worker answers 408 */
+	CS_HELD,      /* a held request: in the held list, not armed in epoll */
+	CS_RESUMED,   /* taken off the held list: the worker that gets it serves it */
+	CS_TUNNEL,    /* upgraded: owned by its tunnel thread */
 	NUM_CS
 };
 
@@ -75,11 +79,12 @@ struct settings {
 	long header_timeout, body_timeout, keepalive_timeout, send_timeout;
 	long connect_timeout, backend_timeout, tunnel_timeout, drain_timeout, hold_timeout;
 	long max_fails, down_backoff, idle_per_backend, backend_idle, max_tries, hold_max;
-	long access_log, conn_cap, starting_page, defer_accept, yields;
+	long access_log, conn_cap, starting_page, defer_accept, yields, max_tunnels;
 	char balance[16];
 	struct scale_conf sc;
 	int scaling;
 	int check_only;
+	char threads_why[160];  /* how the worker count was chosen */
 };
 
 static struct settings S = {
@@ -94,6 +99,7 @@ static struct settings S = {
 	.idle_per_backend = IDLE_PER_BACKEND, .backend_idle = BACKEND_IDLE,
 	.max_tries = MAX_TRIES, .access_log = ACCESS_LOG, .conn_cap = CONN_CAP,
 	.starting_page = STARTING_PAGE, .defer_accept = DEFER_ACCEPT, .yields = YIELDS,
+	.max_tunnels = MAX_TUNNELS,
 	.balance = BALANCE,
 	.sc = {
 		.image = "", .port = IMAGE_PORT, .min = MIN_INSTANCES, .max = MAX_INSTANCES,
@@ -113,10 +119,20 @@ static struct {
 	int nbufs, nfree_bufs, nconns, maxused;
 } T = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
+/* held requests, oldest first: parked without a worker and without epoll
+ * until pool.c says a backend may be ready (on_ready), or sweep() sees one,
+ * or their hold ends; lock protects the list (lock order: H, then T) */
+static struct {
+	pthread_mutex_t lock;
+	struct conn *head, *tail;
+	int n;
+} H = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
 static struct conn listener_tag;   /* epoll data of the listening socket */
 static struct http_limits lim;
 static int epfd = -1, lfd = -1;
-static atomic_int stopping, busy;
+static atomic_int stopping, busy, ntunnels;
+static atomic_int accept_paused;   /* out of descriptors: sweep() re-arms the listener */
 static atomic_long idle_now;       /* parked idle connections, counted by sweep() */
 
 static void
@@ -125,6 +141,30 @@ usage(void)
 	fputs("usage: prescal [-hqvT] [-f file] [-l [host:]port] [-b host:port]... [-t threads]\n"
 	      "               [-a [host:]port] [-i image] [-p port] [-m min] [-M max] [-c n]\n"
 	      "               [-n name] [-s path]\n", stderr);
+}
+
+/* starts a detached thread; 0, or -1 with errno */
+static int
+spawn(void *(*fn)(void *), void *arg, size_t stack)
+{
+	pthread_attr_t a;
+	pthread_t t;
+	int e;
+
+	pthread_attr_init(&a);
+	pthread_attr_setstacksize(&a, stack);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	e = pthread_create(&t, &a, fn, arg);
+	pthread_attr_destroy(&a);
+	errno = e;
+	return e ? -1 : 0;
+}
+
+static void
+start_thread(void *(*fn)(void *), void *arg, size_t stack)
+{
+	if (spawn(fn, arg, stack) < 0)
+		die("pthread_create:");
 }
 
 /* buffers for connections parked with a partial head: bounded, grown lazily */
@@ -174,12 +214,12 @@ conn_close(struct conn *c)
 	pthread_mutex_unlock(&T.lock);
 }
 
-/* hands c to epoll (EPOLLONESHOT: exactly one worker gets it back); the
- * caller must not touch c afterwards */
+/* hands c to epoll (EPOLLONESHOT: exactly one worker gets it back) for
+ * events; the caller must not touch c afterwards */
 static void
-park(struct conn *c, int state, int64_t deadline)
+arm(struct conn *c, int state, uint32_t events, int64_t deadline)
 {
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT, .data.ptr = c };
+	struct epoll_event ev = { .events = events | EPOLLONESHOT, .data.ptr = c };
 	int st = state, fd = c->fd;  /* once armed, another worker may own c */
 
 	c->deadline = deadline;
@@ -192,21 +232,104 @@ park(struct conn *c, int state, int64_t deadline)
 	}
 }
 
+/* parks c until the client sends more */
+static void
+park(struct conn *c, int state, int64_t deadline)
+{
+	arm(c, state, EPOLLIN | EPOLLRDHUP, deadline);
+}
+
+/* gives c a buffer of its own holding what it has (the worker's buffer is
+ * for the next connection); 0, or -1 when none is free */
+static int
+own_buf(struct conn *c)
+{
+	char *b;
+
+	if (c->ownbuf)
+		return 0;
+	if (!(b = buf_get()))
+		return -1;
+	memcpy(b, c->buf, c->len);
+	c->buf = b;
+	c->ownbuf = 1;
+	return 0;
+}
+
+/* parks a request that waits for a backend; the caller must not touch c
+ * afterwards */
+static void
+hold(struct conn *c)
+{
+	if (own_buf(c) < 0) {
+		pool_unhold();
+		c->holding = 0;
+		proxy_error(c->fd, 503, "Retry-After: 1\r\n");
+		conn_close(c);
+		return;
+	}
+	atomic_store(&c->state, CS_HELD);
+	c->hnext = NULL;
+	pthread_mutex_lock(&H.lock);
+	if (H.tail)
+		H.tail->hnext = c;
+	else
+		H.head = c;
+	H.tail = c;
+	H.n++;
+	pthread_mutex_unlock(&H.lock);
+}
+
+/* takes up to n held requests (n < 0: all; expired_only: those whose hold
+ * has ended by now) off the list and arms them to be served again:
+ * writable at once, so a worker gets each */
+static void
+resume(int n, int expired_only, int64_t now)
+{
+	struct conn *batch[64], *prev, *c, *next;
+	int k;
+
+	do {
+		k = 0;
+		prev = NULL;
+		pthread_mutex_lock(&H.lock);
+		for (c = H.head; c && k < (int)LEN(batch) && n != 0; c = next) {
+			next = c->hnext;
+			if (expired_only && c->hold_until > now) {
+				prev = c;
+				continue;
+			}
+			if (prev)
+				prev->hnext = next;
+			else
+				H.head = next;
+			if (H.tail == c)
+				H.tail = prev;
+			H.n--;
+			n -= n > 0;
+			batch[k++] = c;
+		}
+		pthread_mutex_unlock(&H.lock);
+		for (int i = 0; i < k; i++)
+			arm(batch[i], CS_RESUMED, EPOLLOUT, batch[i]->deadline);
+	} while (k == (int)LEN(batch) && n != 0);
+}
+
+/* pool.c: n held requests (-1: all) may find a backend now */
+static void
+on_ready(int n)
+{
+	resume(n, 0, 0);
+}
+
 /* parks c with the partial head it holds, moved to a buffer of its own */
 static void
 park_head(struct conn *c)
 {
-	char *b;
-
-	if (!c->ownbuf) {
-		if (!(b = buf_get())) {
-			proxy_error(c->fd, 503, "Retry-After: 1\r\n");
-			conn_close(c);
-			return;
-		}
-		memcpy(b, c->buf, c->len);
-		c->buf = b;
-		c->ownbuf = 1;
+	if (own_buf(c) < 0) {
+		proxy_error(c->fd, 503, "Retry-After: 1\r\n");
+		conn_close(c);
+		return;
 	}
 	park(c, CS_HEAD, c->deadline);
 }
@@ -242,6 +365,33 @@ read_head(struct conn *c, struct http_header *hdr)
 	return c->len == c->cap || head_ready(c, hdr);
 }
 
+static void *
+tunnel_main(void *arg)
+{
+	struct conn *c = arg;
+
+	proxy_tunnel(c);
+	conn_close(c);
+	atomic_fetch_sub(&ntunnels, 1);
+	return NULL;
+}
+
+/* an upgraded connection gets a small thread of its own, so that a quiet
+ * WebSocket costs no worker */
+static void
+tunnel_start(struct conn *c)
+{
+	drop_buf(c);
+	atomic_store(&c->state, CS_TUNNEL);
+	atomic_fetch_add(&ntunnels, 1);
+	if (spawn(tunnel_main, c, (size_t)WORKER_STACK * 1024) < 0) {
+		warn("tunnel thread:");
+		proxy_tunnel_end(c);
+		conn_close(c);
+		atomic_fetch_sub(&ntunnels, 1);
+	}
+}
+
 /* serves requests on c until it must wait for the client again */
 static void
 serve(struct worker *w, struct conn *c)
@@ -250,6 +400,14 @@ serve(struct worker *w, struct conn *c)
 		atomic_fetch_add(&busy, 1);
 		int keep = proxy_serve(w, c);
 		atomic_fetch_sub(&busy, 1);
+		if (keep == PROXY_HOLD) {
+			hold(c);
+			return;
+		}
+		if (keep == PROXY_TUNNEL) {
+			tunnel_start(c);
+			return;
+		}
 		c->nreq++;
 		if (keep != PROXY_KEEP || atomic_load(&stopping)) {
 			conn_close(c);
@@ -283,6 +441,9 @@ on_conn(struct worker *w, struct conn *c, int st)
 			sched_yield();
 		proxy_error(c->fd, 408, NULL);
 		conn_close(c);
+		return;
+	case CS_RESUMED:  /* a held request, its head in its own buffer */
+		serve(w, c);
 		return;
 	case CS_IDLE:
 		c->buf = w->cbuf;  /* a new head: the worker's buffer until it must park */
@@ -336,6 +497,21 @@ inherited(int fd)
 	return k;
 }
 
+/* out of descriptors or memory: accepts pause; logged at most once a second */
+static void
+accept_pause(void)
+{
+	static _Atomic int64_t logged;
+	int64_t now = now_ms(), last = atomic_load(&logged);
+	int e = errno;
+
+	atomic_store(&accept_paused, 1);
+	if (now - last >= 1000 && atomic_compare_exchange_strong(&logged, &last, now)) {
+		errno = e;
+		warn("accept (pausing accepts for 100 ms):");
+	}
+}
+
 /* accepts one connection and re-arms the listener for the next worker */
 static struct conn *
 accept_one(void)
@@ -348,6 +524,12 @@ accept_one(void)
 	int fd, one = 1;
 
 	fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+	if (fd < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)) {
+		/* the connection stays queued: leave the listener disarmed
+		 * instead of spinning on it; sweep() re-arms it in 100 ms */
+		accept_pause();
+		return NULL;
+	}
 	if (!atomic_load(&stopping))
 		epoll_ctl(epfd, EPOLL_CTL_MOD, lfd, &ev);
 	if (fd < 0) {
@@ -436,6 +618,19 @@ worker(void *arg)
 	return NULL;
 }
 
+/* connections waiting in the listener's accept queue (Linux reports it
+ * as tcpi_unacked of a listening socket) */
+static int
+backlog(void)
+{
+	struct tcp_info ti;
+	socklen_t n = sizeof(ti);
+
+	if (getsockopt(lfd, IPPROTO_TCP, TCP_INFO, &ti, &n) < 0)
+		return 0;
+	return (int)ti.tcpi_unacked;
+}
+
 /*
  * main, every 100 ms: deadlines. It never closes a parked connection
  * itself (a worker may be about to get it); it marks it and shuts its
@@ -445,7 +640,11 @@ static void
 sweep(void)
 {
 	int64_t now = now_ms();
-	int i, n, st, stop = atomic_load(&stopping);
+	int i, n, st, stop = atomic_load(&stopping), nread;
+	/* with every worker busy, requests may wait unseen: count them for
+	 * the scaler (a keep-alive connection with bytes to read, and the
+	 * listener's accept queue) */
+	int saturated = atomic_load(&busy) >= S.threads, queued = 0;
 	long idle = 0;
 	struct conn *c;
 
@@ -469,22 +668,24 @@ sweep(void)
 			atomic_store(&c->sweeping, 0);
 		}
 		idle += st == CS_IDLE;
+		if (saturated && st == CS_IDLE && ioctl(c->fd, FIONREAD, &nread) == 0 && nread > 0)
+			queued++;
 	}
 	atomic_store(&idle_now, idle);
-}
-
-static void
-start_thread(void *(*fn)(void *), void *arg, size_t stack)
-{
-	pthread_attr_t a;
-	pthread_t t;
-
-	pthread_attr_init(&a);
-	pthread_attr_setstacksize(&a, stack);
-	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	if ((errno = pthread_create(&t, &a, fn, arg)))
-		die("pthread_create:");
-	pthread_attr_destroy(&a);
+	/* held requests: all of them when a backend is pickable (a safety net
+	 * for a missed on_ready, and down back-offs that ran out), else those
+	 * whose hold ran out (they get 503) */
+	if (stop || pool_pickable())
+		resume(-1, 0, 0);
+	else
+		resume(-1, 1, now);
+	if (atomic_load(&accept_paused) && !stop) {
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = &listener_tag };
+		atomic_store(&accept_paused, 0);
+		epoll_ctl(epfd, EPOLL_CTL_MOD, lfd, &ev);
+	}
+	if (S.scaling)
+		scale_queued(saturated ? queued + backlog() : 0);
 }
 
 /* options: one table for flags and config-file keys */
@@ -505,7 +706,7 @@ static struct option opts[] = {
 	{ 'l', "listen",            O_STR,  S.listen, sizeof(S.listen), 0, 0, 0, NULL },
 	{ 'a', "admin",             O_STR,  S.admin, sizeof(S.admin), 0, 0, 0, NULL },
 	{ 'b', "backend",           O_LIST, NULL, 0, 0, 0, 0, NULL },
-	{ 't', "threads",           O_INT,  &S.threads, 0, 1, 1024, 0, NULL },
+	{ 't', "threads",           O_INT,  &S.threads, 0, 0, THREADS_MAX, 0, NULL },
 	{ 'i', "image",             O_STR,  S.sc.image, sizeof(S.sc.image), 0, 0, 0, NULL },
 	{ 'p', "port",              O_INT,  &S.sc.port, 0, 1, 65535, 0, NULL },
 	{ 'm', "min",               O_INT,  &S.sc.min, 0, 0, 1000, 0, NULL },
@@ -536,6 +737,7 @@ static struct option opts[] = {
 	{ 0, "starting_page",       O_INT,  &S.starting_page, 0, 0, 1, 0, NULL },
 	{ 0, "defer_accept",        O_INT,  &S.defer_accept, 0, 0, 1, 0, NULL },
 	{ 0, "yields",              O_INT,  &S.yields, 0, 0, 8, 0, NULL },
+	{ 0, "max_tunnels",         O_INT,  &S.max_tunnels, 0, 0, 100000, 0, NULL },
 	{ 0, "metric",              O_STR,  S.sc.metric, sizeof(S.sc.metric), 0, 0, 0,
 	  "concurrency rps" },
 	{ 0, "target_rps",          O_INT,  &S.sc.target_rps, 0, 1, 10000000, 0, NULL },
@@ -672,7 +874,10 @@ print_settings(void)
 			printf("%-18s %s\n", o->key, *(const char *)o->dst ? (const char *)o->dst : "\"\"");
 			break;
 		case O_INT:
-			printf("%-18s %ld\n", o->key, *(const long *)o->dst);
+			printf("%-18s %ld", o->key, *(const long *)o->dst);
+			if (o->dst == &S.threads)
+				printf("  # %s", S.threads_why);
+			putchar('\n');
 			break;
 		case O_LIST:
 			for (int k = 0; k < S.nbackend; k++)
@@ -738,6 +943,38 @@ parse_args(int argc, char *argv[])
 		load_file(file);
 }
 
+/*
+ * the worker count. A worker blocks for a request's whole exchange, so the
+ * pool must carry what the scaling bounds allow in flight (max x target),
+ * plus what static backends take (conn_cap each, else THREADS_PER_BACKEND),
+ * plus a quarter for bursts, between THREADS_MIN and THREADS_MAX. An
+ * explicit -t or threads wins; below that need it gets a warning.
+ */
+static void
+size_threads(void)
+{
+	long need = 0;
+
+	if (S.sc.image[0])
+		need += S.sc.max * S.sc.target;
+	need += S.nbackend * (S.conn_cap ? S.conn_cap : THREADS_PER_BACKEND);
+	need += need / 4;
+	if (S.threads == 0) {
+		S.threads = MIN(MAX(need, THREADS_MIN), THREADS_MAX);
+		snprintf(S.threads_why, sizeof(S.threads_why), "auto: %ld in flight at the "
+		         "scaling bounds and static backends, +25%%, within %d..%d", need - need / 5,
+		         THREADS_MIN, THREADS_MAX);
+	} else if (S.threads < need) {
+		snprintf(S.threads_why, sizeof(S.threads_why), "below the %ld that the scaling "
+		         "bounds and static backends need (+25%%): requests beyond it wait for a "
+		         "worker", need);
+		if (!S.check_only)
+			warn("threads %ld is %s", S.threads, S.threads_why);
+	} else {
+		snprintf(S.threads_why, sizeof(S.threads_why), "set");
+	}
+}
+
 /* checks settings that depend on each other; exits 2 naming the problem */
 static void
 check_settings(void)
@@ -753,6 +990,7 @@ check_settings(void)
 	}
 	if (scale_check_conf(&S.sc, stderr) < 0)
 		exit(2);
+	size_threads();
 	if (S.max_active < S.threads)
 		S.max_active = S.threads;
 }
@@ -827,7 +1065,7 @@ start_workers(void)
 		.connect_timeout = S.connect_timeout, .backend_timeout = S.backend_timeout,
 		.tunnel_timeout = S.tunnel_timeout, .hold_timeout = S.hold_timeout,
 		.max_tries = S.max_tries, .access_log = S.access_log,
-		.starting_page = S.starting_page && S.scaling,
+		.starting_page = S.starting_page && S.scaling, .max_tunnels = S.max_tunnels,
 	};
 	static struct worker *w;  /* lives as long as the process */
 
@@ -837,7 +1075,7 @@ start_workers(void)
 	for (long i = 0; i < S.threads; i++) {
 		if (proxy_worker_init(&w[i], CONN_BUF, RELAY_BUF, lim.max_headers) < 0)
 			die("out of memory");
-		start_thread(worker, &w[i], (size_t)THREAD_STACK * 1024);
+		start_thread(worker, &w[i], (size_t)WORKER_STACK * 1024);
 	}
 }
 
@@ -891,12 +1129,13 @@ drain(void)
 	pool_wake_all();
 	while (now_ms() < until) {
 		sweep();  /* closes idle keep-alive connections now */
-		if (atomic_load(&busy) == 0)
+		if (atomic_load(&busy) == 0 && atomic_load(&ntunnels) == 0)
 			break;
 		usleep(20000);
 	}
-	if (atomic_load(&busy) > 0)
-		warn("drain timeout: %d requests still in flight", atomic_load(&busy));
+	if (atomic_load(&busy) > 0 || atomic_load(&ntunnels) > 0)
+		warn("drain timeout: %d requests and %d tunnels still open", atomic_load(&busy),
+		     atomic_load(&ntunnels));
 	if (S.scaling)
 		scale_stop();
 }
@@ -917,7 +1156,7 @@ main(int argc, char *argv[])
 		.max_fails = S.max_fails, .backoff_ms = S.down_backoff,
 		.idle_max = S.idle_per_backend, .idle_ms = S.backend_idle,
 		.hold = S.scaling, .hold_max = S.hold_max, .conn_cap = S.conn_cap,
-		.demand = S.scaling ? scale_demand : NULL,
+		.demand = S.scaling ? scale_demand : NULL, .ready = on_ready,
 	};
 	pool_init(&pcf);
 	add_static_backends();
@@ -943,8 +1182,8 @@ main(int argc, char *argv[])
 	}
 	start_workers();
 	start_admin();
-	warn("listening on %s, %ld workers, %d static backends%s", S.listen, S.threads,
-	     S.nbackend, S.scaling ? ", scaling" : "");
+	warn("listening on %s, %ld workers (%s), %d static backends%s", S.listen, S.threads,
+	     S.threads_why, S.nbackend, S.scaling ? ", scaling" : "");
 	for (int tick = 0; ; tick++) {
 		struct timespec ts = { 0, 100000000 };
 		sig = sigtimedwait(&set, NULL, &ts);

@@ -17,13 +17,18 @@
 #include "proxy.h"
 #include "util.h"
 
-#define ST_STARTING 1503   /* internal status: send the "starting" page */
+/* outcomes of the request path beside HTTP statuses */
+enum {
+	ST_STARTING = 1000,  /* send the "starting" page */
+	ST_HOLD,             /* nothing ready: park the request until something is */
+};
 
 /* conf is immutable after proxy_init(); the rest are atomics */
 static struct proxy_conf C;
 static atomic_int draining;
 static atomic_long st_requests, st_bytes, st_status[6];
 static atomic_long st_hist[PROXY_NBUCKETS], st_sum_us;
+static atomic_int tunnels_open;    /* upgraded connections, bounded by max_tunnels */
 
 const double proxy_buckets[PROXY_NBUCKETS] = {
 	0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 1e300,
@@ -47,6 +52,8 @@ struct exchange {
 	const char *pend;      /* response head not yet written (sent with the body) */
 	size_t pendlen;
 	int keep;              /* client connection persists */
+	int tunslot;           /* holds one of max_tunnels (an upgrade request) */
+	int handoff;           /* a 101 was relayed: the tunnel takes both sockets */
 	int bkeep;             /* backend connection may be cached */
 	long bytes;            /* bytes written to the client */
 	int64_t start;
@@ -263,23 +270,59 @@ wants_html(const struct exchange *x)
 	return 0;
 }
 
+/* ends c's hold, if it has one */
+static void
+unhold(struct conn *c)
+{
+	if (c->holding) {
+		pool_unhold();
+		c->holding = 0;
+	}
+}
+
+/*
+ * the first pick, while the head is still in c->buf: 0 with x->b, ST_HOLD
+ * when the request should wait parked (it then holds one of hold_max until
+ * hold_timeout after it first waited), or a status
+ */
+static int
+first_pick(struct exchange *x)
+{
+	struct conn *c = x->c;
+	int r = pool_pick(&x->b, NULL, 0);
+
+	if (r == 0 || r != POOL_WAIT) {
+		unhold(c);
+		return r;
+	}
+	if (C.starting_page && x->html) {
+		unhold(c);
+		return ST_STARTING;  /* the pick told the scaler; the page refreshes */
+	}
+	if (c->holding)
+		return now_ms() < c->hold_until ? ST_HOLD : (unhold(c), 503);
+	if (C.hold_timeout == 0 || pool_hold() < 0)
+		return 503;
+	c->holding = 1;
+	c->hold_until = now_ms() + C.hold_timeout;
+	c->hold_us = x->start_us;
+	return ST_HOLD;
+}
+
 /* connects to a backend: cached connection first, then new ones; returns a status */
 static int
 connect_backend(struct exchange *x, struct backend **tried, int *ntried)
 {
-	int64_t deadline = now_ms() + C.hold_timeout;
 	int r;
 
-	if (*ntried == 0 && C.starting_page && x->html &&
-	    pool_pick(&x->b, NULL, 0, now_ms()) != 0)
-		return ST_STARTING;  /* the pick told the scaler; the page refreshes */
 	if (x->b) {
 		tried[(*ntried)++] = x->b;
 		goto picked;
 	}
 	while (*ntried < C.max_tries) {
-		if ((r = pool_pick(&x->b, tried, *ntried, deadline)) != 0)
-			return *ntried ? 502 : r;
+		/* the head has left c->buf: no holding now */
+		if ((r = pool_pick(&x->b, tried, *ntried)) != 0)
+			return *ntried ? 502 : r == POOL_WAIT ? 503 : r;
 		tried[(*ntried)++] = x->b;
 picked:
 		/* every cached connection is checked: bytes or EOF waiting on it
@@ -348,13 +391,13 @@ body_length(struct exchange *x)
 	return 0;
 }
 
-/* whether the chunked body bytes already in c->buf are malformed */
+/* whether the chunked body bytes in c->buf from off on are malformed */
 static int
-bad_chunks(struct conn *c)
+bad_chunks(struct conn *c, size_t off)
 {
 	struct http_chunked ch;
 	const char *data;
-	size_t dlen, off = 0;
+	size_t dlen;
 	ssize_t n;
 
 	http_chunked_init(&ch);
@@ -588,37 +631,61 @@ read:
 	}
 }
 
-/* copies bytes both ways until either side closes or idles out */
-static void
-tunnel(struct exchange *x, size_t have, size_t hlen)
+/* after a relayed 101: the bytes either side sent early go through, then
+ * both sockets and the pick pass to c for proxy_tunnel() */
+static int
+handoff(struct exchange *x, size_t have, size_t hlen)
 {
-	struct pollfd p[2] = { { .fd = x->c->fd, .events = POLLIN },
-	                       { .fd = x->bfd, .events = POLLIN } };
-	char *buf = x->w->rbuf;
+	struct conn *c = x->c;
+
+	if (have > hlen && to_client(x, x->w->rbuf + hlen, have - hlen) < 0)
+		return -1;
+	if (c->len && writeall(x->bfd, c->buf, c->len) < 0)
+		return -1;
+	c->len = 0;
+	atomic_fetch_add(&x->b->tunnels, 1);
+	c->tun_fd = x->bfd;
+	c->tun_b = x->b;
+	x->bfd = -1;
+	x->b = NULL;
+	x->tunslot = 0;
+	x->handoff = 1;
+	return 0;
+}
+
+void
+proxy_tunnel(struct conn *c)
+{
+	struct pollfd p[2] = { { .fd = c->fd, .events = POLLIN },
+	                       { .fd = c->tun_fd, .events = POLLIN } };
+	char buf[PROXY_TUNNEL_BUF];
 	ssize_t r;
 	int i;
 
-	if (have > hlen && to_client(x, buf + hlen, have - hlen) < 0)
-		return;
-	if (x->c->len && writeall(x->bfd, x->c->buf, x->c->len) < 0)
-		return;
-	x->c->len = 0;
-	atomic_fetch_add(&x->b->tunnels, 1);
 	while (poll(p, 2, C.tunnel_timeout) > 0) {
 		for (i = 0; i < 2; i++) {
 			if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
 				continue;
-			r = recv(p[i].fd, buf, x->w->rcap, MSG_DONTWAIT);
+			r = recv(p[i].fd, buf, sizeof(buf), MSG_DONTWAIT);
 			if (r < 0 && (errno == EAGAIN || errno == EINTR))
 				continue;
 			if (r <= 0 || writeall(p[!i].fd, buf, r) < 0)
 				goto done;
-			if (i == 0)
-				x->bytes += r;
 		}
 	}
 done:
-	atomic_fetch_sub(&x->b->tunnels, 1);
+	proxy_tunnel_end(c);
+}
+
+void
+proxy_tunnel_end(struct conn *c)
+{
+	atomic_fetch_sub(&c->tun_b->tunnels, 1);
+	pool_done(c->tun_b, 1);
+	close(c->tun_fd);
+	c->tun_fd = -1;
+	c->tun_b = NULL;
+	atomic_fetch_sub(&tunnels_open, 1);
 }
 
 static void
@@ -791,12 +858,8 @@ respond(struct exchange *x, size_t got, int rhlen)
 		if (to_client(x, NULL, 0) < 0)
 			return -1;
 	}
-	if (x->res.status == 101) {
-		tunnel(x, got, rhlen);
-		x->keep = 0;
-		x->bkeep = 0;
-		return 0;
-	}
+	if (x->res.status == 101)
+		return handoff(x, got, rhlen);
 	memmove(x->w->rbuf, x->w->rbuf + rhlen, got - rhlen);
 	if (relay_body(x, got - rhlen, dechunk) < 0)
 		return -1;
@@ -844,6 +907,11 @@ prepare(struct exchange *x)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	x->start_us = ts.tv_sec * 1000000L + ts.tv_nsec / 1000;
+	if (x->c->holding) {
+		/* a held request's time runs from its first try */
+		x->start -= (x->start_us - x->c->hold_us) / 1000;
+		x->start_us = x->c->hold_us;
+	}
 	x->req.hdr = x->w->hdr;
 	if ((x->head_len = http_parse_request(x->c->buf, x->c->len, &C.lim, &x->req)) < 0)
 		return x->req.status ? x->req.status : 400;
@@ -858,44 +926,74 @@ prepare(struct exchange *x)
 	return 0;
 }
 
+/* the steps before the head may leave c->buf: parse, rewrite, check, pick */
+static int
+begin(struct exchange *x, int *hlen)
+{
+	int r;
+
+	if ((r = prepare(x)))
+		return r;
+	if ((*hlen = build_request(x)) < 0)
+		return 431;
+	/* what we already hold of a chunked body is malformed: no backend sees any of it */
+	if (x->req.body == HTTP_BODY_CHUNKED && bad_chunks(x->c, x->head_len))
+		return 400;
+	if ((r = first_pick(x)))
+		return r;
+	if (x->req.upgrade) {
+		if (atomic_fetch_add(&tunnels_open, 1) >= C.max_tunnels) {
+			atomic_fetch_sub(&tunnels_open, 1);
+			release_backend(x, 1);
+			return 503;
+		}
+		x->tunslot = 1;
+	}
+	return 0;
+}
+
+/* forwards the request and relays the response; returns 0, a status to
+ * answer with, or -1 once the answer cannot be given */
+static int
+exchange(struct exchange *x, int hlen)
+{
+	size_t got = 0;
+	int rhlen = 0, r;
+
+	if ((r = forward(x, hlen, &got, &rhlen))) {
+		x->bkeep = 0;
+		release_backend(x, r != 502 && r != 504);
+		return r;
+	}
+	if ((r = respond(x, got, rhlen))) {
+		x->bkeep = 0;
+		release_backend(x, r < 0);
+		return r;
+	}
+	if (!x->res.keepalive)
+		x->bkeep = 0;
+	release_backend(x, 1);
+	return 0;
+}
+
 int
 proxy_serve(struct worker *w, struct conn *c)
 {
 	struct exchange x = { .w = w, .c = c, .bfd = -1, .bkeep = 1, .start = now_ms() };
-	int hlen = 0, rhlen = 0, r;
-	size_t got = 0;
+	int hlen = 0, r;
 
-	/* the head: parsed, rewritten for the backend, then dropped from c->buf */
-	if ((r = prepare(&x)) || (hlen = build_request(&x)) < 0) {
-		fail(&x, r ? r : 431);
-		count(&x);
-		return PROXY_CLOSE;
+	if ((r = begin(&x, &hlen)) == ST_HOLD)
+		return PROXY_HOLD;  /* the head stays in c->buf for the next try */
+	if (r == 0) {
+		consume(c, x.head_len);
+		r = exchange(&x, hlen);
 	}
-	consume(c, x.head_len);
-	if (x.req.body == HTTP_BODY_CHUNKED && bad_chunks(c)) {
-		/* what we already hold is malformed: no backend sees any of it */
-		fail(&x, 400);
-		count(&x);
-		return PROXY_CLOSE;
-	}
-	if ((r = forward(&x, hlen, &got, &rhlen))) {
-		x.bkeep = 0;
-		release_backend(&x, r != 502 && r != 504 ? 1 : 0);
+	if (r > 0)
 		fail(&x, r);
-		count(&x);
-		return PROXY_CLOSE;
-	}
-	if ((r = respond(&x, got, rhlen))) {
-		x.bkeep = 0;
-		release_backend(&x, r > 0 ? 0 : 1);
-		if (r > 0)
-			fail(&x, r);
-		count(&x);
-		return PROXY_CLOSE;
-	}
-	if (!x.res.keepalive)
-		x.bkeep = 0;
-	release_backend(&x, 1);
+	if (x.tunslot)
+		atomic_fetch_sub(&tunnels_open, 1);
 	count(&x);
-	return x.keep ? PROXY_KEEP : PROXY_CLOSE;
+	if (x.handoff)
+		return PROXY_TUNNEL;
+	return r == 0 && x.keep ? PROXY_KEEP : PROXY_CLOSE;
 }

@@ -18,7 +18,11 @@ struct proxy_conf {
 	int max_tries;         /* backends tried when connects fail */
 	int access_log;        /* 1: one line per request on stdout */
 	int starting_page;     /* 1: browsers get a "starting" page while held */
+	int max_tunnels;       /* upgraded connections open at once; beyond: 503 */
 };
+
+/* bytes a tunnel relays per read (on the tunnel thread's stack) */
+#define PROXY_TUNNEL_BUF 8192
 
 /* A client connection. Owned by one thread at a time (see prescal.c). */
 struct conn {
@@ -34,6 +38,14 @@ struct conn {
 	atomic_int sweeping;   /* sweep() is marking it: its fd must stay open */
 	unsigned nreq;         /* requests served on this connection */
 	struct conn *next;     /* free list link */
+	/* a held request (proxy_serve returned PROXY_HOLD) */
+	int holding;           /* counts in pool_hold() */
+	int64_t hold_until;    /* now_ms() when its hold ends -> 503 */
+	long hold_us;          /* CLOCK_MONOTONIC us of its first try */
+	struct conn *hnext;    /* held list link (prescal.c) */
+	/* an upgraded connection (proxy_serve returned PROXY_TUNNEL) */
+	int tun_fd;            /* the backend socket */
+	struct backend *tun_b; /* its pick, ended by proxy_tunnel_end() */
 };
 
 /* Per-worker buffers, allocated once at start-up. */
@@ -46,7 +58,13 @@ struct worker {
 	struct http_header *hdr, *rhdr;  /* lim.max_headers entries each */
 };
 
-enum { PROXY_CLOSE, PROXY_KEEP, NUM_PROXY };
+enum {
+	PROXY_CLOSE,   /* close the client connection */
+	PROXY_KEEP,    /* it may carry another request */
+	PROXY_HOLD,    /* no backend yet: park it with its head, serve it again later */
+	PROXY_TUNNEL,  /* upgraded: give it to proxy_tunnel() on a thread of its own */
+	NUM_PROXY
+};
 
 /* Stores the configuration; call once before the workers start. */
 void proxy_init(const struct proxy_conf *conf);
@@ -56,8 +74,18 @@ int proxy_worker_init(struct worker *w, size_t ccap, size_t rcap, size_t max_hea
 
 /* Serves the request at the start of c->buf: reads its body, forwards it,
  * relays the response. Leaves any pipelined bytes at the start of c->buf.
- * Blocks. Returns PROXY_KEEP if the connection may carry another request. */
+ * Blocks. Returns a PROXY_ value: PROXY_HOLD leaves the request in c->buf
+ * untouched and c holding (call again once pool_conf.ready says so, or at
+ * c->hold_until); PROXY_TUNNEL hands c's upgraded sockets to proxy_tunnel(). */
 int proxy_serve(struct worker *w, struct conn *c);
+
+/* Relays bytes both ways until either side closes or idles out, then ends
+ * the tunnel (proxy_tunnel_end). Blocks; uses PROXY_TUNNEL_BUF of stack. The
+ * caller closes c afterwards. */
+void proxy_tunnel(struct conn *c);
+
+/* Ends c's tunnel without relaying: closes the backend side, ends its pick. */
+void proxy_tunnel_end(struct conn *c);
 
 /* Writes a complete error response with status and Connection: close. */
 void proxy_error(int fd, int status, const char *extra);

@@ -70,7 +70,7 @@ scale_decide(const struct scale_conf *c, struct scale_state *s,
              const struct scale_input *in, char *why, size_t n)
 {
 	int running = in->ready + in->starting;
-	long need, load = in->inflight + in->waiting;
+	long need, load = in->inflight + in->waiting + in->queued;
 
 	/* smoothed request rate, for metric rps */
 	if (s->last_sample && in->now > s->last_sample) {

@@ -36,6 +36,7 @@ struct scale_input {
 	int inflight;          /* requests in progress on instances, incl. tunnels */
 	int waiting;           /* requests held for lack of an instance */
 	long requests;         /* requests counter (for rps) */
+	int queued;            /* requests no worker has picked up yet (all busy) */
 };
 
 /* what the decision remembers between samples */
@@ -94,6 +95,10 @@ void *scale_worker(void *arg);
 
 /* Tells the scaler a request is waiting for an instance. Blocks briefly. */
 void scale_demand(void);
+
+/* Tells the scaler how many requests wait for a worker now (main, every
+ * sweep). Does not block. */
+void scale_queued(int n);
 
 /* Stops scaling and removes the set's containers (unless keep). Blocks. */
 void scale_stop(void);

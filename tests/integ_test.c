@@ -2118,7 +2118,7 @@ test_flags(void **state)
 	hostport(bp, sizeof(bp), bport);
 	expect_run((char *[]){ bin, "-x", NULL }, 2, "-x", "-x");
 	expect_run((char *[]){ bin, "-t", "abc", "-b", bp, NULL }, 2, "-t", "-t abc");
-	expect_run((char *[]){ bin, "-t", "0", "-b", bp, NULL }, 2, "-t", "-t 0");
+	expect_run((char *[]){ bin, "-t", "4097", "-b", bp, NULL }, 2, "-t", "-t 4097");
 	expect_run((char *[]){ bin, "-b", NULL }, 2, "-b", "-b without value");
 	expect_run((char *[]){ bin, "-v", NULL }, 0, "prescal ", "-v");
 	expect_run((char *[]){ bin, "-l", lp, "-b", "nosuchhost.invalid:80", NULL }, 1,

@@ -77,7 +77,7 @@ add(int i, enum backend_state st)
 static int
 pick(struct backend **out)
 {
-	return pool_pick(out, NULL, 0, now_ms());
+	return pool_pick(out, NULL, 0);
 }
 
 static void
@@ -127,50 +127,6 @@ fd_closed(int fd)
 	return fcntl(fd, F_GETFD) == -1 && errno == EBADF;
 }
 
-/* a pool_pick on its own thread */
-struct waiter {
-	pthread_t t;
-	int64_t deadline;
-	int r;
-	struct backend *b;
-	int64_t done_at;
-};
-
-static void *
-waiter_run(void *arg)
-{
-	struct waiter *w = arg;
-
-	w->r = pool_pick(&w->b, NULL, 0, w->deadline);
-	w->done_at = now_ms();
-	return NULL;
-}
-
-static void
-waiter_start(struct waiter *w, int ms)
-{
-	memset(w, 0, sizeof(*w));
-	w->r = -1;
-	w->deadline = now_ms() + ms;
-	assert_int_equal(pthread_create(&w->t, NULL, waiter_run, w), 0);
-}
-
-/* polls until n requests are held in pool_pick */
-static void
-wait_waiting(int n)
-{
-	struct pool_stats st;
-	int64_t until = now_ms() + 1000;
-
-	do {
-		pool_get_stats(&st);
-		if (st.waiting == n)
-			return;
-		msleep(1);
-	} while (now_ms() < until);
-	fail_msg("waiting %d, want %d", st.waiting, n);
-}
-
 /* demand callback: counts calls and checks the pool lock is not held */
 static atomic_int demand_calls;
 
@@ -181,6 +137,29 @@ demand(void)
 
 	pool_get_stats(&st);  /* deadlocks if called with the lock held */
 	atomic_fetch_add(&demand_calls, 1);
+}
+
+/* ready callback: records calls and checks the pool lock is not held */
+static atomic_int ready_calls, ready_last;
+
+static void
+ready(int n)
+{
+	struct pool_stats st;
+
+	pool_get_stats(&st);  /* deadlocks if called with the lock held */
+	atomic_store(&ready_last, n);
+	atomic_fetch_add(&ready_calls, 1);
+}
+
+/* a held request's cycle as the proxy runs it: POOL_WAIT, then a hold */
+static void
+hold_one(void)
+{
+	struct backend *got;
+
+	assert_int_equal(pool_pick(&got, NULL, 0), POOL_WAIT);
+	assert_int_equal(pool_hold(), 0);
 }
 
 static void
@@ -266,7 +245,7 @@ test_least_outstanding(void **state)
 			skip[0] = b[(i + 1) % 3];
 			skip[1] = b[(i + 2) % 3];
 			for (k = 0; k < least_cases[t].load[i]; k++) {
-				assert_int_equal(pool_pick(&held[n], skip, 2, now_ms()), 0);
+				assert_int_equal(pool_pick(&held[n], skip, 2), 0);
 				assert_ptr_equal(held[n], b[i]);
 				n++;
 			}
@@ -401,11 +380,10 @@ test_skip(void **state)
 {
 	struct pool_conf c = conf_base();
 	struct backend *b[3], *skip[3], *got;
-	int64_t t0;
 	int i, k, seen;
 
 	(void)state;
-	c.hold = 1;  /* a pick with a skip list still never waits */
+	c.hold = 1;  /* a pick with a skip list is never told to wait */
 	pool_init(&c);
 	for (i = 0; i < 3; i++)
 		b[i] = add(i, B_UP);
@@ -414,10 +392,8 @@ test_skip(void **state)
 			skip[i] = b[skip_cases[t].skip[i]];
 		seen = 0;
 		for (k = 0; k < 6; k++) {
-			t0 = now_ms();
 			got = NULL;
-			int r = pool_pick(&got, skip, skip_cases[t].nskip, t0 + 1000);
-			assert_true(now_ms() - t0 < 50);
+			int r = pool_pick(&got, skip, skip_cases[t].nskip);
 			if (!skip_cases[t].allowed) {
 				assert_int_equal(r, 503);
 				continue;
@@ -452,14 +428,13 @@ static const struct {
 	{ "draining up starting", 3, { B_DRAINING, B_UP, B_STARTING }, 1 },
 };
 
-/* hold 0: no ready backend answers 503 at once, even with a far deadline */
+/* hold 0: no ready backend answers 503, never POOL_WAIT */
 static void
 test_states(void **state)
 {
 	struct pool_conf c = conf_base();
 	struct backend *b[3], *got;
 	struct pool_stats st;
-	int64_t t0;
 	int i, k, r;
 
 	(void)state;
@@ -470,12 +445,8 @@ test_states(void **state)
 		for (i = 0; i < state_cases[t].n; i++)
 			b[i] = add(i, state_cases[t].st[i]);
 		for (k = 0; k < 6; k++) {
-			t0 = now_ms();
 			got = NULL;
-			r = pool_pick(&got, NULL, 0, t0 + 2000);
-			if (now_ms() - t0 >= 50)
-				fail_msg("%s: pick took %lld ms", state_cases[t].name,
-				         (long long)(now_ms() - t0));
+			r = pool_pick(&got, NULL, 0);
 			if (state_cases[t].want < 0) {
 				if (r != 503)
 					fail_msg("%s: got %d", state_cases[t].name, r);
@@ -491,7 +462,7 @@ test_states(void **state)
 		for (i = 0; i < state_cases[t].n; i++)
 			pool_remove(b[i]);
 	}
-	assert_int_equal(atomic_load(&demand_calls), 0);  /* nobody waited */
+	assert_int_equal(atomic_load(&demand_calls), 0);  /* no hold, no demand */
 }
 
 /* max_fails consecutive failures mark a backend down; one trial after the back-off */
@@ -669,9 +640,9 @@ test_remove_held(void **state)
 	pool_init(&c);
 	b = add(0, B_UP);
 	other = add(1, B_UP);
-	assert_int_equal(pool_pick(&got, &other, 1, now_ms()), 0);
+	assert_int_equal(pool_pick(&got, &other, 1), 0);
 	assert_ptr_equal(got, b);
-	assert_int_equal(pool_pick(&got2, &other, 1, now_ms()), 0);
+	assert_int_equal(pool_pick(&got2, &other, 1), 0);
 	assert_ptr_equal(got2, b);
 	assert_int_equal(b->refs, 3);
 	pool_remove(b);
@@ -800,53 +771,55 @@ test_idle_cache(void **state)
 	close(sv[0][1]);
 }
 
-/* hold 1: a pick waits for a backend to come up and returns promptly */
+/* hold 1: a pick that finds nothing says POOL_WAIT and tells the scaler;
+ * a backend that comes up calls ready for every held request */
 static void
-test_hold_wakes(void **state)
+test_hold_ready(void **state)
 {
 	struct pool_conf c = conf_base();
-	struct backend *b;
+	struct backend *b, *got;
 	struct pool_stats st0, st;
-	struct waiter w;
-	int64_t t;
 
 	(void)state;
 	c.hold = 1;
 	c.hold_max = 4;
 	c.demand = demand;
+	c.ready = ready;
 	pool_init(&c);
 	pool_get_stats(&st0);
 
 	/* a starting backend becomes ready */
 	atomic_store(&demand_calls, 0);
+	atomic_store(&ready_calls, 0);
 	b = add(0, B_STARTING);
-	waiter_start(&w, 2000);
-	wait_waiting(1);
-	msleep(20);
-	t = now_ms();
-	pool_set_state(b, B_UP);
-	assert_int_equal(pthread_join(w.t, NULL), 0);
-	assert_int_equal(w.r, 0);
-	assert_ptr_equal(w.b, b);
-	if (w.done_at - t >= PROMPT_MS)
-		fail_msg("woken after %lld ms", (long long)(w.done_at - t));
+	hold_one();
 	assert_int_equal(atomic_load(&demand_calls), 1);
-	pool_done(w.b, 1);
+	pool_get_stats(&st);
+	assert_int_equal(st.waiting, 1);
+	assert_int_equal(atomic_load(&ready_calls), 0);
+	pool_set_state(b, B_UP);
+	assert_int_equal(atomic_load(&ready_calls), 1);
+	assert_int_equal(atomic_load(&ready_last), -1);
+	assert_int_equal(pick(&got), 0);
+	assert_ptr_equal(got, b);
+	pool_unhold();
+	pool_done(got, 1);
 	pool_remove(b);
 
 	/* empty pool, a backend is added up */
-	atomic_store(&demand_calls, 0);
-	waiter_start(&w, 2000);
-	wait_waiting(1);
-	msleep(20);
-	t = now_ms();
+	hold_one();
 	b = add(1, B_UP);
-	assert_int_equal(pthread_join(w.t, NULL), 0);
-	assert_int_equal(w.r, 0);
-	assert_ptr_equal(w.b, b);
-	assert_true(w.done_at - t < PROMPT_MS);
-	assert_int_equal(atomic_load(&demand_calls), 1);
-	pool_done(w.b, 1);
+	assert_int_equal(atomic_load(&ready_calls), 2);  /* the add */
+	assert_int_equal(atomic_load(&ready_last), -1);
+	assert_int_equal(pick(&got), 0);
+	pool_unhold();
+	pool_done(got, 1);
+	pool_remove(b);
+
+	/* nobody held: nobody is told */
+	atomic_store(&ready_calls, 0);
+	b = add(2, B_UP);
+	assert_int_equal(atomic_load(&ready_calls), 0);
 	pool_remove(b);
 
 	pool_get_stats(&st);
@@ -855,13 +828,14 @@ test_hold_wakes(void **state)
 	assert_int_equal(st.hold_rejected, st0.hold_rejected);
 }
 
-/* hold 1 and nothing comes: 503 at the deadline */
+/* hold 1: POOL_WAIT at once, never a wait inside the pool; hold 0, or a
+ * skip list, or a ready backend: no POOL_WAIT */
 static void
-test_hold_deadline(void **state)
+test_hold_wait(void **state)
 {
 	struct pool_conf c = conf_base();
 	struct backend *b, *got;
-	int64_t t0, dt;
+	int64_t t0;
 
 	(void)state;
 	c.hold = 1;
@@ -870,106 +844,94 @@ test_hold_deadline(void **state)
 	atomic_store(&demand_calls, 0);
 	b = add(0, B_STARTING);
 	t0 = now_ms();
-	assert_int_equal(pool_pick(&got, NULL, 0, t0 + 150), 503);
-	dt = now_ms() - t0;
-	if (dt < 150 || dt >= 150 + PROMPT_MS)
-		fail_msg("503 after %lld ms, deadline 150", (long long)dt);
-	assert_int_equal(atomic_load(&demand_calls), 1);
-
-	/* a deadline already passed: no wait, but the scaler still hears of it */
-	t0 = now_ms();
-	assert_int_equal(pool_pick(&got, NULL, 0, t0 - 1), 503);
+	assert_int_equal(pool_pick(&got, NULL, 0), POOL_WAIT);
 	assert_true(now_ms() - t0 < 50);
+	assert_int_equal(atomic_load(&demand_calls), 1);
+	assert_int_equal(pool_pick(&got, &b, 1), 503);  /* a retry is never held */
 	assert_int_equal(atomic_load(&demand_calls), 2);
+	assert_false(pool_pickable());
 
 	/* a ready backend: no demand */
 	pool_set_state(b, B_UP);
+	assert_true(pool_pickable());
 	assert_int_equal(pick(&got), 0);
 	pool_done(got, 1);
 	assert_int_equal(atomic_load(&demand_calls), 2);
 	pool_remove(b);
+
+	/* hold 0: 503, and the scaler is not told */
+	c.hold = 0;
+	pool_init(&c);
+	b = add(0, B_STARTING);
+	assert_int_equal(pool_pick(&got, NULL, 0), 503);
+	assert_int_equal(atomic_load(&demand_calls), 2);
+	pool_remove(b);
 }
 
-/* more than hold_max waiting: 503 at once */
+/* more than hold_max held: pool_hold says no */
 static void
 test_hold_max(void **state)
 {
 	struct pool_conf c = conf_base();
-	struct backend *b, *got;
 	struct pool_stats st0, st;
-	struct waiter w;
-	int64_t t0;
 
 	(void)state;
 	c.hold = 1;
 	c.hold_max = 1;
-	c.demand = demand;
 	pool_init(&c);
-	atomic_store(&demand_calls, 0);
 	pool_get_stats(&st0);
-	waiter_start(&w, 2000);
-	wait_waiting(1);
-	t0 = now_ms();
-	assert_int_equal(pool_pick(&got, NULL, 0, t0 + 1000), 503);
-	assert_true(now_ms() - t0 < 50);
+	hold_one();
+	assert_int_equal(pool_hold(), -1);
 	pool_get_stats(&st);
 	assert_int_equal(st.hold_rejected - st0.hold_rejected, 1);
 	assert_int_equal(st.waiting, 1);
-	assert_int_equal(atomic_load(&demand_calls), 2);  /* the rejected one too */
-	b = add(0, B_UP);
-	assert_int_equal(pthread_join(w.t, NULL), 0);
-	assert_int_equal(w.r, 0);
-	pool_done(w.b, 1);
-	pool_remove(b);
+	assert_int_equal(st.held_total - st0.held_total, 1);
+	pool_unhold();
 
 	/* hold_max 0: nobody may wait */
 	c.hold_max = 0;
 	pool_init(&c);
-	t0 = now_ms();
-	assert_int_equal(pool_pick(&got, NULL, 0, t0 + 1000), 503);
-	assert_true(now_ms() - t0 < 50);
+	assert_int_equal(pool_hold(), -1);
 	pool_get_stats(&st);
 	assert_int_equal(st.hold_rejected - st0.hold_rejected, 2);
-	assert_int_equal(atomic_load(&demand_calls), 3);
+	assert_int_equal(st.waiting, 0);
 }
 
-/* conn_cap 1: a second pick waits for the first pool_done */
+/* conn_cap 1: a second pick is told to wait; the first pool_done calls
+ * ready for one held request */
 static void
 test_conn_cap(void **state)
 {
 	struct pool_conf c = conf_base();
 	struct backend *b, *b2, *first, *second, *got;
-	struct waiter w;
 	struct pool_stats st;
-	int64_t t;
 
 	(void)state;
 	c.conn_cap = 1;
+	c.ready = ready;
 	pool_init(&c);
 	b = add(0, B_UP);
 	assert_int_equal(pick(&first), 0);
-	waiter_start(&w, 2000);
-	wait_waiting(1);
-	msleep(50);
+	hold_one();
+	assert_false(pool_pickable());
 	pool_get_stats(&st);
-	assert_int_equal(st.waiting, 1);  /* still waiting */
+	assert_int_equal(st.waiting, 1);
 	assert_int_equal(st.inflight, 1);
-	t = now_ms();
+	atomic_store(&ready_calls, 0);
 	pool_done(first, 1);
-	assert_int_equal(pthread_join(w.t, NULL), 0);
-	assert_int_equal(w.r, 0);
-	assert_ptr_equal(w.b, b);
-	assert_true(w.done_at - t < 80);  /* woken, not only by the 100 ms poll */
+	assert_int_equal(atomic_load(&ready_calls), 1);
+	assert_int_equal(atomic_load(&ready_last), 1);
+	assert_int_equal(pick(&got), 0);
+	assert_ptr_equal(got, b);
+	pool_unhold();
 	assert_int_equal(atomic_load(&b->inflight), 1);
 
-	/* with a second backend the next pick goes there; a third waits to the deadline */
+	/* with a second backend the next pick goes there; a third is told to wait */
 	b2 = add(1, B_UP);
 	assert_int_equal(pick(&second), 0);
 	assert_ptr_equal(second, b2);
-	t = now_ms();
-	assert_int_equal(pool_pick(&got, NULL, 0, t + 100), 503);
-	assert_true(now_ms() - t >= 100);
-	pool_done(w.b, 1);
+	assert_int_equal(pool_pick(&first, NULL, 0), POOL_WAIT);
+	pool_done(got, 1);
 	pool_done(second, 1);
 	pool_remove(b);
 	pool_remove(b2);
@@ -998,8 +960,8 @@ worker_run(void *arg)
 	int i, r, ok;
 
 	for (i = 0; i < NCYCLE; i++) {
-		r = pool_pick(&b, NULL, 0, now_ms() + 20);
-		if (r == 503) {
+		r = pool_pick(&b, NULL, 0);
+		if (r == 503 || r == POOL_WAIT) {
 			atomic_fetch_add(&cycles_503, 1);
 			continue;
 		}
@@ -1105,32 +1067,27 @@ test_concurrent(void **state)
 	}
 }
 
-/* shutdown: every held pick returns 503, and nothing waits afterwards (runs last) */
+/* shutdown: every held request is told to go on, and no pick is told to
+ * wait afterwards (runs last) */
 static void
 test_wake_all(void **state)
 {
 	struct pool_conf c = conf_base();
 	struct backend *got;
-	struct waiter w[2];
-	int64_t t, t0;
-	int i;
 
 	(void)state;
 	c.hold = 1;
+	c.ready = ready;
 	pool_init(&c);
-	for (i = 0; i < 2; i++)
-		waiter_start(&w[i], 2000);
-	wait_waiting(2);
-	t = now_ms();
+	hold_one();
+	hold_one();
+	atomic_store(&ready_calls, 0);
 	pool_wake_all();
-	for (i = 0; i < 2; i++) {
-		assert_int_equal(pthread_join(w[i].t, NULL), 0);
-		assert_int_equal(w[i].r, 503);
-		assert_true(w[i].done_at - t < PROMPT_MS);
-	}
-	t0 = now_ms();
-	assert_int_equal(pool_pick(&got, NULL, 0, t0 + 1000), 503);
-	assert_true(now_ms() - t0 < 50);
+	assert_int_equal(atomic_load(&ready_calls), 1);
+	assert_int_equal(atomic_load(&ready_last), -1);
+	assert_int_equal(pool_pick(&got, NULL, 0), 503);
+	pool_unhold();
+	pool_unhold();
 }
 
 int
@@ -1148,8 +1105,8 @@ main(void)
 		cmocka_unit_test_teardown(test_backoff_burst, check_empty),
 		cmocka_unit_test_teardown(test_remove_held, check_empty),
 		cmocka_unit_test_teardown(test_idle_cache, check_empty),
-		cmocka_unit_test_teardown(test_hold_wakes, check_empty),
-		cmocka_unit_test_teardown(test_hold_deadline, check_empty),
+		cmocka_unit_test_teardown(test_hold_ready, check_empty),
+		cmocka_unit_test_teardown(test_hold_wait, check_empty),
 		cmocka_unit_test_teardown(test_hold_max, check_empty),
 		cmocka_unit_test_teardown(test_conn_cap, check_empty),
 		cmocka_unit_test_teardown(test_concurrent, check_empty),

@@ -270,7 +270,7 @@ run_scenario(const struct scenario *sc)
 		else if (st->act == A_OK)
 			scale_succeeded(&s);
 		in = (struct scale_input){ st->now, st->ready, st->starting, st->inflight,
-		                           st->waiting, st->requests };
+		                           st->waiting, st->requests, 0 };
 		memset(&r, 0, sizeof(r));
 		want = scale_tick(&c, &s, &in, st->draining, &ops);
 		if (want != st->want || r.started != st->starts || r.drains != st->drains ||
@@ -321,9 +321,9 @@ test_decide_why(void **state)
 		int want;
 		const char *why;
 	} cases[] = {
-		{ { 1000, 1, 0, 37, 0, 0 }, A_NONE, 4, "in-flight 37, target 10" },
-		{ { 1000, 1, 0, 30, 7, 0 }, A_NONE, 4, "in-flight 37, target 10" },
-		{ { 1000, 0, 0, 0, 2, 0 }, A_FAIL, 0, "start back-off, 1000 ms left" },
+		{ { 1000, 1, 0, 37, 0, 0, 0 }, A_NONE, 4, "in-flight 37, target 10" },
+		{ { 1000, 1, 0, 30, 7, 0, 0 }, A_NONE, 4, "in-flight 37, target 10" },
+		{ { 1000, 0, 0, 0, 2, 0, 0 }, A_FAIL, 0, "start back-off, 1000 ms left" },
 	};
 	struct scale_conf c = conf_base();
 	struct scale_state s;
@@ -340,7 +340,7 @@ test_decide_why(void **state)
 	}
 
 	/* the last instance, idle */
-	struct scale_input in = { 1000, 1, 0, 0, 0, 0 };
+	struct scale_input in = { 1000, 1, 0, 0, 0, 0, 0 };
 	memset(&s, 0, sizeof(s));
 	assert_int_equal(scale_decide(&c, &s, &in, why, sizeof(why)), 1);
 	in.now = 61000;
@@ -350,11 +350,39 @@ test_decide_why(void **state)
 	/* rps: the reason shows the smoothed rate; a tiny buffer is cut, not overrun */
 	snprintf(c.metric, sizeof(c.metric), "rps");
 	memset(&s, 0, sizeof(s));
-	in = (struct scale_input){ 1000, 1, 0, 0, 0, 0 };
+	in = (struct scale_input){ 1000, 1, 0, 0, 0, 0, 0 };
 	scale_decide(&c, &s, &in, why, sizeof(why));
-	in = (struct scale_input){ 2000, 1, 0, 0, 0, 50 };
+	in = (struct scale_input){ 2000, 1, 0, 0, 0, 50, 0 };
 	assert_int_equal(scale_decide(&c, &s, &in, why, 5), 2);
 	assert_string_equal(why, "rps ");
+}
+
+/* issue 19: with every worker busy, in-flight stops at the worker count;
+ * what waits for a worker still counts, so the scaler sees all the demand */
+static void
+test_demand_saturated(void **state)
+{
+	struct scale_conf c = conf_base();
+	struct scale_state s;
+	struct scale_input in = { .now = 1000, .ready = 2, .inflight = 16 };
+	char why[128];
+
+	(void)state;
+	c.max = 8;
+	memset(&s, 0, sizeof(s));
+	/* 16 workers, all busy: alone that asks for 2 instances */
+	assert_int_equal(scale_decide(&c, &s, &in, why, sizeof(why)), 2);
+	/* 184 more requests wait for a worker (200 clients): all 8 */
+	in.queued = 184;
+	assert_int_equal(scale_decide(&c, &s, &in, why, sizeof(why)), 8);
+	assert_string_equal(why, "in-flight 200, target 10");
+	/* with requests held for an instance as well: still capped at max */
+	in.waiting = 50;
+	assert_int_equal(scale_decide(&c, &s, &in, why, sizeof(why)), 8);
+	/* 30 waiting on a quiet pool: 3 */
+	in = (struct scale_input){ .now = 2000, .ready = 1, .queued = 30 };
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(scale_decide(&c, &s, &in, why, sizeof(why)), 3);
 }
 
 static const struct {
@@ -437,6 +465,7 @@ main(void)
 	struct CMUnitTest tests[LEN(scenarios) + 3] = {
 		cmocka_unit_test(test_backoff_cap),
 		cmocka_unit_test(test_decide_why),
+		cmocka_unit_test(test_demand_saturated),
 		cmocka_unit_test(test_check_conf),
 	};
 
