@@ -49,6 +49,11 @@
 #define CONNECT_TIMEOUT  2000      /* backend connect -> next backend, then 502 */
 #define BACKEND_TIMEOUT  60000     /* backend first byte and between reads -> 504 */
 #define TUNNEL_TIMEOUT   600000    /* idle upgraded (WebSocket) tunnel -> close */
+#define MIN_RATE         500       /* min_rate: bytes/s a request body or a response must
+                                      average once MIN_RATE_GRACE has passed (a slower client
+                                      gets 408, or its response is cut); 0 = off */
+#define MIN_RATE_GRACE   20000     /* min_rate_grace, ms: a transfer may take this long plus
+                                      1 s per MIN_RATE bytes moved */
 #define DRAIN_TIMEOUT    30000     /* SIGTERM: finish in-flight requests */
 
 /* backends */

@@ -80,6 +80,7 @@ struct settings {
 	long connect_timeout, backend_timeout, tunnel_timeout, drain_timeout, hold_timeout;
 	long max_fails, down_backoff, idle_per_backend, backend_idle, max_tries, hold_max;
 	long access_log, conn_cap, starting_page, defer_accept, yields, max_tunnels;
+	long min_rate, min_rate_grace;
 	char balance[16];
 	struct scale_conf sc;
 	int scaling;
@@ -99,7 +100,7 @@ static struct settings S = {
 	.idle_per_backend = IDLE_PER_BACKEND, .backend_idle = BACKEND_IDLE,
 	.max_tries = MAX_TRIES, .access_log = ACCESS_LOG, .conn_cap = CONN_CAP,
 	.starting_page = STARTING_PAGE, .defer_accept = DEFER_ACCEPT, .yields = YIELDS,
-	.max_tunnels = MAX_TUNNELS,
+	.max_tunnels = MAX_TUNNELS, .min_rate = MIN_RATE, .min_rate_grace = MIN_RATE_GRACE,
 	.balance = BALANCE,
 	.sc = {
 		.image = "", .port = IMAGE_PORT, .min = MIN_INSTANCES, .max = MAX_INSTANCES,
@@ -738,6 +739,8 @@ static struct option opts[] = {
 	{ 0, "defer_accept",        O_INT,  &S.defer_accept, 0, 0, 1, 0, NULL },
 	{ 0, "yields",              O_INT,  &S.yields, 0, 0, 8, 0, NULL },
 	{ 0, "max_tunnels",         O_INT,  &S.max_tunnels, 0, 0, 100000, 0, NULL },
+	{ 0, "min_rate",            O_INT,  &S.min_rate, 0, 0, 1000000000, 0, NULL },
+	{ 0, "min_rate_grace",      O_INT,  &S.min_rate_grace, 0, 0, 3600000, 0, NULL },
 	{ 0, "metric",              O_STR,  S.sc.metric, sizeof(S.sc.metric), 0, 0, 0,
 	  "concurrency rps" },
 	{ 0, "target_rps",          O_INT,  &S.sc.target_rps, 0, 1, 10000000, 0, NULL },
@@ -1066,6 +1069,7 @@ start_workers(void)
 		.tunnel_timeout = S.tunnel_timeout, .hold_timeout = S.hold_timeout,
 		.max_tries = S.max_tries, .access_log = S.access_log,
 		.starting_page = S.starting_page && S.scaling, .max_tunnels = S.max_tunnels,
+		.min_rate = S.min_rate, .min_rate_grace = S.min_rate_grace,
 	};
 	static struct worker *w;  /* lives as long as the process */
 

@@ -54,6 +54,9 @@ struct exchange {
 	int keep;              /* client connection persists */
 	int tunslot;           /* holds one of max_tunnels (an upgrade request) */
 	int handoff;           /* a 101 was relayed: the tunnel takes both sockets */
+	int64_t rx_start;      /* ms: the request body began to be read */
+	long long rx;          /* request body bytes read from the client */
+	int64_t tx_start;      /* ms: the response began to be written */
 	int bkeep;             /* backend connection may be cached */
 	long bytes;            /* bytes written to the client */
 	int64_t start;
@@ -344,19 +347,60 @@ picked:
 	return 502;
 }
 
+/*
+ * how long a transfer that began at start (ms) and has moved bytes may
+ * still wait for the peer: at most idle_ms per wait, and in all no longer
+ * than min_rate_grace plus what min_rate allows for the bytes so far (the
+ * idea of Apache's mod_reqtimeout MinRate). <= 0: too slow.
+ */
+static int
+rate_wait(int64_t start, long long bytes, int idle_ms)
+{
+	int64_t left = idle_ms;
+
+	if (C.min_rate > 0)
+		left = MIN(left, start + C.min_rate_grace + bytes * 1000 / C.min_rate - now_ms());
+	return left > 0 ? (int)left : 0;
+}
+
+/* waits until fd is ready for events within rate_wait(); 0, or -1 when the
+ * peer is too slow (logged) */
+static int
+wait_peer(struct exchange *x, int fd, short events, int64_t start, long long bytes, int idle)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	int ms = rate_wait(start, bytes, idle), r;
+
+	while ((r = poll(&p, 1, ms)) < 0 && errno == EINTR)
+		;
+	if (r > 0)
+		return 0;
+	if (ms < idle || r == 0)
+		warn("client %s too slow: %lld bytes of the %s in %lld ms", x->c->peer, bytes,
+		     events == POLLIN ? "request body" : "response", (long long)(now_ms() - start));
+	return -1;
+}
+
 /* reads more of the client's body into c->buf (which the caller emptied) */
 static int
-client_fill(struct conn *c, size_t max)
+client_fill(struct exchange *x, size_t max)
 {
+	struct conn *c = x->c;
 	ssize_t r;
 
-	do
-		r = recv(c->fd, c->buf + c->len, MIN(max, c->cap - c->len), 0);
-	while (r < 0 && errno == EINTR);
-	if (r <= 0)
-		return r == 0 || errno != EAGAIN ? -1 : 408;
-	c->len += r;
-	return 0;
+	for (;;) {
+		r = recv(c->fd, c->buf + c->len, MIN(max, c->cap - c->len), MSG_DONTWAIT);
+		if (r > 0) {
+			c->len += r;
+			x->rx += r;
+			return 0;
+		}
+		if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+			return -1;
+		if (errno != EINTR && wait_peer(x, c->fd, POLLIN, x->rx_start, x->rx,
+		                                C.body_timeout) < 0)
+			return 408;
+	}
 }
 
 /* drops n bytes from the front of c->buf */
@@ -378,7 +422,7 @@ body_length(struct exchange *x)
 
 	while (left > 0) {
 		if (c->len == 0) {
-			r = client_fill(c, MIN(left, (unsigned long long)c->cap));
+			r = client_fill(x, MIN(left, (unsigned long long)c->cap));
 			if (r)
 				return r == 408 ? 408 : 400;
 		}
@@ -440,7 +484,7 @@ body_chunked(struct exchange *x)
 			break;
 		if (c->len == c->cap)
 			return 400;  /* a framing line longer than the buffer */
-		if ((r = client_fill(c, c->cap)))
+		if ((r = client_fill(x, c->cap)))
 			return r == 408 ? 408 : 400;
 	}
 	return 0;
@@ -452,6 +496,7 @@ send_request(struct exchange *x, int hlen)
 {
 	if (writeall(x->bfd, x->w->obuf, hlen) < 0)
 		return 502;
+	x->rx_start = now_ms();
 	if (x->req.expect100 && x->req.minor == 1 && x->req.body != HTTP_BODY_NONE &&
 	    x->c->len == 0) {
 		/* we read the body ourselves, so we answer the expectation (RFC 9110 10.1.1) */
@@ -529,36 +574,43 @@ build_response(struct exchange *x, int dechunk)
 	return o.err ? -1 : (int)o.n;
 }
 
-/* writes the pending response head (if any) and p[0..n) in one writev */
+/* writes the pending response head (if any) and p[0..n) in one sendmsg,
+ * waiting for a slow reader within min_rate */
 static int
 to_client(struct exchange *x, const char *p, size_t n)
 {
-	/* iovec wants non-const pointers; writev only reads them */
+	/* iovec wants non-const pointers; sendmsg only reads them */
 	struct iovec iov[2] = { { (void *)(uintptr_t)x->pend, x->pendlen },
 	                        { (void *)(uintptr_t)p, n } };
-	struct iovec *v = x->pendlen ? iov : iov + 1;
-	int cnt = x->pendlen ? 2 : 1;
+	struct msghdr m = { .msg_iov = x->pendlen ? iov : iov + 1, .msg_iovlen = x->pendlen ? 2 : 1 };
 	size_t total = x->pendlen + n;
 	ssize_t r;
 
 	x->pendlen = 0;
+	if (!x->sent_any)
+		x->tx_start = now_ms();
 	x->sent_any = 1;
 	while (total > 0) {
-		r = writev(x->c->fd, v, cnt);
+		r = sendmsg(x->c->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (r < 0 && errno == EINTR)
 			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (wait_peer(x, x->c->fd, POLLOUT, x->tx_start, x->bytes, C.send_timeout) < 0)
+				return -1;
+			continue;
+		}
 		if (r <= 0)
 			return -1;
 		x->bytes += r;
 		total -= r;
-		while (cnt > 0 && (size_t)r >= v->iov_len) {
-			r -= v->iov_len;
-			v++;
-			cnt--;
+		while (m.msg_iovlen > 0 && (size_t)r >= m.msg_iov->iov_len) {
+			r -= m.msg_iov->iov_len;
+			m.msg_iov++;
+			m.msg_iovlen--;
 		}
-		if (cnt > 0) {
-			v->iov_base = (char *)v->iov_base + r;
-			v->iov_len -= r;
+		if (m.msg_iovlen > 0) {
+			m.msg_iov->iov_base = (char *)m.msg_iov->iov_base + r;
+			m.msg_iov->iov_len -= r;
 		}
 	}
 	return 0;

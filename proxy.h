@@ -19,6 +19,8 @@ struct proxy_conf {
 	int access_log;        /* 1: one line per request on stdout */
 	int starting_page;     /* 1: browsers get a "starting" page while held */
 	int max_tunnels;       /* upgraded connections open at once; beyond: 503 */
+	long min_rate;         /* bytes/s a request body or response must average, 0 = off */
+	long min_rate_grace;   /* ms a transfer may take before min_rate applies */
 };
 
 /* bytes a tunnel relays per read (on the tunnel thread's stack) */

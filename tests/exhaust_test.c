@@ -398,6 +398,138 @@ test_slow_app_default_workers(void **state)
 		fail_msg("through prescal %.0f req/s, below 90%% of direct %.0f", through, direct);
 }
 
+/* keep-alive GET / from nthreads clients for ms; returns req/s */
+struct quick {
+	pthread_t t;
+	int ms;
+	long ok, bad;
+};
+
+static void *
+quick_run(void *arg)
+{
+	struct quick *q = arg;
+	struct tconn *c = tconn_open(pport, 1000);
+	struct tresp r = { 0 };
+	int64_t until = now_ms() + q->ms;
+
+	while (c && now_ms() < until) {
+		if (texchange(c, "GET / HTTP/1.1\r\nHost: t\r\n\r\n", &r, T_RESP) == 0 &&
+		    r.status == 200)
+			q->ok++;
+		else
+			q->bad++;
+		tresp_free(&r);
+	}
+	tconn_close(c);
+	return NULL;
+}
+
+static double
+quick_rate(int ms, long *bad)
+{
+	struct quick q[4];
+	long ok = 0;
+
+	*bad = 0;
+	for (int i = 0; i < 4; i++) {
+		q[i] = (struct quick){ .ms = ms };
+		assert_int_equal(pthread_create(&q[i].t, NULL, quick_run, &q[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(q[i].t, NULL), 0);
+		ok += q[i].ok;
+		*bad += q[i].bad;
+	}
+	return ok * 1000.0 / ms;
+}
+
+/* a client that sends a body one byte every 300 ms */
+struct trickle {
+	pthread_t t;
+	int status;
+};
+
+static void *
+trickle_run(void *arg)
+{
+	struct trickle *k = arg;
+	struct tconn *c = tconn_open(pport, 1000);
+	struct tresp r = { 0 };
+	int64_t until = now_ms() + 15000;
+
+	k->status = -1;
+	if (!c || tsends(c, "POST /sink HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n"))
+		goto out;
+	while (now_ms() < until && tsend(c, "x", 1) == 0) {
+		if (tresp_read(c, &r, 0, 300) == 0) {
+			k->status = r.status;
+			break;
+		}
+		tresp_free(&r);
+	}
+out:
+	tresp_free(&r);
+	tconn_close(c);
+	return NULL;
+}
+
+/* everything at once: 16 slow bodies, 16 slow readers and 200 quiet
+ * WebSockets, at the default worker count; a normal client is answered
+ * within 50 ms and normal throughput stays within 10% of a quiet run; the
+ * slow bodies get 408 from min_rate */
+static void
+test_everything_at_once(void **state)
+{
+	static struct tconn *ws[200], *rd[16];
+	struct trickle tk[16];
+	double quiet, loaded;
+	long bad;
+	int64_t worst = 0, ms, until;
+	int st, n408 = 0;
+
+	(void)state;
+	backend_up();
+	prescal_up(NULL, "min_rate 1000\nmin_rate_grace 5000\nsend_timeout 3000\n"
+	           "access_log 0\n", NULL);
+	quiet = quick_rate(1500, &bad);
+	assert_int_equal(bad, 0);
+	for (int i = 0; i < 16; i++) {
+		assert_non_null(rd[i] = tconn_open(pport, 1000));
+		assert_int_equal(tsends(rd[i], "GET /big?bytes=20000000 HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
+	}
+	for (int i = 0; i < 200; i++) {
+		ws[i] = ws_open(&st);
+		assert_int_equal(st, 101);
+	}
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(pthread_create(&tk[i].t, NULL, trickle_run, &tk[i]), 0);
+	msleep(300);
+	for (until = now_ms() + 1500; now_ms() < until; msleep(20)) {
+		assert_int_equal(get1("GET / HTTP/1.1\r\nHost: t\r\n\r\n", &ms), 200);
+		worst = MAX(worst, ms);
+	}
+	loaded = quick_rate(1500, &bad);
+	printf("exhaust: 16 slow bodies, 16 slow readers, 200 WebSockets: a normal request "
+	       "took at most %lld ms; throughput %.0f req/s against %.0f quiet (%.2fx), %ld "
+	       "failed\n", (long long)worst, loaded, quiet, loaded / quiet, bad);
+	for (int i = 0; i < 16; i++) {
+		assert_int_equal(pthread_join(tk[i].t, NULL), 0);
+		n408 += tk[i].status == 408;
+	}
+	printf("exhaust: %d of 16 slow bodies got 408 (min_rate 1000, grace 5000 ms)\n", n408);
+	for (int i = 0; i < 16; i++)
+		tconn_close(rd[i]);
+	for (int i = 0; i < 200; i++)
+		tconn_close(ws[i]);
+	assert_int_equal(bad, 0);
+	assert_int_equal(n408, 16);
+	if (worst > FAST_MS)
+		fail_msg("a normal request took %lld ms (bound %d)", (long long)worst, FAST_MS);
+	if (loaded < 0.9 * quiet)
+		fail_msg("throughput %.0f req/s, below 90%% of the quiet %.0f", loaded, quiet);
+}
+
 /* CPU seconds pid used so far (utime + stime) */
 static double
 cpu_s(pid_t pid)
@@ -477,6 +609,7 @@ main(void)
 		T(test_held_times_out),
 		T(test_tunnels_cost_no_worker),
 		T(test_slow_app_default_workers),
+		T(test_everything_at_once),
 		T(test_emfile_backoff),
 	};
 	struct rlimit rl;
