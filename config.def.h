@@ -17,7 +17,7 @@
                                       per static backend, +25%, within THREADS_MIN..MAX */
 #define THREADS_MIN      128       /* auto worker count, at least */
 #define THREADS_MAX      4096      /* worker threads, at most */
-#define THREADS_PER_BACKEND 64     /* auto: requests in flight a static backend may take */
+#define THREADS_PER_BACKEND 512    /* auto: requests in flight a static backend may take */
 #define WORKER_STACK     64        /* worker and tunnel thread stack, KiB, 32..8192 */
 #define THREAD_STACK     256       /* other threads' stack (Docker client), KiB, 64..8192 */
 #define MAX_TUNNELS      4096      /* max_tunnels: upgraded (WebSocket) connections open at

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -71,18 +72,34 @@ proxy_init(const struct proxy_conf *conf)
 	C = *conf;
 }
 
+/* bytes rounded up to whole 64-byte lines, so every part stays aligned */
+static size_t
+lines(size_t n)
+{
+	return (n + 63) & ~(size_t)63;
+}
+
 int
 proxy_worker_init(struct worker *w, size_t ccap, size_t rcap, size_t max_headers)
 {
-	w->cbuf = malloc(ccap);
+	size_t hsz = lines(max_headers * sizeof(*w->hdr)), total;
+	char *p;
+
+	/* one anonymous mapping per worker: no page of it is resident until
+	 * a request touches it, so an idle worker costs its stack and little
+	 * else (malloc would touch a header page per buffer) */
 	w->rcap = rcap;
 	w->ocap = C.lim.max_head + 4096;
-	w->rbuf = malloc(w->rcap);
-	w->obuf = malloc(w->ocap);
-	w->hdr = calloc(max_headers, sizeof(*w->hdr));
-	w->rhdr = calloc(max_headers, sizeof(*w->rhdr));
-	if (!w->cbuf || !w->rbuf || !w->obuf || !w->hdr || !w->rhdr)
+	total = lines(ccap) + lines(rcap) + lines(w->ocap) + 2 * hsz;
+	p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+	         -1, 0);
+	if (p == MAP_FAILED)
 		return -1;
+	w->cbuf = p;
+	w->rbuf = p += lines(ccap);
+	w->obuf = p += lines(rcap);
+	w->hdr = (struct http_header *)(void *)(p += lines(w->ocap));
+	w->rhdr = (struct http_header *)(void *)(p + hsz);
 	return 0;
 }
 

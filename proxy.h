@@ -71,7 +71,8 @@ enum {
 /* Stores the configuration; call once before the workers start. */
 void proxy_init(const struct proxy_conf *conf);
 
-/* Sets up w's buffers. Returns 0, or -1 on ENOMEM. */
+/* Sets up w's buffers (one mapping, resident only as used). Returns 0, or
+ * -1 on ENOMEM. */
 int proxy_worker_init(struct worker *w, size_t ccap, size_t rcap, size_t max_headers);
 
 /* Serves the request at the start of c->buf: reads its body, forwards it,

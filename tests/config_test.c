@@ -54,7 +54,7 @@ static const struct row rows[] = {
 	  "prescal: %F:1: threads '4097': expected a whole number from 0 to 4096", NULL },
 	/* issue 19: the worker count follows the configuration */
 	{ "threads auto, static", "", { "-b", "127.0.0.1:9", NULL }, 0,
-	  "prescal: configuration ok", "threads            128  # auto: 64 in flight" },
+	  "prescal: configuration ok", "threads            640  # auto: 512 in flight" },
 	{ "threads auto, scaling", "", { "-i", "img", "-M", "40", "-c", "10", NULL }, 0,
 	  "prescal: configuration ok", "threads            500  # auto: 400 in flight" },
 	{ "threads auto, capped", "", { "-i", "img", "-M", "1000", "-c", "100", NULL }, 0,
