@@ -479,6 +479,29 @@ job_remove(struct docker *d, struct inst *in)
 	pthread_mutex_unlock(&F.lock);
 }
 
+/* Keeps in ctr[0..n) only the containers of the configured image and
+ * returns their number. The others carry the set's labels but another
+ * image (another prescal, or a hand-made one): never routed to, never
+ * removed. say: log each one left alone. */
+static size_t
+keep_ours(struct docker_ctr *ctr, size_t n, int say)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++) {
+		if (!strcmp(ctr[i].image, F.c.image)) {
+			if (k != i)
+				ctr[k] = ctr[i];
+			k++;
+		} else if (say) {
+			warn("container %s of set %s runs image %s, not %s: leaving it alone "
+			     "(not routed to, never removed)", ctr[i].name, F.c.name,
+			     ctr[i].image[0] ? ctr[i].image : "(unknown)", F.c.image);
+		}
+	}
+	return k;
+}
+
 /* the set as Docker sees it: failed removals again, and containers of the
  * set that no instance owns and that no longer run (a daemon restart
  * stops them) are removed, so nothing is left behind */
@@ -502,6 +525,7 @@ job_reconcile(struct docker *d)
 	}
 	if (!ctr || docker_list(d, F.c.name, F.c.port, ctr, FLEET_CAP, &n) < 0)
 		goto out;
+	n = keep_ours(ctr, n, 0);
 	for (i = 0; i < n; i++) {
 		int alive = !strcmp(ctr[i].state, "running") || !strcmp(ctr[i].state, "created") ||
 		            !strcmp(ctr[i].state, "restarting");
@@ -799,6 +823,9 @@ adopt(struct docker *d)
 		if (!strncmp(ctr[i].name, F.c.name, nl) && ctr[i].name[nl] == '-' &&
 		    (seq = strtol(ctr[i].name + nl + 1, NULL, 10)) > F.seq && seq < 1000000000)
 			F.seq = (int)seq;
+	}
+	n = keep_ours(ctr, n, 1);
+	for (i = 0; i < n; i++) {
 		if (!strcmp(ctr[i].state, "running")) {
 			struct inst *in = inst_new_unlocked(ctr[i].id, ctr[i].name, FI_STARTING);
 			if (in) {
@@ -882,10 +909,11 @@ scale_stop(void)
 		pthread_cond_timedwait(&F.wake, &F.lock, &ts);
 	}
 	pthread_mutex_unlock(&F.lock);
-	/* then remove everything labelled with the set */
+	/* then remove every container of the set and its image */
 	d = dopen();
 	ctr = calloc(FLEET_CAP, sizeof(*ctr));
 	if (ctr && docker_list(d, F.c.name, F.c.port, ctr, FLEET_CAP, &n) >= 0) {
+		n = keep_ours(ctr, n, 0);
 		for (i = 0; i < n; i++) {
 			docker_stop(d, ctr[i].id, GRACE_S);
 			if (docker_remove(d, ctr[i].id) < 0)
@@ -895,7 +923,9 @@ scale_stop(void)
 		}
 		/* a removal "already in progress" (409) is not gone yet: wait */
 		for (int64_t until2 = now_ms() + 10000; now_ms() < until2; ) {
-			if (docker_list(d, F.c.name, F.c.port, ctr, FLEET_CAP, &n) < 0 || n == 0)
+			if (docker_list(d, F.c.name, F.c.port, ctr, FLEET_CAP, &n) < 0)
+				n = 0;
+			if ((n = keep_ours(ctr, n, 0)) == 0)
 				break;
 			usleep(100000);
 		}
