@@ -802,9 +802,10 @@ test_two_default_names(void **state)
 	CHECK(f, dk_wait_count(f->set[1], NULL, 0, 5000) == 0, "B's container remains");
 }
 
-/* containers that carry the set's labels but run another image are left
- * alone: not adopted, not routed to, not removed at start, by the
- * periodic reconcile or on SIGTERM */
+/* containers that carry the set's labels but run another image, or carry
+ * the set's name without prescal.managed=true, are left alone: not
+ * adopted, not routed to, not removed at start, by the periodic
+ * reconcile or on SIGTERM */
 static void
 test_foreign_image(void **state)
 {
@@ -823,6 +824,9 @@ test_foreign_image(void **state)
 	CHECK(f, sh("docker create --label prescal.managed=true --label prescal.name=%s "
 	      "--name %s-5 " IMAGE_HC " >/dev/null 2>&1", f->set[0], f->set[0]) == 0,
 	      "docker create");
+	/* the right image, but not managed by prescal */
+	CHECK(f, sh("docker run -d --label prescal.name=%s -e PRESCAL_INSTANCE=%s-3 --name %s-3 "
+	      IMAGE " >/dev/null 2>&1", f->set[0], f->set[0], f->set[0]) == 0, "docker run -3");
 	CHECK(f, start_prescal(f, 0, 0, IMAGE, 1, 1, 10, "pull never\n") == 0, "start");
 	CHECK(f, wait_log(f->p[0], READY, 1, 20000) == 0, "not ready");
 	snprintf(want, sizeof(want), "container %s-1 of set", f->set[0]);
@@ -844,9 +848,9 @@ test_foreign_image(void **state)
 	CHECK(f, dk_count(f->set[0], "created") == 1, "the created foreign container is gone");
 	code = stop_prescal(f, 0, SIGTERM, 30000);
 	CHECK(f, code == 0, "exit code %d", code);
-	CHECK(f, dk_count(f->set[0], "running") == 1, "the running foreign container is gone");
+	CHECK(f, dk_count(f->set[0], "running") == 2, "a running foreign container is gone");
 	CHECK(f, dk_count(f->set[0], "created") == 1, "the created foreign container is gone");
-	CHECK(f, dk_count(f->set[0], NULL) == 2, "prescal's own instance remains");
+	CHECK(f, dk_count(f->set[0], NULL) == 3, "prescal's own instance remains");
 }
 
 static void
