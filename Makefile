@@ -10,7 +10,8 @@ HDR = http.h pool.h docker.h json.h scale.h util.h proxy.h admin.h
 
 TCFLAGS = $(PCPPFLAGS) $(PCFLAGS) -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -I.
 TLIBS = -lcmocka -pthread -fsanitize=address,undefined
-UNIT = tests/http_test tests/pool_test tests/json_test tests/docker_test tests/scale_test
+UNIT = tests/http_test tests/pool_test tests/json_test tests/docker_test tests/scale_test \
+	tests/fleet_test
 
 all: prescal
 
@@ -42,6 +43,10 @@ tests/docker_test: tests/docker_test.c docker.c json.c http.c util.c docker.h js
 	$(CC) $(TCFLAGS) -o $@ tests/docker_test.c docker.c json.c http.c util.c $(TLIBS)
 tests/scale_test: tests/scale_test.c scale.c util.c scale.h util.h
 	$(CC) $(TCFLAGS) -o $@ tests/scale_test.c scale.c util.c $(TLIBS)
+# fleet.c with fake docker, pool and scaler, under TSan: a stress test of its slots
+tests/fleet_test: tests/fleet_test.c fleet.c util.c scale.h docker.h pool.h util.h
+	$(CC) $(PCPPFLAGS) $(PCFLAGS) -g -O1 -fsanitize=thread -I. -o $@ tests/fleet_test.c fleet.c \
+		util.c -lcmocka -pthread -fsanitize=thread
 tests/integ_test: tests/integ_test.c tests/tclient.c tests/tclient.h util.c
 	$(CC) $(TCFLAGS) -o $@ tests/integ_test.c tests/tclient.c util.c $(TLIBS)
 tests/scale_integ_test: tests/scale_integ_test.c tests/tclient.c tests/tclient.h tests/tdocker.c tests/tdocker.h util.c

@@ -1,13 +1,22 @@
 /* See LICENSE file for copyright and license details. */
-/* admin.c: the admin listener. One thread accepts one connection at a
- * time, reads one request head with a total deadline, answers it from a
- * snapshot of the counters (proxy.c, pool.c, fleet.c) and closes. All
- * buffers are file-scope and fixed: only the admin thread touches them. */
+/* admin.c: the admin listener. One thread serves up to NCLIENT
+ * connections at once from a poll() loop over non-blocking sockets: each
+ * reads one request head, gets its answer from a snapshot of the counters
+ * (proxy.c, pool.c, fleet.c) and is closed, all within its own deadline,
+ * so a stalled client never holds up another (a /healthz probe). Bound to
+ * a loopback address it answers only requests for a loopback Host (DNS
+ * rebinding). All buffers are file-scope and fixed: only the admin thread
+ * touches them. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -22,8 +31,9 @@
 #define NHDR         32       /* request header fields: more -> 431 */
 #define OUT_MAX      65536    /* response head + body, bytes */
 #define HEADROOM     512      /* of OUT_MAX, kept for the response head */
-#define IO_MS        2000     /* whole head read; one blocked write */
+#define IO_MS        2000     /* per client: the whole head read; the whole answer sent */
 #define LINGER_MS    500      /* wait for the client's FIN before close() */
+#define NCLIENT      8        /* clients served at once; more wait in the backlog */
 #define MAX_BACKENDS 512      /* backends copied per request; more are counted */
 
 enum { ESC_PROM, ESC_JSON, ESC_HTML, NUM_ESC };
@@ -75,15 +85,29 @@ static const struct page pages[] = {
 	{ "/healthz", "text/plain; charset=utf-8",                 render_healthz },
 };
 
-/* conf is immutable after admin_init(); the rest belongs to the admin
- * thread (one request at a time), so it needs no lock */
-static struct {
-	struct admin_conf conf;
+enum client_state { AC_FREE, AC_READ, AC_WRITE, AC_LINGER, NUM_AC };
+
+/* one admin connection: reading its head, sending its answer, or waiting
+ * for its FIN; each phase ends by its deadline */
+struct client {
+	enum client_state st;
+	int fd;
+	int64_t deadline;
+	size_t len;                /* AC_READ: bytes in in[] */
+	size_t off, end;           /* AC_WRITE: out[off..end) still to send */
 	char in[HEAD_MAX];
 	char out[OUT_MAX];
+};
+
+/* conf is immutable after admin_init(); the rest belongs to the admin
+ * thread, so it needs no lock */
+static struct {
+	struct admin_conf conf;
+	int loopback;              /* the listener is bound to a loopback address */
 	struct http_header hdr[NHDR];
 	struct view v;
 	struct bsnap b[MAX_BACKENDS];
+	struct client cl[NCLIENT];
 } A;
 
 /* output */
@@ -462,40 +486,70 @@ render_healthz(struct out *o, int nshow)
 
 /* the connection */
 
-/* Reads one request head into A.in. Returns 0 with req parsed, an HTTP
- * status to answer with, or -1 to close without an answer. */
+/* whether name (a Host or authority, port optional) is a loopback name
+ * or address: localhost, *.localhost (RFC 6761), 127.0.0.0/8 or [::1] */
 static int
-read_head(int fd, struct http_request *req)
+loopback_host(const char *name, size_t n)
 {
-	const struct http_limits lim = { REQLINE_MAX, HEAD_MAX - 1, NHDR, 0, 0 };
-	int64_t deadline = now_ms() + IO_MS;
-	size_t len = 0;
-	ssize_t n;
-	int r;
+	char h[64];
+	struct in_addr a4;
+	struct in6_addr a6;
+	const char *e;
+	size_t hl;
 
-	for (;;) {
-		/* a total deadline: a per-read time-out alone lets a slow client pin us */
-		int64_t left = deadline - now_ms();
-		if (left <= 0)
-			return len ? 408 : -1;
-		sock_timeouts(fd, (int)left, 0);
-		n = read(fd, A.in + len, sizeof(A.in) - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return len ? 408 : -1;
-		if (n <= 0)
-			return -1;
-		len += n;
-		req->hdr = A.hdr;
-		r = http_parse_request(A.in, len, &lim, req);
-		if (r > 0)
+	if (n && name[0] == '[') {
+		if (!(e = memchr(name, ']', n)) || (e + 1 < name + n && e[1] != ':'))
 			return 0;
-		if (r == -1)
-			return req->status ? req->status : 400;
-		if (len == sizeof(A.in))
-			return 431;
+		hl = e - name - 1;
+		if (hl >= sizeof(h))
+			return 0;
+		memcpy(h, name + 1, hl);
+		h[hl] = '\0';
+		return inet_pton(AF_INET6, h, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
 	}
+	hl = (e = memchr(name, ':', n)) ? (size_t)(e - name) : n;
+	if (hl == 0 || hl >= sizeof(h))
+		return 0;
+	memcpy(h, name, hl);
+	h[hl] = '\0';
+	if (h[hl - 1] == '.')
+		h[--hl] = '\0';
+	if (inet_pton(AF_INET, h, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	return !strcasecmp(h, "localhost") ||
+	       (hl > 10 && !strcasecmp(h + hl - 10, ".localhost"));
+}
+
+/* whether the listening socket lfd is bound to a loopback address */
+static int
+bound_loopback(int lfd)
+{
+	struct sockaddr_storage ss = { 0 };
+	socklen_t sl = sizeof(ss);
+
+	if (getsockname(lfd, (struct sockaddr *)&ss, &sl) < 0)
+		return 1;  /* unknown: keep the check */
+	if (ss.ss_family == AF_INET)
+		return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
+	if (ss.ss_family == AF_INET6) {
+		const struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+		return IN6_IS_ADDR_LOOPBACK(a) ||
+		       (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return 0;
+}
+
+/* A browser on the admin host may be sent to a name that resolves to
+ * 127.0.0.1 (DNS rebinding): it then sends that name as Host. A loopback
+ * listener answers only loopback names; no Host at all is no browser. */
+static int
+host_allowed(const struct http_request *req)
+{
+	if (!A.loopback)
+		return 1;
+	if (req->authority)
+		return loopback_host(req->authority, req->alen);
+	return !req->host || loopback_host(req->host, req->hostlen);
 }
 
 /* Finds the page for req. Returns 0 with *pg set, or an HTTP status. */
@@ -538,10 +592,10 @@ render(const struct page *pg, struct out *o)
 	}
 }
 
-/* Writes status, the fields and (unless head) the body, which starts
- * at A.out + HEADROOM, in one write. */
+/* Writes status, the fields and (unless head) the body, which starts at
+ * c->out + HEADROOM, into c->out for flush(). */
 static void
-reply(int fd, int status, const char *ctype, const struct out *body, int head)
+compose(struct client *c, int status, const char *ctype, const struct out *body, int head)
 {
 	char h[HEADROOM];
 	int n;
@@ -551,55 +605,194 @@ reply(int fd, int status, const char *ctype, const struct out *body, int head)
 	             http_reason(status), ctype, body->len,
 	             status == 405 ? "Allow: GET, HEAD\r\n" : "");
 	if (n < 0 || n >= (int)sizeof(h))
-		return;
-	memcpy(A.out + HEADROOM - n, h, n);
-	writeall(fd, A.out + HEADROOM - n, n + (head ? 0 : body->len));
+		n = 0;
+	memcpy(c->out + HEADROOM - n, h, n);
+	c->off = HEADROOM - n;
+	c->end = HEADROOM + (head ? 0 : body->len);
 }
 
-/* Closes fd after the client has seen the whole answer: closing with
- * unread bytes would reset the connection and could discard it. */
 static void
-linger_close(int fd)
+drop(struct client *c)
 {
-	char buf[1024];
-	int64_t end = now_ms() + LINGER_MS;
-
-	shutdown(fd, SHUT_WR);
-	sock_timeouts(fd, LINGER_MS, 0);
-	while (now_ms() < end && read(fd, buf, sizeof(buf)) > 0)
-		;
-	close(fd);
+	close(c->fd);
+	c->st = AC_FREE;
 }
 
-/* Answers one request on fd and closes it. */
+/* Sends what the socket takes of the answer; all sent: half-close and
+ * wait for the client's FIN, since closing with unread bytes would reset
+ * the connection and could discard the answer. */
 static void
-serve(int fd)
+flush(struct client *c)
 {
-	struct http_request req;
-	struct out o = { A.out + HEADROOM, OUT_MAX - HEADROOM, 0, 0 };
+	ssize_t n;
+
+	while (c->off < c->end) {
+		n = send(c->fd, c->out + c->off, c->end - c->off, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n <= 0) {
+			drop(c);
+			return;
+		}
+		c->off += n;
+	}
+	shutdown(c->fd, SHUT_WR);
+	c->st = AC_LINGER;
+	c->deadline = now_ms() + LINGER_MS;
+}
+
+/* Answers c: status 0 means req was read and goes to its page. */
+static void
+answer(struct client *c, int status, const struct http_request *req)
+{
+	struct out o = { c->out + HEADROOM, OUT_MAX - HEADROOM, 0, 0 };
 	const struct page *pg = NULL;
 	const char *ctype = "text/plain; charset=utf-8";
-	int status, head = 0;
+	int head = 0;
 
-	if ((status = read_head(fd, &req)) < 0) {
-		close(fd);
-		return;
-	}
 	if (status == 0) {
-		head = req.mlen == 4 && !memcmp(req.method, "HEAD", 4);
-		if ((status = route(&req, &pg)) == 0) {
+		head = req->mlen == 4 && !memcmp(req->method, "HEAD", 4);
+		if (!host_allowed(req))
+			status = 421;
+		else if ((status = route(req, &pg)) == 0) {
 			ctype = pg->ctype;
 			status = render(pg, &o);
 		}
 	}
 	if (!pg || o.err) {
 		/* errors: just the status, no internal text */
-		o = (struct out){ A.out + HEADROOM, OUT_MAX - HEADROOM, 0, 0 };
+		o = (struct out){ c->out + HEADROOM, OUT_MAX - HEADROOM, 0, 0 };
 		ctype = "text/plain; charset=utf-8";
 		outf(&o, "%d %s\n", status, http_reason(status));
 	}
-	reply(fd, status, ctype, &o, head);
-	linger_close(fd);
+	compose(c, status, ctype, &o, head);
+	c->st = AC_WRITE;
+	c->deadline = now_ms() + IO_MS;
+	flush(c);
+}
+
+/* Reads what has arrived of c's head; answers once it is complete or
+ * cannot be. */
+static void
+feed(struct client *c)
+{
+	const struct http_limits lim = { REQLINE_MAX, HEAD_MAX - 1, NHDR, 0, 0 };
+	struct http_request req;
+	ssize_t n;
+	int r;
+
+	n = read(c->fd, c->in + c->len, sizeof(c->in) - c->len);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+	if (n <= 0) {
+		drop(c);
+		return;
+	}
+	c->len += n;
+	req.hdr = A.hdr;
+	r = http_parse_request(c->in, c->len, &lim, &req);
+	if (r > 0)
+		answer(c, 0, &req);
+	else if (r == -1)
+		answer(c, req.status ? req.status : 400, NULL);
+	else if (c->len == sizeof(c->in))
+		answer(c, 431, NULL);
+}
+
+/* reads and discards until the client's FIN */
+static void
+linger(struct client *c)
+{
+	char buf[1024];
+	ssize_t n;
+
+	while ((n = read(c->fd, buf, sizeof(buf))) > 0)
+		;
+	if (n == 0 || (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK))
+		drop(c);
+}
+
+/* a deadline passed: a started head gets 408, the rest is closed */
+static void
+expire(struct client *c)
+{
+	if (c->st == AC_READ && c->len > 0) {
+		answer(c, 408, NULL);
+		if (c->st == AC_WRITE)
+			drop(c);  /* a client that does not read gets no second wait */
+		return;
+	}
+	drop(c);
+}
+
+/* accepts while a slot is free */
+static void
+take(int lfd)
+{
+	int fd, i;
+
+	for (i = 0; i < NCLIENT; i++) {
+		if (A.cl[i].st != AC_FREE)
+			continue;
+		if ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+			    errno != ECONNABORTED) {
+				/* EMFILE and the like: let the proxy have the fds for a moment */
+				warn("admin: accept:");
+				usleep(100000);
+			}
+			return;
+		}
+		A.cl[i] = (struct client){ .st = AC_READ, .fd = fd,
+		                           .deadline = now_ms() + IO_MS };
+	}
+}
+
+/* one poll() over the listener (while a slot is free) and the clients */
+static void
+step(int lfd)
+{
+	struct pollfd pfd[NCLIENT + 1];
+	struct client *who[NCLIENT + 1];
+	int64_t now = now_ms(), first = now + 1000;
+	int n = 0, i, room = 0;
+
+	for (i = 0; i < NCLIENT; i++) {
+		struct client *c = &A.cl[i];
+		if (c->st == AC_FREE) {
+			room = 1;
+			continue;
+		}
+		first = MIN(first, c->deadline);
+		who[n] = c;
+		pfd[n++] = (struct pollfd){ c->fd, c->st == AC_WRITE ? POLLOUT : POLLIN, 0 };
+	}
+	if (room) {
+		who[n] = NULL;
+		pfd[n++] = (struct pollfd){ lfd, POLLIN, 0 };
+	}
+	if (poll(pfd, n, (int)MAX(first - now, 0)) < 0) {
+		if (errno != EINTR)
+			usleep(10000);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		struct client *c = who[i];
+		if (!c) {
+			if (pfd[i].revents)
+				take(lfd);
+		} else if (pfd[i].revents && c->st == AC_READ) {
+			feed(c);
+		} else if (pfd[i].revents && c->st == AC_WRITE) {
+			flush(c);
+		} else if (pfd[i].revents && c->st == AC_LINGER) {
+			linger(c);
+		}
+		if (c && c->st != AC_FREE && now_ms() >= c->deadline)
+			expire(c);
+	}
 }
 
 int
@@ -625,19 +818,11 @@ admin_init(const struct admin_conf *conf)
 void *
 admin_loop(void *arg)
 {
-	int lfd = (int)(intptr_t)arg, fd;
+	int lfd = (int)(intptr_t)arg;
 
-	for (;;) {
-		if ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
-			if (errno != EINTR && errno != ECONNABORTED) {
-				/* EMFILE and the like: let the proxy have the fds for a moment */
-				warn("admin: accept:");
-				usleep(100000);
-			}
-			continue;
-		}
-		sock_timeouts(fd, IO_MS, IO_MS);
-		serve(fd);
-	}
+	fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
+	A.loopback = bound_loopback(lfd);
+	for (;;)
+		step(lfd);
 	return NULL;
 }

@@ -1,7 +1,9 @@
 /* See LICENSE file for copyright and license details. */
 /* admin.h: the admin listener: GET /metrics (Prometheus text format),
- * /status (JSON), / (HTML), /healthz. One thread serves one short request
- * at a time with tight timeouts; nothing here touches the request path. */
+ * /status (JSON), / (HTML), /healthz. One thread serves a few clients at
+ * once from a poll() loop, each with its own short deadlines; bound to a
+ * loopback address it answers only a loopback Host. Nothing here touches
+ * the request path. */
 
 struct admin_conf {
 	int scaling;                       /* 1 with -i: include the scaler */
@@ -15,8 +17,9 @@ struct admin_conf {
  * fd, or -1 with a message in *msg. */
 int admin_listen(const char *addr, const char **msg);
 
-/* Thread body: serves the admin socket fd forever. arg: the fd as
- * (void *)(intptr_t)fd. Call admin_init() first. */
+/* Thread body: serves the admin socket fd forever (makes it
+ * non-blocking). arg: the fd as (void *)(intptr_t)fd. Call admin_init()
+ * first. */
 void *admin_loop(void *arg);
 
 /* Stores conf (copied). */

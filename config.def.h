@@ -76,7 +76,11 @@
 #define MIN_INSTANCES    0         /* -m minimum instances, 0..1000 */
 #define MAX_INSTANCES    4         /* -M maximum instances, 1..1000 */
 #define TARGET_INFLIGHT  10        /* -c target in-flight requests per instance */
-#define SET_NAME         "prescal" /* -n instance-set name: labels and container names */
+#define SET_NAME         ""        /* -n instance-set name: labels and container names;
+                                      "" = from the listen address: "prescal-8080" for
+                                      0.0.0.0:8080, "prescal-127.0.0.1-8080" for
+                                      127.0.0.1:8080, so two instances on one daemon
+                                      never share a set unless given the same name */
 #define METRIC           "concurrency" /* "concurrency" or "rps" */
 #define TARGET_RPS       100       /* with metric rps: requests/s per instance */
 #define SCALE_DOWN_DELAY 30000     /* load below need this long before a scale-down, ms */

@@ -580,7 +580,8 @@ pctenc(const char *s, char *out, size_t n)
 	return 0;
 }
 
-/* {"label":["prescal.name=<set>"]} (and type container), percent-encoded */
+/* {"label":["prescal.managed=true","prescal.name=<set>"]} (and type
+ * container), percent-encoded; the daemon ANDs the labels */
 static int
 filters(struct docker *d, const char *set, int events, char *out, size_t n)
 {
@@ -592,6 +593,7 @@ filters(struct docker *d, const char *set, int events, char *out, size_t n)
 	json_w_open(&w, '{');
 	json_w_key(&w, "label");
 	json_w_open(&w, '[');
+	json_w_str(&w, "prescal.managed=true");
 	json_w_str(&w, label);
 	json_w_close(&w);
 	if (events) {
@@ -737,6 +739,8 @@ createbody(struct docker *d, const struct docker_spec *s)
 	json_w_str(&w, "true");
 	json_w_key(&w, "prescal.name");
 	json_w_str(&w, s->set);
+	json_w_key(&w, "prescal.image");
+	json_w_str(&w, s->image);
 	json_w_close(&w);
 	if (!s->hostnet) {
 		json_w_key(&w, "ExposedPorts");
@@ -964,11 +968,14 @@ listentry(const struct json_val *e, int port, struct docker_ctr *c)
 	char name[130];
 	long long x;
 	size_t pos = 0;
+	int r;
 
 	memset(c, 0, sizeof(*c));
 	if (getstr(e->s, e->n, "Id", c->id, sizeof(c->id)) != 1 || !okid(c->id) ||
 	    getstr(e->s, e->n, "Names[0]", name, sizeof(name)) < 0 ||
-	    getstr(e->s, e->n, "State", c->state, sizeof(c->state)) < 0)
+	    getstr(e->s, e->n, "State", c->state, sizeof(c->state)) < 0 ||
+	    (r = getstr(e->s, e->n, "Labels[\"prescal.image\"]", c->image, sizeof(c->image))) < 0 ||
+	    (r == 0 && getstr(e->s, e->n, "Image", c->image, sizeof(c->image)) < 0))
 		return -1;
 	scopy(c->name, sizeof(c->name), name[0] == '/' ? name + 1 : name);
 	if (json_get(e->s, e->n, "Ports", &ports) != 1 || ports.type != JSON_ARRAY)

@@ -6,8 +6,9 @@
  * status, if any, in docker_status(). One handle per calling thread: a
  * handle holds one keep-alive connection and its own bounded buffers.
  *
- * Containers are labelled prescal.managed=true and prescal.name=<set>;
- * docker_list() and docker_events_open() select them by that label. */
+ * Containers are labelled prescal.managed=true, prescal.name=<set> and
+ * prescal.image=<image>; docker_list() and docker_events_open() select
+ * them by the first two. */
 
 #include <stddef.h>
 
@@ -50,6 +51,7 @@ struct docker_ctr {
 	char name[128];           /* the first name, without the leading '/' */
 	char state[16];           /* created/running/exited/... */
 	int hostport;             /* PublicPort where PrivatePort == port (tcp), 0 if none */
+	char image[256];          /* label prescal.image, else Image as created */
 };
 
 struct docker_event {

@@ -9,6 +9,12 @@
  * then the pool lock (pool_* calls). Never held across Docker or socket I/O.
  * Only the job that moved an instance to FI_REMOVING touches its backend
  * afterwards, so every backend is removed from the pool exactly once.
+ *
+ * A slot is freed and reused while jobs run unlocked: an instance may die
+ * and be removed while its start job waits for Docker. So a job holds a
+ * ticket (the slot, its generation, and copies of the id and name), and
+ * acts on the slot only after checking, under F.lock, that the generation
+ * is still the one it was given (mine_unlocked).
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -38,6 +44,7 @@ enum job_kind { J_START, J_ADOPT, J_DRAIN, J_REMOVE, J_RECONCILE, NUM_J };
 
 struct inst {
 	enum inst_state state;
+	unsigned gen;          /* bumped each time the slot is taken */
 	char id[65];
 	char name[72];
 	struct backend *b;     /* NULL until it has a host port */
@@ -46,7 +53,17 @@ struct inst {
 
 struct job {
 	enum job_kind kind;
-	struct inst *in;       /* NULL for J_START */
+	struct inst *in;       /* NULL for J_START and J_RECONCILE */
+	unsigned gen;          /* in->gen when the job was queued */
+};
+
+/* a job's hold on one instance; see the top of the file */
+struct ticket {
+	struct inst *in;
+	unsigned gen;
+	char id[65];
+	char name[72];
+	int64_t t0;
 };
 
 static struct {
@@ -95,7 +112,7 @@ push_unlocked(enum job_kind kind, struct inst *in)
 		warn("fleet: job queue full, dropping a job");
 		return;
 	}
-	F.q[(F.qhead + F.qn++) % NJOBS] = (struct job){ kind, in };
+	F.q[(F.qhead + F.qn++) % NJOBS] = (struct job){ kind, in, in ? in->gen : 0 };
 	pthread_cond_signal(&F.jobs);
 }
 
@@ -105,7 +122,9 @@ inst_new_unlocked(const char *id, const char *name, enum inst_state st)
 	for (int i = 0; i < FLEET_CAP; i++) {
 		if (F.inst[i].state == FI_FREE) {
 			struct inst *in = &F.inst[i];
+			unsigned gen = in->gen;
 			memset(in, 0, sizeof(*in));
+			in->gen = gen + 1;
 			in->state = st;
 			snprintf(in->id, sizeof(in->id), "%s", id);
 			snprintf(in->name, sizeof(in->name), "%s", name);
@@ -114,6 +133,24 @@ inst_new_unlocked(const char *id, const char *name, enum inst_state st)
 		}
 	}
 	return NULL;
+}
+
+/* fills t for in, which the caller has just taken or checked */
+static void
+ticket_unlocked(struct ticket *t, struct inst *in)
+{
+	t->in = in;
+	t->gen = in->gen;
+	memcpy(t->id, in->id, sizeof(t->id));
+	memcpy(t->name, in->name, sizeof(t->name));
+	t->t0 = in->t0;
+}
+
+/* whether t's slot still holds t's instance */
+static int
+mine_unlocked(const struct ticket *t)
+{
+	return t->in->gen == t->gen && t->in->state != FI_FREE;
 }
 
 static struct inst *
@@ -145,6 +182,16 @@ condemn_unlocked(struct inst *in, const char *why)
 		pool_set_state(in->b, B_DRAINING);
 	push_unlocked(J_REMOVE, in);
 	pthread_cond_signal(&F.wake);
+}
+
+/* condemns t's instance unless its slot went to another meanwhile */
+static void
+condemn_mine(const struct ticket *t, const char *why)
+{
+	pthread_mutex_lock(&F.lock);
+	if (mine_unlocked(t))
+		condemn_unlocked(t->in, why);
+	pthread_mutex_unlock(&F.lock);
 }
 
 static struct docker *
@@ -196,38 +243,38 @@ stopping(void)
 }
 
 static int
-removing(struct inst *in)
+removing(const struct ticket *t)
 {
 	int r;
 
 	pthread_mutex_lock(&F.lock);
-	r = in->state == FI_REMOVING || F.stopping;
+	r = !mine_unlocked(t) || t->in->state == FI_REMOVING || F.stopping;
 	pthread_mutex_unlock(&F.lock);
 	return r;
 }
 
-/* waits until in answers (or Docker says healthy); returns 0 or -1 */
+/* waits until t's instance answers (or Docker says healthy); returns 0 or -1 */
 static int
-wait_ready(struct docker *d, struct inst *in, int port)
+wait_ready(struct docker *d, const struct ticket *t, int port)
 {
 	struct docker_state ds;
 	int64_t until = now_ms() + F.c.start_timeout;
 	int delay = 10, status;
 
-	while (now_ms() < until && !removing(in)) {
-		if (docker_inspect(d, in->id, F.c.port, &ds) < 0) {
-			warn("instance %s: inspect: %s", in->name, docker_error(d));
+	while (now_ms() < until && !removing(t)) {
+		if (docker_inspect(d, t->id, F.c.port, &ds) < 0) {
+			warn("instance %s: inspect: %s", t->name, docker_error(d));
 			return -1;
 		}
 		if (!ds.running) {
-			warn("instance %s exited with code %d before it was ready", in->name,
+			warn("instance %s exited with code %d before it was ready", t->name,
 			     ds.exitcode);
 			return -1;
 		}
 		if (ds.health == DOCKER_HEALTH_HEALTHY)
 			return 0;
 		if (ds.health == DOCKER_HEALTH_UNHEALTHY) {
-			warn("instance %s: Docker reports it unhealthy", in->name);
+			warn("instance %s: Docker reports it unhealthy", t->name);
 			return -1;
 		}
 		if (ds.health == DOCKER_HEALTH_NONE && (status = probe_http(port, F.c.ready_path)) > 0 &&
@@ -236,44 +283,47 @@ wait_ready(struct docker *d, struct inst *in, int port)
 		usleep(delay * 1000);
 		delay = MIN(delay * 3 / 2, 100);
 	}
-	if (!removing(in))
-		warn("instance %s not ready within %ld ms", in->name, F.c.start_timeout);
+	if (!removing(t))
+		warn("instance %s not ready within %ld ms", t->name, F.c.start_timeout);
 	return -1;
 }
 
-/* puts in into the pool at 127.0.0.1:port */
+/* puts t's instance into the pool at 127.0.0.1:port, unless it was
+ * condemned meanwhile. Returns 0 or -1 */
 static int
-attach(struct inst *in, int port)
+attach(const struct ticket *t, int port)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port),
 	                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	struct sockaddr_storage ss;
-	struct backend *b;
+	int r = -1;
 
 	memcpy(&ss, &sin, sizeof(sin));
-	if (!(b = pool_add(in->name, in->id, &ss, sizeof(sin), B_STARTING)))
-		return -1;
 	pthread_mutex_lock(&F.lock);
-	in->b = b;
+	if (mine_unlocked(t) && t->in->state == FI_STARTING &&
+	    (t->in->b = pool_add(t->name, t->id, &ss, sizeof(sin), B_STARTING)))
+		r = 0;
 	pthread_mutex_unlock(&F.lock);
-	return 0;
+	return r;
 }
 
 /* readiness, then B_UP; on failure the instance is condemned */
 static void
-make_ready(struct docker *d, struct inst *in, int port)
+make_ready(struct docker *d, const struct ticket *t, int port)
 {
-	int64_t t0 = in->t0;
+	struct inst *in = t->in;
+	int64_t t0 = t->t0;
 
-	if (wait_ready(d, in, port) < 0) {
+	if (wait_ready(d, t, port) < 0) {
 		pthread_mutex_lock(&F.lock);
 		scale_failed(&F.st, now_ms());
-		condemn_unlocked(in, "failed to get ready");
+		if (mine_unlocked(t))
+			condemn_unlocked(in, "failed to get ready");
 		pthread_mutex_unlock(&F.lock);
 		return;
 	}
 	pthread_mutex_lock(&F.lock);
-	if (in->state == FI_STARTING) {
+	if (mine_unlocked(t) && in->state == FI_STARTING) {
 		double secs = (now_ms() - t0) / 1000.0;
 		int i;
 
@@ -284,7 +334,7 @@ make_ready(struct docker *d, struct inst *in, int port)
 		in->state = FI_READY;
 		pool_set_state(in->b, B_UP);
 		scale_succeeded(&F.st);
-		warn("instance %s ready on 127.0.0.1:%d in %lld ms", in->name, port,
+		warn("instance %s ready on 127.0.0.1:%d in %lld ms", t->name, port,
 		     (long long)(now_ms() - t0));
 	}
 	pthread_mutex_unlock(&F.lock);
@@ -327,14 +377,14 @@ fail:
 
 /* host port: set by Docker at start; polled briefly */
 static int
-host_port(struct docker *d, struct inst *in)
+host_port(struct docker *d, const char *id)
 {
 	struct docker_state ds;
 
 	if (F.c.hostnet)
 		return (int)F.c.port;
 	for (int i = 0; i < 50; i++) {
-		if (docker_inspect(d, in->id, F.c.port, &ds) < 0)
+		if (docker_inspect(d, id, F.c.port, &ds) < 0)
 			return -1;
 		if (ds.hostport > 0)
 			return ds.hostport;
@@ -350,22 +400,25 @@ job_start(struct docker *d)
 {
 	char name[72], id[65];
 	struct inst *in = NULL;
-	int port, failed = 1;
+	struct ticket t;
+	int port = -1, failed = 1;
 	int64_t t0 = now_ms();
 
 	if (create_start(d, name, sizeof(name), id) == 0) {
 		pthread_mutex_lock(&F.lock);
-		if ((in = inst_new_unlocked(id, name, FI_STARTING)))
+		if ((in = inst_new_unlocked(id, name, FI_STARTING))) {
 			in->t0 = t0;  /* "ready in" counts from the create */
+			ticket_unlocked(&t, in);
+		}
 		pthread_mutex_unlock(&F.lock);
 		if (!in) {
 			warn("fleet: more than %d instances", FLEET_CAP);
 			docker_remove(d, id);
-		} else if ((port = host_port(d, in)) < 0 || attach(in, port) < 0) {
+		} else if ((port = host_port(d, id)) < 0) {
 			warn("instance %s: no host port: %s", name, docker_error(d));
-			pthread_mutex_lock(&F.lock);
-			condemn_unlocked(in, "has no published port");
-			pthread_mutex_unlock(&F.lock);
+			condemn_mine(&t, "has no published port");
+		} else if (attach(&t, port) < 0) {
+			condemn_mine(&t, "could not be put in the pool");
 		} else {
 			failed = 0;
 		}
@@ -380,34 +433,37 @@ job_start(struct docker *d)
 	pthread_cond_signal(&F.wake);
 	pthread_mutex_unlock(&F.lock);
 	if (!failed)
-		make_ready(d, in, port);
+		make_ready(d, &t, port);
 }
 
 static void
-job_adopt(struct docker *d, struct inst *in)
+job_adopt(struct docker *d, const struct ticket *t)
 {
 	struct docker_state ds;
 	int port;
 
-	if (docker_inspect(d, in->id, F.c.port, &ds) < 0 || !ds.running ||
-	    (port = F.c.hostnet ? (int)F.c.port : ds.hostport) <= 0 || attach(in, port) < 0) {
-		pthread_mutex_lock(&F.lock);
-		condemn_unlocked(in, "cannot be adopted");
-		pthread_mutex_unlock(&F.lock);
+	if (docker_inspect(d, t->id, F.c.port, &ds) < 0 || !ds.running ||
+	    (port = F.c.hostnet ? (int)F.c.port : ds.hostport) <= 0 || attach(t, port) < 0) {
+		condemn_mine(t, "cannot be adopted");
 		return;
 	}
-	make_ready(d, in, port);
+	make_ready(d, t, port);
 }
 
 /* waits for in-flight requests and tunnels to end, then stops and removes */
 static void
-job_drain(struct docker *d, struct inst *in)
+job_drain(struct docker *d, const struct ticket *t)
 {
+	struct inst *in = t->in;
 	struct backend *b;
 	int64_t t0 = now_ms(), until = t0 + F.c.drain_timeout;
 
 	/* a reference: a J_REMOVE may take the instance meanwhile */
 	pthread_mutex_lock(&F.lock);
+	if (!mine_unlocked(t) || in->state != FI_DRAINING) {
+		pthread_mutex_unlock(&F.lock);
+		return;  /* condemned before: J_REMOVE does the rest */
+	}
 	b = in->b;
 	pool_ref(b);
 	pthread_mutex_unlock(&F.lock);
@@ -416,7 +472,7 @@ job_drain(struct docker *d, struct inst *in)
 		usleep(20000);
 	pool_unref(b);
 	pthread_mutex_lock(&F.lock);
-	if (in->state != FI_DRAINING) {
+	if (!mine_unlocked(t) || in->state != FI_DRAINING) {
 		pthread_mutex_unlock(&F.lock);
 		return;  /* condemned meanwhile: J_REMOVE does the rest */
 	}
@@ -426,16 +482,16 @@ job_drain(struct docker *d, struct inst *in)
 	in->b = NULL;  /* sample() must not see it once the pool frees it */
 	pthread_mutex_unlock(&F.lock);
 	if (atomic_load(&b->inflight) > 0)
-		warn("instance %s: drain timeout with %d requests in flight", in->name,
+		warn("instance %s: drain timeout with %d requests in flight", t->name,
 		     atomic_load(&b->inflight));
 	pool_remove(b);
-	if (docker_stop(d, in->id, GRACE_S) < 0 && docker_status(d) != 404)
-		warn("instance %s: stop: %s", in->name, docker_error(d));
-	if (docker_remove(d, in->id) < 0) {
+	if (docker_stop(d, t->id, GRACE_S) < 0 && docker_status(d) != 404)
+		warn("instance %s: stop: %s", t->name, docker_error(d));
+	if (docker_remove(d, t->id) < 0) {
 		atomic_fetch_add(&docker_errors, 1);
-		warn("instance %s: remove: %s", in->name, docker_error(d));
+		warn("instance %s: remove: %s", t->name, docker_error(d));
 	}
-	warn("instance %s removed (drained in %lld ms)", in->name, (long long)(now_ms() - t0));
+	warn("instance %s removed (drained in %lld ms)", t->name, (long long)(now_ms() - t0));
 	pthread_mutex_lock(&F.lock);
 	in->state = FI_FREE;
 	pthread_cond_signal(&F.wake);
@@ -458,9 +514,11 @@ bury(const char *id)
 	pthread_mutex_unlock(&F.lock);
 }
 
+/* in FI_REMOVING the slot stays t's until this job frees it */
 static void
-job_remove(struct docker *d, struct inst *in)
+job_remove(struct docker *d, const struct ticket *t)
 {
+	struct inst *in = t->in;
 	struct backend *b;
 
 	pthread_mutex_lock(&F.lock);
@@ -469,15 +527,38 @@ job_remove(struct docker *d, struct inst *in)
 	pthread_mutex_unlock(&F.lock);
 	if (b)
 		pool_remove(b);
-	if (docker_remove(d, in->id) < 0) {
+	if (docker_remove(d, t->id) < 0) {
 		atomic_fetch_add(&docker_errors, 1);
-		warn("instance %s: remove: %s; will try again", in->name, docker_error(d));
-		bury(in->id);
+		warn("instance %s: remove: %s; will try again", t->name, docker_error(d));
+		bury(t->id);
 	}
 	pthread_mutex_lock(&F.lock);
 	in->state = FI_FREE;
 	pthread_cond_signal(&F.wake);
 	pthread_mutex_unlock(&F.lock);
+}
+
+/* Keeps in ctr[0..n) only the containers of the configured image and
+ * returns their number. The others carry the set's labels but another
+ * image (another prescal, or a hand-made one): never routed to, never
+ * removed. say: log each one left alone. */
+static size_t
+keep_ours(struct docker_ctr *ctr, size_t n, int say)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++) {
+		if (!strcmp(ctr[i].image, F.c.image)) {
+			if (k != i)
+				ctr[k] = ctr[i];
+			k++;
+		} else if (say) {
+			warn("container %s of set %s runs image %s, not %s: leaving it alone "
+			     "(not routed to, never removed)", ctr[i].name, F.c.name,
+			     ctr[i].image[0] ? ctr[i].image : "(unknown)", F.c.image);
+		}
+	}
+	return k;
 }
 
 /* the set as Docker sees it: failed removals again, and containers of the
@@ -503,6 +584,7 @@ job_reconcile(struct docker *d)
 	}
 	if (!ctr || docker_list(d, F.c.name, F.c.port, ctr, FLEET_CAP, &n) < 0)
 		goto out;
+	n = keep_ours(ctr, n, 0);
 	for (i = 0; i < n; i++) {
 		int alive = !strcmp(ctr[i].state, "running") || !strcmp(ctr[i].state, "created") ||
 		            !strcmp(ctr[i].state, "restarting");
@@ -540,10 +622,33 @@ out:
 	pthread_mutex_unlock(&F.lock);
 }
 
+/* Takes the next job and, for one on an instance, its ticket. Returns 0
+ * to run it, -1 to drop it: a start while stopping, or a job whose slot
+ * went to another instance while it was queued. */
+static int
+take_unlocked(struct job *j, struct ticket *t)
+{
+	memset(t, 0, sizeof(*t));
+	*j = F.q[F.qhead];
+	F.qhead = (F.qhead + 1) % NJOBS;
+	F.qn--;
+	if (j->kind == J_START && F.stopping) {
+		F.pending--;
+		return -1;
+	}
+	if (!j->in)
+		return j->kind == J_START || j->kind == J_RECONCILE ? 0 : -1;
+	if (j->in->gen != j->gen || j->in->state == FI_FREE)
+		return -1;
+	ticket_unlocked(t, j->in);
+	return 0;
+}
+
 void *
 scale_worker(void *arg)
 {
 	struct docker *d = dopen();
+	struct ticket t;
 	struct job j;
 
 	(void)arg;
@@ -551,22 +656,17 @@ scale_worker(void *arg)
 		pthread_mutex_lock(&F.lock);
 		while (F.qn == 0)
 			pthread_cond_wait(&F.jobs, &F.lock);
-		j = F.q[F.qhead];
-		F.qhead = (F.qhead + 1) % NJOBS;
-		F.qn--;
-		F.busy++;
-		if (j.kind == J_START && F.stopping) {
-			F.pending--;
-			F.busy--;
+		if (take_unlocked(&j, &t) < 0) {
 			pthread_mutex_unlock(&F.lock);
 			continue;
 		}
+		F.busy++;
 		pthread_mutex_unlock(&F.lock);
 		switch (j.kind) {
 		case J_START:  job_start(d); break;
-		case J_ADOPT:  job_adopt(d, j.in); break;
-		case J_DRAIN:  job_drain(d, j.in); break;
-		case J_REMOVE: job_remove(d, j.in); break;
+		case J_ADOPT:  job_adopt(d, &t); break;
+		case J_DRAIN:  job_drain(d, &t); break;
+		case J_REMOVE: job_remove(d, &t); break;
 		case J_RECONCILE: job_reconcile(d); break;
 		default:       break;
 		}
@@ -807,6 +907,9 @@ adopt(struct docker *d)
 		if (!strncmp(ctr[i].name, F.c.name, nl) && ctr[i].name[nl] == '-' &&
 		    (seq = strtol(ctr[i].name + nl + 1, NULL, 10)) > F.seq && seq < 1000000000)
 			F.seq = (int)seq;
+	}
+	n = keep_ours(ctr, n, 1);
+	for (i = 0; i < n; i++) {
 		if (!strcmp(ctr[i].state, "running")) {
 			struct inst *in = inst_new_unlocked(ctr[i].id, ctr[i].name, FI_STARTING);
 			if (in) {
@@ -890,10 +993,11 @@ scale_stop(void)
 		pthread_cond_timedwait(&F.wake, &F.lock, &ts);
 	}
 	pthread_mutex_unlock(&F.lock);
-	/* then remove everything labelled with the set */
+	/* then remove every container of the set and its image */
 	d = dopen();
 	ctr = calloc(FLEET_CAP, sizeof(*ctr));
 	if (ctr && docker_list(d, F.c.name, F.c.port, ctr, FLEET_CAP, &n) >= 0) {
+		n = keep_ours(ctr, n, 0);
 		for (i = 0; i < n; i++) {
 			docker_stop(d, ctr[i].id, GRACE_S);
 			if (docker_remove(d, ctr[i].id) < 0)
@@ -903,7 +1007,9 @@ scale_stop(void)
 		}
 		/* a removal "already in progress" (409) is not gone yet: wait */
 		for (int64_t until2 = now_ms() + 10000; now_ms() < until2; ) {
-			if (docker_list(d, F.c.name, F.c.port, ctr, FLEET_CAP, &n) < 0 || n == 0)
+			if (docker_list(d, F.c.name, F.c.port, ctr, FLEET_CAP, &n) < 0)
+				n = 0;
+			if ((n = keep_ours(ctr, n, 0)) == 0)
 				break;
 			usleep(100000);
 		}

@@ -991,6 +991,7 @@ check_settings(void)
 		fprintf(stderr, "prescal: -m %ld is above -M %ld\n", S.sc.min, S.sc.max);
 		exit(2);
 	}
+	scale_default_name(&S.sc, S.listen);
 	if (scale_check_conf(&S.sc, stderr) < 0)
 		exit(2);
 	size_threads();

@@ -20,6 +20,30 @@ valid_name(const char *s)
 	return 1;
 }
 
+void
+scale_default_name(struct scale_conf *c, const char *listen)
+{
+	const char *colon = strrchr(listen, ':'), *port = colon ? colon + 1 : listen;
+	char host[35];
+	size_t i, k = 0;
+
+	if (c->name[0])
+		return;
+	/* the host, without [] around an IPv6 address, in name characters */
+	for (i = 0; colon && listen + i < colon && k < 34; i++) {
+		char ch = listen[i];
+		if (ch == '[' || ch == ']')
+			continue;
+		host[k++] = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		                   "0123456789_.-", ch) ? ch : '_';
+	}
+	host[k] = '\0';
+	if (!k || !strcmp(host, "0.0.0.0") || !strcmp(host, "__") || !strcmp(host, "_"))
+		snprintf(c->name, sizeof(c->name), "prescal-%.5s", port);
+	else
+		snprintf(c->name, sizeof(c->name), "prescal-%.34s-%.5s", host, port);
+}
+
 int
 scale_check_conf(const struct scale_conf *c, FILE *err)
 {

@@ -57,6 +57,12 @@ struct scale_ops {
 	void *arg;
 };
 
+/* With no set name yet, names the set after the listen address
+ * "[host:]port": "prescal-<port>" for a wildcard host, else
+ * "prescal-<host>-<port>", so two instances that listen apart never share
+ * a set. Pure. */
+void scale_default_name(struct scale_conf *c, const char *listen);
+
 /* Checks c for contradictions, printing "prescal: ..." lines to err.
  * Returns 0 or -1. */
 int scale_check_conf(const struct scale_conf *c, FILE *err);

@@ -110,6 +110,7 @@ run(const char *buf, size_t n, enum docker_call call, size_t step, struct outcom
 		for (i = 0; i < o->rep.nctr; i++) {
 			assert(isid(o->ctr[i].id) && bounded(o->ctr[i].name, sizeof(o->ctr[i].name)));
 			assert(bounded(o->ctr[i].state, sizeof(o->ctr[i].state)));
+			assert(bounded(o->ctr[i].image, sizeof(o->ctr[i].image)));
 			assert(o->ctr[i].hostport >= 0 && o->ctr[i].hostport <= 65535);
 		}
 		break;

@@ -118,7 +118,7 @@ get(int port, const char *path, struct tresp *r)
 {
 	char req[512];
 
-	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", path);
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n", path);
 	return request1(port, req, r, 0);
 }
 
@@ -681,7 +681,7 @@ test_healthz(void **state)
 	assert_string_equal(r.body, "ok\n");
 	tresp_free(&r);
 	/* HEAD: the same head, no body */
-	rc = request1(aport, "HEAD /healthz HTTP/1.1\r\nHost: t\r\n\r\n", &r, 1);
+	rc = request1(aport, "HEAD /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n", &r, 1);
 	assert_status(rc, &r, 200);
 	assert_non_null(tresp_hdr(&r, "Content-Length", v, sizeof(v)));
 	assert_string_equal(v, "3");
@@ -854,14 +854,14 @@ static void
 test_errors(void **state)
 {
 	static const struct { const char *req; int status; } cases[] = {
-		{ "GET /nope HTTP/1.1\r\nHost: t\r\n\r\n", 404 },
-		{ "GET /metrics/ HTTP/1.1\r\nHost: t\r\n\r\n", 404 },
-		{ "POST /metrics HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc", 405 },
-		{ "DELETE / HTTP/1.1\r\nHost: t\r\n\r\n", 405 },
-		{ "get /healthz HTTP/1.1\r\nHost: t\r\n\r\n", 405 },
+		{ "GET /nope HTTP/1.1\r\nHost: localhost\r\n\r\n", 404 },
+		{ "GET /metrics/ HTTP/1.1\r\nHost: localhost\r\n\r\n", 404 },
+		{ "POST /metrics HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n\r\nabc", 405 },
+		{ "DELETE / HTTP/1.1\r\nHost: localhost\r\n\r\n", 405 },
+		{ "get /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n", 405 },
 		{ "garbage\r\n\r\n", 400 },
-		{ "GET /healthz HTTP/1.1\r\nHost: t\r\nBad Field: x\r\n\r\n", 400 },
-		{ "GET /healthz HTTP/1.1\r\nHost: t\r\nX: \001\r\n\r\n", 400 },
+		{ "GET /healthz HTTP/1.1\r\nHost: localhost\r\nBad Field: x\r\n\r\n", 400 },
+		{ "GET /healthz HTTP/1.1\r\nHost: localhost\r\nX: \001\r\n\r\n", 400 },
 	};
 	struct tresp r = { 0 };
 	char v[64], big[12000];
@@ -881,12 +881,12 @@ test_errors(void **state)
 		tresp_free(&r);
 	}
 	/* HEAD of an unknown path: the head only */
-	rc = request1(aport, "HEAD /nope HTTP/1.1\r\nHost: t\r\n\r\n", &r, 1);
+	rc = request1(aport, "HEAD /nope HTTP/1.1\r\nHost: localhost\r\n\r\n", &r, 1);
 	assert_status(rc, &r, 404);
 	tresp_free(&r);
 	/* a head over 8 KiB */
 	memset(big, 'a', sizeof(big));
-	memcpy(big, "GET / HTTP/1.1\r\nHost: t\r\nX: ", 28);
+	memcpy(big, "GET / HTTP/1.1\r\nHost: localhost\r\nX: ", 28);
 	memcpy(big + sizeof(big) - 5, "\r\n\r\n", 5);
 	rc = request1(aport, big, &r, 0);
 	assert_status(rc, &r, 431);
@@ -909,7 +909,7 @@ test_head_metrics(void **state)
 	int rc;
 
 	(void)state;
-	rc = request1(aport, "HEAD /metrics HTTP/1.1\r\nHost: t\r\n\r\n", &r, 1);
+	rc = request1(aport, "HEAD /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n", &r, 1);
 	assert_status(rc, &r, 200);
 	assert_non_null(tresp_hdr(&r, "Content-Length", v, sizeof(v)));
 	assert_true(atoi(v) > 1000);
@@ -918,7 +918,7 @@ test_head_metrics(void **state)
 	/* nothing followed the head: the connection is closed and empty */
 	struct tconn *c = tconn_open(aport, 1000);
 	assert_non_null(c);
-	assert_int_equal(tsends(c, "HEAD /status HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
+	assert_int_equal(tsends(c, "HEAD /status HTTP/1.1\r\nHost: localhost\r\n\r\n"), 0);
 	assert_int_equal(tresp_read(c, &r, 1, T_RESP), 0);
 	assert_int_equal(tclosed(c, 2000), 1);
 	tresp_free(&r);
@@ -944,7 +944,7 @@ test_healthz_draining(void **state)
 	/* a slow request keeps prescal draining for a while after SIGTERM */
 	c = tconn_open(port, 1000);
 	assert_non_null(c);
-	assert_int_equal(tsends(c, "GET /slow?ms=1500 HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
+	assert_int_equal(tsends(c, "GET /slow?ms=1500 HTTP/1.1\r\nHost: localhost\r\n\r\n"), 0);
 	msleep(200);
 	t0 = now_ms();
 	assert_int_equal(kill(p->pid, SIGTERM), 0);
@@ -1019,6 +1019,104 @@ test_many_backends(void **state)
 	tproc_stop(p, SIGKILL);
 }
 
+/* bound to 127.0.0.1 the admin listener answers only a loopback Host: a
+ * page that a browser loads from a name rebound to 127.0.0.1 (DNS
+ * rebinding) gets 421, not the metrics */
+static void
+test_host_check(void **state)
+{
+	static const struct { const char *host; int status; } cases[] = {
+		{ "localhost", 200 },
+		{ "LocalHost:8404", 200 },
+		{ "localhost.", 200 },
+		{ "prom.localhost", 200 },
+		{ "127.0.0.1", 200 },
+		{ "127.1.2.3:1", 200 },
+		{ "[::1]", 200 },
+		{ "[::1]:8404", 200 },
+		{ "evil.example", 421 },
+		{ "evil.example:8404", 421 },
+		{ "localhost.evil.example", 421 },
+		{ "evillocalhost", 421 },
+		{ "10.0.0.1", 421 },
+		{ "128.0.0.1", 421 },
+		{ "[::2]", 421 },
+		{ "[::1", 421 },
+		{ "t", 421 },
+	};
+	static const char *paths[] = { "/metrics", "/status", "/", "/healthz" };
+	struct tresp r = { 0 };
+	char req[256];
+	int rc;
+
+	(void)state;
+	for (size_t i = 0; i < LEN(cases); i++) {
+		for (size_t k = 0; k < LEN(paths); k++) {
+			snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", paths[k],
+			         cases[i].host);
+			rc = request1(aport, req, &r, 0);
+			if (rc != 0 || r.status != cases[i].status)
+				fail_msg("GET %s, Host: %s: status %d, want %d %s", paths[k],
+				         cases[i].host, r.status, cases[i].status, r.err);
+			if (r.status == 421)
+				assert_string_equal(r.body, "421 Misdirected Request\n");
+			tresp_free(&r);
+		}
+	}
+	/* an absolute-form target names the host instead of Host */
+	rc = request1(aport, "GET http://evil.example/metrics HTTP/1.1\r\nHost: localhost\r\n\r\n",
+	              &r, 0);
+	assert_status(rc, &r, 421);
+	tresp_free(&r);
+	rc = request1(aport, "GET http://localhost:1/healthz HTTP/1.1\r\nHost: localhost\r\n\r\n",
+	              &r, 0);
+	assert_status(rc, &r, 200);
+	tresp_free(&r);
+	/* HTTP/1.0 without Host is no browser */
+	rc = request1(aport, "GET /healthz HTTP/1.0\r\n\r\n", &r, 0);
+	assert_status(rc, &r, 200);
+	tresp_free(&r);
+}
+
+/* clients that stall (half a head, or nothing at all) do not hold up a
+ * /healthz probe: each waits out its own deadline */
+static void
+test_stalled_clients(void **state)
+{
+	struct tconn *c[4];
+	struct tresp r = { 0 };
+	int64_t t0, worst = 0;
+	int rc;
+
+	(void)state;
+	for (int i = 0; i < 4; i++) {
+		assert_non_null(c[i] = tconn_open(aport, 1000));
+		if (i % 2)
+			assert_int_equal(tsends(c[i], "GET /metrics HTTP/1.1\r\nHost: localhost\r\n"), 0);
+	}
+	msleep(100);
+	for (int k = 0; k < 5; k++) {
+		t0 = now_ms();
+		rc = get(aport, "/healthz", &r);
+		worst = MAX(worst, now_ms() - t0);
+		assert_status(rc, &r, 200);
+		tresp_free(&r);
+	}
+	printf("admin: /healthz with 4 stalled clients: slowest of 5 in %lld ms\n",
+	       (long long)worst);
+	assert_true(worst < 500);
+	/* the stalled ones still get their own answers: 408 or a close */
+	for (int i = 0; i < 4; i++) {
+		rc = tresp_read(c[i], &r, 0, 4000);
+		if (i % 2)
+			assert_status(rc, &r, 408);
+		else
+			assert_int_equal(tclosed(c[i], 4000), 1);
+		tresp_free(&r);
+		tconn_close(c[i]);
+	}
+}
+
 #define T(f) cmocka_unit_test_teardown(f, test_teardown)
 
 int
@@ -1035,6 +1133,8 @@ main(void)
 		T(test_errors),
 		T(test_head_metrics),
 		T(test_many_backends),
+		T(test_host_check),
+		T(test_stalled_clients),
 		T(test_healthz_draining),
 	};
 

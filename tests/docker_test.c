@@ -8,8 +8,9 @@
  * pieces. The expected request is the .req file with these edits:
  *  - User-Agent "prescal-fixture-capture/1" becomes "prescal/VERSION";
  *  - labels: the capture used prescal.fixture/prescal.service, the client
- *    sets prescal.name=<set>, so the label text (in the create body, and in
- *    the percent-encoded filters) is replaced, and the event filter gains
+ *    sets prescal.name=<set> and prescal.image=<image> (and filters on
+ *    prescal.managed=true as well), so the label text (in the create body,
+ *    and in the percent-encoded filters) is replaced, and the event filter gains
  *    the "type":["container"] clause, encoded as the capture encoded it in
  *    events-bounded-container-die-start.req;
  *  - Content-Length is recomputed from the edited body.
@@ -59,12 +60,13 @@
 
 /* label edits: capture -> client */
 #define LBL_FIX   "\"prescal.fixture\":\"1\",\"prescal.service\":\"web\""
-#define LBL_OURS  "\"prescal.name\":\"web\""
+#define LBL_OURS  "\"prescal.name\":\"web\",\"prescal.image\":\"prescal-fixture-backend:latest\""
+#define LBL_NOIMG "\"prescal.name\":\"web\",\"prescal.image\":\"prescal-no-such-image:latest\""
 #define FLT_FIX1  "prescal.fixture%3D1%22%5D"
-#define FLT_WEB   "prescal.name%3Dweb%22%5D"
+#define FLT_WEB   "prescal.managed%3Dtrue%22%2C%22prescal.name%3Dweb%22%5D"
 #define FLT_MULTI "prescal.fixture%3D1%22%2C%22prescal.service%3Dmulti%22%5D"
 #define FLT_EVFIX "prescal.fixture%3Devents%22%5D"
-#define FLT_EV    "prescal.name%3Dfx%22%5D%2C%22type%22%3A%5B%22container%22%5D"
+#define FLT_EV    "prescal.managed%3Dtrue%22%2C%22prescal.name%3Dfx%22%5D%2C%22type%22%3A%5B%22container%22%5D"
 
 /* a call's result, with the client's error text when it is wrong */
 #define EXPECT(d, call, want) do { \
@@ -493,7 +495,7 @@ test_create(void **state)
 		  .resp = "create-201.http", .piece = PIECE_LINES },
 		{ .req = "create-409-name-conflict.req", .from = LBL_FIX, .to = LBL_OURS,
 		  .resp = "create-409-name-conflict.http", .piece = 7 },
-		{ .req = "create-404-no-image.req", .from = LBL_FIX, .to = LBL_OURS,
+		{ .req = "create-404-no-image.req", .from = LBL_FIX, .to = LBL_NOIMG,
 		  .resp = "create-404-no-image.http" },
 		/* the daemon's 500 for a bad body, as the answer to a good one */
 		{ .req = "create-201.req", .from = LBL_FIX, .to = LBL_OURS,
@@ -535,7 +537,8 @@ test_create_hostnet_escape(void **state)
 {
 	static const char body[] =
 		"{\"Image\":\"img:1\",\"Env\":[\"A=\\\"q\\\" \\\\ \\u000a\\u0009x\",\"PORT=9000\"],"
-		"\"Labels\":{\"prescal.managed\":\"true\",\"prescal.name\":\"s.1\"},"
+		"\"Labels\":{\"prescal.managed\":\"true\",\"prescal.name\":\"s.1\","
+		"\"prescal.image\":\"img:1\"},"
 		"\"HostConfig\":{\"NetworkMode\":\"host\",\"AutoRemove\":false,"
 		"\"RestartPolicy\":{\"Name\":\"no\"}}}";
 	static char req[1024];
@@ -769,6 +772,8 @@ test_list(void **state)
 	assert_string_equal(c[0].name, "prescal-fx-web-1");
 	assert_string_equal(c[0].state, "running");
 	assert_int_equal(c[0].hostport, 32775);
+	/* no prescal.image label: the image it was created from */
+	assert_string_equal(c[0].image, "prescal-fixture-backend:latest");
 	EXPECT(d, docker_list(d, "web", 8080, c, LEN(c), &n), 0);
 	assert_int_equal(n, 3);
 	assert_string_equal(c[0].name, "prescal-fx-multi-3");
@@ -967,6 +972,34 @@ test_list_bad_id(void **state)
 	EXPECT(d, docker_parse_reply(d, &rep, reply, sizeof(reply) - 1, 0), -1);
 	assert_non_null(strstr(docker_error(d), "malformed list response"));
 	assert_int_equal(rep.nctr, 0);
+	docker_close(d);
+}
+
+/* the image of a listed container: the prescal.image label when there is
+ * one (a retagged image changes what Image shows), else Image */
+static void
+test_list_image(void **state)
+{
+	static const char body[] =
+		"[{\"Id\":\"" ID1 "\",\"Names\":[\"/s-1\"],\"Image\":\"sha256:11df\","
+		"\"State\":\"running\",\"Labels\":{\"prescal.image\":\"app:1\","
+		"\"prescal.name\":\"s\"}},"
+		"{\"Id\":\"" IDH "\",\"Names\":[\"/s-2\"],\"Image\":\"other:2\","
+		"\"State\":\"exited\",\"Labels\":{\"prescal.name\":\"s\"}}]\n";
+	char reply[1024];
+	struct docker_ctr c[2];
+	struct docker_reply rep = { .call = DOCKER_CALL_LIST, .port = 8080, .ctr = c, .max = 2 };
+	struct docker *d;
+	int n;
+
+	(void)state;
+	n = snprintf(reply, sizeof(reply), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n%s",
+	             strlen(body), body);
+	assert_non_null(d = docker_open("/nonexistent", 1000));
+	EXPECT(d, docker_parse_reply(d, &rep, reply, n, 0), 0);
+	assert_int_equal(rep.nctr, 2);
+	assert_string_equal(c[0].image, "app:1");
+	assert_string_equal(c[1].image, "other:2");
 	docker_close(d);
 }
 
@@ -1601,6 +1634,7 @@ main(void)
 		cmocka_unit_test(test_events_end_and_errors),
 		cmocka_unit_test(test_events_before_bad_chunk),
 		cmocka_unit_test(test_list_bad_id),
+		cmocka_unit_test(test_list_image),
 		cmocka_unit_test(test_keepalive_sequence),
 		cmocka_unit_test(test_reconnect),
 		cmocka_unit_test(test_cut),

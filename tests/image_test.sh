@@ -2,20 +2,24 @@
 # See LICENSE file for copyright and license details.
 # tests/image_test.sh: prescal's own image (make image, FROM scratch) run as
 # a container with the Docker socket mounted and --network host, scaling
-# the demo backend from zero. Needs a Docker daemon: without one it skips
-# loudly, or fails when PRESCAL_REQUIRE_DOCKER=1.
+# the demo backend from zero. The image runs as a numeric non-root user and
+# reaches the socket only through --group-add of the socket's group. Needs
+# a Docker daemon: without one it skips loudly, or fails when
+# PRESCAL_REQUIRE_DOCKER=1.
 set -u
 cd "$(dirname "$0")/.."
 
 pass=0 fail=0
 set_name="pimg-$$"
 ctr="prescal-image-test-$$"
+nogrp="prescal-image-nogroup-$$"
+sock=/var/run/docker.sock
 port=$(( 20000 + $$ % 20000 ))
 
 ok()   { pass=$((pass + 1)); echo "ok: $*"; }
 bad()  { fail=$((fail + 1)); echo "FAILED: $*"; }
 cleanup() {
-	docker rm -f "$ctr" >/dev/null 2>&1
+	docker rm -f "$ctr" "$nogrp" >/dev/null 2>&1
 	ids=$(docker ps -aq --filter "label=prescal.name=$set_name")
 	[ -n "$ids" ] && docker rm -f $ids >/dev/null 2>&1
 }
@@ -37,8 +41,25 @@ size=$(docker image inspect prescal:latest --format '{{.Size}}')
 echo "prescal image: $size bytes"
 [ "$size" -lt 1000000 ] && ok "image under 1 MB ($size bytes)" || bad "image is $size bytes"
 
-docker run -d --name "$ctr" --network host \
-	-v /var/run/docker.sock:/var/run/docker.sock prescal:latest \
+# not root: a numeric user, and without the socket's group Docker is closed
+user=$(docker image inspect prescal:latest --format '{{.Config.User}}')
+case "$user" in
+0|0:*|root|root:*|"") bad "the image runs as '$user'" ;;
+[0-9]*:[0-9]*) ok "the image runs as user $user" ;;
+*) bad "the image's user '$user' is not numeric" ;;
+esac
+out=$(timeout 20 docker run --name "$nogrp" --network host -v "$sock:$sock" prescal:latest \
+	-l "127.0.0.1:$((port + 1))" -a off -i prescal-demo:latest -p 8080 -m 0 \
+	-n "$set_name" 2>&1)
+code=$(docker inspect "$nogrp" --format '{{.State.ExitCode}}' 2>/dev/null)
+docker rm -f "$nogrp" >/dev/null 2>&1
+case "$code:$out" in
+1:*"ermission denied"*) ok "without --group-add prescal cannot reach Docker (exit 1)" ;;
+*) bad "without --group-add: exit '$code': $out" ;;
+esac
+
+docker run -d --name "$ctr" --network host --group-add "$(stat -c %g "$sock")" \
+	-v "$sock:$sock" prescal:latest \
 	-l "127.0.0.1:$port" -a off -i prescal-demo:latest -p 8080 -m 0 -M 2 \
 	-n "$set_name" >/dev/null || bad "docker run"
 

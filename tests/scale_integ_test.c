@@ -59,6 +59,7 @@ struct fix {
 	int port[NPROC];
 	char set[NSET][64];
 	char conf[NPROC][64];
+	int noname[NPROC];          /* start without -n: set s is the default name */
 };
 
 /* a load generator: threads send GET path until the deadline */
@@ -205,8 +206,8 @@ start_prescal(struct fix *f, int i, int s, const char *image, int min, int max,
 {
 	char path[256], img[256], listen[32], smin[16], smax[16], starget[16];
 	char *argv[] = { path, "-q", "-a", "off", "-l", listen, "-i", img, "-p", "8080",
-	                 "-m", smin, "-M", smax, "-c", starget, "-n", f->set[s],
-	                 "-f", f->conf[i], NULL };
+	                 "-m", smin, "-M", smax, "-c", starget, "-f", f->conf[i],
+	                 "-n", f->set[s], NULL };
 	FILE *cf;
 	int fd;
 
@@ -225,6 +226,12 @@ start_prescal(struct fix *f, int i, int s, const char *image, int min, int max,
 	snprintf(smin, sizeof(smin), "%d", min);
 	snprintf(smax, sizeof(smax), "%d", max);
 	snprintf(starget, sizeof(starget), "%d", target);
+	if (f->noname[i]) {
+		/* the name prescal gives itself (config.def.h), for the checks
+		 * and the teardown */
+		argv[LEN(argv) - 3] = NULL;
+		snprintf(f->set[s], sizeof(f->set[s]), "prescal-127.0.0.1-%d", f->port[i]);
+	}
 	return (f->p[i] = tproc_start(argv, NULL, 1)) ? 0 : -1;
 }
 
@@ -749,6 +756,103 @@ test_two_sets(void **state)
 	CHECK(f, st == 200 && !strcmp(body, want), "B answered %d '%s'", st, body);
 }
 
+/* two prescal on one daemon, both without -n, scaling the same image:
+ * each has its own set (named after its listener), answers from its own
+ * container only, and removes only its own on SIGTERM */
+static void
+test_two_default_names(void **state)
+{
+	struct fix *f = *state;
+	char body[256], want[128], b0[512], b1[512];
+	int st, code;
+
+	if (!have_docker)
+		skip();
+	f->noname[0] = f->noname[1] = 1;
+	CHECK(f, start_prescal(f, 0, 0, IMAGE, 1, 1, 10, "pull never\n") == 0, "start A");
+	CHECK(f, wait_log(f->p[0], READY, 1, 20000) == 0, "A not ready");
+	CHECK(f, start_prescal(f, 1, 1, IMAGE, 1, 1, 10, "pull never\n") == 0, "start B");
+	CHECK(f, wait_log(f->p[1], READY, 1, 20000) == 0, "B not ready");
+	print_message("    default sets: %s, %s\n", f->set[0], f->set[1]);
+	CHECK(f, dk_count(f->set[0], "running") == 1, "set %s: %d running", f->set[0],
+	      dk_count(f->set[0], "running"));
+	CHECK(f, dk_count(f->set[1], "running") == 1, "set %s: %d running", f->set[1],
+	      dk_count(f->set[1], "running"));
+	CHECK(f, log_count(f->p[1], "adopting") == 0, "B adopted A's container");
+	for (int i = 0; i < 2; i++) {
+		snprintf(want, sizeof(want), "%s-1\n", f->set[i]);
+		for (int k = 0; k < 5; k++) {
+			st = get(f->port[i], "/name", body, sizeof(body), 5000);
+			CHECK(f, st == 200 && !strcmp(body, want), "prescal %d answered %d '%s', "
+			      "want '%s'", i, st, body, want);
+		}
+	}
+
+	/* A's SIGTERM removes A's container only */
+	ids_of(f->set[1], b0, sizeof(b0));
+	code = stop_prescal(f, 0, SIGTERM, 30000);
+	CHECK(f, code == 0, "A exit code %d", code);
+	CHECK(f, dk_wait_count(f->set[0], NULL, 0, 5000) == 0, "A's container remains");
+	ids_of(f->set[1], b1, sizeof(b1));
+	CHECK(f, !strcmp(b0, b1), "B's containers changed when A exited: %s -> %s", b0, b1);
+	st = get(f->port[1], "/name", body, sizeof(body), 5000);
+	CHECK(f, st == 200 && !strcmp(body, want), "B answered %d '%s'", st, body);
+	code = stop_prescal(f, 1, SIGTERM, 30000);
+	CHECK(f, code == 0, "B exit code %d", code);
+	CHECK(f, dk_wait_count(f->set[1], NULL, 0, 5000) == 0, "B's container remains");
+}
+
+/* containers that carry the set's labels but run another image, or carry
+ * the set's name without prescal.managed=true, are left alone: not
+ * adopted, not routed to, not removed at start, by the periodic
+ * reconcile or on SIGTERM */
+static void
+test_foreign_image(void **state)
+{
+	struct fix *f = *state;
+	char body[256], want[128], line[512];
+	int st, code;
+
+	if (!have_docker)
+		skip();
+	name_set(f, 0, "foreign");
+	/* one running with the label another prescal would set, one created
+	 * (not alive) and unlabelled, known by its Image */
+	CHECK(f, sh("docker run -d --label prescal.managed=true --label prescal.name=%s "
+	      "--label prescal.image=" IMAGE_HC " -e PRESCAL_INSTANCE=%s-1 --name %s-1 "
+	      IMAGE_HC " >/dev/null 2>&1", f->set[0], f->set[0], f->set[0]) == 0, "docker run");
+	CHECK(f, sh("docker create --label prescal.managed=true --label prescal.name=%s "
+	      "--name %s-5 " IMAGE_HC " >/dev/null 2>&1", f->set[0], f->set[0]) == 0,
+	      "docker create");
+	/* the right image, but not managed by prescal */
+	CHECK(f, sh("docker run -d --label prescal.name=%s -e PRESCAL_INSTANCE=%s-3 --name %s-3 "
+	      IMAGE " >/dev/null 2>&1", f->set[0], f->set[0], f->set[0]) == 0, "docker run -3");
+	CHECK(f, start_prescal(f, 0, 0, IMAGE, 1, 1, 10, "pull never\n") == 0, "start");
+	CHECK(f, wait_log(f->p[0], READY, 1, 20000) == 0, "not ready");
+	snprintf(want, sizeof(want), "container %s-1 of set", f->set[0]);
+	CHECK(f, log_line(f->p[0], want, "not " IMAGE, line, sizeof(line)), "no '%s' line", want);
+	print_message("    %s\n", line);
+	snprintf(want, sizeof(want), "container %s-5 of set", f->set[0]);
+	CHECK(f, log_line(f->p[0], want, "leaving it alone", line, sizeof(line)),
+	      "no '%s' line", want);
+	CHECK(f, log_count(f->p[0], "adopting") == 0, "a foreign container was adopted");
+	/* its own instance continues the numbers: -6 */
+	snprintf(want, sizeof(want), "%s-6\n", f->set[0]);
+	for (int k = 0; k < 10; k++) {
+		st = get(f->port[0], "/name", body, sizeof(body), 5000);
+		CHECK(f, st == 200 && !strcmp(body, want), "answered %d '%s', want '%s'", st, body,
+		      want);
+	}
+	/* the reconcile (every 10 s) leaves the not-alive one alone too */
+	msleep(10500);
+	CHECK(f, dk_count(f->set[0], "created") == 1, "the created foreign container is gone");
+	code = stop_prescal(f, 0, SIGTERM, 30000);
+	CHECK(f, code == 0, "exit code %d", code);
+	CHECK(f, dk_count(f->set[0], "running") == 2, "a running foreign container is gone");
+	CHECK(f, dk_count(f->set[0], "created") == 1, "the created foreign container is gone");
+	CHECK(f, dk_count(f->set[0], NULL) == 3, "prescal's own instance remains");
+}
+
 static void
 test_healthcheck(void **state)
 {
@@ -797,6 +901,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_missing_image, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_sets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_healthcheck, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_two_default_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_foreign_image, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

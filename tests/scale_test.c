@@ -459,18 +459,57 @@ test_check_conf(void **state)
 	}
 }
 
+/* the set name without -n: one per listen address, valid for -n */
+static const struct {
+	const char *listen, *name;
+} default_names[] = {
+	{ "8080",                 "prescal-8080" },
+	{ "0.0.0.0:8080",         "prescal-8080" },
+	{ ":8080",                "prescal-8080" },
+	{ "[::]:8081",            "prescal-8081" },
+	{ "127.0.0.1:8080",       "prescal-127.0.0.1-8080" },
+	{ "[::1]:80",             "prescal-__1-80" },
+	{ "localhost:65535",      "prescal-localhost-65535" },
+	{ "a very long host name with spaces and more:1", "prescal-a_very_long_host_name_with_spaces_-1" },
+	{ "abcdefghijklmnopqrstuvwxyzabcdefghijklmn:65535",
+	  "prescal-abcdefghijklmnopqrstuvwxyzabcdefgh-65535" },
+};
+
+static void
+test_default_name(void **state)
+{
+	struct scale_conf c;
+
+	(void)state;
+	for (size_t i = 0; i < LEN(default_names); i++) {
+		c = conf_base();
+		c.name[0] = '\0';
+		scale_default_name(&c, default_names[i].listen);
+		if (strcmp(c.name, default_names[i].name))
+			fail_msg("listen '%s': name '%s', want '%s'", default_names[i].listen,
+			         c.name, default_names[i].name);
+		assert_int_equal(scale_check_conf(&c, stderr), 0);
+	}
+	/* a name given with -n or in the file stays */
+	c = conf_base();
+	snprintf(c.name, sizeof(c.name), "web");
+	scale_default_name(&c, "0.0.0.0:8080");
+	assert_string_equal(c.name, "web");
+}
+
 int
 main(void)
 {
-	struct CMUnitTest tests[LEN(scenarios) + 3] = {
+	struct CMUnitTest tests[LEN(scenarios) + 4] = {
 		cmocka_unit_test(test_backoff_cap),
 		cmocka_unit_test(test_decide_why),
 		cmocka_unit_test(test_demand_saturated),
 		cmocka_unit_test(test_check_conf),
+		cmocka_unit_test(test_default_name),
 	};
 
 	for (size_t i = 0; i < LEN(scenarios); i++)
-		tests[3 + i] = (struct CMUnitTest){ scenarios[i].name, test_scenario, NULL, NULL,
+		tests[4 + i] = (struct CMUnitTest){ scenarios[i].name, test_scenario, NULL, NULL,
 		                                    &scenarios[i] };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

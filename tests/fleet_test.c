@@ -1,0 +1,571 @@
+/* See LICENSE file for copyright and license details. */
+/*
+ * fleet_test: fleet.c's instance slots under churn, built with TSan. The
+ * test links fleet.c and util.c with fakes of docker.c (containers in
+ * memory, an events stream fed by the test), pool.c (backends in memory,
+ * each add and remove checked) and scale.c (a scaler that starts and
+ * drains at random). While an instance's job waits for Docker, the fake
+ * daemon sometimes reports the container dead: the events thread condemns
+ * the instance, a removal job frees its slot and a start reuses it. A job
+ * that then acts on the slot acts on another container.
+ *
+ * Checked: no two live backends for one container, no state change or
+ * removal of a removed backend, a backend's name and id belong to one
+ * container, and once the churn stops the live backends, the live
+ * containers and the ready instances are the same ones; after
+ * scale_stop() no container is left. FLEET_STRESS_MS sets the churn time;
+ * fleet.c's log lines (thousands) are dropped unless FLEET_VERBOSE is set.
+ * ThreadSanitizer reports go to stdout, since stderr is what is dropped.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <cmocka.h>
+
+#include "docker.h"
+#include "pool.h"
+#include "scale.h"
+#include "util.h"
+
+#define NCTR      50000     /* containers the fake daemon can create */
+#define NEV       1024      /* queued events */
+#define MAXRUN    12        /* the fake scaler starts up to this many */
+
+/* the fake daemon; T.lock protects everything in T */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t ev;
+	struct { char id[65], name[72]; int removed; struct backend *b; } c[NCTR];
+	int nc;
+	char evq[NEV][65];
+	int evhead, evn;
+	struct backend *live[NCTR];   /* backends added and not removed */
+	int nlive;
+	char bad[512];                /* the first violation */
+	long violations, injected, adds, removes;
+} T = { .lock = PTHREAD_MUTEX_INITIALIZER, .ev = PTHREAD_COND_INITIALIZER };
+
+static atomic_int churn, inject;
+static atomic_uint rnd;
+
+struct docker {
+	int status;
+};
+
+static unsigned
+rand_next(void)
+{
+	unsigned x = atomic_fetch_add(&rnd, 2654435761u);
+
+	x ^= x >> 15;
+	x *= 2246822519u;
+	return x ^ (x >> 13);
+}
+
+static void
+violation_locked(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (T.violations++ == 0) {
+		va_start(ap, fmt);
+		vsnprintf(T.bad, sizeof(T.bad), fmt, ap);
+		va_end(ap);
+	}
+}
+
+static int
+find_locked(const char *id)
+{
+	for (int i = T.nc - 1; i >= 0; i--)
+		if (!strcmp(T.c[i].id, id))
+			return i;
+	return -1;
+}
+
+/* docker.h */
+
+const char *
+docker_default_socket(void)
+{
+	return "/fake.sock";
+}
+
+struct docker *
+docker_open(const char *sockpath, int timeout_ms)
+{
+	(void)sockpath;
+	(void)timeout_ms;
+	return calloc(1, sizeof(struct docker));
+}
+
+void
+docker_close(struct docker *d)
+{
+	free(d);
+}
+
+void
+docker_set_timeout(struct docker *d, int timeout_ms)
+{
+	(void)d;
+	(void)timeout_ms;
+}
+
+const char *
+docker_error(const struct docker *d)
+{
+	return d->status == 404 ? "404: no such container" : "fake error";
+}
+
+int
+docker_status(const struct docker *d)
+{
+	return d->status;
+}
+
+int
+docker_ping(struct docker *d, char *version, size_t n)
+{
+	(void)d;
+	snprintf(version, n, "fake");
+	return 0;
+}
+
+int
+docker_image_exists(struct docker *d, const char *image)
+{
+	(void)d;
+	(void)image;
+	return 1;
+}
+
+int
+docker_image_pull(struct docker *d, const char *image)
+{
+	(void)d;
+	(void)image;
+	return 0;
+}
+
+int
+docker_create(struct docker *d, const struct docker_spec *s, char id[65])
+{
+	int k;
+
+	pthread_mutex_lock(&T.lock);
+	if ((k = T.nc) == NCTR) {
+		pthread_mutex_unlock(&T.lock);
+		d->status = 500;
+		return -1;
+	}
+	T.nc++;
+	snprintf(T.c[k].id, sizeof(T.c[k].id), "%064d", k + 1);
+	snprintf(T.c[k].name, sizeof(T.c[k].name), "%s", s->name);
+	snprintf(id, 65, "%s", T.c[k].id);
+	pthread_mutex_unlock(&T.lock);
+	d->status = 201;
+	return 0;
+}
+
+int
+docker_start(struct docker *d, const char *id)
+{
+	(void)id;
+	d->status = 204;
+	return 0;
+}
+
+/* running and healthy; sometimes it dies right after this answer and
+ * the caller is kept waiting, so that its slot is freed and reused */
+int
+docker_inspect(struct docker *d, const char *id, int port, struct docker_state *st)
+{
+	int k, die = 0;
+
+	(void)port;
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&T.lock);
+	if ((k = find_locked(id)) < 0 || T.c[k].removed) {
+		pthread_mutex_unlock(&T.lock);
+		d->status = 404;
+		return -1;
+	}
+	st->running = 1;
+	snprintf(st->status, sizeof(st->status), "running");
+	st->health = DOCKER_HEALTH_HEALTHY;
+	st->hostport = 10000 + k % 50000;
+	snprintf(st->name, sizeof(st->name), "%s", T.c[k].name);
+	if (atomic_load(&inject) && rand_next() % 3 == 0 && T.evn < NEV) {
+		snprintf(T.evq[(T.evhead + T.evn++) % NEV], 65, "%s", id);
+		T.injected++;
+		die = 1;
+		pthread_cond_signal(&T.ev);
+	}
+	pthread_mutex_unlock(&T.lock);
+	if (die)
+		usleep(2000 + rand_next() % 3000);
+	d->status = 200;
+	return 0;
+}
+
+int
+docker_list(struct docker *d, const char *set, int port, struct docker_ctr *out,
+            size_t max, size_t *n)
+{
+	(void)set;
+	(void)port;
+	*n = 0;
+	pthread_mutex_lock(&T.lock);
+	for (int i = 0; i < T.nc && *n < max; i++) {
+		if (T.c[i].removed)
+			continue;
+		memset(&out[*n], 0, sizeof(out[*n]));
+		snprintf(out[*n].id, sizeof(out[*n].id), "%s", T.c[i].id);
+		snprintf(out[*n].name, sizeof(out[*n].name), "%s", T.c[i].name);
+		snprintf(out[*n].state, sizeof(out[*n].state), "running");
+		snprintf(out[*n].image, sizeof(out[*n].image), "img");
+		(*n)++;
+	}
+	pthread_mutex_unlock(&T.lock);
+	d->status = 200;
+	return 0;
+}
+
+int
+docker_stop(struct docker *d, const char *id, int grace_s)
+{
+	(void)id;
+	(void)grace_s;
+	d->status = 204;
+	return 0;
+}
+
+int
+docker_kill(struct docker *d, const char *id)
+{
+	(void)id;
+	d->status = 204;
+	return 0;
+}
+
+int
+docker_remove(struct docker *d, const char *id)
+{
+	int k;
+
+	pthread_mutex_lock(&T.lock);
+	if ((k = find_locked(id)) >= 0)
+		T.c[k].removed = 1;
+	pthread_mutex_unlock(&T.lock);
+	d->status = 204;
+	return 0;
+}
+
+int
+docker_events_open(struct docker *d, const char *set)
+{
+	(void)set;
+	d->status = 200;
+	return 0;
+}
+
+/* "die" for each container the fake inspect killed */
+int
+docker_events_next(struct docker *d, struct docker_event *ev, int timeout_ms)
+{
+	struct timespec ts;
+	int r = 0;
+
+	(void)d;
+	(void)timeout_ms;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += 50 * 1000000L;
+	ts.tv_sec += ts.tv_nsec / 1000000000L;
+	ts.tv_nsec %= 1000000000L;
+	pthread_mutex_lock(&T.lock);
+	if (T.evn == 0)
+		pthread_cond_timedwait(&T.ev, &T.lock, &ts);
+	if (T.evn > 0) {
+		memset(ev, 0, sizeof(*ev));
+		snprintf(ev->id, sizeof(ev->id), "%s", T.evq[T.evhead]);
+		snprintf(ev->action, sizeof(ev->action), "die");
+		ev->exitcode = 137;
+		T.evhead = (T.evhead + 1) % NEV;
+		T.evn--;
+		r = 1;
+	}
+	pthread_mutex_unlock(&T.lock);
+	return r;
+}
+
+/* pool.h */
+
+struct backend *
+pool_add(const char *name, const char *id, const struct sockaddr_storage *ss,
+         socklen_t sslen, enum backend_state st)
+{
+	struct backend *b = calloc(1, sizeof(*b));
+	int k;
+
+	(void)ss;
+	(void)sslen;
+	if (!b)
+		return NULL;
+	snprintf(b->name, sizeof(b->name), "%s", name);
+	snprintf(b->id, sizeof(b->id), "%s", id);
+	b->dynamic = 1;
+	b->state = st;
+	pthread_mutex_lock(&T.lock);
+	T.adds++;
+	if ((k = find_locked(id)) < 0)
+		violation_locked("a backend for container %.12s, which was never created", id);
+	else if (strcmp(T.c[k].name, name))
+		violation_locked("backend %s for container %.12s, which is %s", name, id,
+		                 T.c[k].name);
+	else if (T.c[k].b)
+		violation_locked("a second live backend for container %s", name);
+	else
+		T.c[k].b = b;
+	T.live[T.nlive++] = b;
+	pthread_mutex_unlock(&T.lock);
+	return b;
+}
+
+static int
+live_locked(const struct backend *b)
+{
+	for (int i = 0; i < T.nlive; i++)
+		if (T.live[i] == b)
+			return i;
+	return -1;
+}
+
+void
+pool_set_state(struct backend *b, enum backend_state st)
+{
+	pthread_mutex_lock(&T.lock);
+	if (live_locked(b) < 0)
+		violation_locked("state %d set on removed backend %s", (int)st, b->name);
+	else
+		b->state = st;
+	pthread_mutex_unlock(&T.lock);
+}
+
+enum backend_state
+pool_state(struct backend *b)
+{
+	enum backend_state st;
+
+	pthread_mutex_lock(&T.lock);
+	st = b->state;
+	pthread_mutex_unlock(&T.lock);
+	return st;
+}
+
+/* removed backends stay allocated: a late use is a violation, not a crash */
+void
+pool_remove(struct backend *b)
+{
+	int i, k;
+
+	pthread_mutex_lock(&T.lock);
+	T.removes++;
+	if ((i = live_locked(b)) < 0) {
+		violation_locked("backend %s removed twice", b->name);
+	} else {
+		T.live[i] = T.live[--T.nlive];
+		if ((k = find_locked(b->id)) >= 0 && T.c[k].b == b)
+			T.c[k].b = NULL;
+		b->state = B_REMOVED;
+	}
+	pthread_mutex_unlock(&T.lock);
+}
+
+void
+pool_ref(struct backend *b)
+{
+	(void)b;
+}
+
+void
+pool_unref(struct backend *b)
+{
+	(void)b;
+}
+
+void
+pool_get_stats(struct pool_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+}
+
+/* scale.h: a scaler that churns */
+
+int
+scale_tick(const struct scale_conf *c, struct scale_state *s,
+           const struct scale_input *in, int draining, const struct scale_ops *ops)
+{
+	int running = in->ready + in->starting;
+
+	(void)c;
+	(void)s;
+	if (!atomic_load(&churn))
+		return running;
+	if (running < MAXRUN)
+		ops->start(ops->arg, 1 + (int)(rand_next() % 3));
+	if (in->ready > MAXRUN / 2 && !draining && rand_next() % 4 == 0)
+		ops->drain_one(ops->arg);
+	return running;
+}
+
+void
+scale_failed(struct scale_state *s, int64_t now)
+{
+	(void)s;
+	(void)now;
+}
+
+void
+scale_succeeded(struct scale_state *s)
+{
+	(void)s;
+}
+
+/* the test */
+
+/* TSan reports: to stdout, which stays open while stderr is dropped */
+const char *__tsan_default_options(void);
+const char *
+__tsan_default_options(void)
+{
+	return "log_path=stdout";
+}
+
+/* drops fd 2 (fleet.c's warn lines) while quiet; returns the saved fd */
+static int
+quiet(int saved)
+{
+	int fd;
+
+	if (getenv("FLEET_VERBOSE"))
+		return -1;
+	if (saved >= 0) {
+		dup2(saved, 2);
+		close(saved);
+		return -1;
+	}
+	saved = dup(2);
+	if ((fd = open("/dev/null", O_WRONLY)) >= 0) {
+		dup2(fd, 2);
+		close(fd);
+	}
+	return saved;
+}
+
+static void
+spawn(void *(*fn)(void *))
+{
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, fn, NULL) != 0 || pthread_detach(t) != 0)
+		abort();
+}
+
+/* waits until nothing starts or drains and the counts hold still */
+static int
+settle(struct scale_stats *st, int timeout_ms)
+{
+	struct scale_stats prev;
+	int64_t until = now_ms() + timeout_ms;
+	long adds = -1;
+
+	memset(&prev, 0xff, sizeof(prev));
+	while (now_ms() < until) {
+		usleep(200000);
+		scale_get_stats(st);
+		pthread_mutex_lock(&T.lock);
+		if (st->starting == 0 && st->draining == 0 && st->ready == prev.ready &&
+		    T.adds == adds && T.evn == 0) {
+			pthread_mutex_unlock(&T.lock);
+			return 0;
+		}
+		adds = T.adds;
+		pthread_mutex_unlock(&T.lock);
+		prev = *st;
+	}
+	return -1;
+}
+
+static void
+test_slot_reuse(void **state)
+{
+	struct scale_conf c = {
+		.image = "img", .port = 80, .min = 0, .max = MAXRUN, .target = 1, .name = "ft",
+		.metric = "concurrency", .start_timeout = 2000, .drain_timeout = 0,
+		.sample_ms = 1, .ready_path = "/", .pull = "never",
+	};
+	const char *e = getenv("FLEET_STRESS_MS");
+	long ms = e ? atol(e) : 3000;
+	struct scale_stats st;
+	int alive = 0, i, saved;
+
+	(void)state;
+	saved = quiet(-1);
+	assert_int_equal(scale_start(&c), 0);
+	spawn(scale_loop);
+	spawn(scale_events);
+	for (i = 0; i < 4; i++)
+		spawn(scale_worker);
+	atomic_store(&inject, 1);
+	atomic_store(&churn, 1);
+	usleep(ms * 1000);
+	atomic_store(&churn, 0);
+	atomic_store(&inject, 0);
+	i = settle(&st, 10000);
+	quiet(saved);
+	assert_int_equal(i, 0);
+
+	pthread_mutex_lock(&T.lock);
+	print_message("    %d containers created, %ld killed while a job waited, %ld backends "
+	              "added, %ld removed; %d ready at the end\n", T.nc, T.injected, T.adds,
+	              T.removes, st.ready);
+	for (i = 0; i < T.nc; i++) {
+		alive += !T.c[i].removed;
+		if (!T.c[i].removed && !T.c[i].b)
+			violation_locked("container %s runs without a backend", T.c[i].name);
+		if (T.c[i].removed && T.c[i].b)
+			violation_locked("backend %s outlives its container", T.c[i].name);
+	}
+	if (T.nlive != st.ready || alive != st.ready)
+		violation_locked("%d live backends and %d containers for %d ready instances",
+		                 T.nlive, alive, st.ready);
+	pthread_mutex_unlock(&T.lock);
+	if (T.violations)
+		fail_msg("%ld violations, the first: %s", T.violations, T.bad);
+	assert_true(T.injected > 0);
+
+	scale_stop();
+	pthread_mutex_lock(&T.lock);
+	for (i = alive = 0; i < T.nc; i++)
+		alive += !T.c[i].removed;
+	pthread_mutex_unlock(&T.lock);
+	assert_int_equal(alive, 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_slot_reuse),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
