@@ -7,6 +7,7 @@
 #define LISTEN_ADDR      "0.0.0.0:8080"   /* -l [host:]port */
 #define ADMIN_ADDR       "127.0.0.1:8404" /* -a [host:]port; "" = off */
 #define LISTEN_BACKLOG   1024             /* listen(2) backlog, 1..65535 */
+#define ACCEPT_BATCH     16               /* connections accepted per listener wake-up */
 #define DEFER_ACCEPT     0   /* 1: TCP_DEFER_ACCEPT: accept only once data came (about
                                 30% less CPU per new connection; the head deadline
                                 then runs from the first byte, not the connect) */

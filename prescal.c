@@ -513,11 +513,12 @@ accept_pause(void)
 	}
 }
 
-/* accepts one connection and re-arms the listener for the next worker */
-static struct conn *
-accept_one(void)
+enum { ACC_CONN, ACC_NONE, ACC_REJECTED, ACC_PAUSED };  /* accept_one's outcomes */
+
+/* accepts one connection into *out; returns an ACC_ value */
+static int
+accept_one(struct conn **out)
 {
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = &listener_tag };
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	struct conn *c;
@@ -526,18 +527,14 @@ accept_one(void)
 
 	fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
 	if (fd < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)) {
-		/* the connection stays queued: leave the listener disarmed
-		 * instead of spinning on it; sweep() re-arms it in 100 ms */
 		accept_pause();
-		return NULL;
+		return ACC_PAUSED;
 	}
-	if (!atomic_load(&stopping))
-		epoll_ctl(epfd, EPOLL_CTL_MOD, lfd, &ev);
 	if (fd < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
 		    errno != ECONNABORTED && !atomic_load(&stopping))
 			warn("accept:");
-		return NULL;
+		return errno == ECONNABORTED || errno == EINTR ? ACC_REJECTED : ACC_NONE;
 	}
 	pthread_mutex_lock(&T.lock);
 	if ((c = T.free)) {
@@ -559,13 +556,14 @@ accept_one(void)
 			T.nconns--;
 			pthread_mutex_unlock(&T.lock);
 		}
-		return NULL;
+		return ACC_REJECTED;
 	}
 	c->fd = fd;
 	c->buf = NULL;
 	c->ownbuf = 0;
 	c->len = 0;
 	c->nreq = 0;
+	c->deadline = now_ms() + S.header_timeout;
 	atomic_store(&c->state, CS_BUSY);
 	addr_str(&ss, addr, sizeof(addr));
 	if ((p = strrchr(addr, ':')))
@@ -577,7 +575,34 @@ accept_one(void)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		sock_timeouts(fd, S.body_timeout, S.send_timeout);
 	}
-	return c;
+	*out = c;
+	return ACC_CONN;
+}
+
+/*
+ * the listener fired: accepts what is queued, up to ACCEPT_BATCH, and
+ * re-arms it. Returns the first connection for this worker; the others
+ * wait in epoll for their heads like idle ones, so a queue of new
+ * connections is not taken one per trip through the ready list.
+ */
+static struct conn *
+accept_batch(void)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = &listener_tag };
+	struct conn *first = NULL, *c;
+	int r = ACC_REJECTED;
+
+	for (int i = 0; i < ACCEPT_BATCH && r != ACC_NONE && r != ACC_PAUSED; i++) {
+		if ((r = accept_one(&c)) != ACC_CONN)
+			continue;
+		if (!first)
+			first = c;
+		else
+			park(c, CS_IDLE, c->deadline);
+	}
+	if (r != ACC_PAUSED && !atomic_load(&stopping))
+		epoll_ctl(epfd, EPOLL_CTL_MOD, lfd, &ev);
+	return first;
 }
 
 /*
@@ -604,10 +629,9 @@ worker(void *arg)
 		if (n != 1)
 			continue;
 		if (ev.data.ptr == &listener_tag) {
-			if ((c = accept_one())) {
+			if ((c = accept_batch())) {
 				c->buf = w->cbuf;
 				c->cap = CONN_BUF;
-				c->deadline = now_ms() + S.header_timeout;
 				on_conn(w, c, CS_NEW);
 			}
 			continue;

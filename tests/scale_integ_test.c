@@ -477,6 +477,49 @@ test_scale_from_zero(void **state)
 	CHECK(f, log_count(f->p[0], "scale down") >= 1, "no scale down logged");
 }
 
+/* issue 19: a ramp to 200 clients of a 50 ms app with -c 10 -M 8 reaches
+ * 8 instances, even with 16 workers: what waits for a worker counts */
+static void
+test_ramp_reaches_max(void **state)
+{
+	struct fix *f = *state;
+	static struct load l[10];
+	static pthread_t t[10][20];
+	int64_t t0, end, at8 = -1;
+	int i, run, maxrun = 0;
+	long sent = 0, failed = 0;
+
+	if (!have_docker)
+		skip();
+	name_set(f, 0, "ramp");
+	CHECK(f, start_prescal(f, 0, 0, IMAGE, 0, 8, 10,
+	      "pull never\nthreads 16\nscale_down_delay 30000\n") == 0, "start");
+	CHECK(f, wait_port(f->port[0], 10000) == 0, "prescal does not listen");
+	t0 = now_ms();
+	end = t0 + 12000;
+	for (i = 0; i < 10; i++) {
+		load_start(&l[i], t[i], 20, f->port[0], "/slow?ms=50", (int)(end - now_ms()));
+		msleep(300);
+	}
+	while (now_ms() < end) {
+		if ((run = dk_count(f->set[0], "running")) > maxrun)
+			maxrun = run;
+		if (at8 < 0 && log_count(f->p[0], READY) >= 8)
+			at8 = now_ms() - t0;
+		msleep(200);
+	}
+	for (i = 0; i < 10; i++) {
+		load_join(&l[i], t[i], 20);
+		sent += atomic_load(&l[i].sent);
+		failed += atomic_load(&l[i].failed);
+	}
+	print_message("    ramp to 200 clients on 16 workers, -c 10 -M 8: %ld requests, %ld "
+	              "failed, up to %d running; 8 instances ready %lld ms after the ramp "
+	              "began\n", sent, failed, maxrun, (long long)at8);
+	CHECK(f, failed == 0, "%ld of %ld requests failed", failed, sent);
+	CHECK(f, at8 >= 0, "8 instances never became ready (at most %d running)", maxrun);
+}
+
 static void
 test_kill_under_load(void **state)
 {
@@ -894,6 +937,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_scale_from_zero, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ramp_reaches_max, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kill_under_load, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_adoption, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sigterm_cleanup, setup, teardown),
