@@ -8,19 +8,27 @@
  *   100 ms runs sweep() (header and keep-alive deadlines). On SIGTERM or
  *   SIGINT it drains (stop accepting, finish in-flight requests up to the
  *   drain timeout, remove containers) and exits 0.
- * - workers, a fixed pool, leader/follower on one epoll set: each waits in
- *   epoll_wait; EPOLLONESHOT hands a readable connection to exactly one.
- *   The worker reads what is there without blocking; a complete head is
- *   served with blocking I/O (proxy.c), pipelined requests after it too;
- *   then the connection is parked in epoll again. A connection that is idle
- *   (keep-alive) or still trickling its head costs no worker: it waits in
- *   epoll, with its partial head in a buffer of its own (bounded pool).
+ * - workers, a fixed pool sized at start (size_threads()), leader/follower
+ *   on one epoll set: each waits in epoll_wait; EPOLLONESHOT hands a
+ *   readable connection to exactly one. The worker reads what is there
+ *   without blocking; a complete head is served with blocking I/O
+ *   (proxy.c), pipelined requests after it too; then the connection is
+ *   parked in epoll again. A connection that is idle (keep-alive) or still
+ *   trickling its head costs no worker: it waits in epoll, with its partial
+ *   head in a buffer of its own (bounded pool).
+ * - held requests (no backend ready yet) cost no worker either: they wait
+ *   in the held list H, outside epoll, until pool.c calls on_ready(),
+ *   sweep() finds a pickable backend or their hold ends; resume() then
+ *   arms them EPOLLOUT so that the next free worker serves them.
+ * - tunnels: an upgraded connection runs on a small thread of its own
+ *   (tunnel_main), at most max_tunnels.
  * - with -i: the scaler, the Docker events reader and a few fleet workers
  *   (scale.c decides, fleet.c acts through docker.c); with -a: the admin
  *   listener (admin.c).
  *
  * Ownership: a struct conn belongs to whoever holds it: epoll while parked
- * (CS_IDLE/CS_HEAD), the worker that got its event while CS_BUSY. sweep()
+ * (CS_IDLE/CS_HEAD/CS_RESUMED), the held list while CS_HELD, its tunnel
+ * thread while CS_TUNNEL, the worker that got its event while CS_BUSY. sweep()
  * only marks expired parked connections (compare-and-swap) and shuts them
  * down, which wakes one worker to close them. Backends live in pool.c
  * under its lock; instances in fleet.c under its own.
