@@ -80,7 +80,9 @@ ka-small-64 /small 64 -
 ka-small-256 /small 256 -
 close-small-16 /small 16 close
 ka-16k-64 /16k 64 -
-ka-16k-256 /16k 256 -"
+ka-16k-256 /16k 256 -
+slow50-100 /slow?ms=50 100 -
+slow50-400 /slow?ms=50 400 -"
 if [ -n "$only" ]; then
 	scenarios=$(echo "$scenarios" | grep -e "$only")
 	[ -n "$scenarios" ] || { echo "bench: no scenario matches '$only'" >&2; exit 2; }
@@ -97,8 +99,8 @@ if [ -n "$missing" ]; then
 	echo "apt-get install wrk nginx haproxy" >&2
 	exit 1
 fi
-if [ ! -x ./prescal ]; then
-	echo "bench: no ./prescal; run make prescal first" >&2
+if [ ! -x ./prescal ] || [ ! -x ./tests/backend ]; then
+	echo "bench: no ./prescal or ./tests/backend; run make prescal tests/backend first" >&2
 	exit 1
 fi
 case $secs$rounds in
@@ -248,9 +250,13 @@ cp ./prescal "$tmp/prescal" || exit 1
 prescal=$tmp/prescal
 prescalbuilt=$(date -u -r ./prescal '+%Y-%m-%d %H:%M:%S UTC')
 
-# backend: nginx, one worker, fixed bodies from memory
+# backend: nginx, one worker, fixed bodies from memory; /slow?ms=50 goes on
+# to tests/backend, which answers after 50 ms (a slow app: the same extra
+# hop for every target)
 freeport
 bport=$fport
+freeport
+sport=$fport
 userline=
 [ "$(id -u)" = 0 ] && userline="user $(id -un);"
 chunk=$(awk 'BEGIN { s = "0123456789abcdef"; while (length(s) < 2048) s = s s; print s }')
@@ -279,6 +285,15 @@ http {
 			set \$c "$chunk";
 			return 200 "\$c\$c\$c\$c\$c\$c\$c\$c";
 		}
+		location = /slow {
+			proxy_pass http://slowapp;
+			proxy_http_version 1.1;
+			proxy_set_header Connection "";
+		}
+	}
+	upstream slowapp {
+		server 127.0.0.1:$sport;
+		keepalive 1024;
 	}
 }
 EOF
@@ -354,6 +369,7 @@ start() {
 		exit 1
 	fi
 }
+start slowapp "$sport" ./tests/backend -p "$sport"
 start backend "$bport" nginx -p "$tmp/" -c "$tmp/backend.conf" -e "$tmp/backend.err"
 start nginx "$nport" nginx -p "$tmp/" -c "$tmp/nginx.conf" -e "$tmp/nginx.err"
 nmaster=$spid
