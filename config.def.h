@@ -6,7 +6,8 @@
 /* listeners */
 #define LISTEN_ADDR      "0.0.0.0:8080"   /* -l [host:]port */
 #define ADMIN_ADDR       "127.0.0.1:8404" /* -a [host:]port; "" = off */
-#define LISTEN_BACKLOG   1024             /* listen(2) backlog, 1..65535 */
+#define LISTEN_BACKLOG   4096             /* listen(2) backlog, 1..65535 (the kernel caps it
+                                             at net.core.somaxconn) */
 #define ACCEPT_BATCH     16               /* connections accepted per listener wake-up */
 #define DEFER_ACCEPT     0   /* 1: TCP_DEFER_ACCEPT: accept only once data came (about
                                 30% less CPU per new connection; the head deadline
@@ -19,6 +20,8 @@
 #define THREADS_MIN      128       /* auto worker count, at least */
 #define THREADS_MAX      4096      /* worker threads, at most */
 #define THREADS_PER_BACKEND 512    /* auto: requests in flight a static backend may take */
+#define POLLERS          16        /* idle workers waiting in epoll at once; the other idle
+                                      ones park until fewer than half of these poll */
 #define WORKER_STACK     64        /* worker and tunnel thread stack, KiB, 32..8192 */
 #define THREAD_STACK     256       /* other threads' stack (Docker client), KiB, 64..8192 */
 #define MAX_TUNNELS      4096      /* max_tunnels: upgraded (WebSocket) connections open at

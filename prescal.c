@@ -614,6 +614,44 @@ accept_batch(void)
 }
 
 /*
+ * At most POLLERS idle workers wait in epoll_wait; the other idle ones wait
+ * here, newest first out. A large pool (sized for slow apps) then costs
+ * nothing when requests are fast: a readable connection wakes one of a few
+ * warm workers or none (a busy one takes it on its next look), not one of
+ * hundreds of sleepers. While fewer than half of POLLERS poll, each
+ * poller that takes an event wakes a parked worker to poll in its place,
+ * so a slow app still gets every worker, quickly.
+ * PW.lock protects the counts.
+ */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	int pollers, parked;
+} PW = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
+
+static void
+poll_enter(void)
+{
+	pthread_mutex_lock(&PW.lock);
+	while (PW.pollers >= POLLERS) {
+		PW.parked++;
+		pthread_cond_wait(&PW.cv, &PW.lock);
+		PW.parked--;
+	}
+	PW.pollers++;
+	pthread_mutex_unlock(&PW.lock);
+}
+
+static void
+poll_leave(void)
+{
+	pthread_mutex_lock(&PW.lock);
+	if (--PW.pollers < POLLERS / 2 && PW.parked > 0)
+		pthread_cond_signal(&PW.cv);
+	pthread_mutex_unlock(&PW.lock);
+}
+
+/*
  * worker: leader/follower on one epoll set. Every worker waits in
  * epoll_wait; EPOLLONESHOT gives each readable connection to exactly one of
  * them, which reads the head without blocking, then serves it with
@@ -628,12 +666,14 @@ worker(void *arg)
 	int n, k;
 
 	for (;;) {
+		poll_enter();
 		/* under load another thread (client, backend, worker) is about
 		 * to make work: let it run and look again before sleeping. Only
 		 * here, holding no request: the scheduler pushes a yielding
 		 * thread back, which would delay a request it held */
 		for (k = 0; (n = epoll_wait(epfd, &ev, 1, k < S.yields ? 0 : -1)) == 0; k++)
 			sched_yield();
+		poll_leave();
 		if (n != 1)
 			continue;
 		if (ev.data.ptr == &listener_tag) {
