@@ -615,7 +615,7 @@ accept_batch(void)
 
 /*
  * At most POLLERS idle workers wait in epoll_wait; the other idle ones wait
- * here, newest first out. A large pool (sized for slow apps) then costs
+ * here. A large pool (sized for slow apps) then costs
  * nothing when requests are fast: a readable connection wakes one of a few
  * warm workers or none (a busy one takes it on its next look), not one of
  * hundreds of sleepers. While fewer than half of POLLERS poll, each
