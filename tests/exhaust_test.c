@@ -5,8 +5,9 @@
  * loopback; the per-test teardown kills them. Most prescals here run with
  * two workers on purpose: whatever waits on someone else (a held request,
  * a quiet WebSocket) must cost none of them. $PRESCAL_BIN and
- * $PRESCAL_BACKEND name the binaries. Every wait is bounded; figures are
- * printed. */
+ * $PRESCAL_BACKEND name the binaries; EXHAUST_FILTER=pattern runs only the
+ * matching tests (make sanitize runs those that measure no speed or
+ * memory). Every wait is bounded; figures are printed. */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -655,5 +656,7 @@ main(void)
 	         getenv("PRESCAL_BIN") ? getenv("PRESCAL_BIN") : "./prescal");
 	snprintf(backend_bin, sizeof(backend_bin), "%s",
 	         getenv("PRESCAL_BACKEND") ? getenv("PRESCAL_BACKEND") : "./tests/backend");
+	if (getenv("EXHAUST_FILTER"))
+		cmocka_set_test_filter(getenv("EXHAUST_FILTER"));
 	return cmocka_run_group_tests_name("exhaust", tests, NULL, NULL);
 }

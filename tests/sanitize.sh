@@ -18,6 +18,12 @@ for t in tests/config_test tests/integ_test tests/abuse_test tests/admin_integ_t
 	# the test binaries are sanitized too; their reports land there as well
 	./$t || fail=1
 done
+# the exhaustion tests that measure no speed or memory (a sanitizer slows
+# prescal down and fattens it)
+for f in 'test_held*' 'test_tunnels*' 'test_emfile*'; do
+	echo "== tests/exhaust_test $f (prescal-asan)"
+	EXHAUST_FILTER=$f ./tests/exhaust_test || fail=1
+done
 if [ -n "$(find "$logs" -type f)" ]; then
 	echo "FAILED: sanitizer reports:"
 	find "$logs" -type f -exec cat {} + | head -80
@@ -30,6 +36,12 @@ fi
 echo "== tests/integ_test (prescal-tsan)"
 PRESCAL_BIN=./prescal-tsan ASAN_OPTIONS= UBSAN_OPTIONS= \
 	TSAN_OPTIONS="log_path=$logs/tsan:suppressions=tests/tsan.supp" ./tests/integ_test || fail=1
+# held requests and tunnels cross threads: under TSan too
+for f in 'test_held*' 'test_tunnels*'; do
+	echo "== tests/exhaust_test $f (prescal-tsan)"
+	PRESCAL_BIN=./prescal-tsan ASAN_OPTIONS= UBSAN_OPTIONS= EXHAUST_FILTER=$f \
+		TSAN_OPTIONS="log_path=$logs/tsan:suppressions=tests/tsan.supp" ./tests/exhaust_test || fail=1
+done
 if [ -n "$(find "$logs" -name 'tsan*' -type f)" ]; then
 	echo "FAILED: ThreadSanitizer reports from prescal-tsan:"
 	find "$logs" -name 'tsan*' -type f -exec cat {} + | head -80
