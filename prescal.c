@@ -1147,6 +1147,8 @@ start_workers(void)
 	static struct worker *w;  /* lives as long as the process */
 
 	proxy_init(&pc);
+	if (S.threads < 1)
+		die("no worker threads");  /* size_threads() gives at least THREADS_MIN */
 	if (!(w = calloc(S.threads, sizeof(*w))))
 		die("calloc:");
 	for (long i = 0; i < S.threads; i++) {

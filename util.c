@@ -49,7 +49,7 @@ vmsg(const char *fmt, va_list ap)
 	errno = e;
 }
 
-void
+_Noreturn void
 die(const char *fmt, ...)
 {
 	va_list ap;

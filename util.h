@@ -12,7 +12,7 @@
 
 /* Prints "prescal: msg" to stderr and exits 1. A format ending in ':'
  * appends strerror(errno). Start-up only. */
-void die(const char *fmt, ...);
+_Noreturn void die(const char *fmt, ...);
 
 /* Prints "prescal: msg" to stderr as one write; ':' as for die(). */
 void warn(const char *fmt, ...);
