@@ -630,9 +630,15 @@ static struct {
 } PW = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
 
 static void
-poll_enter(void)
+poll_enter(struct worker *w)
 {
 	pthread_mutex_lock(&PW.lock);
+	if (PW.pollers >= POLLERS) {
+		/* a surplus worker: its buffers need not stay resident */
+		pthread_mutex_unlock(&PW.lock);
+		proxy_worker_trim(w);
+		pthread_mutex_lock(&PW.lock);
+	}
 	while (PW.pollers >= POLLERS) {
 		PW.parked++;
 		pthread_cond_wait(&PW.cv, &PW.lock);
@@ -666,7 +672,7 @@ worker(void *arg)
 	int n, k;
 
 	for (;;) {
-		poll_enter();
+		poll_enter(w);
 		/* under load another thread (client, backend, worker) is about
 		 * to make work: let it run and look again before sleeping. Only
 		 * here, holding no request: the scheduler pushes a yielding

@@ -95,12 +95,20 @@ proxy_worker_init(struct worker *w, size_t ccap, size_t rcap, size_t max_headers
 	         -1, 0);
 	if (p == MAP_FAILED)
 		return -1;
+	w->map = p;
+	w->maplen = total;
 	w->cbuf = p;
 	w->rbuf = p += lines(ccap);
 	w->obuf = p += lines(rcap);
 	w->hdr = (struct http_header *)(void *)(p += lines(w->ocap));
 	w->rhdr = (struct http_header *)(void *)(p + hsz);
 	return 0;
+}
+
+void
+proxy_worker_trim(struct worker *w)
+{
+	madvise(w->map, w->maplen, MADV_DONTNEED);
 }
 
 void

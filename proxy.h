@@ -52,6 +52,8 @@ struct conn {
 
 /* Per-worker buffers, allocated once at start-up. */
 struct worker {
+	char *map;             /* the one mapping that holds them all */
+	size_t maplen;
 	char *cbuf;            /* client head buffer, CONN_BUF bytes */
 	char *rbuf;            /* response head and body relay */
 	size_t rcap;
@@ -74,6 +76,10 @@ void proxy_init(const struct proxy_conf *conf);
 /* Sets up w's buffers (one mapping, resident only as used). Returns 0, or
  * -1 on ENOMEM. */
 int proxy_worker_init(struct worker *w, size_t ccap, size_t rcap, size_t max_headers);
+
+/* Gives w's buffer pages back to the kernel (they read as zeros after);
+ * for a worker that parks. Call only between requests. */
+void proxy_worker_trim(struct worker *w);
 
 /* Serves the request at the start of c->buf: reads its body, forwards it,
  * relays the response. Leaves any pipelined bytes at the start of c->buf.
