@@ -8,8 +8,12 @@ SRC = prescal.c proxy.c http.c pool.c docker.c json.c scale.c fleet.c admin.c ut
 OBJ = $(SRC:.c=.o)
 HDR = http.h pool.h docker.h json.h scale.h util.h proxy.h admin.h
 
-TCFLAGS = $(PCPPFLAGS) $(PCFLAGS) -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -I.
+TCFLAGS = $(PCPPFLAGS) $(PCFLAGS) -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=all -I.
 TLIBS = -lcmocka -pthread -fsanitize=address,undefined
+# any ASan, LSan or UBSan finding stops the sanitized binary non-zero
+SANENV = ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 UNIT = tests/http_test tests/pool_test tests/json_test tests/docker_test tests/scale_test
 
 all: prescal
@@ -64,7 +68,7 @@ tests/backend-static: tests/backend.c
 # prescal itself under ASan+UBSan, for the integration suite
 prescal-asan: config.h $(SRC) $(HDR)
 	$(CC) $(PCPPFLAGS) $(PCFLAGS) -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
-		-fno-sanitize-recover=undefined -o $@ $(SRC) $(PLDFLAGS) -fsanitize=address,undefined
+		-fno-sanitize-recover=all -o $@ $(SRC) $(PLDFLAGS) -fsanitize=address,undefined
 prescal-tsan: config.h $(SRC) $(HDR)
 	$(CC) $(PCPPFLAGS) $(PCFLAGS) -g -O1 -fsanitize=thread -o $@ $(SRC) $(PLDFLAGS) -fsanitize=thread
 tests/pool_test-tsan: tests/pool_test.c pool.c util.c pool.h util.h
@@ -72,13 +76,13 @@ tests/pool_test-tsan: tests/pool_test.c pool.c util.c pool.h util.h
 		util.c -lcmocka -pthread -fsanitize=thread
 
 unit: $(UNIT)
-	@for t in $(UNIT); do echo "== $$t"; ./$$t || exit 1; done
+	@for t in $(UNIT); do echo "== $$t"; $(SANENV) ./$$t || exit 1; done
 
 INTEG = tests/config_test tests/integ_test tests/abuse_test tests/admin_integ_test \
 	tests/scale_integ_test tests/chaos_test
 
 integ: prescal tests/backend tests/backend-static $(INTEG)
-	@for t in $(INTEG); do echo "== $$t"; ./$$t || exit 1; done
+	@for t in $(INTEG); do echo "== $$t"; $(SANENV) ./$$t || exit 1; done
 	@echo "== tests/image_test.sh"; sh tests/image_test.sh
 
 test: unit integ
