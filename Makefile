@@ -74,6 +74,9 @@ prescal-tsan: config.h $(SRC) $(HDR)
 tests/pool_test-tsan: tests/pool_test.c pool.c util.c pool.h util.h
 	$(CC) $(PCPPFLAGS) $(PCFLAGS) -g -O1 -fsanitize=thread -I. -o $@ tests/pool_test.c pool.c \
 		util.c -lcmocka -pthread -fsanitize=thread
+tests/tsan_supp_test: tests/tsan_supp_test.c
+	$(CC) $(PCPPFLAGS) $(PCFLAGS) -g -O1 -fsanitize=thread -o $@ tests/tsan_supp_test.c \
+		-pthread -fsanitize=thread
 
 unit: $(UNIT)
 	@for t in $(UNIT); do echo "== $$t"; $(SANENV) ./$$t || exit 1; done
@@ -89,7 +92,8 @@ test: unit integ
 
 # the integration suite against an ASan+UBSan prescal (reports fail the run),
 # the pool's concurrency tests under TSan, and valgrind memcheck
-sanitize: prescal-asan prescal-tsan tests/backend tests/backend-static $(INTEG) tests/pool_test-tsan
+sanitize: prescal-asan prescal-tsan tests/backend tests/backend-static $(INTEG) tests/pool_test-tsan \
+		tests/tsan_supp_test
 	sh tests/sanitize.sh
 
 lint:
@@ -119,7 +123,8 @@ bench: prescal tests/backend tests/backend-static
 	bash bench/bench.sh
 
 clean:
-	rm -f prescal prescal-static prescal-asan prescal-tsan tests/pool_test-tsan $(OBJ) $(UNIT) $(INTEG) tests/backend \
+	rm -f prescal prescal-static prescal-asan prescal-tsan tests/pool_test-tsan \
+		tests/tsan_supp_test $(OBJ) $(UNIT) $(INTEG) tests/backend \
 		tests/backend-static fuzz/*_fuzz prescal-$(VERSION).tar.gz
 
 dist: clean
