@@ -608,13 +608,11 @@ check_orphans(struct fix *f, int i)
 static int
 group_setup(void **state)
 {
-	const char *req = getenv("PRESCAL_REQUIRE_DOCKER");
-
 	(void)state;
 	if (getenv("PRESCAL_BIN"))
 		bin = getenv("PRESCAL_BIN");
 	if (docker_ping() < 0 || sh("docker version >/dev/null 2>&1") != 0) {
-		if (req && !strcmp(req, "1")) {
+		if (docker_required()) {
 			print_error("no Docker daemon at %s (or no docker CLI), and "
 			            "PRESCAL_REQUIRE_DOCKER=1\n", docker_sock());
 			return -1;
@@ -708,7 +706,7 @@ test_kill_one(void **state)
 	long at;
 
 	if (!have_docker)
-		skip();
+		DOCKER_SKIP("no Docker daemon");
 	name_set(f, "kill");
 	CHECK(f, start_prescal(f, 0, 2, 3, 10) == 0, "start");
 	CHECK(f, wait_log(f->p[0], READY, 2, 20000) == 0, "2 instances not ready");
@@ -744,7 +742,7 @@ test_stop_all(void **state)
 	int64_t t;
 
 	if (!have_docker)
-		skip();
+		DOCKER_SKIP("no Docker daemon");
 	name_set(f, "stop");
 	CHECK(f, start_prescal(f, 0, 2, 3, 10) == 0, "start");
 	CHECK(f, wait_log(f->p[0], READY, 2, 20000) == 0, "2 instances not ready");
@@ -843,7 +841,7 @@ test_dockerd_restart(void **state)
 	int rc;
 
 	if (!have_docker)
-		skip();
+		DOCKER_SKIP("no Docker daemon");
 	/* stopping the daemon is not something a plain `make test` should do
 	 * to a developer's machine: CI asks for it */
 	if (!getenv("PRESCAL_CHAOS_DOCKERD") || strcmp(getenv("PRESCAL_CHAOS_DOCKERD"), "1")) {
@@ -851,11 +849,8 @@ test_dockerd_restart(void **state)
 		        "set PRESCAL_CHAOS_DOCKERD=1 to run it (.ci/run does) ***\n\n");
 		skip();
 	}
-	if ((pid = dockerd_pid()) < 0 || kill(pid, 0) < 0) {
-		fprintf(stderr, "\n*** SKIPPED: no local dockerd this test may stop "
-		        "(pgrep -x dockerd, as root) ***\n\n");
-		skip();
-	}
+	if ((pid = dockerd_pid()) < 0 || kill(pid, 0) < 0)
+		DOCKER_SKIP("no local dockerd this test may stop (pgrep -x dockerd, as root)");
 	name_set(f, "dockerd");
 	f->restore = 1;
 	CHECK(f, start_prescal(f, 0, 1, 2, 10) == 0, "start");
@@ -908,7 +903,7 @@ test_prescal_restart(void **state)
 	long killed, back, ready, served;
 
 	if (!have_docker)
-		skip();
+		DOCKER_SKIP("no Docker daemon");
 	name_set(f, "restart");
 	CHECK(f, start_prescal(f, 0, 2, 3, 10) == 0, "start");
 	CHECK(f, wait_log(f->p[0], READY, 2, 20000) == 0, "2 instances not ready");

@@ -351,13 +351,11 @@ load_join(struct load *l, pthread_t *t, int n)
 static int
 group_setup(void **state)
 {
-	const char *req = getenv("PRESCAL_REQUIRE_DOCKER");
-
 	(void)state;
 	if (getenv("PRESCAL_BIN"))
 		bin = getenv("PRESCAL_BIN");
 	if (docker_ping() < 0 || sh("docker version >/dev/null 2>&1") != 0) {
-		if (req && !strcmp(req, "1")) {
+		if (docker_required()) {
 			print_error("no Docker daemon at %s (or no docker CLI), and "
 			            "PRESCAL_REQUIRE_DOCKER=1\n", docker_sock());
 			return -1;
@@ -424,7 +422,7 @@ test_scale_from_zero(void **state)
 	int st, run, maxrun = 0, i;
 
 	if (!have_docker)
-		skip();
+		DOCKER_SKIP("no Docker daemon");
 	name_set(f, 0, "zero");
 	CHECK(f, start_prescal(f, 0, 0, IMAGE, 0, 3, 2,
 	      "pull never\nscale_down_delay 1000\nidle_timeout 3000\n") == 0, "start");
@@ -481,7 +479,7 @@ test_kill_under_load(void **state)
 	int n, i;
 
 	if (!have_docker)
-		skip();
+		DOCKER_SKIP("no Docker daemon");
 	name_set(f, 0, "kill");
 	CHECK(f, start_prescal(f, 0, 0, IMAGE, 2, 3, 10, "pull never\n") == 0, "start");
 	CHECK(f, wait_log(f->p[0], READY, 2, 20000) == 0, "2 instances not ready");
@@ -556,7 +554,7 @@ test_restart_adoption(void **state)
 	int n, st, ok = 0;
 
 	if (!have_docker)
-		skip();
+		DOCKER_SKIP("no Docker daemon");
 	name_set(f, 0, "adopt");
 	CHECK(f, start_prescal(f, 0, 0, IMAGE, 2, 3, 10, "pull never\n") == 0, "start");
 	CHECK(f, wait_log(f->p[0], READY, 2, 20000) == 0, "2 instances not ready");
@@ -599,7 +597,7 @@ test_sigterm_cleanup(void **state)
 	int code, n;
 
 	if (!have_docker)
-		skip();
+		DOCKER_SKIP("no Docker daemon");
 	name_set(f, 0, "term");
 	name_set(f, 1, "keep");
 
@@ -671,7 +669,7 @@ test_hold_queue_full(void **state)
 	int fast = 0, held = 0, i;
 
 	if (!have_docker)
-		skip();
+		DOCKER_SKIP("no Docker daemon");
 	name_set(f, 0, "hold");
 	/* readiness never comes: the ready path answers 500 */
 	CHECK(f, start_prescal(f, 0, 0, IMAGE, 0, 1, 10, "pull never\nhold_max 2\n"
@@ -706,7 +704,7 @@ test_missing_image(void **state)
 	int code;
 
 	if (!have_docker)
-		skip();
+		DOCKER_SKIP("no Docker daemon");
 	name_set(f, 0, "noimg");
 	CHECK(f, sh("docker image inspect " NOIMAGE " >/dev/null 2>&1") != 0,
 	      NOIMAGE " exists");
@@ -725,7 +723,7 @@ test_two_sets(void **state)
 	int code, st;
 
 	if (!have_docker)
-		skip();
+		DOCKER_SKIP("no Docker daemon");
 	/* B's name begins with A's: a prefix match would be a bug */
 	name_set(f, 0, "side");
 	name_set(f, 1, "side-b");
@@ -759,7 +757,7 @@ test_healthcheck(void **state)
 	int st;
 
 	if (!have_docker)
-		skip();
+		DOCKER_SKIP("no Docker daemon");
 	name_set(f, 0, "hc");
 	snprintf(name, sizeof(name), "%s-1", f->set[0]);
 	CHECK(f, start_prescal(f, 0, 0, IMAGE_HC, 1, 1, 10, "pull never\n") == 0, "start");
