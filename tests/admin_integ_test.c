@@ -1046,6 +1046,8 @@ main(void)
 	};
 
 	signal(SIGPIPE, SIG_IGN);
+	if (getenv("INTEG_FILTER"))
+		cmocka_set_test_filter(getenv("INTEG_FILTER"));
 	/* cmocka does not count a failed group teardown */
 	return cmocka_run_group_tests(tests, group_setup, group_teardown) || bad_exit;
 }

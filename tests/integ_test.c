@@ -2106,6 +2106,8 @@ main(void)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
+	if (getenv("INTEG_FILTER"))
+		cmocka_set_test_filter(getenv("INTEG_FILTER"));
 	/* cmocka does not count a failed group teardown */
 	return cmocka_run_group_tests_name("integ", tests, group_setup, group_teardown) || bad_exit;
 }
