@@ -398,11 +398,10 @@ test_rr_vs_least(void **state)
 }
 
 /*
- * With one backend out of selection, round-robin should share the picks
- * evenly among the others. choose_unlocked() starts at cursor % n over all
- * backends and takes the next pickable one, so the backend after an
- * unpickable one also gets its slot: with [up, draining, up] the last one
- * gets 2/3 of the picks. Fails: see the report.
+ * With one backend out of selection, round-robin shares the picks evenly
+ * among the others. A cursor taken modulo all backends would give the
+ * backend after an unpickable one its slot too: with [up, draining, up]
+ * the last one would get 2/3 of the picks.
  */
 static void
 test_round_robin_skips_evenly(void **state)
@@ -676,10 +675,9 @@ test_backoff_doubles(void **state)
 
 /*
  * Requests that were already in flight when the backend went down are not
- * trials; their failures should not stretch the back-off. fail_unlocked()
- * doubles it for every failure while B_DOWN, so one outage under load (10
- * open requests, max_fails 3) sends the first back-off from 50 ms to 6.4 s.
- * Fails: see the report.
+ * trials; their failures do not stretch the back-off. Doubling it for
+ * every failure while B_DOWN would send one outage under load (10 open
+ * requests, max_fails 3) from a first back-off of 50 ms to 6.4 s.
  */
 static void
 test_backoff_burst(void **state)
