@@ -7,9 +7,9 @@
 #define LISTEN_ADDR      "0.0.0.0:8080"   /* -l [host:]port */
 #define ADMIN_ADDR       "127.0.0.1:8404" /* -a [host:]port; "" = off */
 #define LISTEN_BACKLOG   1024             /* listen(2) backlog, 1..65535 */
-#define DEFER_ACCEPT     0   /* 1: TCP_DEFER_ACCEPT: accept only once data came (about
-                                30% less CPU per new connection; the head deadline
-                                then runs from the first byte, not the connect) */
+#define DEFER_ACCEPT     0   /* 1: TCP_DEFER_ACCEPT: accept only once data came (the
+                                head deadline then runs from the first byte, not the
+                                connect) */
 
 /* threads and connections */
 #define NTHREADS         16        /* -t worker threads, 1..1024 */
@@ -18,7 +18,7 @@
                                       connection calls sched_yield() and looks again this many
                                       times before it sleeps in epoll_wait. Under load a client
                                       or the backend is about to make work: picking it up
-                                      saves a sleep and a wake-up (see README, Benchmark).
+                                      saves a sleep and a wake-up.
                                       A worker never yields while it holds a request */
 #define MAX_CONNS        10000     /* open client connections; beyond: 503 + close */
 #define MAX_ACTIVE       1024      /* connections holding a buffer (head being read or served) */
