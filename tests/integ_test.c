@@ -2410,6 +2410,46 @@ test_backend_idle(void **state)
 	assert_in_range(now_ms() - t0, BIDLE - 50, BIDLE + 1500);
 }
 
+/* max_active: connections that hold a buffer of their own (a partial
+ * head, parked) are bounded; one more gets 503 with Retry-After and is
+ * closed, and a held one still completes */
+static void
+test_max_active(void **state)
+{
+	enum { NACT = 8 };
+	static const char part[] = "GET / HTTP/1.1\r\nHost: t\r\n";
+	struct tproc *p;
+	struct tconn *c[NACT + 1];
+	struct tresp r = { 0 };
+	char conf[96], bp[32], v[16], *cf;
+	int port = free_port(), rc;
+
+	(void)state;
+	snprintf(conf, sizeof(conf), "max_active %d\nheader_timeout 5000\n", NACT);
+	assert_non_null(cf = tmp_write("integ-conf", conf));
+	assert_int_equal(start_prescal(&p, port, cf, 2, hostport(bp, sizeof(bp), bport), NULL), 0);
+	for (int i = 0; i <= NACT; i++) {
+		assert_non_null(c[i] = tconn_open(port, 1000));
+		assert_int_equal(tsends(c[i], part), 0);
+		msleep(50);   /* read and parked before the next */
+	}
+	for (int i = 0; i < NACT; i++)
+		assert_int_equal(tclosed(c[i], 0), 0);
+	rc = tresp_read(c[NACT], &r, 0, T_RESP);
+	printf("integ: max_active %d: connection %d with a partial head: %d%s\n", NACT, NACT + 1,
+	       rc ? -1 : r.status, rc == 0 && tresp_hdr(&r, "retry-after", v, sizeof(v)) ?
+	       ", Retry-After" : "");
+	assert_status(rc, &r, 503);
+	assert_non_null(tresp_hdr(&r, "retry-after", v, sizeof(v)));
+	tresp_free(&r);
+	assert_int_equal(tclosed(c[NACT], 1000), 1);
+	rc = texchange(c[0], "\r\n", &r, T_RESP);
+	assert_status(rc, &r, 200);
+	tresp_free(&r);
+	for (int i = 0; i <= NACT; i++)
+		tconn_close(c[i]);
+}
+
 #define T(f) cmocka_unit_test_teardown(f, test_teardown)
 
 int
@@ -2471,6 +2511,7 @@ main(void)
 		T(test_tunnel_timeout),
 		T(test_send_timeout),
 		T(test_backend_idle),
+		T(test_max_active),
 	};
 	struct rlimit rl;
 
