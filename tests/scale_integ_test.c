@@ -697,6 +697,71 @@ test_hold_queue_full(void **state)
 	CHECK(f, tproc_wait(f->p[0], 0) < 0, "prescal exited");
 }
 
+/* one request with the given Accept on a fresh connection: its status,
+ * how long it took, and whether it was the self-reloading page with
+ * Retry-After */
+static int
+get_accept(int port, const char *accept, long *ms, int *page)
+{
+	char req[256], v[64];
+	struct tconn *c;
+	struct tresp *r = calloc(1, sizeof(*r));
+	int64_t t0 = now_ms();
+	int st = -1;
+
+	*page = 0;
+	if (r && (c = tconn_open(port, 2000))) {
+		snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: pit\r\nAccept: %s\r\n\r\n",
+		         accept);
+		if (texchange(c, req, r, 10000) == 0) {
+			st = r->status;
+			*page = tresp_hdr(r, "retry-after", v, sizeof(v)) && r->body &&
+			        strstr(r->body, "http-equiv=\"refresh\"");
+		}
+		tresp_free(r);
+		tconn_close(c);
+	}
+	free(r);
+	*ms = (long)(now_ms() - t0);
+	return st;
+}
+
+/* starting_page 1: while no instance is ready, a browser GET gets the
+ * reloading 503 page at once; any other request is held. With the
+ * default 0 the browser GET is held too */
+static void
+test_starting_page(void **state)
+{
+	static const char *const base = "pull never\nhold_timeout 2000\n"
+	                                "ready_path /status/500\nstart_timeout 20000\n";
+	struct fix *f = *state;
+	char conf[256];
+	long ms[3];
+	int st[3], page[3];
+
+	if (!have_docker)
+		DOCKER_SKIP("no Docker daemon");
+	name_set(f, 0, "page");
+	for (int on = 0; on <= 1; on++) {
+		snprintf(conf, sizeof(conf), "%sstarting_page %d\n", base, on);
+		CHECK(f, start_prescal(f, on, 0, IMAGE, 0, 1, 10, conf) == 0, "start");
+		CHECK(f, wait_port(f->port[on], 10000) == 0, "prescal does not listen");
+		st[on] = get_accept(f->port[on], "text/html,*/*;q=0.8", &ms[on], &page[on]);
+		if (on)
+			st[2] = get_accept(f->port[on], "application/json", &ms[2], &page[2]);
+		stop_prescal(f, on, SIGTERM, 30000);
+	}
+	print_message("    starting_page 0: browser GET %d after %ld ms; starting_page 1: browser "
+	              "GET %d after %ld ms%s, other GET %d after %ld ms\n", st[0], ms[0], st[1],
+	              ms[1], page[1] ? " (reloading page, Retry-After)" : "", st[2], ms[2]);
+	CHECK(f, st[0] == 503 && ms[0] >= 1800 && !page[0], "starting_page 0: browser GET "
+	      "%d after %ld ms, want held ~2000 ms then 503", st[0], ms[0]);
+	CHECK(f, st[1] == 503 && ms[1] < 1000 && page[1], "starting_page 1: browser GET %d "
+	      "after %ld ms, page %d; want the page at once", st[1], ms[1], page[1]);
+	CHECK(f, st[2] == 503 && ms[2] >= 1800 && !page[2], "starting_page 1: other GET %d "
+	      "after %ld ms, want held ~2000 ms then 503", st[2], ms[2]);
+}
+
 static void
 test_missing_image(void **state)
 {
@@ -792,6 +857,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_restart_adoption, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sigterm_cleanup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_queue_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_starting_page, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_image, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_sets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_healthcheck, setup, teardown),
