@@ -762,6 +762,59 @@ test_starting_page(void **state)
 	      "after %ld ms, want held ~2000 ms then 503", st[2], ms[2]);
 }
 
+/* sequential keep-alive GETs to port for ms: one in flight at a time;
+ * returns how many were answered 200 */
+static long
+sequential(int port, int ms)
+{
+	struct tresp *r = calloc(1, sizeof(*r));
+	struct tconn *c = tconn_open(port, 2000);
+	int64_t until = now_ms() + ms;
+	long ok = 0;
+
+	while (r && c && now_ms() < until) {
+		if (texchange(c, "GET / HTTP/1.1\r\nHost: pit\r\n\r\n", r, 5000) < 0)
+			break;
+		ok += r->status == 200;
+		tresp_free(r);
+	}
+	tconn_close(c);
+	free(r);
+	return ok;
+}
+
+/* metric rps end to end: one request in flight at a time, hundreds a
+ * second. Scaled on concurrency (-c 10) that never needs a second
+ * instance; scaled on rps with target_rps 20 it needs the maximum (3) */
+static void
+test_metric_rps(void **state)
+{
+	static const char *const confs[] = { "pull never\n",
+	                                      "pull never\nmetric rps\ntarget_rps 20\n" };
+	struct fix *f = *state;
+	long n[2];
+	int up[2], ctrs[2];
+
+	if (!have_docker)
+		DOCKER_SKIP("no Docker daemon");
+	for (int i = 0; i < 2; i++) {
+		name_set(f, i, i ? "rps" : "conc");
+		CHECK(f, start_prescal(f, i, i, IMAGE, 1, 3, 10, confs[i]) == 0, "start");
+		CHECK(f, wait_log(f->p[i], READY, 1, 20000) == 0, "no instance ready");
+		n[i] = sequential(f->port[i], 6000);
+		wait_log(f->p[i], READY, 3, i ? 10000 : 0);
+		up[i] = log_count(f->p[i], "scale up");
+		ctrs[i] = dk_count(f->set[i], "running");
+		print_message("    metric %s: %ld sequential requests in 6 s (%ld/s); %d scale-ups "
+		              "after the first, %d running\n", i ? "rps (target_rps 20)" :
+		              "concurrency (-c 10)", n[i], n[i] / 6, up[i] - 1, ctrs[i]);
+		CHECK(f, n[i] > 6 * 60 * 3, "only %ld requests: too few to need 3 instances", n[i]);
+	}
+	CHECK(f, up[0] == 1 && ctrs[0] == 1, "concurrency: %d scale-ups, %d running; one "
+	      "request in flight needs one instance", up[0], ctrs[0]);
+	CHECK(f, ctrs[1] == 3, "rps: %d running, want 3 (the maximum)", ctrs[1]);
+}
+
 static void
 test_missing_image(void **state)
 {
@@ -858,6 +911,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_sigterm_cleanup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_queue_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_starting_page, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_metric_rps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_image, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_sets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_healthcheck, setup, teardown),
