@@ -106,7 +106,7 @@ FUZZ_SECONDS = 60
 fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) sh fuzz/run.sh
 
-# ten minutes of mixed load with scaling; RSS and fds every minute
+# ten minutes of mixed load with scaling; RSS and fds every minute, bounded
 soak: prescal tests/backend-static
 	sh tests/soak.sh
 

@@ -57,6 +57,7 @@
 struct fix {
 	struct tproc *p[NPROC];     /* owned by tclient */
 	int port[NPROC];
+	int admin[NPROC];           /* admin port, 0: -a off */
 	char set[NSET][64];
 	char conf[NPROC][64];
 };
@@ -158,6 +159,22 @@ log_count(const struct tproc *p, const char *needle)
 	return n;
 }
 
+/* the instances p's log says it scaled up by: the sum of B - A over its
+ * "scale up A->B" lines */
+static int
+log_scaled_up(const struct tproc *p)
+{
+	const char *s = tproc_log(p, logbuf, sizeof(logbuf));
+	int a, b, n = 0;
+
+	while ((s = strstr(s, "scale up "))) {
+		s += 9;
+		if (sscanf(s, "%d->%d", &a, &b) == 2)
+			n += b - a;
+	}
+	return n;
+}
+
 /* whether a line of p's log starts with "prescal: " prefix and contains
  * word; copies the first such line into out */
 static int
@@ -203,8 +220,8 @@ static int
 start_prescal(struct fix *f, int i, int s, const char *image, int min, int max,
               int target, const char *conf)
 {
-	char path[256], img[256], listen[32], smin[16], smax[16], starget[16];
-	char *argv[] = { path, "-q", "-a", "off", "-l", listen, "-i", img, "-p", "8080",
+	char path[256], img[256], listen[32], smin[16], smax[16], starget[16], admin[32] = "off";
+	char *argv[] = { path, "-q", "-a", admin, "-l", listen, "-i", img, "-p", "8080",
 	                 "-m", smin, "-M", smax, "-c", starget, "-n", f->set[s],
 	                 "-f", f->conf[i], NULL };
 	FILE *cf;
@@ -222,6 +239,8 @@ start_prescal(struct fix *f, int i, int s, const char *image, int min, int max,
 	snprintf(path, sizeof(path), "%s", bin);
 	snprintf(img, sizeof(img), "%s", image);
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", f->port[i]);
+	if (f->admin[i])
+		snprintf(admin, sizeof(admin), "127.0.0.1:%d", f->admin[i]);
 	snprintf(smin, sizeof(smin), "%d", min);
 	snprintf(smax, sizeof(smax), "%d", max);
 	snprintf(starget, sizeof(starget), "%d", target);
@@ -783,9 +802,61 @@ sequential(int port, int ms)
 	return ok;
 }
 
+/* the value of the sample named name (with its labels) in a Prometheus
+ * text body, or -1 */
+static double
+metric(const char *body, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = body; p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (!strncmp(p, name, n) && p[n] == ' ')
+			return atof(p + n + 1);
+	return -1;
+}
+
+/* what the admin listener says after the rps prescal (i) scaled to 3:
+ * the gauges, the scale-ups and cold starts its log shows, and each
+ * running container in /status */
+static void
+check_admin(struct fix *f, int i)
+{
+	static char body[65536];
+	struct ctr c[NCTR];
+	char want[96];
+	double ready, target, up, cold;
+	int n, ups = log_scaled_up(f->p[i]), readies = log_count(f->p[i], READY);
+
+	CHECK(f, get(f->admin[i], "/metrics", body, sizeof(body), 3000) == 200, "/metrics");
+	ready = metric(body, "prescal_instances{state=\"ready\"}");
+	target = metric(body, "prescal_scale_target");
+	up = metric(body, "prescal_scale_events_total{direction=\"up\",reason=\"load\"}");
+	cold = metric(body, "prescal_cold_start_seconds_count");
+	print_message("    /metrics: instances ready %.0f, scale target %.0f, scaled up by %.0f "
+	              "(log: %d), cold starts %.0f (log: %d ready)\n", ready, target, up, ups, cold,
+	              readies);
+	CHECK(f, ready == 3 && target == 3, "instances ready %.0f, target %.0f; want 3, 3", ready,
+	      target);
+	/* the counter counts instances, not decisions: 0->1 then 1->3 is 3 */
+	CHECK(f, up == ups && ups >= 3, "scale-up events %.0f, the log's steps add to %d", up,
+	      ups);
+	CHECK(f, cold == readies, "cold starts %.0f, the log has %d ready", cold, readies);
+	CHECK(f, get(f->admin[i], "/status", body, sizeof(body), 3000) == 200, "/status");
+	CHECK(f, strstr(body, "\"want\":3,\"ready\":3,\"starting\":0"), "/status scaler: %s",
+	      body);
+	n = dk_list(f->set[i], c, NCTR);
+	CHECK(f, n == 3, "%d containers", n);
+	for (int k = 0; k < n; k++) {
+		snprintf(want, sizeof(want), "\"container\":\"%s", c[k].id);  /* a prefix */
+		CHECK(f, strstr(body, want), "/status lacks %s: %s", c[k].id, body);
+	}
+	CHECK(f, !strstr(body, "\"state\":\"starting\""), "/status: %s", body);
+}
+
 /* metric rps end to end: one request in flight at a time, hundreds a
  * second. Scaled on concurrency (-c 10) that never needs a second
- * instance; scaled on rps with target_rps 20 it needs the maximum (3) */
+ * instance; scaled on rps with target_rps 20 it needs the maximum (3).
+ * Then the admin content after that scaling episode (check_admin()) */
 static void
 test_metric_rps(void **state)
 {
@@ -799,6 +870,7 @@ test_metric_rps(void **state)
 		DOCKER_SKIP("no Docker daemon");
 	for (int i = 0; i < 2; i++) {
 		name_set(f, i, i ? "rps" : "conc");
+		CHECK(f, (f->admin[i] = free_port()) > 0, "admin port");
 		CHECK(f, start_prescal(f, i, i, IMAGE, 1, 3, 10, confs[i]) == 0, "start");
 		CHECK(f, wait_log(f->p[i], READY, 1, 20000) == 0, "no instance ready");
 		n[i] = sequential(f->port[i], 6000);
@@ -813,6 +885,7 @@ test_metric_rps(void **state)
 	CHECK(f, up[0] == 1 && ctrs[0] == 1, "concurrency: %d scale-ups, %d running; one "
 	      "request in flight needs one instance", up[0], ctrs[0]);
 	CHECK(f, ctrs[1] == 3, "rps: %d running, want 3 (the maximum)", ctrs[1]);
+	check_admin(f, 1);
 }
 
 static void
