@@ -2453,6 +2453,43 @@ test_max_active(void **state)
 		tconn_close(c[i]);
 }
 
+/* defer_accept: the header timeout runs from the first byte, not from the
+ * connect. A client silent for 600 ms with header_timeout 300 is cut off
+ * without it (closed: it sent nothing to answer) and served with it (the
+ * kernel holds a silent connection for a second before prescal sees it) */
+static void
+test_defer_accept(void **state)
+{
+	enum { HTMO = 300, SILENT = 600 };
+	struct tproc *p;
+	struct tconn *c;
+	struct tresp r = { 0 };
+	char conf[96], bp[32], *cf;
+	int st[2], rc;
+
+	(void)state;
+	for (int on = 0; on <= 1; on++) {
+		int port = free_port();
+
+		snprintf(conf, sizeof(conf), "defer_accept %d\nheader_timeout %d\n", on, HTMO);
+		assert_non_null(cf = tmp_write("integ-conf", conf));
+		assert_int_equal(start_prescal(&p, port, cf, 2, hostport(bp, sizeof(bp), bport),
+		                               NULL), 0);
+		assert_non_null(c = tconn_open(port, 1000));
+		msleep(SILENT);
+		rc = texchange(c, "GET / HTTP/1.1\r\nHost: t\r\n\r\n", &r, T_RESP);
+		st[on] = rc ? (r.gone ? 0 : -1) : r.status;   /* 0: closed */
+		tresp_free(&r);
+		tconn_close(c);
+		tproc_stop(p, SIGKILL);
+	}
+	printf("integ: %d ms silent after connect, header_timeout %d: defer_accept 0: %d, "
+	       "defer_accept 1: %d (0: closed)\n", SILENT, HTMO, st[0], st[1]);
+	if (st[0] != 0 && st[0] != 408)
+		fail_msg("defer_accept 0: %d, want closed or 408", st[0]);
+	assert_int_equal(st[1], 200);
+}
+
 #define T(f) cmocka_unit_test_teardown(f, test_teardown)
 
 int
@@ -2515,6 +2552,7 @@ main(void)
 		T(test_send_timeout),
 		T(test_backend_idle),
 		T(test_max_active),
+		T(test_defer_accept),
 	};
 	struct rlimit rl;
 
