@@ -2490,6 +2490,48 @@ test_defer_accept(void **state)
 	assert_int_equal(st[1], 200);
 }
 
+/* conn_cap: a request over the cap waits for a slot. With one request in
+ * flight for 1 s on the only backend, conn_cap 1 makes the next wait for
+ * it; without a cap it is answered at once */
+static void
+test_conn_cap(void **state)
+{
+	struct tproc *p;
+	struct tconn *slow;
+	struct tresp r = { 0 };
+	char conf[64], bp[32], *cf;
+	long ms[2];
+	int rc;
+
+	(void)state;
+	for (int cap = 0; cap <= 1; cap++) {
+		int port = free_port();
+		int64_t t0;
+
+		snprintf(conf, sizeof(conf), "conn_cap %d\nhold_timeout 5000\n", cap);
+		assert_non_null(cf = tmp_write("integ-conf", conf));
+		assert_int_equal(start_prescal(&p, port, cf, 4, hostport(bp, sizeof(bp), bport),
+		                               NULL), 0);
+		assert_non_null(slow = tconn_open(port, 1000));
+		assert_int_equal(tsends(slow, "GET /slow?ms=1000 HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
+		msleep(100);
+		t0 = now_ms();
+		rc = request1(port, "GET / HTTP/1.1\r\nHost: t\r\n\r\n", &r);
+		ms[cap] = (long)(now_ms() - t0);
+		assert_status(rc, &r, 200);
+		tresp_free(&r);
+		rc = tresp_read(slow, &r, 0, T_RESP);
+		assert_status(rc, &r, 200);
+		tresp_free(&r);
+		tconn_close(slow);
+		tproc_stop(p, SIGKILL);
+	}
+	printf("integ: beside a 1 s request on the only backend, the next took %ld ms with no "
+	       "cap, %ld ms with conn_cap 1\n", ms[0], ms[1]);
+	assert_true(ms[0] < 500);
+	assert_in_range(ms[1], 700, 2500);
+}
+
 #define T(f) cmocka_unit_test_teardown(f, test_teardown)
 
 int
@@ -2553,6 +2595,7 @@ main(void)
 		T(test_backend_idle),
 		T(test_max_active),
 		T(test_defer_accept),
+		T(test_conn_cap),
 	};
 	struct rlimit rl;
 
