@@ -2,18 +2,20 @@
 /*
  * chaos_test: prescal under a steady load while something breaks — a
  * container is killed, every container is stopped, the Docker daemon
- * restarts, prescal itself is SIGKILLed and started again. Each test starts
- * ./prescal (or $PRESCAL_BIN) for its own set ("pch-<pid>-<tag>") with an
- * admin listener, runs 8 client threads doing GET /slow?ms=10 with a 5 s
- * time-out per request, breaks something, and prints requests sent, failed
- * (by kind: 502, 503, other status, connect refused, no response, no answer
- * in time) and containers orphaned: those of the set that prescal's
- * /status does not list while it runs, and those left after it exited on
- * SIGTERM. The figures are bounded, not only printed: a stop of every
- * instance or a SIGKILL of prescal fails at most the NLOAD requests in
- * flight then; every 503 carries Retry-After; no failing answer takes
- * longer than the hold time-out (check_answers()). Teardown kills what is left of prescal, removes every container
- * of the set and starts dockerd again if it does not answer.
+ * restarts, prescal itself is SIGKILLed and started again. Each test
+ * starts ./prescal (or $PRESCAL_BIN) for its own set ("pch-<pid>-<tag>")
+ * with an admin listener, runs 8 client threads doing GET /slow?ms=10 with
+ * a 5 s time-out per request, breaks something, and prints requests sent,
+ * failed (by kind: 502, 503, other status, connect refused, no response,
+ * no answer in time) and containers orphaned: those of the set that
+ * prescal's /status does not list while it runs, and those left after it
+ * exited on SIGTERM. The figures are bounded, not only printed: a stop of
+ * every instance or a SIGKILL of prescal fails at most the requests in
+ * flight then (NLOAD per instance stopped, NLOAD for prescal); every 503
+ * carries Retry-After; no failing answer takes longer than the hold
+ * time-out (check_answers()). Teardown kills what is left of prescal,
+ * removes every container of the set and starts dockerd again if it does
+ * not answer.
  *
  * Without a reachable Docker daemon every test is skipped, unless
  * PRESCAL_REQUIRE_DOCKER=1. The dockerd test stops the local daemon
@@ -810,12 +812,14 @@ test_stop_all(void **state)
 	              atomic_load(&l->after_mark));
 	print_lines(f->p[0], events, 20);
 	check_answers(f, l);
-	/* each client has one request in flight: at most NLOAD at the stop */
+	/* each client has one request in flight: at most NLOAD when an instance
+	 * stops, and docker stop stops the two one after the other (up to
+	 * 0.5 s apart here), so at most 2 * NLOAD */
 	CHECK(f, c0.failed == 0, "%ld requests failed before the stop", c0.failed);
 	CHECK(f, atomic_load(&l->after_mark) == 0, "%ld requests begun after the stop failed",
 	      atomic_load(&l->after_mark));
-	CHECK(f, all.failed <= NLOAD, "%ld requests failed, more than the %d in flight at the "
-	      "stop", all.failed, NLOAD);
+	CHECK(f, all.failed <= 2 * NLOAD, "%ld requests failed, more than the %d in flight when "
+	      "the two instances stopped", all.failed, 2 * NLOAD);
 	CHECK(f, all.sent > 100, "only %ld requests", all.sent);
 	CHECK(f, unanswered(&all) == 0, "%ld requests got no HTTP answer within %d ms",
 	      unanswered(&all), REQ_MS);
