@@ -888,6 +888,42 @@ test_metric_rps(void **state)
 	check_admin(f, 1);
 }
 
+/* start_timeout: an instance that is not ready in time is removed and
+ * another started in its place, again and again; the replacements are
+ * counted under reason "not_ready", and no container is left behind */
+static void
+test_start_timeout_retry(void **state)
+{
+	static char body[65536];
+	struct fix *f = *state;
+	int64_t until;
+	int late, made, left;
+	double nr;
+
+	if (!have_docker)
+		DOCKER_SKIP("no Docker daemon");
+	name_set(f, 0, "late");
+	CHECK(f, (f->admin[0] = free_port()) > 0, "admin port");
+	/* the ready path answers 500: never ready */
+	CHECK(f, start_prescal(f, 0, 0, IMAGE, 1, 1, 10, "pull never\nready_path /status/500\n"
+	      "start_timeout 1500\n") == 0, "start");
+	until = now_ms() + 20000;
+	while (log_count(f->p[0], "not ready within 1500 ms") < 2 && now_ms() < until)
+		msleep(100);
+	late = log_count(f->p[0], "not ready within 1500 ms");
+	made = log_scaled_up(f->p[0]);
+	CHECK(f, get(f->admin[0], "/metrics", body, sizeof(body), 3000) == 200, "/metrics");
+	nr = metric(body, "prescal_instance_replacements_total{reason=\"not_ready\"}");
+	print_message("    start_timeout 1500: %d timed out, %.0f replaced (not_ready), %d "
+	              "started by scaling\n", late, nr, made);
+	CHECK(f, late >= 2, "%d instances timed out in 20 s; want a retry that times out too",
+	      late);
+	CHECK(f, nr >= 1 && nr <= late, "not_ready replacements %.0f for %d time-outs", nr, late);
+	CHECK(f, stop_prescal(f, 0, SIGTERM, 30000) == 0, "exit code after SIGTERM");
+	left = dk_count(f->set[0], NULL);
+	CHECK(f, left == 0, "%d containers of the set left", left);
+}
+
 static void
 test_missing_image(void **state)
 {
@@ -985,6 +1021,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_hold_queue_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_starting_page, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metric_rps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_start_timeout_retry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_image, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_sets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_healthcheck, setup, teardown),
