@@ -924,6 +924,34 @@ test_start_timeout_retry(void **state)
 	CHECK(f, left == 0, "%d containers of the set left", left);
 }
 
+/* pull missing: an image present locally is used as it is (no pull); a
+ * missing one is pulled, and when the pull fails prescal exits 1 */
+static void
+test_pull_missing(void **state)
+{
+	struct fix *f = *state;
+	int code, st;
+
+	if (!have_docker)
+		DOCKER_SKIP("no Docker daemon");
+	name_set(f, 0, "pull");
+	CHECK(f, start_prescal(f, 0, 0, IMAGE, 1, 1, 10, "pull missing\n") == 0, "start");
+	CHECK(f, wait_log(f->p[0], READY, 1, 20000) == 0, "the local image's instance not ready");
+	st = get(f->port[0], "/", NULL, 0, 5000);
+	CHECK(f, st == 200, "status %d", st);
+	CHECK(f, log_count(f->p[0], "pulling image") == 0, "pulled a local image");
+	name_set(f, 1, "pullno");
+	CHECK(f, sh("docker image inspect " NOIMAGE " >/dev/null 2>&1") != 0, NOIMAGE " exists");
+	CHECK(f, start_prescal(f, 1, 1, NOIMAGE, 1, 1, 10, "pull missing\n") == 0, "start");
+	code = stop_prescal(f, 1, 0, 30000);
+	print_message("    pull missing: local image served with %d pulls; missing image: %d "
+	              "pulls, exit %d\n", log_count(f->p[0], "pulling image"),
+	              log_count(f->p[1], "pulling image"), code);
+	CHECK(f, log_count(f->p[1], "pulling image " NOIMAGE) == 1, "no pull of " NOIMAGE);
+	CHECK(f, code == 1, "exit code %d (want 1)", code);
+	CHECK(f, dk_count(f->set[1], NULL) == 0, "a container was created");
+}
+
 static void
 test_missing_image(void **state)
 {
@@ -1023,6 +1051,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_metric_rps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_start_timeout_retry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_image, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pull_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_sets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_healthcheck, setup, teardown),
 	};
