@@ -58,6 +58,7 @@ struct fix {
 	struct tproc *p[NPROC];     /* owned by tclient */
 	int port[NPROC];
 	int admin[NPROC];           /* admin port, 0: -a off */
+	int cport[NPROC];           /* -p, the containers' port; 0: 8080 */
 	char set[NSET][64];
 	char conf[NPROC][64];
 };
@@ -221,7 +222,8 @@ start_prescal(struct fix *f, int i, int s, const char *image, int min, int max,
               int target, const char *conf)
 {
 	char path[256], img[256], listen[32], smin[16], smax[16], starget[16], admin[32] = "off";
-	char *argv[] = { path, "-q", "-a", admin, "-l", listen, "-i", img, "-p", "8080",
+	char cport[16] = "8080";
+	char *argv[] = { path, "-q", "-a", admin, "-l", listen, "-i", img, "-p", cport,
 	                 "-m", smin, "-M", smax, "-c", starget, "-n", f->set[s],
 	                 "-f", f->conf[i], NULL };
 	FILE *cf;
@@ -241,6 +243,8 @@ start_prescal(struct fix *f, int i, int s, const char *image, int min, int max,
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", f->port[i]);
 	if (f->admin[i])
 		snprintf(admin, sizeof(admin), "127.0.0.1:%d", f->admin[i]);
+	if (f->cport[i])
+		snprintf(cport, sizeof(cport), "%d", f->cport[i]);
 	snprintf(smin, sizeof(smin), "%d", min);
 	snprintf(smax, sizeof(smax), "%d", max);
 	snprintf(starget, sizeof(starget), "%d", target);
@@ -952,6 +956,37 @@ test_pull_missing(void **state)
 	CHECK(f, dk_count(f->set[1], NULL) == 0, "a container was created");
 }
 
+/* host_network 1: the container runs in the host's network namespace and
+ * listens on the host's port -p; nothing is published */
+static void
+test_host_network(void **state)
+{
+	struct fix *f = *state;
+	char mode[32] = "", ports[64] = "", body[128] = "", want[96];
+	int st, direct;
+
+	if (!have_docker)
+		DOCKER_SKIP("no Docker daemon");
+	name_set(f, 0, "hostnet");
+	CHECK(f, (f->cport[0] = free_port()) > 0, "port");
+	CHECK(f, start_prescal(f, 0, 0, IMAGE, 1, 1, 10, "pull never\nhost_network 1\n") == 0,
+	      "start");
+	snprintf(want, sizeof(want), " ready on 127.0.0.1:%d ", f->cport[0]);
+	CHECK(f, wait_log(f->p[0], want, 1, 20000) == 0, "no instance ready on the host port %d",
+	      f->cport[0]);
+	sh_line(mode, sizeof(mode), "docker inspect -f '{{.HostConfig.NetworkMode}}' %s-1",
+	        f->set[0]);
+	sh_line(ports, sizeof(ports), "docker port %s-1 | wc -l", f->set[0]);
+	st = get(f->port[0], "/name", body, sizeof(body), 5000);
+	direct = get(f->cport[0], "/", NULL, 0, 5000);
+	print_message("    host_network 1: network mode '%s', %s published ports; through "
+	              "prescal %d '%.*s', directly on :%d %d\n", mode, ports, st,
+	              (int)strcspn(body, "\n"), body, f->cport[0], direct);
+	CHECK(f, !strcmp(mode, "host"), "network mode '%s'", mode);
+	CHECK(f, !strcmp(ports, "0"), "%s published ports", ports);
+	CHECK(f, st == 200 && direct == 200, "status %d through prescal, %d directly", st, direct);
+}
+
 static void
 test_missing_image(void **state)
 {
@@ -1052,6 +1087,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_start_timeout_retry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_image, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pull_missing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_network, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_sets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_healthcheck, setup, teardown),
 	};
