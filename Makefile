@@ -8,8 +8,12 @@ SRC = prescal.c proxy.c http.c pool.c docker.c json.c scale.c fleet.c admin.c ut
 OBJ = $(SRC:.c=.o)
 HDR = http.h pool.h docker.h json.h scale.h util.h proxy.h admin.h
 
-TCFLAGS = $(PCPPFLAGS) $(PCFLAGS) -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -I.
+TCFLAGS = $(PCPPFLAGS) $(PCFLAGS) -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=all -I.
 TLIBS = -lcmocka -pthread -fsanitize=address,undefined
+# any ASan, LSan or UBSan finding stops the sanitized binary non-zero
+SANENV = ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 UNIT = tests/http_test tests/pool_test tests/json_test tests/docker_test tests/scale_test \
 	tests/fleet_test
 
@@ -71,28 +75,32 @@ tests/backend-static: tests/backend.c
 # prescal itself under ASan+UBSan, for the integration suite
 prescal-asan: config.h $(SRC) $(HDR)
 	$(CC) $(PCPPFLAGS) $(PCFLAGS) -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
-		-fno-sanitize-recover=undefined -o $@ $(SRC) $(PLDFLAGS) -fsanitize=address,undefined
+		-fno-sanitize-recover=all -o $@ $(SRC) $(PLDFLAGS) -fsanitize=address,undefined
 prescal-tsan: config.h $(SRC) $(HDR)
 	$(CC) $(PCPPFLAGS) $(PCFLAGS) -g -O1 -fsanitize=thread -o $@ $(SRC) $(PLDFLAGS) -fsanitize=thread
 tests/pool_test-tsan: tests/pool_test.c pool.c util.c pool.h util.h
 	$(CC) $(PCPPFLAGS) $(PCFLAGS) -g -O1 -fsanitize=thread -I. -o $@ tests/pool_test.c pool.c \
 		util.c -lcmocka -pthread -fsanitize=thread
+tests/tsan_supp_test: tests/tsan_supp_test.c
+	$(CC) $(PCPPFLAGS) $(PCFLAGS) -g -O1 -fsanitize=thread -o $@ tests/tsan_supp_test.c \
+		-pthread -fsanitize=thread
 
 unit: $(UNIT)
-	@for t in $(UNIT); do echo "== $$t"; ./$$t || exit 1; done
+	@for t in $(UNIT); do echo "== $$t"; $(SANENV) ./$$t || exit 1; done
 
 INTEG = tests/config_test tests/integ_test tests/abuse_test tests/exhaust_test tests/admin_integ_test \
 	tests/scale_integ_test tests/chaos_test
 
 integ: prescal tests/backend tests/backend-static $(INTEG)
-	@for t in $(INTEG); do echo "== $$t"; ./$$t || exit 1; done
+	@for t in $(INTEG); do echo "== $$t"; $(SANENV) ./$$t || exit 1; done
 	@echo "== tests/image_test.sh"; sh tests/image_test.sh
 
 test: unit integ
 
 # the integration suite against an ASan+UBSan prescal (reports fail the run),
 # the pool's concurrency tests under TSan, and valgrind memcheck
-sanitize: prescal-asan prescal-tsan tests/backend tests/backend-static $(INTEG) tests/pool_test-tsan
+sanitize: prescal-asan prescal-tsan tests/backend tests/backend-static $(INTEG) tests/pool_test-tsan \
+		tests/tsan_supp_test
 	sh tests/sanitize.sh
 
 lint:
@@ -105,7 +113,7 @@ FUZZ_SECONDS = 60
 fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) sh fuzz/run.sh
 
-# ten minutes of mixed load with scaling; RSS and fds every minute
+# ten minutes of mixed load with scaling; RSS and fds every minute, bounded
 soak: prescal tests/backend-static
 	sh tests/soak.sh
 
@@ -122,7 +130,8 @@ bench: prescal tests/backend tests/backend-static
 	bash bench/bench.sh
 
 clean:
-	rm -f prescal prescal-static prescal-asan prescal-tsan tests/pool_test-tsan $(OBJ) $(UNIT) $(INTEG) tests/backend \
+	rm -f prescal prescal-static prescal-asan prescal-tsan tests/pool_test-tsan \
+		tests/tsan_supp_test $(OBJ) $(UNIT) $(INTEG) tests/backend \
 		tests/backend-static fuzz/*_fuzz prescal-$(VERSION).tar.gz
 
 dist: clean

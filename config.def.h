@@ -9,9 +9,9 @@
 #define LISTEN_BACKLOG   4096             /* listen(2) backlog, 1..65535 (the kernel caps it
                                              at net.core.somaxconn) */
 #define ACCEPT_BATCH     16               /* connections accepted per listener wake-up */
-#define DEFER_ACCEPT     0   /* 1: TCP_DEFER_ACCEPT: accept only once data came (about
-                                30% less CPU per new connection; the head deadline
-                                then runs from the first byte, not the connect) */
+#define DEFER_ACCEPT     0   /* 1: TCP_DEFER_ACCEPT: accept only once data came (the
+                                head deadline then runs from the first byte, not the
+                                connect) */
 
 /* threads and connections */
 #define NTHREADS         0         /* -t worker threads, 0..THREADS_MAX; 0 = auto: max x target
@@ -30,7 +30,7 @@
                                       connection calls sched_yield() and looks again this many
                                       times before it sleeps in epoll_wait. Under load a client
                                       or the backend is about to make work: picking it up
-                                      saves a sleep and a wake-up (see README, Benchmark).
+                                      saves a sleep and a wake-up.
                                       A worker never yields while it holds a request */
 #define MAX_CONNS        10000     /* open client connections; beyond: 503 + close */
 #define MAX_ACTIVE       4096      /* connections holding a buffer (head being read, served,

@@ -41,6 +41,7 @@
 /* the group: set up once, read-only in the tests */
 static char prescal_bin[512], backend_bin[512];
 static struct tproc *gback, *gplain, *gprox;
+static int bad_exit;       /* the group prescal did not exit 0 on SIGTERM */
 static int bport, plport, pport;
 static char recfile[64], gconf[80];
 
@@ -351,6 +352,7 @@ static int
 group_teardown(void **state)
 {
 	char log[4096];
+	int rc = 0;
 
 	(void)state;
 	if (gprox && tproc_wait(gprox, 0) == 0)
@@ -359,12 +361,17 @@ group_teardown(void **state)
 	tconn_close_all();
 	tresp_free_all();
 	tproc_stop_scope(SCOPE_TEST);
-	tproc_stop(gprox, SIGKILL);
+	/* SIGTERM, so that a sanitized prescal exits and LeakSanitizer reports */
+	if (tproc_term(gprox, 15000) != 0) {
+		fprintf(stderr, "abuse: the group prescal did not exit 0 on SIGTERM\n");
+		bad_exit = 1;
+		rc = -1;
+	}
 	tproc_stop(gplain, SIGKILL);
 	tproc_stop(gback, SIGKILL);
 	tmp_remove(NULL);
 	unlink(recfile);
-	return 0;
+	return rc;
 }
 
 static int
@@ -469,15 +476,11 @@ smug_case(const struct smug *t, char *why, size_t n, long *fwd)
 	msleep(SETTLE);
 	delta = rec_from(before, &got);
 	*fwd = got;
-	if (t->at == AT_HEAD && got > 0) {
+	/* the whole request arrives at once: prescal sees a body fault before
+	 * it contacts a backend, so nothing of it may be forwarded */
+	if (got > 0) {
 		snprintf(why, n, "%d, but the backend received %ld bytes: %.80s", r.status, got,
 		         delta ? delta : "");
-		free(delta);
-		return -1;
-	}
-	if (delta && memmem(delta, got, "zsmug", 5)) {
-		snprintf(why, n, "%d, but the bytes after the fault reached the backend",
-		         r.status);
 		free(delta);
 		return -1;
 	}
@@ -643,26 +646,22 @@ test_smuggling_table(void **state)
 		  "Host: t\r\n\r\n"), 400, 0, AT_HEAD },
 	};
 	char why[256];
-	int nfail = 0, nbody = 0, nfwd = 0;
-	long fwd, maxfwd = 0;
+	int nfail = 0, nbody = 0;
+	long fwd;
 	int64_t t0 = now_ms();
 
 	(void)state;
 	assert_non_null(ext);
 	for (size_t i = 0; i < LEN(t); i++) {
 		nbody += t[i].at == AT_BODY;
-		if (smug_case(&t[i], why, sizeof(why), &fwd) == 0) {
-			nfwd += fwd > 0;
-			maxfwd = MAX(maxfwd, fwd);
+		if (smug_case(&t[i], why, sizeof(why), &fwd) == 0)
 			continue;
-		}
 		printf("abuse: FAIL %s: %s\n", t[i].name, why);
 		nfail++;
 	}
 	free(ext);
-	printf("abuse: %zu framing cases (%d in the chunked body) in %lld ms, %d failed; "
-	       "%d body cases passed the head on (up to %ld bytes) before the fault\n",
-	       LEN(t), nbody, (long long)(now_ms() - t0), nfail, nfwd, maxfwd);
+	printf("abuse: %zu framing cases (%d in the chunked body) in %lld ms, %d failed\n",
+	       LEN(t), nbody, (long long)(now_ms() - t0), nfail);
 	if (nfail) {
 		show_log("group prescal", gprox);
 		fail_msg("%d framing cases failed (see above)", nfail);
@@ -683,6 +682,55 @@ test_bad_first_chunk_not_forwarded(void **state)
 	(void)state;
 	if (smug_case(&t, why, sizeof(why), &fwd))
 		fail_msg("%s: %s", t.name, why);
+}
+
+/* A malformed chunk that arrives after the body began to stream: the
+ * backend has had the head and the chunk before it (bodies are streamed,
+ * not held), but no byte from the fault on, and the next request is
+ * served as itself (that backend connection was not reused). */
+static void
+test_late_bad_chunk(void **state)
+{
+	static const char first[] = POSTC "5\r\nhello\r\n", chunk[] = "5\r\nhello\r\n";
+	static const char rest[] = "zz\r\nworld\r\n0\r\n\r\n" SMUG;
+	struct tconn *c;
+	struct tresp r = { 0 };
+	long before = rec_size(), got = 0, streamed = 0;
+	int64_t until = now_ms() + T_RESP;
+	char *delta = NULL, why[256];
+	int rc;
+
+	(void)state;
+	assert_true(before >= 0);
+	assert_non_null(c = tconn_open(pport, 1000));
+	assert_int_equal(tsends(c, first), 0);
+	/* the backend has the (rewritten) head and the first chunk */
+	while (now_ms() < until) {
+		delta = rec_from(before, &streamed);
+		rc = delta && streamed >= (long)sizeof(chunk) - 1 &&
+		     !memcmp(delta + streamed - (sizeof(chunk) - 1), chunk, sizeof(chunk) - 1);
+		free(delta);
+		if (rc)
+			break;
+		msleep(10);
+	}
+	if (now_ms() >= until)
+		fail_msg("the first chunk did not reach the backend: %ld bytes", streamed);
+	assert_int_equal(tsends(c, rest), 0);
+	rc = tresp_read(c, &r, 0, T_RESP);
+	assert_status(rc, &r, 400);
+	tresp_free(&r);
+	assert_int_equal(tclosed(c, 2000), 1);
+	tconn_close(c);
+	msleep(SETTLE);
+	delta = rec_from(before, &got);
+	printf("abuse: bad chunk after the first one streamed: 400; the backend got %ld bytes "
+	       "before the fault, %ld in all\n", streamed, got);
+	free(delta);
+	if (got != streamed)
+		fail_msg("the backend got %ld bytes from the fault on", got - streamed);
+	if (sync_echo(why, sizeof(why)) < 0)
+		fail_msg("%s", why);
 }
 
 /* "Transfer_Encoding" is a valid field name, not Transfer-Encoding: the
@@ -974,14 +1022,24 @@ test_idle_5000(void **state)
 	struct tproc *p;
 	struct tresp r = { 0 };
 	struct rlimit rl;
-	int *fd = idle_fd, port = free_port(), nidle = NIDLE, nfd0, nfd, rc, i, j;
+	int *fd = idle_fd, port = free_port(), nfd0, nfd, rc, i, j;
+	rlim_t need = (rlim_t)NIDLE + 200;
 	long rss0, rss, ms, maxms = 0;
 	int64_t t0;
 
 	(void)state;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)NIDLE + 200)
-		nidle = (int)rl.rlim_cur - 200;
-	assert_true(nidle >= 1000);
+	/* exactly NIDLE, as README says: raise the fd limit (prescal inherits it
+	 * and raises its own to the hard limit), or fail */
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_cur < need) {
+		rl.rlim_cur = MIN(need, rl.rlim_max);
+		setrlimit(RLIMIT_NOFILE, &rl);
+		assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	}
+	if (rl.rlim_cur < need)
+		fail_msg("RLIMIT_NOFILE is %llu (hard %llu): %d idle connections need %llu",
+		         (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max, NIDLE,
+		         (unsigned long long)need);
 	assert_int_equal(start_prescal(&p, port, conf, 4, plport), 0);
 	served(port, 2000);
 	msleep(100);
@@ -989,8 +1047,8 @@ test_idle_5000(void **state)
 	rss0 = proc_rss_kb(p->pid);
 	t0 = now_ms();
 	/* a batch connects and sends, then reads its responses */
-	for (i = 0; i < nidle && now_ms() - t0 < 30000; i += BATCH) {
-		for (j = i; j < MIN(i + BATCH, nidle); j++) {
+	for (i = 0; i < NIDLE && now_ms() - t0 < 30000; i += BATCH) {
+		for (j = i; j < MIN(i + BATCH, NIDLE); j++) {
 			fd[j] = tcp_connect(port, 2000);
 			if (fd[j] < 0)
 				fail_msg("connection %d: %s", j, strerror(errno));
@@ -1010,8 +1068,8 @@ test_idle_5000(void **state)
 	printf("abuse: %d idle keep-alive connections in %lld ms; prescal %d fds (%d before), "
 	       "RSS %ld KiB (%ld before)\n", idle_n, (long long)(now_ms() - t0), nfd, nfd0, rss,
 	       rss0);
-	assert_int_equal(idle_n, nidle);
-	assert_true(nfd >= nfd0 + nidle);
+	assert_int_equal(idle_n, NIDLE);
+	assert_true(nfd >= nfd0 + NIDLE);
 	assert_true(rss > 0 && rss < RSS_MAX_KB);
 	/* a new client is answered at once */
 	for (i = 0; i < 5; i++) {
@@ -1040,7 +1098,8 @@ test_idle_5000(void **state)
 
 /* 4. connection churn */
 
-enum { CHURN_N = 100000, CHURN_MIN = 20000, CHURN_MS = 40000, CHURN_THREADS = 4 };
+/* README: 100,000 connections of churn; CHURN_MS only bounds a stuck run */
+enum { CHURN_N = 100000, CHURN_MS = 90000, CHURN_THREADS = 4 };
 
 struct churn {
 	int port;
@@ -1140,7 +1199,7 @@ test_churn(void **state)
 	if (atomic_load(&ch.fails))
 		show_log("churn prescal", p);
 	assert_int_equal(atomic_load(&ch.fails), 0);
-	assert_true(atomic_load(&ch.done) >= CHURN_MIN);
+	assert_int_equal(atomic_load(&ch.done), CHURN_N);
 	assert_true(nfd <= nfd0);
 	served(port, 2000);
 }
@@ -1210,8 +1269,9 @@ test_huge_header_line(void **state)
 	rc = blast(pport, req, sizeof(pre) - 1 + N + 4, &r, &sent, &ms);
 	printf("abuse: 1 MB field line: %s %d after %zu bytes sent, %ld ms\n",
 	       rc ? "closed without a response" : "status", rc ? 0 : r.status, sent, ms);
-	if (rc == 0 && r.status != 431 && r.status != 414)
-		fail_msg("status %d, want 431 or 414", r.status);
+	/* prescal.1: a head over 12288 bytes gets 431 */
+	if (rc || r.status != 431)
+		fail_msg("%s %d, want 431", rc ? "closed without a response" : "status", r.status);
 	tresp_free(&r);
 	assert_true(ms < 1000);
 	/* and the request line itself */
@@ -1221,8 +1281,9 @@ test_huge_header_line(void **state)
 	rc = blast(pport, req, N + 28, &r, &sent, &ms);
 	printf("abuse: 1 MB request line: %s %d after %zu bytes sent, %ld ms\n",
 	       rc ? "closed without a response" : "status", rc ? 0 : r.status, sent, ms);
-	if (rc == 0 && r.status != 414)
-		fail_msg("status %d, want 414", r.status);
+	/* prescal.1: a request line over 8192 bytes gets 414 */
+	if (rc || r.status != 414)
+		fail_msg("%s %d, want 414", rc ? "closed without a response" : "status", r.status);
 	tresp_free(&r);
 	assert_true(ms < 1000);
 	served(pport, 2000);
@@ -1249,15 +1310,16 @@ test_many_headers(void **state)
 	rc = blast(pport, req, (size_t)(q + 2 - req), &r, &sent, &ms);
 	printf("abuse: %d fields of 10 bytes: %s %d after %zu bytes sent, %ld ms\n", N,
 	       rc ? "closed without a response" : "status", rc ? 0 : r.status, sent, ms);
-	if (rc == 0 && r.status != 431)
-		fail_msg("status %d, want 431", r.status);
+	/* prescal.1: over 100 fields gets 431 */
+	if (rc || r.status != 431)
+		fail_msg("%s %d, want 431", rc ? "closed without a response" : "status", r.status);
 	tresp_free(&r);
 	assert_true(ms < 1000);
 	served(pport, 2000);
 }
 
-/* a body that stalls after `first` bytes: prescal answers 408 (or closes)
- * within body_timeout + 1 s and closes the backend connection */
+/* a body that stalls after `first` bytes: prescal answers 408 within
+ * body_timeout + 1 s (prescal.1) and closes the backend connection */
 static void
 stalled_body(const char *what, const char *head, const char *first, size_t nfirst)
 {
@@ -1296,9 +1358,9 @@ stalled_body(const char *what, const char *head, const char *first, size_t nfirs
 	       "the backend got %ld bytes on %d connection(s), closed after %ld ms; "
 	       "RSS %ld KiB\n", what, nfirst, rc ? "closed" : "status", rc ? 0 : r.status, ms,
 	       BODY_TMO, got, atomic_load(&h->conns), bms, rss);
-	if (rc && !r.gone)
+	if (rc)
 		fail_msg("no answer: %s", r.err);
-	if (rc == 0 && r.status != 408)
+	if (r.status != 408)
 		fail_msg("status %d, want 408", r.status);
 	tresp_free(&r);
 	assert_int_equal(tclosed(c, 1000), 1);
@@ -1347,6 +1409,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_smuggling_table),
 		T(test_bad_first_chunk_not_forwarded),
+		T(test_late_bad_chunk),
 		T(test_transfer_underscore),
 		T(test_te_accepted_variants),
 		T(test_huge_header_line),
@@ -1367,5 +1430,8 @@ main(void)
 		rl.rlim_cur = MIN(rl.rlim_max, 20000);
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	return cmocka_run_group_tests_name("abuse", tests, group_setup, group_teardown);
+	if (getenv("INTEG_FILTER"))
+		cmocka_set_test_filter(getenv("INTEG_FILTER"));
+	/* cmocka does not count a failed group teardown */
+	return cmocka_run_group_tests_name("abuse", tests, group_setup, group_teardown) || bad_exit;
 }

@@ -31,6 +31,7 @@
 
 static char prescal_bin[512], backend_bin[512];
 static struct tproc *gback, *gprox;
+static int bad_exit;       /* the group prescal did not exit 0 on SIGTERM */
 static int bport, pport, aport;
 static char gbackend[32];   /* "127.0.0.1:<bport>", the group backend's name */
 
@@ -595,6 +596,7 @@ static int
 group_teardown(void **state)
 {
 	char log[4096];
+	int rc = 0;
 
 	(void)state;
 	if (gprox && gprox->pid > 0 && tproc_wait(gprox, 0) == 0)
@@ -603,9 +605,14 @@ group_teardown(void **state)
 	tconn_close_all();
 	tresp_free_all();
 	tproc_stop_scope(SCOPE_TEST);
-	tproc_stop(gprox, SIGKILL);
+	/* SIGTERM, so that a sanitized prescal exits and LeakSanitizer reports */
+	if (tproc_term(gprox, 15000) != 0) {
+		fprintf(stderr, "admin: the group prescal did not exit 0 on SIGTERM\n");
+		bad_exit = 1;
+		rc = -1;
+	}
 	tproc_stop(gback, SIGKILL);
-	return 0;
+	return rc;
 }
 
 static int
@@ -1139,5 +1146,8 @@ main(void)
 	};
 
 	signal(SIGPIPE, SIG_IGN);
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	if (getenv("INTEG_FILTER"))
+		cmocka_set_test_filter(getenv("INTEG_FILTER"));
+	/* cmocka does not count a failed group teardown */
+	return cmocka_run_group_tests(tests, group_setup, group_teardown) || bad_exit;
 }

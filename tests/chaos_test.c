@@ -2,15 +2,20 @@
 /*
  * chaos_test: prescal under a steady load while something breaks — a
  * container is killed, every container is stopped, the Docker daemon
- * restarts, prescal itself is SIGKILLed and started again. Each test starts
- * ./prescal (or $PRESCAL_BIN) for its own set ("pch-<pid>-<tag>") with an
- * admin listener, runs 8 client threads doing GET /slow?ms=10 with a 5 s
- * time-out per request, breaks something, and prints requests sent, failed
- * (by kind: 502, 503, other status, connect refused, no response, no answer
- * in time) and containers orphaned: those of the set that prescal's
- * /status does not list while it runs, and those left after it exited on
- * SIGTERM. Teardown kills what is left of prescal, removes every container
- * of the set and starts dockerd again if it does not answer.
+ * restarts, prescal itself is SIGKILLed and started again. Each test
+ * starts ./prescal (or $PRESCAL_BIN) for its own set ("pch-<pid>-<tag>")
+ * with an admin listener, runs 8 client threads doing GET /slow?ms=10 with
+ * a 5 s time-out per request, breaks something, and prints requests sent,
+ * failed (by kind: 502, 503, other status, connect refused, no response,
+ * no answer in time) and containers orphaned: those of the set that
+ * prescal's /status does not list while it runs, and those left after it
+ * exited on SIGTERM. The figures are bounded, not only printed: a stop of
+ * every instance or a SIGKILL of prescal fails at most the requests in
+ * flight then (NLOAD per instance stopped, NLOAD for prescal); every 503
+ * carries Retry-After; no failing answer takes longer than the hold
+ * time-out (check_answers()). Teardown kills what is left of prescal,
+ * removes every container of the set and starts dockerd again if it does
+ * not answer.
  *
  * Without a reachable Docker daemon every test is skipped, unless
  * PRESCAL_REQUIRE_DOCKER=1. The dockerd test stops the local daemon
@@ -21,6 +26,7 @@
  * only the matching tests. Run from the source root.
  */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -42,8 +48,12 @@
 #include "util.h"
 
 #define IMAGE      "prescal-test-backend:latest"
+#define HOLD_MS    3000           /* prescal's hold_timeout */
+#define SLACK_MS   500            /* a failing answer may come this much later */
+#define STR_(x)    #x
+#define STR(x)     STR_(x)
 #define CONF       "pull never\nscale_down_delay 2000\nidle_timeout 5000\n" \
-                   "hold_timeout 3000\nstart_timeout 10000\n"
+                   "hold_timeout " STR(HOLD_MS) "\nstart_timeout 10000\n"
 #define REQ        "GET /slow?ms=10 HTTP/1.1\r\nHost: pch\r\n\r\n"
 #define LOGMAX     (1 << 20)      /* prescal log bytes read back */
 #define NPROC      2              /* prescal processes per test */
@@ -81,6 +91,11 @@ struct load {
 	atomic_int stop;
 	atomic_long n[NUM_RES];
 	atomic_long maxms;            /* slowest request, answered or not */
+	atomic_long maxbad;           /* slowest 502, 503 or other status */
+	atomic_long no_retry;         /* 503s without Retry-After */
+	atomic_int inflight;          /* requests sent and not yet ended */
+	atomic_long mark;             /* ms after t0; LONG_MAX: none yet */
+	atomic_long after_mark;       /* failed requests begun after mark */
 	atomic_long last_bad;         /* ms after t0 of the last non-200, -1 none */
 	atomic_int good[NBUCKET];     /* 200s completed per bucket */
 	atomic_int bad[NBUCKET];      /* the rest */
@@ -387,6 +402,12 @@ record(struct load *l, int64_t t0, int kind, const char *fmt, ...)
 			break;
 	if (kind == RES_OK)
 		return;
+	if (t0 - l->t0 > atomic_load(&l->mark))
+		atomic_fetch_add(&l->after_mark, 1);
+	if (kind == RES_502 || kind == RES_503 || kind == RES_OTHER)
+		for (old = atomic_load(&l->maxbad); ms > old; )
+			if (atomic_compare_exchange_weak(&l->maxbad, &old, ms))
+				break;
 	for (old = atomic_load(&l->last_bad); at > old; )
 		if (atomic_compare_exchange_weak(&l->last_bad, &old, (long)at))
 			break;
@@ -413,12 +434,16 @@ exchange(struct load *l, struct tconn **c, struct tresp *r)
 		       strerror(errno));
 		return kind;
 	}
+	atomic_fetch_add(&l->inflight, 1);
 	rc = texchange(*c, REQ, r, REQ_MS);
+	atomic_fetch_sub(&l->inflight, 1);
 	if (rc < 0)
 		kind = strstr(r->err, "time-out") ? RES_HUNG : RES_NORESP;
 	else
 		kind = r->status == 200 ? RES_OK : r->status == 502 ? RES_502 :
 		       r->status == 503 ? RES_503 : RES_OTHER;
+	if (kind == RES_503 && !tresp_hdr(r, "retry-after", v, sizeof(v)))
+		atomic_fetch_add(&l->no_retry, 1);
 	if (rc < 0)
 		record(l, t0, kind, "+%lld ms: %s", (long long)(t0 - l->t0), r->err);
 	else
@@ -460,6 +485,7 @@ load_start(struct fix *f, int ms)
 	l->t0 = now_ms();
 	l->until = l->t0 + ms;
 	atomic_store(&l->last_bad, -1);
+	atomic_store(&l->mark, LONG_MAX);
 	for (; l->running < NLOAD; l->running++)
 		if (pthread_create(&l->t[l->running], NULL, load_thread, l) != 0)
 			break;
@@ -548,6 +574,21 @@ wait_served(struct load *l, int timeout_ms)
 	return -1;
 }
 
+/* what every test asserts of the answers its load got: each 503 carries
+ * Retry-After, and no failing answer (502, 503, other) took longer than
+ * the hold time-out, after which a held request is answered 503 */
+static void
+check_answers(struct fix *f, struct load *l)
+{
+	long nr = atomic_load(&l->no_retry), bad = atomic_load(&l->maxbad);
+
+	print_message("    slowest failing answer %ld ms (bound %d); 503s without Retry-After: "
+	              "%ld\n", bad, HOLD_MS + SLACK_MS, nr);
+	CHECK(f, nr == 0, "%ld answers 503 without Retry-After", nr);
+	CHECK(f, bad <= HOLD_MS + SLACK_MS, "a failing answer took %ld ms, more than the hold "
+	      "time-out %d ms (+%d)", bad, HOLD_MS, SLACK_MS);
+}
+
 /* orphans */
 
 /* containers of the set that prescal's /status does not list, waiting up
@@ -608,13 +649,11 @@ check_orphans(struct fix *f, int i)
 static int
 group_setup(void **state)
 {
-	const char *req = getenv("PRESCAL_REQUIRE_DOCKER");
-
 	(void)state;
 	if (getenv("PRESCAL_BIN"))
 		bin = getenv("PRESCAL_BIN");
 	if (docker_ping() < 0 || sh("docker version >/dev/null 2>&1") != 0) {
-		if (req && !strcmp(req, "1")) {
+		if (docker_required()) {
 			print_error("no Docker daemon at %s (or no docker CLI), and "
 			            "PRESCAL_REQUIRE_DOCKER=1\n", docker_sock());
 			return -1;
@@ -708,7 +747,7 @@ test_kill_one(void **state)
 	long at;
 
 	if (!have_docker)
-		skip();
+		DOCKER_SKIP("no Docker daemon");
 	name_set(f, "kill");
 	CHECK(f, start_prescal(f, 0, 2, 3, 10) == 0, "start");
 	CHECK(f, wait_log(f->p[0], READY, 2, 20000) == 0, "2 instances not ready");
@@ -728,6 +767,7 @@ test_kill_one(void **state)
 	print_counts("load", NULL, &all);
 	CHECK(f, all.sent > 100, "only %ld requests", all.sent);
 	CHECK(f, all.failed == 0, "%ld of %ld requests failed", all.failed, all.sent);
+	check_answers(f, l);
 	CHECK(f, wait_log(f->p[0], READY, 3, 15000) == 0, "no replacement became ready");
 	print_lines(f->p[0], events, 20);
 	check_orphans(f, 0);
@@ -737,14 +777,14 @@ static void
 test_stop_all(void **state)
 {
 	struct fix *f = *state;
-	struct counts all;
+	struct counts all, c0;
 	struct load *l;
 	char ids[512], buf[512];
 	long at, last;
 	int64_t t;
 
 	if (!have_docker)
-		skip();
+		DOCKER_SKIP("no Docker daemon");
 	name_set(f, "stop");
 	CHECK(f, start_prescal(f, 0, 2, 3, 10) == 0, "start");
 	CHECK(f, wait_log(f->p[0], READY, 2, 20000) == 0, "2 instances not ready");
@@ -756,7 +796,9 @@ test_stop_all(void **state)
 	msleep(1500);
 	at = load_at(l);
 	t = now_ms();
+	snap(l, &c0);
 	sh("docker stop -t 2 %s >/dev/null 2>&1", ids);
+	atomic_store(&l->mark, load_at(l));
 	print_message("    docker stop of both took %lld ms\n", (long long)(now_ms() - t));
 	msleep((int)(at + 11000 - load_at(l)));
 	load_stop(l);
@@ -765,7 +807,19 @@ test_stop_all(void **state)
 	print_message("    stop at +%ld ms; last failure %ld ms after it; slowest request "
 	              "%ld ms\n", at, last < 0 ? -1 : last - at, atomic_load(&l->maxms));
 	print_counts("load", NULL, &all);
+	print_message("    failed: %ld before the stop, %ld begun during it, %ld begun after "
+	              "it\n", c0.failed, all.failed - c0.failed - atomic_load(&l->after_mark),
+	              atomic_load(&l->after_mark));
 	print_lines(f->p[0], events, 20);
+	check_answers(f, l);
+	/* each client has one request in flight: at most NLOAD when an instance
+	 * stops, and docker stop stops the two one after the other (up to
+	 * 0.5 s apart here), so at most 2 * NLOAD */
+	CHECK(f, c0.failed == 0, "%ld requests failed before the stop", c0.failed);
+	CHECK(f, atomic_load(&l->after_mark) == 0, "%ld requests begun after the stop failed",
+	      atomic_load(&l->after_mark));
+	CHECK(f, all.failed <= 2 * NLOAD, "%ld requests failed, more than the %d in flight when "
+	      "the two instances stopped", all.failed, 2 * NLOAD);
 	CHECK(f, all.sent > 100, "only %ld requests", all.sent);
 	CHECK(f, unanswered(&all) == 0, "%ld requests got no HTTP answer within %d ms",
 	      unanswered(&all), REQ_MS);
@@ -843,7 +897,7 @@ test_dockerd_restart(void **state)
 	int rc;
 
 	if (!have_docker)
-		skip();
+		DOCKER_SKIP("no Docker daemon");
 	/* stopping the daemon is not something a plain `make test` should do
 	 * to a developer's machine: CI asks for it */
 	if (!getenv("PRESCAL_CHAOS_DOCKERD") || strcmp(getenv("PRESCAL_CHAOS_DOCKERD"), "1")) {
@@ -851,11 +905,8 @@ test_dockerd_restart(void **state)
 		        "set PRESCAL_CHAOS_DOCKERD=1 to run it (.ci/run does) ***\n\n");
 		skip();
 	}
-	if ((pid = dockerd_pid()) < 0 || kill(pid, 0) < 0) {
-		fprintf(stderr, "\n*** SKIPPED: no local dockerd this test may stop "
-		        "(pgrep -x dockerd, as root) ***\n\n");
-		skip();
-	}
+	if ((pid = dockerd_pid()) < 0 || kill(pid, 0) < 0)
+		DOCKER_SKIP("no local dockerd this test may stop (pgrep -x dockerd, as root)");
 	name_set(f, "dockerd");
 	f->restore = 1;
 	CHECK(f, start_prescal(f, 0, 1, 2, 10) == 0, "start");
@@ -893,6 +944,7 @@ test_dockerd_restart(void **state)
 	CHECK(f, unanswered(&c3) == 0, "%ld requests got no HTTP answer within %d ms",
 	      unanswered(&c3), REQ_MS);
 	CHECK(f, c3.n[RES_OTHER] == 0, "%ld answers neither 200, 502 nor 503", c3.n[RES_OTHER]);
+	check_answers(f, l);
 	CHECK(f, served >= 0, "the load was not all 200 within 30 s of the restart");
 	check_events(f, upms);
 	check_orphans(f, 0);
@@ -908,7 +960,7 @@ test_prescal_restart(void **state)
 	long killed, back, ready, served;
 
 	if (!have_docker)
-		skip();
+		DOCKER_SKIP("no Docker daemon");
 	name_set(f, "restart");
 	CHECK(f, start_prescal(f, 0, 2, 3, 10) == 0, "start");
 	CHECK(f, wait_log(f->p[0], READY, 2, 20000) == 0, "2 instances not ready");
@@ -946,6 +998,12 @@ test_prescal_restart(void **state)
 	CHECK(f, log_count(f->p[1], "scale up") == 0, "the restarted prescal started more");
 	CHECK(f, c2.n[RES_HUNG] == 0, "%ld requests got no answer within %d ms", c2.n[RES_HUNG],
 	      REQ_MS);
+	check_answers(f, l);
+	CHECK(f, c0.failed == 0, "%ld requests failed before the kill", c0.failed);
+	CHECK(f, c1.n[RES_NORESP] - c0.n[RES_NORESP] <= NLOAD, "%ld requests cut, more than the "
+	      "%d in flight at the kill", c1.n[RES_NORESP] - c0.n[RES_NORESP], NLOAD);
+	CHECK(f, c2.failed == c1.failed, "%ld requests failed after the instances were ready",
+	      c2.failed - c1.failed);
 	CHECK(f, served >= 0 && served - back <= 5000, "load not all 200 within 5 s of the "
 	      "restart (%ld ms)", served < 0 ? -1 : served - back);
 	CHECK(f, c2.n[RES_OK] - c1.n[RES_OK] > 50, "only %ld 200s after the restart",

@@ -1,9 +1,11 @@
 /* See LICENSE file for copyright and license details. */
 /*
  * config_test: the configuration file and the flags, as a user meets them:
- * a table of {file, flags, exit status, the exact first line of stderr,
- * a line that must be in the -T output}. Runs ./prescal (or $PRESCAL_BIN)
- * with -T, so nothing listens.
+ * a table of {file, flags, exit status, prescal's message, a line that
+ * must be in the -T output}. stdout and stderr come back as one text: on
+ * an error the message must be its first line, exactly; on success (the
+ * settings first, then "configuration ok") a whole line of it. Runs
+ * ./prescal (or $PRESCAL_BIN) with -T, so nothing listens.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,8 +26,8 @@ struct row {
 	const char *file;       /* config file text, NULL: no -f */
 	const char *flags[8];   /* extra flags, NULL-terminated */
 	int status;             /* exit status */
-	const char *err;        /* exact first stderr line, "%F" = the file's path */
-	const char *out;        /* a line of the -T output, or NULL */
+	const char *err;        /* the message line, "%F" = the file's path */
+	const char *out;        /* a whole line of the -T output, or NULL */
 };
 
 static const struct row rows[] = {
@@ -93,6 +95,22 @@ static const struct row rows[] = {
 
 static const char *bin = "./prescal";
 
+/* whether out has line as a whole line; first: as its first line */
+static int
+has_line(const char *out, const char *line, int first)
+{
+	size_t n = strlen(line);
+	const char *p = out;
+
+	for (;;) {
+		if (!strncmp(p, line, n) && (p[n] == '\n' || p[n] == '\0'))
+			return 1;
+		if (first || !(p = strchr(p, '\n')))
+			return 0;
+		p++;
+	}
+}
+
 /* runs one row; the file is written to a temp path */
 static void
 run_row(const struct row *r, const char *filetext, int missing)
@@ -136,9 +154,10 @@ run_row(const struct row *r, const char *filetext, int missing)
 			}
 		}
 	}
-	if (want[0] && !strstr(out, want))
-		fail_msg("%s: want the line\n  %s\ngot:\n%s", r->name, want, out);
-	if (r->out && !strstr(out, r->out))
+	if (want[0] && !has_line(out, want, r->status != 0))
+		fail_msg("%s: want the %sline\n  %s\ngot:\n%s", r->name,
+		         r->status ? "first " : "", want, out);
+	if (r->out && !has_line(out, r->out, 0))
 		fail_msg("%s: -T output lacks\n  %s\ngot:\n%s", r->name, r->out, out);
 }
 

@@ -19,6 +19,7 @@
 #include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -41,6 +42,7 @@
 /* the group: set up once, read-only in the tests */
 static char prescal_bin[512], backend_bin[512];
 static struct tproc *gback, *gprox;
+static int bad_exit;       /* the group prescal did not exit 0 on SIGTERM */
 static int bport, pport, gnfd;
 static char recfile[64], gconf[64];
 
@@ -290,6 +292,7 @@ static int
 group_teardown(void **state)
 {
 	char log[4096];
+	int rc = 0;
 
 	(void)state;
 	if (gprox && tproc_wait(gprox, 0) == 0)
@@ -298,11 +301,16 @@ group_teardown(void **state)
 	tconn_close_all();
 	tresp_free_all();
 	tproc_stop_scope(SCOPE_TEST);
-	tproc_stop(gprox, SIGKILL);
+	/* SIGTERM, so that a sanitized prescal exits and LeakSanitizer reports */
+	if (tproc_term(gprox, 15000) != 0) {
+		fprintf(stderr, "integ: the group prescal did not exit 0 on SIGTERM\n");
+		bad_exit = 1;
+		rc = -1;
+	}
 	tproc_stop(gback, SIGKILL);
 	tmp_remove(NULL);
 	unlink(recfile);
-	return 0;
+	return rc;
 }
 
 /* per test: kill what the test started, close what it left open */
@@ -2153,6 +2161,492 @@ test_flags(void **state)
 	           "bad config value");
 }
 
+/* -h prints the usage and exits 0 */
+static void
+test_flag_h(void **state)
+{
+	(void)state;
+	expect_run((char *[]){ prescal_bin, "-h", NULL }, 0, "usage: prescal [-hqvT]", "-h");
+}
+
+/* -s: prescal talks to the Docker socket at that path. A unix listener of
+ * the test's stands in for dockerd: prescal must connect and send it an
+ * HTTP request (it gets no answer, so prescal then gives up and exits) */
+static void
+test_flag_s(void **state)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct pollfd pfd;
+	struct tproc *p;
+	char lp[32], path[64], buf[256] = "";
+	char *argv[] = { prescal_bin, "-l", lp, "-a", "off", "-i", "img:latest", "-s", path, NULL };
+	int lfd, fd = -1, port = free_port();
+	ssize_t k = 0;
+
+	(void)state;
+	hostport(lp, sizeof(lp), port);
+	snprintf(path, sizeof(path), "/tmp/prescal-integ-sock-%d", (int)getpid());
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	unlink(path);
+	assert_true((lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	assert_non_null(p = tproc_start(argv, NULL, SCOPE_TEST));
+	pfd = (struct pollfd){ .fd = lfd, .events = POLLIN };
+	if (poll(&pfd, 1, 5000) == 1 && (fd = accept(lfd, NULL, NULL)) >= 0) {
+		pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
+		if (poll(&pfd, 1, 5000) == 1)
+			k = recv(fd, buf, sizeof(buf) - 1, 0);
+		buf[k > 0 ? k : 0] = '\0';
+		close(fd);
+	}
+	close(lfd);
+	unlink(path);
+	printf("integ: -s %s: prescal sent '%.*s'\n", path, (int)strcspn(buf, "\r\n"), buf);
+	if (fd < 0)
+		fail_msg("prescal did not connect to the -s socket %s", path);
+	if (strncmp(buf, "GET /", 5) && strncmp(buf, "HEAD /", 6))
+		fail_msg("prescal sent no HTTP request to the -s socket: '%s'", buf);
+	tproc_stop(p, SIGKILL);
+}
+
+/* copies the first line of p's whole log that holds needle into line;
+ * returns 0, or -1 if there is none */
+static int
+log_line(const struct tproc *p, const char *needle, char *line, size_t n)
+{
+	FILE *f = fopen(p->log, "re");
+	char *buf = NULL, *s = NULL, *b;
+	long len;
+
+	if (!f)
+		return -1;
+	fseek(f, 0, SEEK_END);
+	len = ftell(f);
+	rewind(f);
+	if (len > 0 && (buf = malloc(len + 1)) && fread(buf, 1, len, f) == (size_t)len) {
+		buf[len] = '\0';
+		if ((s = strstr(buf, needle))) {
+			for (b = s; b > buf && b[-1] != '\n'; b--)
+				;
+			snprintf(line, n, "%.*s", (int)strcspn(b, "\n"), b);
+		}
+	}
+	free(buf);
+	fclose(f);
+	return s ? 0 : -1;
+}
+
+/* access_log: one line per request on stdout, "client "request line"
+ * status bytes backend ms" (prescal.1), bytes = what went to the client */
+static void
+test_access_log_format(void **state)
+{
+	struct tresp r = { 0 };
+	char req[128], want[256], peer[64], line[256], back[64];
+	long bytes, ms;
+	int rc, st, n = 0;
+	int64_t until = now_ms() + 2000;
+
+	(void)state;
+	snprintf(req, sizeof(req), "GET /big?bytes=1000&alog=%d HTTP/1.1\r\nHost: t\r\n\r\n",
+	         (int)getpid());
+	rc = request1(pport, req, &r);
+	assert_status(rc, &r, 200);
+	snprintf(want, sizeof(want), "\"GET /big?bytes=1000&alog=%d HTTP/1.1\" ", (int)getpid());
+	while ((rc = log_line(gprox, want, line, sizeof(line))) < 0 && now_ms() < until)
+		msleep(20);
+	if (rc < 0)
+		fail_msg("no access log line with %s", want);
+	printf("integ: access log: %s\n", line);
+	n = sscanf(line, "%63s \"GET %*s HTTP/1.1\" %d %ld %63s %ld", peer, &st, &bytes, back,
+	           &ms);
+	assert_int_equal(n, 5);
+	assert_string_equal(peer, "127.0.0.1");
+	assert_int_equal(st, 200);
+	assert_int_equal(bytes, (long)(r.headlen + r.blen));
+	snprintf(want, sizeof(want), "127.0.0.1:%d", bport);
+	assert_string_equal(back, want);
+	assert_in_range(ms, 0, T_RESP);
+	tresp_free(&r);
+}
+
+/* balance rr against least with one slow request in flight on one of two
+ * backends: least sends the next six to the other, rr gives each its turn */
+static void
+test_balance_rr_vs_least(void **state)
+{
+	static const char *const confs[] = { "balance least\n", "balance rr\n" };
+	struct tproc *b1, *b2, *p;
+	struct tconn *slow;
+	struct tresp r = { 0 };
+	char a1[32], a2[32], *cf;
+	int p1 = free_port(), p2 = free_port(), na, nb, rc;
+
+	(void)state;
+	assert_int_equal(start_backend(&b1, p1, NULL, "alpha", SCOPE_TEST), 0);
+	assert_int_equal(start_backend(&b2, p2, NULL, "beta", SCOPE_TEST), 0);
+	for (size_t i = 0; i < LEN(confs); i++) {
+		int port = free_port();
+
+		assert_non_null(cf = tmp_write("integ-conf", confs[i]));
+		assert_int_equal(start_prescal(&p, port, cf, 4, hostport(a1, sizeof(a1), p1),
+		                               hostport(a2, sizeof(a2), p2), NULL), 0);
+		assert_non_null(slow = tconn_open(port, 1000));
+		assert_int_equal(tsends(slow, "GET /slow?ms=3000 HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
+		msleep(200);
+		for (na = nb = 0; na + nb < 6; ) {
+			rc = request1(port, "GET /name HTTP/1.1\r\nHost: t\r\n\r\n", &r);
+			assert_status(rc, &r, 200);
+			na += !strcmp(r.body, "alpha\n");
+			nb += !strcmp(r.body, "beta\n");
+			tresp_free(&r);
+		}
+		tconn_close(slow);
+		tproc_stop(p, SIGKILL);
+		printf("integ: %.*s with a slow request in flight: alpha %d, beta %d of 6\n",
+		       (int)strlen(confs[i]) - 1, confs[i], na, nb);
+		if (i == 0 && na != 6 && nb != 6)
+			fail_msg("least: %d and %d; all six should go to the idle backend", na, nb);
+		if (i == 1 && (na != 3 || nb != 3))
+			fail_msg("rr: %d and %d; want 3 and 3", na, nb);
+	}
+}
+
+/* a loopback listener whose accept queue is full: the kernel drops further
+ * SYNs, so a connect to it hangs until the connector's time-out, like a
+ * blackholed address. Returns the listener; *filler fills the queue */
+static int
+blackhole(int *port, int *filler)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t al = sizeof(a);
+	int fd;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(fd, 0), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+	*port = ntohs(a.sin_port);
+	assert_true((*filler = tcp_connect(*port, 1000)) >= 0);
+	assert_int_equal(tcp_connect(*port, 200), -1);  /* it does hang */
+	return fd;
+}
+
+/* connect_timeout against two blackholed backends, max_tries 1 and 2: a
+ * 502 after one or two connect time-outs */
+static void
+test_connect_timeout_max_tries(void **state)
+{
+	enum { CTMO = 400 };
+	struct tproc *p;
+	struct tresp r = { 0 };
+	char h1[32], h2[32], conf[128], *cf;
+	int l1, l2, f1, f2, q1, q2, rc;
+	int64_t t0;
+	long ms;
+
+	(void)state;
+	l1 = blackhole(&q1, &f1);
+	l2 = blackhole(&q2, &f2);
+	for (int tries = 1; tries <= 2; tries++) {
+		int port = free_port();
+
+		snprintf(conf, sizeof(conf), "connect_timeout %d\nmax_tries %d\nmax_fails 1000\n",
+		         CTMO, tries);
+		assert_non_null(cf = tmp_write("integ-conf", conf));
+		assert_int_equal(start_prescal(&p, port, cf, 2, hostport(h1, sizeof(h1), q1),
+		                               hostport(h2, sizeof(h2), q2), NULL), 0);
+		t0 = now_ms();
+		rc = request1(port, "GET / HTTP/1.1\r\nHost: t\r\n\r\n", &r);
+		ms = (long)(now_ms() - t0);
+		printf("integ: connect_timeout %d, max_tries %d, two blackholed backends: %d after "
+		       "%ld ms\n", CTMO, tries, rc ? -1 : r.status, ms);
+		assert_status(rc, &r, 502);
+		tresp_free(&r);
+		assert_in_range(ms, tries * CTMO - 50, tries * CTMO + 600);
+		tproc_stop(p, SIGKILL);
+	}
+	close(f1);
+	close(f2);
+	close(l1);
+	close(l2);
+}
+
+/* a backend that closes before answering: a GET goes on to the next
+ * backend, a POST (not idempotent, RFC 9110 9.2.2) gets 502 and is sent
+ * to no other backend. The POSTs have no body: one with a body is never
+ * sent twice anyway, since its body was read */
+static void
+test_non_idempotent_not_retried(void **state)
+{
+	struct tproc *p;
+	struct tresp r = { 0 };
+	char cbp[32], bp[32], req[160], mark[64], post[80], *cf;
+	int port = free_port(), rc, n502 = 0, canned_posts, before;
+
+	(void)state;
+	canned_start("", 1, 0);
+	assert_non_null(cf = tmp_write("integ-conf", "balance rr\nmax_fails 1000\nmax_tries 2\n"));
+	assert_int_equal(start_prescal(&p, port, cf, 2, hostport(cbp, sizeof(cbp), cb.port),
+	                               hostport(bp, sizeof(bp), bport), NULL), 0);
+	for (int i = 0; i < 6; i++) {
+		snprintf(req, sizeof(req), "GET /?idem=g%d-%d HTTP/1.1\r\nHost: t\r\n\r\n", i,
+		         (int)getpid());
+		rc = request1(port, req, &r);
+		assert_status(rc, &r, 200);
+		tresp_free(&r);
+	}
+	before = cb.reqs;
+	for (int i = 0; i < 6; i++) {
+		snprintf(mark, sizeof(mark), "/?idem=p%d-%d", i, (int)getpid());
+		snprintf(req, sizeof(req), "POST %s HTTP/1.1\r\nHost: t\r\n\r\n", mark);
+		rc = request1(port, req, &r);
+		assert_resp(rc, &r);
+		if (r.status == 502)
+			n502++;
+		else if (r.status != 200)
+			fail_msg("POST %d: status %d", i, r.status);
+		snprintf(post, sizeof(post), "sync-idem-p%d", i);
+		sync_record(post);
+		snprintf(post, sizeof(post), "POST %s ", mark);
+		if (r.status == 502 && recorded(post))
+			fail_msg("POST %s got 502 but reached the second backend", mark);
+		tresp_free(&r);
+	}
+	canned_stop();
+	canned_posts = cb.reqs - before;
+	printf("integ: closing backend + good one, rr: 6 GETs all 200 (%d reached the closing "
+	       "one); 6 POSTs: %d got 502, the closing one got %d\n", before, n502, canned_posts);
+	assert_true(before >= 1);          /* GETs hit it and were retried */
+	assert_true(n502 >= 1);
+	assert_int_equal(n502, canned_posts);
+}
+
+/* tunnel_timeout: an idle upgraded connection is closed after it */
+static void
+test_tunnel_timeout(void **state)
+{
+	enum { TTMO = 500 };
+	struct tproc *p;
+	struct tconn *c;
+	struct tresp r = { 0 };
+	char conf[64], bp[32], buf[16] = "", *cf;
+	int port = free_port(), rc, closed;
+	int64_t t0;
+	long ms;
+
+	(void)state;
+	snprintf(conf, sizeof(conf), "tunnel_timeout %d\n", TTMO);
+	assert_non_null(cf = tmp_write("integ-conf", conf));
+	assert_int_equal(start_prescal(&p, port, cf, 2, hostport(bp, sizeof(bp), bport), NULL), 0);
+	assert_non_null(c = tconn_open(port, 1000));
+	rc = texchange(c, "GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
+	               "Connection: Upgrade\r\n\r\n", &r, T_RESP);
+	assert_status(rc, &r, 101);
+	tresp_free(&r);
+	assert_int_equal(tsends(c, "ping"), 0);
+	read_exactly(c, buf, 4);
+	assert_string_equal(buf, "ping");
+	t0 = now_ms();
+	closed = tclosed(c, TTMO + 2000);
+	ms = (long)(now_ms() - t0);
+	printf("integ: tunnel_timeout %d: idle tunnel %s after %ld ms\n", TTMO,
+	       closed == 1 ? "closed" : "still open", ms);
+	assert_int_equal(closed, 1);
+	assert_in_range(ms, TTMO - 50, TTMO + 1500);
+	tconn_close(c);
+}
+
+/* send_timeout: a client that stops reading a big response is cut off
+ * once a write has blocked that long; it never gets most of the body */
+static void
+test_send_timeout(void **state)
+{
+	enum { STMO = 300, PAUSE = 5000, BIG = 256 << 20 };
+	struct tproc *p;
+	struct tconn *c;
+	char conf[64], bp[32], req[96], buf[65536], *cf;
+	int port = free_port();
+	long long got = 0;
+	ssize_t k;
+	int64_t until;
+
+	(void)state;
+	snprintf(conf, sizeof(conf), "send_timeout %d\n", STMO);
+	assert_non_null(cf = tmp_write("integ-conf", conf));
+	assert_int_equal(start_prescal(&p, port, cf, 2, hostport(bp, sizeof(bp), bport), NULL), 0);
+	assert_non_null(c = tconn_open(port, 1000));
+	snprintf(req, sizeof(req), "GET /big?bytes=%d HTTP/1.1\r\nHost: t\r\n\r\n", BIG);
+	assert_int_equal(tsends(c, req), 0);
+	/* not reading: prescal's writes block. A write that moves a few bytes
+	 * (window probes) starts its time-out again, so prescal gives up after
+	 * a few of them: measured 1.5 s with 500 ms */
+	msleep(PAUSE);
+	until = now_ms() + 10000;
+	while (now_ms() < until && got < BIG / 2 && (k = tread_some(c, buf, sizeof(buf), 2000)) > 0)
+		got += k;
+	printf("integ: send_timeout %d: a client that stopped reading for %d ms then got "
+	       "%lld of %d bytes\n", STMO, PAUSE, got, BIG);
+	assert_true(got < BIG / 2);
+	tconn_close(c);
+}
+
+/* backend_idle: a cached backend connection is closed after it (prescal
+ * expires cached connections once a second) */
+static void
+test_backend_idle(void **state)
+{
+	enum { BIDLE = 300 };
+	struct tproc *p;
+	struct tresp r = { 0 };
+	char conf[64], bp[32], *cf;
+	int port = free_port(), rc, nfd0, nfd;
+	int64_t t0, until;
+
+	(void)state;
+	snprintf(conf, sizeof(conf), "backend_idle %d\nidle_per_backend 4\n", BIDLE);
+	assert_non_null(cf = tmp_write("integ-conf", conf));
+	assert_int_equal(start_prescal(&p, port, cf, 2, hostport(bp, sizeof(bp), bport), NULL), 0);
+	msleep(100);
+	nfd0 = proc_nfd(p->pid);
+	rc = request1(port, "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", &r);
+	assert_status(rc, &r, 200);
+	tresp_free(&r);
+	t0 = now_ms();
+	until = t0 + 1000;
+	while ((nfd = proc_nfd(p->pid)) != nfd0 + 1 && now_ms() < until)
+		msleep(10);
+	assert_int_equal(nfd, nfd0 + 1);   /* the cached backend connection */
+	until = t0 + BIDLE + 3000;
+	while ((nfd = proc_nfd(p->pid)) > nfd0 && now_ms() < until)
+		msleep(20);
+	printf("integ: backend_idle %d: cached backend connection closed after %lld ms\n", BIDLE,
+	       (long long)(now_ms() - t0));
+	assert_int_equal(nfd, nfd0);
+	assert_in_range(now_ms() - t0, BIDLE - 50, BIDLE + 1500);
+}
+
+/* max_active: connections that hold a buffer of their own (a partial
+ * head, parked) are bounded; one more gets 503 with Retry-After and is
+ * closed, and a held one still completes */
+static void
+test_max_active(void **state)
+{
+	enum { NACT = 8 };
+	static const char part[] = "GET / HTTP/1.1\r\nHost: t\r\n";
+	struct tproc *p;
+	struct tconn *c[NACT + 1];
+	struct tresp r = { 0 };
+	char conf[96], bp[32], v[16], *cf;
+	int port = free_port(), rc;
+
+	(void)state;
+	snprintf(conf, sizeof(conf), "max_active %d\nheader_timeout 5000\n", NACT);
+	assert_non_null(cf = tmp_write("integ-conf", conf));
+	assert_int_equal(start_prescal(&p, port, cf, 2, hostport(bp, sizeof(bp), bport), NULL), 0);
+	for (int i = 0; i <= NACT; i++) {
+		assert_non_null(c[i] = tconn_open(port, 1000));
+		assert_int_equal(tsends(c[i], part), 0);
+		msleep(50);   /* read and parked before the next */
+	}
+	for (int i = 0; i < NACT; i++)
+		assert_int_equal(tclosed(c[i], 0), 0);
+	rc = tresp_read(c[NACT], &r, 0, T_RESP);
+	printf("integ: max_active %d: connection %d with a partial head: %d%s\n", NACT, NACT + 1,
+	       rc ? -1 : r.status, rc == 0 && tresp_hdr(&r, "retry-after", v, sizeof(v)) ?
+	       ", Retry-After" : "");
+	assert_status(rc, &r, 503);
+	assert_non_null(tresp_hdr(&r, "retry-after", v, sizeof(v)));
+	tresp_free(&r);
+	assert_int_equal(tclosed(c[NACT], 1000), 1);
+	rc = texchange(c[0], "\r\n", &r, T_RESP);
+	assert_status(rc, &r, 200);
+	tresp_free(&r);
+	for (int i = 0; i <= NACT; i++)
+		tconn_close(c[i]);
+}
+
+/* defer_accept: the header timeout runs from the first byte, not from the
+ * connect. A client silent for 600 ms with header_timeout 300 is cut off
+ * without it (closed: it sent nothing to answer) and served with it (the
+ * kernel holds a silent connection for a second before prescal sees it) */
+static void
+test_defer_accept(void **state)
+{
+	enum { HTMO = 300, SILENT = 600 };
+	struct tproc *p;
+	struct tconn *c;
+	struct tresp r = { 0 };
+	char conf[96], bp[32], *cf;
+	int st[2], rc;
+
+	(void)state;
+	for (int on = 0; on <= 1; on++) {
+		int port = free_port();
+
+		snprintf(conf, sizeof(conf), "defer_accept %d\nheader_timeout %d\n", on, HTMO);
+		assert_non_null(cf = tmp_write("integ-conf", conf));
+		assert_int_equal(start_prescal(&p, port, cf, 2, hostport(bp, sizeof(bp), bport),
+		                               NULL), 0);
+		assert_non_null(c = tconn_open(port, 1000));
+		msleep(SILENT);
+		rc = texchange(c, "GET / HTTP/1.1\r\nHost: t\r\n\r\n", &r, T_RESP);
+		st[on] = rc ? (r.gone ? 0 : -1) : r.status;   /* 0: closed */
+		tresp_free(&r);
+		tconn_close(c);
+		tproc_stop(p, SIGKILL);
+	}
+	printf("integ: %d ms silent after connect, header_timeout %d: defer_accept 0: %d, "
+	       "defer_accept 1: %d (0: closed)\n", SILENT, HTMO, st[0], st[1]);
+	if (st[0] != 0 && st[0] != 408)
+		fail_msg("defer_accept 0: %d, want closed or 408", st[0]);
+	assert_int_equal(st[1], 200);
+}
+
+/* conn_cap: a request over the cap waits for a slot. With one request in
+ * flight for 1 s on the only backend, conn_cap 1 makes the next wait for
+ * it; without a cap it is answered at once */
+static void
+test_conn_cap(void **state)
+{
+	struct tproc *p;
+	struct tconn *slow;
+	struct tresp r = { 0 };
+	char conf[64], bp[32], *cf;
+	long ms[2];
+	int rc;
+
+	(void)state;
+	for (int cap = 0; cap <= 1; cap++) {
+		int port = free_port();
+		int64_t t0;
+
+		snprintf(conf, sizeof(conf), "conn_cap %d\nhold_timeout 5000\n", cap);
+		assert_non_null(cf = tmp_write("integ-conf", conf));
+		assert_int_equal(start_prescal(&p, port, cf, 4, hostport(bp, sizeof(bp), bport),
+		                               NULL), 0);
+		assert_non_null(slow = tconn_open(port, 1000));
+		assert_int_equal(tsends(slow, "GET /slow?ms=1000 HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
+		msleep(100);
+		t0 = now_ms();
+		rc = request1(port, "GET / HTTP/1.1\r\nHost: t\r\n\r\n", &r);
+		ms[cap] = (long)(now_ms() - t0);
+		assert_status(rc, &r, 200);
+		tresp_free(&r);
+		rc = tresp_read(slow, &r, 0, T_RESP);
+		assert_status(rc, &r, 200);
+		tresp_free(&r);
+		tconn_close(slow);
+		tproc_stop(p, SIGKILL);
+	}
+	printf("integ: beside a 1 s request on the only backend, the next took %ld ms with no "
+	       "cap, %ld ms with conn_cap 1\n", ms[0], ms[1]);
+	assert_true(ms[0] < 500);
+	assert_in_range(ms[1], 700, 2500);
+}
+
 #define T(f) cmocka_unit_test_teardown(f, test_teardown)
 
 int
@@ -2208,6 +2702,18 @@ main(void)
 		T(test_h2c_101_no_tunnel),
 		T(test_leftover_bytes_not_relayed),
 		T(test_flags),
+		T(test_flag_h),
+		T(test_flag_s),
+		T(test_access_log_format),
+		T(test_balance_rr_vs_least),
+		T(test_connect_timeout_max_tries),
+		T(test_non_idempotent_not_retried),
+		T(test_tunnel_timeout),
+		T(test_send_timeout),
+		T(test_backend_idle),
+		T(test_max_active),
+		T(test_defer_accept),
+		T(test_conn_cap),
 	};
 	struct rlimit rl;
 
@@ -2217,5 +2723,8 @@ main(void)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	return cmocka_run_group_tests_name("integ", tests, group_setup, group_teardown);
+	if (getenv("INTEG_FILTER"))
+		cmocka_set_test_filter(getenv("INTEG_FILTER"));
+	/* cmocka does not count a failed group teardown */
+	return cmocka_run_group_tests_name("integ", tests, group_setup, group_teardown) || bad_exit;
 }

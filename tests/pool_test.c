@@ -329,12 +329,58 @@ test_round_robin(void **state)
 		pool_remove(b[i]);
 }
 
+/* the same unequal in-flight load under both policies: 4 open picks on
+ * backend 0, none on 1, 2 on 2. least sends every next pick to backend 1;
+ * rr ignores the load and gives each backend its turn, the busiest too */
+static void
+test_rr_vs_least(void **state)
+{
+	static const int load[3] = { 4, 0, 2 };
+	struct pool_conf c = conf_base();
+	struct backend *b[3], *held[8], *skip[2], *got;
+	int bal, i, k, n, got_n[NUM_BAL][3];
+
+	(void)state;
+	memset(got_n, 0, sizeof(got_n));
+	for (bal = 0; bal < NUM_BAL; bal++) {
+		c.balance = bal;
+		pool_init(&c);
+		for (i = 0; i < 3; i++)
+			b[i] = add(i, B_UP);
+		n = 0;
+		for (i = 0; i < 3; i++) {
+			skip[0] = b[(i + 1) % 3];
+			skip[1] = b[(i + 2) % 3];
+			for (k = 0; k < load[i]; k++)
+				assert_int_equal(pool_pick(&held[n++], skip, 2, now_ms()), 0);
+		}
+		/* six picks, each done at once: the load stays as it was */
+		for (k = 0; k < 6; k++) {
+			assert_int_equal(pick(&got), 0);
+			for (i = 0; i < 3; i++)
+				got_n[bal][i] += got == b[i];
+			pool_done(got, 1);
+		}
+		while (n > 0)
+			pool_done(held[--n], 1);
+		for (i = 0; i < 3; i++)
+			pool_remove(b[i]);
+	}
+	for (i = 0; i < 3; i++) {
+		if (got_n[BAL_LEAST][i] != (i == 1 ? 6 : 0))
+			fail_msg("least: backend %d (load %d) got %d of 6 picks", i, load[i],
+			         got_n[BAL_LEAST][i]);
+		if (got_n[BAL_RR][i] != 2)
+			fail_msg("rr: backend %d (load %d) got %d of 6 picks", i, load[i],
+			         got_n[BAL_RR][i]);
+	}
+}
+
 /*
- * With one backend out of selection, round-robin should share the picks
- * evenly among the others. choose_unlocked() starts at cursor % n over all
- * backends and takes the next pickable one, so the backend after an
- * unpickable one also gets its slot: with [up, draining, up] the last one
- * gets 2/3 of the picks. Fails: see the report.
+ * With one backend out of selection, round-robin shares the picks evenly
+ * among the others. A cursor taken modulo all backends would give the
+ * backend after an unpickable one its slot too: with [up, draining, up]
+ * the last one would get 2/3 of the picks.
  */
 static void
 test_round_robin_skips_evenly(void **state)
@@ -600,10 +646,9 @@ test_backoff_doubles(void **state)
 
 /*
  * Requests that were already in flight when the backend went down are not
- * trials; their failures should not stretch the back-off. fail_unlocked()
- * doubles it for every failure while B_DOWN, so one outage under load (10
- * open requests, max_fails 3) sends the first back-off from 50 ms to 6.4 s.
- * Fails: see the report.
+ * trials; their failures do not stretch the back-off. Doubling it for
+ * every failure while B_DOWN would send one outage under load (10 open
+ * requests, max_fails 3) from a first back-off of 50 ms to 6.4 s.
  */
 static void
 test_backoff_burst(void **state)
@@ -1097,6 +1142,7 @@ main(void)
 		cmocka_unit_test_teardown(test_pick_done, check_empty),
 		cmocka_unit_test_teardown(test_least_outstanding, check_empty),
 		cmocka_unit_test_teardown(test_round_robin, check_empty),
+		cmocka_unit_test_teardown(test_rr_vs_least, check_empty),
 		cmocka_unit_test_teardown(test_round_robin_skips_evenly, check_empty),
 		cmocka_unit_test_teardown(test_skip, check_empty),
 		cmocka_unit_test_teardown(test_states, check_empty),

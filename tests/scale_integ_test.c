@@ -57,6 +57,8 @@
 struct fix {
 	struct tproc *p[NPROC];     /* owned by tclient */
 	int port[NPROC];
+	int admin[NPROC];           /* admin port, 0: -a off */
+	int cport[NPROC];           /* -p, the containers' port; 0: 8080 */
 	char set[NSET][64];
 	char conf[NPROC][64];
 	int noname[NPROC];          /* start without -n: set s is the default name */
@@ -159,6 +161,22 @@ log_count(const struct tproc *p, const char *needle)
 	return n;
 }
 
+/* the instances p's log says it scaled up by: the sum of B - A over its
+ * "scale up A->B" lines */
+static int
+log_scaled_up(const struct tproc *p)
+{
+	const char *s = tproc_log(p, logbuf, sizeof(logbuf));
+	int a, b, n = 0;
+
+	while ((s = strstr(s, "scale up "))) {
+		s += 9;
+		if (sscanf(s, "%d->%d", &a, &b) == 2)
+			n += b - a;
+	}
+	return n;
+}
+
 /* whether a line of p's log starts with "prescal: " prefix and contains
  * word; copies the first such line into out */
 static int
@@ -204,8 +222,9 @@ static int
 start_prescal(struct fix *f, int i, int s, const char *image, int min, int max,
               int target, const char *conf)
 {
-	char path[256], img[256], listen[32], smin[16], smax[16], starget[16];
-	char *argv[] = { path, "-q", "-a", "off", "-l", listen, "-i", img, "-p", "8080",
+	char path[256], img[256], listen[32], smin[16], smax[16], starget[16], admin[32] = "off";
+	char cport[16] = "8080";
+	char *argv[] = { path, "-q", "-a", admin, "-l", listen, "-i", img, "-p", cport,
 	                 "-m", smin, "-M", smax, "-c", starget, "-f", f->conf[i],
 	                 "-n", f->set[s], NULL };
 	FILE *cf;
@@ -223,6 +242,10 @@ start_prescal(struct fix *f, int i, int s, const char *image, int min, int max,
 	snprintf(path, sizeof(path), "%s", bin);
 	snprintf(img, sizeof(img), "%s", image);
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", f->port[i]);
+	if (f->admin[i])
+		snprintf(admin, sizeof(admin), "127.0.0.1:%d", f->admin[i]);
+	if (f->cport[i])
+		snprintf(cport, sizeof(cport), "%d", f->cport[i]);
 	snprintf(smin, sizeof(smin), "%d", min);
 	snprintf(smax, sizeof(smax), "%d", max);
 	snprintf(starget, sizeof(starget), "%d", target);
@@ -358,13 +381,11 @@ load_join(struct load *l, pthread_t *t, int n)
 static int
 group_setup(void **state)
 {
-	const char *req = getenv("PRESCAL_REQUIRE_DOCKER");
-
 	(void)state;
 	if (getenv("PRESCAL_BIN"))
 		bin = getenv("PRESCAL_BIN");
 	if (docker_ping() < 0 || sh("docker version >/dev/null 2>&1") != 0) {
-		if (req && !strcmp(req, "1")) {
+		if (docker_required()) {
 			print_error("no Docker daemon at %s (or no docker CLI), and "
 			            "PRESCAL_REQUIRE_DOCKER=1\n", docker_sock());
 			return -1;
@@ -431,7 +452,7 @@ test_scale_from_zero(void **state)
 	int st, run, maxrun = 0, i;
 
 	if (!have_docker)
-		skip();
+		DOCKER_SKIP("no Docker daemon");
 	name_set(f, 0, "zero");
 	CHECK(f, start_prescal(f, 0, 0, IMAGE, 0, 3, 2,
 	      "pull never\nscale_down_delay 1000\nidle_timeout 3000\n") == 0, "start");
@@ -531,7 +552,7 @@ test_kill_under_load(void **state)
 	int n, i;
 
 	if (!have_docker)
-		skip();
+		DOCKER_SKIP("no Docker daemon");
 	name_set(f, 0, "kill");
 	CHECK(f, start_prescal(f, 0, 0, IMAGE, 2, 3, 10, "pull never\n") == 0, "start");
 	CHECK(f, wait_log(f->p[0], READY, 2, 20000) == 0, "2 instances not ready");
@@ -606,7 +627,7 @@ test_restart_adoption(void **state)
 	int n, st, ok = 0;
 
 	if (!have_docker)
-		skip();
+		DOCKER_SKIP("no Docker daemon");
 	name_set(f, 0, "adopt");
 	CHECK(f, start_prescal(f, 0, 0, IMAGE, 2, 3, 10, "pull never\n") == 0, "start");
 	CHECK(f, wait_log(f->p[0], READY, 2, 20000) == 0, "2 instances not ready");
@@ -649,7 +670,7 @@ test_sigterm_cleanup(void **state)
 	int code, n;
 
 	if (!have_docker)
-		skip();
+		DOCKER_SKIP("no Docker daemon");
 	name_set(f, 0, "term");
 	name_set(f, 1, "keep");
 
@@ -721,7 +742,7 @@ test_hold_queue_full(void **state)
 	int fast = 0, held = 0, i;
 
 	if (!have_docker)
-		skip();
+		DOCKER_SKIP("no Docker daemon");
 	name_set(f, 0, "hold");
 	/* readiness never comes: the ready path answers 500 */
 	CHECK(f, start_prescal(f, 0, 0, IMAGE, 0, 1, 10, "pull never\nhold_max 2\n"
@@ -741,12 +762,279 @@ test_hold_queue_full(void **state)
 		              (long long)h[i].ms, h[i].retry ? ", Retry-After" : "", h[i].err);
 		if (h[i].status == 503 && h[i].retry && h[i].ms < 1000)
 			fast++;
-		else if (h[i].status == 503 && h[i].ms >= 2500 && h[i].ms <= 5000)
+		else if (h[i].status == 503 && h[i].retry && h[i].ms >= 2500 && h[i].ms <= 5000)
 			held++;
 	}
 	CHECK(f, fast == 2, "%d requests refused at once (want 2)", fast);
-	CHECK(f, held == 2, "%d requests held ~3 s then 503 (want 2)", held);
+	CHECK(f, held == 2, "%d requests held ~3 s then 503 with Retry-After (want 2)", held);
 	CHECK(f, tproc_wait(f->p[0], 0) < 0, "prescal exited");
+}
+
+/* one request with the given Accept on a fresh connection: its status,
+ * how long it took, and whether it was the self-reloading page with
+ * Retry-After */
+static int
+get_accept(int port, const char *accept, long *ms, int *page)
+{
+	char req[256], v[64];
+	struct tconn *c;
+	struct tresp *r = calloc(1, sizeof(*r));
+	int64_t t0 = now_ms();
+	int st = -1;
+
+	*page = 0;
+	if (r && (c = tconn_open(port, 2000))) {
+		snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: pit\r\nAccept: %s\r\n\r\n",
+		         accept);
+		if (texchange(c, req, r, 10000) == 0) {
+			st = r->status;
+			*page = tresp_hdr(r, "retry-after", v, sizeof(v)) && r->body &&
+			        strstr(r->body, "http-equiv=\"refresh\"");
+		}
+		tresp_free(r);
+		tconn_close(c);
+	}
+	free(r);
+	*ms = (long)(now_ms() - t0);
+	return st;
+}
+
+/* starting_page 1: while no instance is ready, a browser GET gets the
+ * reloading 503 page at once; any other request is held. With the
+ * default 0 the browser GET is held too */
+static void
+test_starting_page(void **state)
+{
+	static const char *const base = "pull never\nhold_timeout 2000\n"
+	                                "ready_path /status/500\nstart_timeout 20000\n";
+	struct fix *f = *state;
+	char conf[256];
+	long ms[3];
+	int st[3], page[3];
+
+	if (!have_docker)
+		DOCKER_SKIP("no Docker daemon");
+	name_set(f, 0, "page");
+	for (int on = 0; on <= 1; on++) {
+		snprintf(conf, sizeof(conf), "%sstarting_page %d\n", base, on);
+		CHECK(f, start_prescal(f, on, 0, IMAGE, 0, 1, 10, conf) == 0, "start");
+		CHECK(f, wait_port(f->port[on], 10000) == 0, "prescal does not listen");
+		st[on] = get_accept(f->port[on], "text/html,*/*;q=0.8", &ms[on], &page[on]);
+		if (on)
+			st[2] = get_accept(f->port[on], "application/json", &ms[2], &page[2]);
+		stop_prescal(f, on, SIGTERM, 30000);
+	}
+	print_message("    starting_page 0: browser GET %d after %ld ms; starting_page 1: browser "
+	              "GET %d after %ld ms%s, other GET %d after %ld ms\n", st[0], ms[0], st[1],
+	              ms[1], page[1] ? " (reloading page, Retry-After)" : "", st[2], ms[2]);
+	CHECK(f, st[0] == 503 && ms[0] >= 1800 && !page[0], "starting_page 0: browser GET "
+	      "%d after %ld ms, want held ~2000 ms then 503", st[0], ms[0]);
+	CHECK(f, st[1] == 503 && ms[1] < 1000 && page[1], "starting_page 1: browser GET %d "
+	      "after %ld ms, page %d; want the page at once", st[1], ms[1], page[1]);
+	CHECK(f, st[2] == 503 && ms[2] >= 1800 && !page[2], "starting_page 1: other GET %d "
+	      "after %ld ms, want held ~2000 ms then 503", st[2], ms[2]);
+}
+
+/* sequential keep-alive GETs to port for ms: one in flight at a time;
+ * returns how many were answered 200 */
+static long
+sequential(int port, int ms)
+{
+	struct tresp *r = calloc(1, sizeof(*r));
+	struct tconn *c = tconn_open(port, 2000);
+	int64_t until = now_ms() + ms;
+	long ok = 0;
+
+	while (r && c && now_ms() < until) {
+		if (texchange(c, "GET / HTTP/1.1\r\nHost: pit\r\n\r\n", r, 5000) < 0)
+			break;
+		ok += r->status == 200;
+		tresp_free(r);
+	}
+	tconn_close(c);
+	free(r);
+	return ok;
+}
+
+/* the value of the sample named name (with its labels) in a Prometheus
+ * text body, or -1 */
+static double
+metric(const char *body, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = body; p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (!strncmp(p, name, n) && p[n] == ' ')
+			return atof(p + n + 1);
+	return -1;
+}
+
+/* what the admin listener says after the rps prescal (i) scaled to 3:
+ * the gauges, the scale-ups and cold starts its log shows, and each
+ * running container in /status */
+static void
+check_admin(struct fix *f, int i)
+{
+	static char body[65536];
+	struct ctr c[NCTR];
+	char want[96];
+	double ready, target, up, cold;
+	int n, ups = log_scaled_up(f->p[i]), readies = log_count(f->p[i], READY);
+
+	CHECK(f, get(f->admin[i], "/metrics", body, sizeof(body), 3000) == 200, "/metrics");
+	ready = metric(body, "prescal_instances{state=\"ready\"}");
+	target = metric(body, "prescal_scale_target");
+	up = metric(body, "prescal_scale_events_total{direction=\"up\",reason=\"load\"}");
+	cold = metric(body, "prescal_cold_start_seconds_count");
+	print_message("    /metrics: instances ready %.0f, scale target %.0f, scaled up by %.0f "
+	              "(log: %d), cold starts %.0f (log: %d ready)\n", ready, target, up, ups, cold,
+	              readies);
+	CHECK(f, ready == 3 && target == 3, "instances ready %.0f, target %.0f; want 3, 3", ready,
+	      target);
+	/* the counter counts instances, not decisions: 0->1 then 1->3 is 3 */
+	CHECK(f, up == ups && ups >= 3, "scale-up events %.0f, the log's steps add to %d", up,
+	      ups);
+	CHECK(f, cold == readies, "cold starts %.0f, the log has %d ready", cold, readies);
+	CHECK(f, get(f->admin[i], "/status", body, sizeof(body), 3000) == 200, "/status");
+	CHECK(f, strstr(body, "\"want\":3,\"ready\":3,\"starting\":0"), "/status scaler: %s",
+	      body);
+	n = dk_list(f->set[i], c, NCTR);
+	CHECK(f, n == 3, "%d containers", n);
+	for (int k = 0; k < n; k++) {
+		snprintf(want, sizeof(want), "\"container\":\"%s", c[k].id);  /* a prefix */
+		CHECK(f, strstr(body, want), "/status lacks %s: %s", c[k].id, body);
+	}
+	CHECK(f, !strstr(body, "\"state\":\"starting\""), "/status: %s", body);
+}
+
+/* metric rps end to end: one request in flight at a time, hundreds a
+ * second. Scaled on concurrency (-c 10) that never needs a second
+ * instance; scaled on rps with target_rps 20 it needs the maximum (3).
+ * Then the admin content after that scaling episode (check_admin()) */
+static void
+test_metric_rps(void **state)
+{
+	static const char *const confs[] = { "pull never\n",
+	                                      "pull never\nmetric rps\ntarget_rps 20\n" };
+	struct fix *f = *state;
+	long n[2];
+	int up[2], ctrs[2];
+
+	if (!have_docker)
+		DOCKER_SKIP("no Docker daemon");
+	for (int i = 0; i < 2; i++) {
+		name_set(f, i, i ? "rps" : "conc");
+		CHECK(f, (f->admin[i] = free_port()) > 0, "admin port");
+		CHECK(f, start_prescal(f, i, i, IMAGE, 1, 3, 10, confs[i]) == 0, "start");
+		CHECK(f, wait_log(f->p[i], READY, 1, 20000) == 0, "no instance ready");
+		n[i] = sequential(f->port[i], 6000);
+		wait_log(f->p[i], READY, 3, i ? 10000 : 0);
+		up[i] = log_count(f->p[i], "scale up");
+		ctrs[i] = dk_count(f->set[i], "running");
+		print_message("    metric %s: %ld sequential requests in 6 s (%ld/s); %d scale-ups "
+		              "after the first, %d running\n", i ? "rps (target_rps 20)" :
+		              "concurrency (-c 10)", n[i], n[i] / 6, up[i] - 1, ctrs[i]);
+		CHECK(f, n[i] > 6 * 60 * 3, "only %ld requests: too few to need 3 instances", n[i]);
+	}
+	CHECK(f, up[0] == 1 && ctrs[0] == 1, "concurrency: %d scale-ups, %d running; one "
+	      "request in flight needs one instance", up[0], ctrs[0]);
+	CHECK(f, ctrs[1] == 3, "rps: %d running, want 3 (the maximum)", ctrs[1]);
+	check_admin(f, 1);
+}
+
+/* start_timeout: an instance that is not ready in time is removed and
+ * another started in its place, again and again; the replacements are
+ * counted under reason "not_ready", and no container is left behind */
+static void
+test_start_timeout_retry(void **state)
+{
+	static char body[65536];
+	struct fix *f = *state;
+	int64_t until;
+	int late, made, left;
+	double nr;
+
+	if (!have_docker)
+		DOCKER_SKIP("no Docker daemon");
+	name_set(f, 0, "late");
+	CHECK(f, (f->admin[0] = free_port()) > 0, "admin port");
+	/* the ready path answers 500: never ready */
+	CHECK(f, start_prescal(f, 0, 0, IMAGE, 1, 1, 10, "pull never\nready_path /status/500\n"
+	      "start_timeout 1500\n") == 0, "start");
+	until = now_ms() + 20000;
+	while (log_count(f->p[0], "not ready within 1500 ms") < 2 && now_ms() < until)
+		msleep(100);
+	late = log_count(f->p[0], "not ready within 1500 ms");
+	made = log_scaled_up(f->p[0]);
+	CHECK(f, get(f->admin[0], "/metrics", body, sizeof(body), 3000) == 200, "/metrics");
+	nr = metric(body, "prescal_instance_replacements_total{reason=\"not_ready\"}");
+	print_message("    start_timeout 1500: %d timed out, %.0f replaced (not_ready), %d "
+	              "started by scaling\n", late, nr, made);
+	CHECK(f, late >= 2, "%d instances timed out in 20 s; want a retry that times out too",
+	      late);
+	CHECK(f, nr >= 1 && nr <= late, "not_ready replacements %.0f for %d time-outs", nr, late);
+	CHECK(f, stop_prescal(f, 0, SIGTERM, 30000) == 0, "exit code after SIGTERM");
+	left = dk_count(f->set[0], NULL);
+	CHECK(f, left == 0, "%d containers of the set left", left);
+}
+
+/* pull missing: an image present locally is used as it is (no pull); a
+ * missing one is pulled, and when the pull fails prescal exits 1 */
+static void
+test_pull_missing(void **state)
+{
+	struct fix *f = *state;
+	int code, st;
+
+	if (!have_docker)
+		DOCKER_SKIP("no Docker daemon");
+	name_set(f, 0, "pull");
+	CHECK(f, start_prescal(f, 0, 0, IMAGE, 1, 1, 10, "pull missing\n") == 0, "start");
+	CHECK(f, wait_log(f->p[0], READY, 1, 20000) == 0, "the local image's instance not ready");
+	st = get(f->port[0], "/", NULL, 0, 5000);
+	CHECK(f, st == 200, "status %d", st);
+	CHECK(f, log_count(f->p[0], "pulling image") == 0, "pulled a local image");
+	name_set(f, 1, "pullno");
+	CHECK(f, sh("docker image inspect " NOIMAGE " >/dev/null 2>&1") != 0, NOIMAGE " exists");
+	CHECK(f, start_prescal(f, 1, 1, NOIMAGE, 1, 1, 10, "pull missing\n") == 0, "start");
+	code = stop_prescal(f, 1, 0, 30000);
+	print_message("    pull missing: local image served with %d pulls; missing image: %d "
+	              "pulls, exit %d\n", log_count(f->p[0], "pulling image"),
+	              log_count(f->p[1], "pulling image"), code);
+	CHECK(f, log_count(f->p[1], "pulling image " NOIMAGE) == 1, "no pull of " NOIMAGE);
+	CHECK(f, code == 1, "exit code %d (want 1)", code);
+	CHECK(f, dk_count(f->set[1], NULL) == 0, "a container was created");
+}
+
+/* host_network 1: the container runs in the host's network namespace and
+ * listens on the host's port -p; nothing is published */
+static void
+test_host_network(void **state)
+{
+	struct fix *f = *state;
+	char mode[32] = "", ports[64] = "", body[128] = "", want[96];
+	int st, direct;
+
+	if (!have_docker)
+		DOCKER_SKIP("no Docker daemon");
+	name_set(f, 0, "hostnet");
+	CHECK(f, (f->cport[0] = free_port()) > 0, "port");
+	CHECK(f, start_prescal(f, 0, 0, IMAGE, 1, 1, 10, "pull never\nhost_network 1\n") == 0,
+	      "start");
+	snprintf(want, sizeof(want), " ready on 127.0.0.1:%d ", f->cport[0]);
+	CHECK(f, wait_log(f->p[0], want, 1, 20000) == 0, "no instance ready on the host port %d",
+	      f->cport[0]);
+	sh_line(mode, sizeof(mode), "docker inspect -f '{{.HostConfig.NetworkMode}}' %s-1",
+	        f->set[0]);
+	sh_line(ports, sizeof(ports), "docker port %s-1 | wc -l", f->set[0]);
+	st = get(f->port[0], "/name", body, sizeof(body), 5000);
+	direct = get(f->cport[0], "/", NULL, 0, 5000);
+	print_message("    host_network 1: network mode '%s', %s published ports; through "
+	              "prescal %d '%.*s', directly on :%d %d\n", mode, ports, st,
+	              (int)strcspn(body, "\n"), body, f->cport[0], direct);
+	CHECK(f, !strcmp(mode, "host"), "network mode '%s'", mode);
+	CHECK(f, !strcmp(ports, "0"), "%s published ports", ports);
+	CHECK(f, st == 200 && direct == 200, "status %d through prescal, %d directly", st, direct);
 }
 
 static void
@@ -756,7 +1044,7 @@ test_missing_image(void **state)
 	int code;
 
 	if (!have_docker)
-		skip();
+		DOCKER_SKIP("no Docker daemon");
 	name_set(f, 0, "noimg");
 	CHECK(f, sh("docker image inspect " NOIMAGE " >/dev/null 2>&1") != 0,
 	      NOIMAGE " exists");
@@ -775,7 +1063,7 @@ test_two_sets(void **state)
 	int code, st;
 
 	if (!have_docker)
-		skip();
+		DOCKER_SKIP("no Docker daemon");
 	/* B's name begins with A's: a prefix match would be a bug */
 	name_set(f, 0, "side");
 	name_set(f, 1, "side-b");
@@ -906,7 +1194,7 @@ test_healthcheck(void **state)
 	int st;
 
 	if (!have_docker)
-		skip();
+		DOCKER_SKIP("no Docker daemon");
 	name_set(f, 0, "hc");
 	snprintf(name, sizeof(name), "%s-1", f->set[0]);
 	CHECK(f, start_prescal(f, 0, 0, IMAGE_HC, 1, 1, 10, "pull never\n") == 0, "start");
@@ -942,7 +1230,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_restart_adoption, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sigterm_cleanup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_queue_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_starting_page, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_metric_rps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_start_timeout_retry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_image, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pull_missing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_network, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_sets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_healthcheck, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_default_names, setup, teardown),

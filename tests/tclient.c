@@ -146,6 +146,27 @@ tproc_stop(struct tproc *p, int sig)
 	p->used = 0;
 }
 
+int
+tproc_term(struct tproc *p, int timeout_ms)
+{
+	char log[4096];
+	int code = -1;
+
+	if (!p || !p->used)
+		return 0;
+	if (p->pid > 0) {
+		kill(p->pid, SIGTERM);
+		tproc_wait(p, timeout_ms);
+	}
+	if (p->pid == 0 && WIFEXITED(p->status))
+		code = WEXITSTATUS(p->status);
+	if (code != 0)
+		fprintf(stderr, "tproc_term: %s exit %d after SIGTERM:\n%s\n", p->log, code,
+		        tproc_log(p, log, sizeof(log)));
+	tproc_stop(p, SIGKILL);
+	return code;
+}
+
 void
 tproc_stop_scope(int scope)
 {

@@ -37,6 +37,13 @@ int tproc_wait(struct tproc *p, int timeout_ms);
  * NULL is fine. */
 void tproc_stop(struct tproc *p, int sig);
 
+/* Sends SIGTERM and waits up to timeout_ms for p to exit, then SIGKILLs;
+ * frees the slot like tproc_stop(). A sanitized process exits normally, so
+ * LeakSanitizer gets to report. Returns the exit code, or -1 if p was
+ * killed or died of a signal (its log goes to stderr then, and with any
+ * non-zero exit). NULL returns 0. */
+int tproc_term(struct tproc *p, int timeout_ms);
+
 /* Stops every process of scope (SIGKILL). */
 void tproc_stop_scope(int scope);
 

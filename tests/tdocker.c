@@ -11,6 +11,14 @@
 #include "tdocker.h"
 #include "util.h"
 
+int
+docker_required(void)
+{
+	const char *r = getenv("PRESCAL_REQUIRE_DOCKER");
+
+	return r && !strcmp(r, "1");
+}
+
 /* the daemon's socket: $DOCKER_HOST if unix://, else the default */
 const char *
 docker_sock(void)

@@ -10,6 +10,19 @@ struct ctr {
 	char state[32];
 };
 
+/* Returns 1 if $PRESCAL_REQUIRE_DOCKER is "1": then no Docker test may
+ * skip. */
+int docker_required(void);
+
+/* Leaves the current cmocka test for a Docker-related reason why: skipped
+ * loudly, or failed when docker_required(). */
+#define DOCKER_SKIP(why) do { \
+	if (docker_required()) \
+		fail_msg("%s, and PRESCAL_REQUIRE_DOCKER=1", (why)); \
+	fprintf(stderr, "\n*** SKIPPED: %s ***\n\n", (why)); \
+	skip(); \
+} while (0)
+
 /* Returns the daemon's socket: $DOCKER_HOST if unix://, else the default. */
 const char *docker_sock(void);
 
