@@ -500,16 +500,19 @@ test_default_name(void **state)
 int
 main(void)
 {
-	struct CMUnitTest tests[LEN(scenarios) + 4] = {
+	static const struct CMUnitTest fixed[] = {
 		cmocka_unit_test(test_backoff_cap),
 		cmocka_unit_test(test_decide_why),
 		cmocka_unit_test(test_demand_saturated),
 		cmocka_unit_test(test_check_conf),
 		cmocka_unit_test(test_default_name),
 	};
+	struct CMUnitTest tests[LEN(fixed) + LEN(scenarios)];
 
+	/* the fixed tests, then one per scenario */
+	memcpy(tests, fixed, sizeof(fixed));
 	for (size_t i = 0; i < LEN(scenarios); i++)
-		tests[4 + i] = (struct CMUnitTest){ scenarios[i].name, test_scenario, NULL, NULL,
-		                                    &scenarios[i] };
+		tests[LEN(fixed) + i] = (struct CMUnitTest){ scenarios[i].name, test_scenario, NULL,
+		                                             NULL, &scenarios[i] };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
