@@ -4,13 +4,13 @@
 
 include config.mk
 
-SRC = prescal.c proxy.c http.c pool.c docker.c json.c scale.c fleet.c admin.c util.c
+SRC = prescal.c proxy.c http.c pool.c docker.c json.c scale.c fleet.c admin.c hist.c util.c
 OBJ = $(SRC:.c=.o)
-HDR = http.h pool.h docker.h json.h scale.h util.h proxy.h admin.h
+HDR = http.h pool.h docker.h json.h scale.h util.h proxy.h admin.h hist.h
 
 TCFLAGS = $(PCPPFLAGS) $(PCFLAGS) -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -I.
 TLIBS = -lcmocka -pthread -fsanitize=address,undefined
-UNIT = tests/http_test tests/pool_test tests/json_test tests/docker_test tests/scale_test
+UNIT = tests/http_test tests/pool_test tests/json_test tests/docker_test tests/scale_test tests/hist_test
 
 all: prescal
 
@@ -42,6 +42,8 @@ tests/docker_test: tests/docker_test.c docker.c json.c http.c util.c docker.h js
 	$(CC) $(TCFLAGS) -o $@ tests/docker_test.c docker.c json.c http.c util.c $(TLIBS)
 tests/scale_test: tests/scale_test.c scale.c util.c scale.h util.h
 	$(CC) $(TCFLAGS) -o $@ tests/scale_test.c scale.c util.c $(TLIBS)
+tests/hist_test: tests/hist_test.c hist.c util.c hist.h util.h
+	$(CC) $(TCFLAGS) -o $@ tests/hist_test.c hist.c util.c $(TLIBS)
 tests/integ_test: tests/integ_test.c tests/tclient.c tests/tclient.h util.c
 	$(CC) $(TCFLAGS) -o $@ tests/integ_test.c tests/tclient.c util.c $(TLIBS)
 tests/scale_integ_test: tests/scale_integ_test.c tests/tclient.c tests/tclient.h tests/tdocker.c tests/tdocker.h util.c
