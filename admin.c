@@ -15,6 +15,7 @@
 #include "proxy.h"
 #include "pool.h"
 #include "scale.h"
+#include "hist.h"
 #include "admin.h"
 
 #define REQLINE_MAX  2048     /* request line, bytes: longer -> 414 */
