@@ -21,13 +21,22 @@
 #define REQLINE_MAX  2048     /* request line, bytes: longer -> 414 */
 #define HEAD_MAX     8192     /* request head, bytes: larger -> 431 */
 #define NHDR         32       /* request header fields: more -> 431 */
-#define OUT_MAX      65536    /* response head + body, bytes */
+#define OUT_MAX      262144   /* response head + body, bytes (a full history: ~75 KiB) */
 #define HEADROOM     512      /* of OUT_MAX, kept for the response head */
 #define IO_MS        2000     /* whole head read; one blocked write */
 #define LINGER_MS    500      /* wait for the client's FIN before close() */
 #define MAX_BACKENDS 512      /* backends copied per request; more are counted */
 
 enum { ESC_PROM, ESC_JSON, ESC_HTML, NUM_ESC };
+
+/* the series of a history sample, by their /status?history=1 names */
+enum { H_INFLIGHT, H_HELD, H_RPS, H_ERRS, H_STARTING, H_READY, H_DRAINING, H_WANT, NUM_H };
+
+static const char *const hseries[NUM_H] = {
+	[H_INFLIGHT] = "in_flight", [H_HELD] = "held", [H_RPS] = "rps", [H_ERRS] = "errors_5xx",
+	[H_STARTING] = "starting", [H_READY] = "ready", [H_DRAINING] = "draining",
+	[H_WANT] = "want",
+};
 
 /* one backend as copied under the pool lock */
 struct bsnap {
@@ -85,6 +94,10 @@ static struct {
 	struct http_header hdr[NHDR];
 	struct view v;
 	struct bsnap b[MAX_BACKENDS];
+	int history;                       /* the request asked for ?history=1 */
+	int nhs, nhev;                     /* samples and events in hs[], hev[] */
+	struct hist_sample hs[HIST_LEN];   /* the history, copied by gather() */
+	struct hist_event hev[HIST_NEV];
 } A;
 
 /* output */
@@ -188,6 +201,8 @@ gather(struct view *v)
 	if (A.conf.scaling)
 		scale_get_stats(&v->sc);
 	pool_foreach(copy_backend, v);
+	A.nhs = A.conf.hist ? hist_samples(A.conf.hist, A.hs, HIST_LEN) : 0;
+	A.nhev = A.conf.hist ? hist_events(A.conf.hist, A.hev, HIST_NEV) : 0;
 }
 
 static const char *
@@ -345,6 +360,51 @@ json_backend(struct out *o, const struct bsnap *b)
 	     b->inflight, b->tunnels, b->served, age_s(b));
 }
 
+/* series k of history sample s */
+static long
+hval(const struct hist_sample *s, int k)
+{
+	switch (k) {
+	case H_INFLIGHT: return s->inflight;
+	case H_HELD:     return s->held;
+	case H_RPS:      return (long)s->rps;
+	case H_ERRS:     return (long)s->errs;
+	case H_STARTING: return s->starting;
+	case H_READY:    return s->ready;
+	case H_DRAINING: return s->draining;
+	case H_WANT:     return s->want;
+	default:         return 0;
+	}
+}
+
+/* ,"history":{...}: the samples as one array per series, then the events */
+static void
+json_history(struct out *o)
+{
+	outf(o, ",\"history\":{\"app\":");
+	if (A.conf.scaling)
+		jstr(o, A.conf.set ? A.conf.set : "");
+	else
+		put(o, "null", 4);
+	outf(o, ",\"interval_s\":1,\"capacity\":%d,\"samples\":%d,\"t\":[", HIST_LEN, A.nhs);
+	for (int i = 0; i < A.nhs; i++)
+		outf(o, i ? ",%lu" : "%lu", (unsigned long)A.hs[i].t);
+	for (int k = 0; k < NUM_H; k++) {
+		outf(o, "],\"%s\":[", hseries[k]);
+		for (int i = 0; i < A.nhs; i++)
+			outf(o, i ? ",%ld" : "%ld", hval(&A.hs[i], k));
+	}
+	outf(o, "],\"events\":[");
+	for (int i = 0; i < A.nhev; i++) {
+		const struct hist_event *e = &A.hev[i];
+		outf(o, "%s{\"t\":%lld.%03d,\"from\":%d,\"to\":%d,\"reason\":", i ? "," : "",
+		     (long long)(e->t / 1000), (int)(e->t % 1000), e->from, e->to);
+		jstr(o, e->why);
+		put(o, "}", 1);
+	}
+	put(o, "]}", 2);
+}
+
 static int
 render_status(struct out *o, int nshow)
 {
@@ -359,16 +419,20 @@ render_status(struct out *o, int nshow)
 	}
 	outf(o, "],\"backends_omitted\":%d,\"scaler\":", v->nb + v->more - nshow);
 	if (!A.conf.scaling) {
-		put(o, "null}\n", 6);
-		return 200;
+		put(o, "null", 4);
+		goto tail;
 	}
 	put(o, "{\"image\":", 9);
 	jstr(o, A.conf.image ? A.conf.image : "");
 	put(o, ",\"set\":", 7);
 	jstr(o, A.conf.set ? A.conf.set : "");
 	outf(o, ",\"min\":%ld,\"max\":%ld,\"target\":%ld,\"want\":%d,\"ready\":%d,\"starting\":%d,"
-	     "\"draining\":%d}}\n", A.conf.min, A.conf.max, A.conf.target, v->sc.want, v->sc.ready,
+	     "\"draining\":%d}", A.conf.min, A.conf.max, A.conf.target, v->sc.want, v->sc.ready,
 	     v->sc.starting, v->sc.draining);
+tail:
+	if (A.history)
+		json_history(o);
+	put(o, "}\n", 2);
 	return 200;
 }
 
@@ -499,6 +563,22 @@ read_head(int fd, struct http_request *req)
 	}
 }
 
+/* whether the query q[0..n) holds the parameter p ("name=value") */
+static int
+has_param(const char *q, size_t n, const char *p)
+{
+	const char *end = q + n, *amp;
+	size_t pl = strlen(p);
+
+	for (; q < end; q = amp + 1) {
+		if (!(amp = memchr(q, '&', end - q)))
+			amp = end;
+		if ((size_t)(amp - q) == pl && !memcmp(q, p, pl))
+			return 1;
+	}
+	return 0;
+}
+
 /* Finds the page for req. Returns 0 with *pg set, or an HTTP status. */
 static int
 route(const struct http_request *req, const struct page **pg)
@@ -511,6 +591,7 @@ route(const struct http_request *req, const struct page **pg)
 		return 405;
 	if ((q = memchr(req->path, '?', plen)))
 		plen = q - req->path;
+	A.history = q && has_param(q + 1, req->pathlen - plen - 1, "history=1");
 	for (size_t i = 0; i < LEN(pages); i++) {
 		if (strlen(pages[i].path) == plen && !memcmp(pages[i].path, req->path, plen)) {
 			*pg = &pages[i];
