@@ -115,6 +115,12 @@ run: prescal tests/backend-static
 image: prescal-static
 	DOCKER_BUILDKIT=0 docker build -q -t prescal:$(VERSION) -t prescal:latest .
 
+# the admin page in headless Chromium during a scale-from-zero episode;
+# screenshots in $(PLOT_OUT)
+PLOT_OUT = /tmp/prescal-plot
+plot-check: prescal tests/backend-static
+	PLOT_OUT=$(PLOT_OUT) sh tests/plot_check.sh
+
 bench: prescal tests/backend tests/backend-static
 	bash bench/bench.sh
 
@@ -139,4 +145,4 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/prescal $(DESTDIR)$(MANPREFIX)/man1/prescal.1
 
-.PHONY: all static test unit integ sanitize lint fuzz soak run image bench clean dist install uninstall
+.PHONY: all static test unit integ sanitize lint fuzz soak run image plot-check bench clean dist install uninstall

@@ -939,7 +939,15 @@ test_html(void **state)
 	assert_non_null(tresp_hdr(&r, "Content-Type", ctype, sizeof(ctype)));
 	assert_true(!strncmp(ctype, "text/html", 9));
 	assert_true(!strncmp(r.body, "<!DOCTYPE html>", 15));
-	assert_non_null(strstr(r.body, "<meta http-equiv=\"refresh\" content=\"2\">"));
+	/* it refreshes itself: a script, or without one a meta refresh */
+	assert_non_null(strstr(r.body, "<noscript><meta http-equiv=\"refresh\" content=\"5\">"));
+	assert_non_null(strstr(r.body, "setInterval("));
+	/* the history: a plot with its text alternative, no instances without -i */
+	assert_non_null(strstr(r.body, "<svg class=\"plot\""));
+	assert_non_null(strstr(r.body, "<path class=\"l-if\" d=\"M"));
+	assert_non_null(strstr(r.body, "<path class=\"l-rps\" d=\"M"));
+	assert_null(strstr(r.body, "class=\"a-ready\""));
+	assert_non_null(strstr(r.body, "@media(prefers-color-scheme:dark)"));
 	assert_non_null(strstr(r.body, gbackend));
 	assert_non_null(strstr(r.body, "class=\"st up\""));
 	assert_non_null(strstr(r.body, "</html>"));
