@@ -22,7 +22,7 @@
 #define REQLINE_MAX  2048     /* request line, bytes: longer -> 414 */
 #define HEAD_MAX     8192     /* request head, bytes: larger -> 431 */
 #define NHDR         32       /* request header fields: more -> 431 */
-#define OUT_MAX      262144   /* response head + body, bytes (a full history: ~75 KiB) */
+#define OUT_MAX      131072   /* response head + body, bytes (a full history: < 90 KiB) */
 #define HEADROOM     512      /* of OUT_MAX, kept for the response head */
 #define IO_MS        2000     /* whole head read; one blocked write */
 #define LINGER_MS    500      /* wait for the client's FIN before close() */
@@ -475,12 +475,14 @@ static const char html_head[] =
 	".evl{padding-left:1.2em;font-variant-numeric:tabular-nums}\n"
 	"</style></head><body>\n<main id=\"m\">\n<h1>prescal</h1>\n";
 
-/* the refresh: the page fetched again and its main swapped in, no flicker */
+/* the refresh: the page fetched again and its main swapped in, no flicker;
+ * body data-refreshed counts the swaps (make plot-check looks) */
 static const char html_tail[] =
 	"</main>\n<script>\n"
 	"setInterval(async()=>{try{const r=await fetch(location.href,{cache:\"no-store\"});"
 	"if(!r.ok)return;const d=new DOMParser().parseFromString(await r.text(),\"text/html\");"
-	"const m=d.getElementById(\"m\");if(m)document.getElementById(\"m\").replaceWith(m)}"
+	"const m=d.getElementById(\"m\");if(!m)return;document.getElementById(\"m\").replaceWith(m);"
+	"document.body.dataset.refreshed=(+document.body.dataset.refreshed||0)+1}"
 	"catch(e){}},3000);\n</script>\n</body></html>\n";
 
 static void
@@ -702,22 +704,30 @@ event_text(struct out *o, const struct hist_event *e)
 }
 
 /* scale decisions: a line through the panels, a triangle above (up or
- * down, so no colour is needed) and the reason on hover */
+ * down, so no colour is needed) and the reasons on hover. Decisions less
+ * than 1% of the width apart share a marker. */
 static void
 plot_events(struct out *o, const struct axis *ax)
 {
-	for (int i = 0; i < A.nhev; i++) {
-		const struct hist_event *e = &A.hev[i];
-		double x;
+	int i = 0, j, k;
+	double x;
 
-		if (e->t / 1000 < ax->t0)
-			continue;
-		x = plot_x(ax, e->t);
+	while (i < A.nhev && A.hev[i].t / 1000 < ax->t0)
+		i++;
+	for (; i < A.nhev; i = j) {
+		x = plot_x(ax, A.hev[i].t);
+		for (j = i + 1; j < A.nhev && plot_x(ax, A.hev[j].t) - x < 1; j++)
+			;
 		PUTL(o, "<g class=\"ev\"><title>");
-		event_text(o, e);
+		for (k = i; k < j; k++) {
+			if (k > i)
+				PUTL(o, "\n");
+			event_text(o, &A.hev[k]);
+		}
 		outf(o, "</title><line x1=\"%.2f%%\" x2=\"%.2f%%\" y1=\"%d\" y2=\"%d\"/>"
 		     "<text x=\"%.2f%%\" y=\"12\" text-anchor=\"middle\">%s</text></g>\n", x, x,
-		     PLOT_TOP - 2, ax->bottom, x, e->to > e->from ? "\xe2\x96\xb2" : "\xe2\x96\xbc");
+		     PLOT_TOP - 2, ax->bottom, x,
+		     A.hev[j - 1].to > A.hev[i].from ? "\xe2\x96\xb2" : "\xe2\x96\xbc");
 	}
 }
 

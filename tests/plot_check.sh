@@ -111,6 +111,8 @@ echo "page: $(wc -c < "$out/page.html") bytes; /status?history=1: $(wc -c < "$ou
 
 dom="$out/page.dom.html"
 grep -q '<svg class="plot"' "$dom" && ok "the page has the plot" || bad "no <svg class=\"plot\">"
+grep -q '<body data-refreshed="[1-9]' "$dom" && ok "the page refreshed itself in place" ||
+	bad "the script did not refresh the page"
 # the ready instances as drawn: the y of each step (100 = none; up = more)
 ys=$(sed -n 's/.*<path class="a-ready" d="\([^"]*\)".*/\1/p' "$dom" | head -n 1 |
 	sed 's/M[0-9]* 100//; s/V100Z$//; s/H[0-9]*//g' | tr 'V' '\n' | awk 'NF' | tr '\n' ' ')
