@@ -406,6 +406,18 @@ json_history(struct out *o)
 	put(o, "]}", 2);
 }
 
+static void
+json_scaler(struct out *o, const struct scale_stats *sc)
+{
+	put(o, "{\"image\":", 9);
+	jstr(o, A.conf.image ? A.conf.image : "");
+	put(o, ",\"set\":", 7);
+	jstr(o, A.conf.set ? A.conf.set : "");
+	outf(o, ",\"min\":%ld,\"max\":%ld,\"target\":%ld,\"want\":%d,\"ready\":%d,\"starting\":%d,"
+	     "\"draining\":%d}", A.conf.min, A.conf.max, A.conf.target, sc->want, sc->ready,
+	     sc->starting, sc->draining);
+}
+
 static int
 render_status(struct out *o, int nshow)
 {
@@ -419,18 +431,10 @@ render_status(struct out *o, int nshow)
 		json_backend(o, &A.b[i]);
 	}
 	outf(o, "],\"backends_omitted\":%d,\"scaler\":", v->nb + v->more - nshow);
-	if (!A.conf.scaling) {
+	if (A.conf.scaling)
+		json_scaler(o, &v->sc);
+	else
 		put(o, "null", 4);
-		goto tail;
-	}
-	put(o, "{\"image\":", 9);
-	jstr(o, A.conf.image ? A.conf.image : "");
-	put(o, ",\"set\":", 7);
-	jstr(o, A.conf.set ? A.conf.set : "");
-	outf(o, ",\"min\":%ld,\"max\":%ld,\"target\":%ld,\"want\":%d,\"ready\":%d,\"starting\":%d,"
-	     "\"draining\":%d}", A.conf.min, A.conf.max, A.conf.target, v->sc.want, v->sc.ready,
-	     v->sc.starting, v->sc.draining);
-tail:
 	if (A.history)
 		json_history(o);
 	put(o, "}\n", 2);
