@@ -10,7 +10,7 @@
 #include "hist.h"
 
 _Static_assert(sizeof(struct hist_sample) == 24, "a sample is 24 bytes");
-_Static_assert(sizeof(struct hist) <= 32 * 1024, "the history of a set fits in 32 KiB");
+_Static_assert(sizeof(struct hist) <= 32768, "the history of a set fits in 32 KiB");
 
 /* v clamped to 0..HIST_MAXVAL */
 static uint16_t
