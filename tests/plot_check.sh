@@ -44,7 +44,7 @@ trap 'exit 1' INT TERM
 # a port nothing listens on
 free_port() {
 	p=$(( 20000 + ($$ * 7 + $1 * 1009) % 20000 ))
-	while ss -ltn | grep -q ":$p "; do p=$((p + 1)); done
+	while ss -ltn 2>/dev/null | grep -q ":$p "; do p=$((p + 1)); done
 	echo "$p"
 }
 
@@ -76,6 +76,11 @@ i=0
 until curl -s -o /dev/null "http://127.0.0.1:$aport/healthz" || [ $i -ge 50 ]; do
 	sleep 0.1; i=$((i + 1))
 done
+if ! curl -s -o /dev/null "http://127.0.0.1:$aport/healthz"; then
+	echo "FAILED: prescal's admin endpoint did not come up:"
+	cat "$tmp/prescal.log"
+	exit 1
+fi
 sleep 3  # some history at zero before the load
 
 # the load: six clients, each a request of 300 ms after the other, for 10 s
