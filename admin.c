@@ -707,13 +707,15 @@ event_text(struct out *o, const struct hist_event *e)
 	putesc(o, e->why, ESC_HTML);
 }
 
-/* scale decisions: a line through the panels, a triangle above (up or
- * down, so no colour is needed) and the reasons on hover. Decisions less
+/* scale decisions: a line through the panels, a shape above (up, down or
+ * both, so no colour is needed) and the reasons on hover. Decisions less
  * than 1% of the width apart share a marker. */
 static void
 plot_events(struct out *o, const struct axis *ax)
 {
-	int i = 0, j, k;
+	static const char *const glyph[4] = { "", "\xe2\x96\xb2", "\xe2\x96\xbc",
+	                                      "\xe2\x97\x86" };  /* up, down, both */
+	int i = 0, j, k, dirs;
 	double x;
 
 	while (i < A.nhev && A.hev[i].t / 1000 < ax->t0)
@@ -723,15 +725,15 @@ plot_events(struct out *o, const struct axis *ax)
 		for (j = i + 1; j < A.nhev && plot_x(ax, A.hev[j].t) - x < 1; j++)
 			;
 		PUTL(o, "<g class=\"ev\"><title>");
-		for (k = i; k < j; k++) {
+		for (k = i, dirs = 0; k < j; k++) {
 			if (k > i)
 				PUTL(o, "\n");
 			event_text(o, &A.hev[k]);
+			dirs |= A.hev[k].to > A.hev[k].from ? 1 : 2;
 		}
 		outf(o, "</title><line x1=\"%.2f%%\" x2=\"%.2f%%\" y1=\"%d\" y2=\"%d\"/>"
 		     "<text x=\"%.2f%%\" y=\"12\" text-anchor=\"middle\">%s</text></g>\n", x, x,
-		     PLOT_TOP - 2, ax->bottom, x,
-		     A.hev[j - 1].to > A.hev[i].from ? "\xe2\x96\xb2" : "\xe2\x96\xbc");
+		     PLOT_TOP - 2, ax->bottom, x, glyph[dirs]);
 	}
 }
 
@@ -792,7 +794,8 @@ html_key(struct out *o)
 		outf(o, "</svg>%s</li>", key[i].label);
 	}
 	if (A.conf.scaling)
-		PUTL(o, "<li>\xe2\x96\xb2 \xe2\x96\xbc scale up, down (hover: why)</li>");
+		PUTL(o, "<li>\xe2\x96\xb2 \xe2\x96\xbc \xe2\x97\x86 scale up, down, both "
+		     "(hover: why)</li>");
 	PUTL(o, "</ul>\n");
 }
 

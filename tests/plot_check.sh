@@ -83,11 +83,16 @@ if ! curl -s -o /dev/null "http://127.0.0.1:$aport/healthz"; then
 fi
 sleep 3  # some history at zero before the load
 
-# the load: six clients, each a request of 300 ms after the other, for 10 s
+# the load: six clients, each a request of 300 ms after the other, for 10 s;
+# then two of them go on for 8 s with requests of 2.5 s, so that the scale
+# down drains an instance with a request in flight
+t0=$(date +%s)
 for c in 1 2 3 4 5 6; do
-	( end=$(( $(date +%s) + 10 ))
-	  while [ "$(date +%s)" -lt "$end" ]; do
+	( while [ "$(date +%s)" -lt $((t0 + 10)) ]; do
 		curl -s -o /dev/null -m 40 "http://127.0.0.1:$lport/slow?ms=300"
+	  done
+	  while [ "$c" -le 2 ] && [ "$(date +%s)" -lt $((t0 + 18)) ]; do
+		curl -s -o /dev/null -m 40 "http://127.0.0.1:$lport/slow?ms=2500"
 	  done ) &
 	loads="$loads $!"
 done
@@ -141,6 +146,9 @@ grep -q '<g class="ev"><title>[^<]*scale down [^<]*idle for' "$dom" &&
 grep -q 'in-flight [0-9]*, target 2' "$dom" && ok "reasons name the load and the target" ||
 	bad "no reason with the load"
 grep -q 'class="l-held"' "$dom" && ok "held requests are plotted" || bad "no held line"
+# draining shows only if a sample fell into a drain: said, not required
+grep -o '"draining":\[[0-9,]*\]' "$out/status.json" | grep -q '[1-9]' &&
+	echo "(a draining instance was sampled)" || echo "(no draining instance was sampled)"
 grep -Eq 'src=|href=|@import|url\(' "$out/page.html" && bad "the page fetches something" ||
 	ok "the page is self-contained"
 for f in peak light dark phone; do
