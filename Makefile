@@ -4,9 +4,9 @@
 
 include config.mk
 
-SRC = prescal.c proxy.c http.c pool.c docker.c json.c scale.c fleet.c admin.c util.c
+SRC = prescal.c proxy.c http.c pool.c docker.c json.c scale.c fleet.c admin.c hist.c util.c
 OBJ = $(SRC:.c=.o)
-HDR = http.h pool.h docker.h json.h scale.h util.h proxy.h admin.h
+HDR = http.h pool.h docker.h json.h scale.h util.h proxy.h admin.h hist.h
 
 TCFLAGS = $(PCPPFLAGS) $(PCFLAGS) -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=all -I.
@@ -15,7 +15,7 @@ TLIBS = -lcmocka -pthread -fsanitize=address,undefined
 SANENV = ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 UNIT = tests/http_test tests/pool_test tests/json_test tests/docker_test tests/scale_test \
-	tests/fleet_test
+	tests/fleet_test tests/hist_test
 
 all: prescal
 
@@ -51,6 +51,9 @@ tests/scale_test: tests/scale_test.c scale.c util.c scale.h util.h
 tests/fleet_test: tests/fleet_test.c fleet.c util.c scale.h docker.h pool.h util.h
 	$(CC) $(PCPPFLAGS) $(PCFLAGS) -g -O1 -fsanitize=thread -I. -o $@ tests/fleet_test.c fleet.c \
 		util.c -lcmocka -pthread -fsanitize=thread
+
+tests/hist_test: tests/hist_test.c hist.c util.c hist.h util.h
+	$(CC) $(TCFLAGS) -o $@ tests/hist_test.c hist.c util.c $(TLIBS)
 tests/integ_test: tests/integ_test.c tests/tclient.c tests/tclient.h util.c
 	$(CC) $(TCFLAGS) -o $@ tests/integ_test.c tests/tclient.c util.c $(TLIBS)
 tests/scale_integ_test: tests/scale_integ_test.c tests/tclient.c tests/tclient.h tests/tdocker.c tests/tdocker.h util.c
@@ -126,6 +129,12 @@ run: prescal tests/backend-static
 image: prescal-static
 	DOCKER_BUILDKIT=0 docker build -q -t prescal:$(VERSION) -t prescal:latest .
 
+# the admin page in headless Chromium during a scale-from-zero episode;
+# screenshots in $(PLOT_OUT)
+PLOT_OUT = /tmp/prescal-plot
+plot-check: prescal tests/backend-static
+	PLOT_OUT=$(PLOT_OUT) sh tests/plot_check.sh
+
 bench: prescal tests/backend tests/backend-static
 	bash bench/bench.sh
 
@@ -151,4 +160,4 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/prescal $(DESTDIR)$(MANPREFIX)/man1/prescal.1
 
-.PHONY: all static test unit integ sanitize lint fuzz soak run image bench clean dist install uninstall
+.PHONY: all static test unit integ sanitize lint fuzz soak run image plot-check bench clean dist install uninstall

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -24,12 +25,13 @@
 #include "proxy.h"
 #include "pool.h"
 #include "scale.h"
+#include "hist.h"
 #include "admin.h"
 
 #define REQLINE_MAX  2048     /* request line, bytes: longer -> 414 */
 #define HEAD_MAX     8192     /* request head, bytes: larger -> 431 */
 #define NHDR         32       /* request header fields: more -> 431 */
-#define OUT_MAX      65536    /* response head + body, bytes */
+#define OUT_MAX      131072   /* response head + body, bytes (a full history: < 90 KiB) */
 #define HEADROOM     512      /* of OUT_MAX, kept for the response head */
 #define IO_MS        2000     /* per client: the whole head read; the whole answer sent */
 #define LINGER_MS    500      /* wait for the client's FIN before close() */
@@ -37,6 +39,15 @@
 #define MAX_BACKENDS 512      /* backends copied per request; more are counted */
 
 enum { ESC_PROM, ESC_JSON, ESC_HTML, NUM_ESC };
+
+/* the series of a history sample, by their /status?history=1 names */
+enum { H_INFLIGHT, H_HELD, H_RPS, H_ERRS, H_STARTING, H_READY, H_DRAINING, H_WANT, NUM_H };
+
+static const char *const hseries[NUM_H] = {
+	[H_INFLIGHT] = "in_flight", [H_HELD] = "held", [H_RPS] = "rps", [H_ERRS] = "errors_5xx",
+	[H_STARTING] = "starting", [H_READY] = "ready", [H_DRAINING] = "draining",
+	[H_WANT] = "want",
+};
 
 /* one backend as copied under the pool lock */
 struct bsnap {
@@ -108,6 +119,10 @@ static struct {
 	struct view v;
 	struct bsnap b[MAX_BACKENDS];
 	struct client cl[NCLIENT];
+	int history;                       /* the request asked for ?history=1 */
+	int nhs, nhev;                     /* samples and events in hs[], hev[] */
+	struct hist_sample hs[HIST_LEN];   /* the history, copied by gather() */
+	struct hist_event hev[HIST_NEV];
 } A;
 
 /* output */
@@ -211,6 +226,8 @@ gather(struct view *v)
 	if (A.conf.scaling)
 		scale_get_stats(&v->sc);
 	pool_foreach(copy_backend, v);
+	A.nhs = A.conf.hist ? hist_samples(A.conf.hist, A.hs, HIST_LEN) : 0;
+	A.nhev = A.conf.hist ? hist_events(A.conf.hist, A.hev, HIST_NEV) : 0;
 }
 
 static const char *
@@ -368,6 +385,63 @@ json_backend(struct out *o, const struct bsnap *b)
 	     b->inflight, b->tunnels, b->served, age_s(b));
 }
 
+/* series k of history sample s */
+static long
+hval(const struct hist_sample *s, int k)
+{
+	switch (k) {
+	case H_INFLIGHT: return s->inflight;
+	case H_HELD:     return s->held;
+	case H_RPS:      return (long)s->rps;
+	case H_ERRS:     return (long)s->errs;
+	case H_STARTING: return s->starting;
+	case H_READY:    return s->ready;
+	case H_DRAINING: return s->draining;
+	case H_WANT:     return s->want;
+	default:         return 0;
+	}
+}
+
+/* ,"history":{...}: the samples as one array per series, then the events */
+static void
+json_history(struct out *o)
+{
+	outf(o, ",\"history\":{\"app\":");
+	if (A.conf.scaling)
+		jstr(o, A.conf.set ? A.conf.set : "");
+	else
+		put(o, "null", 4);
+	outf(o, ",\"interval_s\":1,\"capacity\":%d,\"samples\":%d,\"t\":[", HIST_LEN, A.nhs);
+	for (int i = 0; i < A.nhs; i++)
+		outf(o, i ? ",%lu" : "%lu", (unsigned long)A.hs[i].t);
+	for (int k = 0; k < NUM_H; k++) {
+		outf(o, "],\"%s\":[", hseries[k]);
+		for (int i = 0; i < A.nhs; i++)
+			outf(o, i ? ",%ld" : "%ld", hval(&A.hs[i], k));
+	}
+	outf(o, "],\"events\":[");
+	for (int i = 0; i < A.nhev; i++) {
+		const struct hist_event *e = &A.hev[i];
+		outf(o, "%s{\"t\":%lld.%03d,\"from\":%d,\"to\":%d,\"reason\":", i ? "," : "",
+		     (long long)(e->t / 1000), (int)(e->t % 1000), e->from, e->to);
+		jstr(o, e->why);
+		put(o, "}", 1);
+	}
+	put(o, "]}", 2);
+}
+
+static void
+json_scaler(struct out *o, const struct scale_stats *sc)
+{
+	put(o, "{\"image\":", 9);
+	jstr(o, A.conf.image ? A.conf.image : "");
+	put(o, ",\"set\":", 7);
+	jstr(o, A.conf.set ? A.conf.set : "");
+	outf(o, ",\"min\":%ld,\"max\":%ld,\"target\":%ld,\"want\":%d,\"ready\":%d,\"starting\":%d,"
+	     "\"draining\":%d}", A.conf.min, A.conf.max, A.conf.target, sc->want, sc->ready,
+	     sc->starting, sc->draining);
+}
+
 static int
 render_status(struct out *o, int nshow)
 {
@@ -381,17 +455,13 @@ render_status(struct out *o, int nshow)
 		json_backend(o, &A.b[i]);
 	}
 	outf(o, "],\"backends_omitted\":%d,\"scaler\":", v->nb + v->more - nshow);
-	if (!A.conf.scaling) {
-		put(o, "null}\n", 6);
-		return 200;
-	}
-	put(o, "{\"image\":", 9);
-	jstr(o, A.conf.image ? A.conf.image : "");
-	put(o, ",\"set\":", 7);
-	jstr(o, A.conf.set ? A.conf.set : "");
-	outf(o, ",\"min\":%ld,\"max\":%ld,\"target\":%ld,\"want\":%d,\"ready\":%d,\"starting\":%d,"
-	     "\"draining\":%d}}\n", A.conf.min, A.conf.max, A.conf.target, v->sc.want, v->sc.ready,
-	     v->sc.starting, v->sc.draining);
+	if (A.conf.scaling)
+		json_scaler(o, &v->sc);
+	else
+		put(o, "null", 4);
+	if (A.history)
+		json_history(o);
+	put(o, "}\n", 2);
 	return 200;
 }
 
@@ -399,17 +469,49 @@ render_status(struct out *o, int nshow)
 
 static const char html_head[] =
 	"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-	"<meta http-equiv=\"refresh\" content=\"2\">\n<title>prescal</title>\n<style>\n"
-	"body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}\n"
-	"h1{font-size:1.3em}\n"
-	"table{border-collapse:collapse}\n"
-	"th,td{padding:.2em .8em;text-align:left;border-bottom:1px solid #ddd}\n"
+	"<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n"
+	"<noscript><meta http-equiv=\"refresh\" content=\"5\"></noscript>\n"
+	"<title>prescal</title>\n<style>\n"
+	":root{color-scheme:light dark;--fg:#222;--bg:#fff;--mut:#666;--grid:#d8d8d8;"
+	"--pbg:#fafafa;--if:#1f6feb;--held:#c45500;--ready:#1a7f37;--start:#e0a800;"
+	"--drain:#b9c9dc;--want:#222;--rps:#555;--err:#c62828}\n"
+	"@media(prefers-color-scheme:dark){:root{--fg:#ddd;--bg:#111;--mut:#999;--grid:#3a3a3a;"
+	"--pbg:#181818;--if:#58a6ff;--held:#f0883e;--ready:#3fb950;--start:#d29922;"
+	"--drain:#3d5066;--want:#eee;--rps:#aaa;--err:#ff7b72}}\n"
+	"body{font:14px/1.4 system-ui,sans-serif;margin:1em auto;padding:0 1em;max-width:72em;"
+	"color:var(--fg);background:var(--bg)}\n"
+	"h1{font-size:1.3em}h2{font-size:1.1em;margin:1.2em 0 .3em}h3{font-size:1em}\n"
+	".tw{overflow-x:auto}table{border-collapse:collapse}\n"
+	"th,td{padding:.2em .8em;text-align:left;border-bottom:1px solid var(--grid)}\n"
 	"td.n{text-align:right;font-variant-numeric:tabular-nums}\n"
-	".st{padding:0 .5em;border-radius:3px}\n"
+	".st{padding:0 .5em;border-radius:3px;color:#000}\n"
 	".up{background:#2a7;color:#fff}.starting{background:#fc3}\n"
 	".down{background:#c33;color:#fff}.draining{background:#9bd}.removed{background:#ccc}\n"
-	".drain{color:#c33;font-weight:bold}\n"
-	"</style></head><body>\n<h1>prescal</h1>\n";
+	".drain{color:var(--err);font-weight:bold}\n"
+	".plot{display:block;overflow:visible}.plot text{font-size:12px;fill:var(--fg)}\n"
+	".pt{paint-order:stroke;stroke:var(--pbg);stroke-width:4px;stroke-linejoin:round}\n"
+	".bg{fill:var(--pbg);stroke:var(--grid)}.grid{stroke:var(--grid);stroke-dasharray:2 3}\n"
+	"path{vector-effect:non-scaling-stroke;fill:none;stroke-width:2}\n"
+	".a-if{fill:var(--if);fill-opacity:.18;stroke:none}.l-if{stroke:var(--if)}\n"
+	".l-held{stroke:var(--held);stroke-dasharray:6 3}\n"
+	".a-ready{fill:var(--ready)}.a-start{fill:var(--start)}.a-drain{fill:var(--drain)}\n"
+	".l-want{stroke:var(--want);stroke-dasharray:5 3;stroke-width:1.5}\n"
+	".l-rps{stroke:var(--rps)}.l-5xx{stroke:var(--err);stroke-dasharray:2 3;stroke-width:3}\n"
+	".ev line{stroke:var(--mut);stroke-dasharray:1 3}.ev text{font-size:13px}\n"
+	".key{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.1em 1.2em;margin:.4em 0}\n"
+	".key svg{vertical-align:middle;margin-right:.3em}\n"
+	".evl{padding-left:1.2em;font-variant-numeric:tabular-nums}\n"
+	"</style></head><body>\n<main id=\"m\">\n<h1>prescal</h1>\n";
+
+/* the refresh: the page fetched again and its main swapped in, no flicker;
+ * body data-refreshed counts the swaps (make plot-check looks) */
+static const char html_tail[] =
+	"</main>\n<script>\n"
+	"setInterval(async()=>{try{const r=await fetch(location.href,{cache:\"no-store\"});"
+	"if(!r.ok)return;const d=new DOMParser().parseFromString(await r.text(),\"text/html\");"
+	"const m=d.getElementById(\"m\");if(!m)return;document.getElementById(\"m\").replaceWith(m);"
+	"document.body.dataset.refreshed=(+document.body.dataset.refreshed||0)+1}"
+	"catch(e){}},3000);\n</script>\n</body></html>\n";
 
 static void
 html_age(struct out *o, long s)
@@ -440,6 +542,345 @@ html_backend(struct out *o, const struct bsnap *b)
 	put(o, "</tr>\n", 6);
 }
 
+/* appends a string literal */
+#define PUTL(o, lit) put((o), (lit), sizeof(lit) - 1)
+
+/* the plot: panels stacked on one time axis. The outer SVG has no viewBox,
+ * so text keeps its size on any width: y is in px, x in % of the width.
+ * Each panel is a nested SVG whose viewBox is (seconds, 0..100) stretched
+ * to the panel; strokes do not scale (vector-effect). */
+
+enum { P_LOAD, P_INST, P_RATE, NUM_P };
+
+#define PLOT_TOP   16     /* px above the first panel: the event markers */
+#define PLOT_GAP   6      /* px between panels */
+#define PLOT_AXIS  18     /* px below the last panel: the time labels */
+#define PLOT_SPAN  60     /* s: the shortest time axis */
+#define PLOT_YTOP  20     /* % of a panel above its scale's top: the title */
+
+static const int panel_h[NUM_P] = { [P_LOAD] = 80, [P_INST] = 80, [P_RATE] = 60 };
+
+/* the time axis of one plot */
+struct axis {
+	long t0, span;        /* unix s at the left edge, seconds shown */
+	int y[NUM_P];         /* px: top of each panel, -1 if not drawn */
+	int bottom;           /* px: below the last panel */
+};
+
+#define BIT(k) (1u << (k))
+
+/* the sum of the series in mask at sample s */
+static long
+hsum(const struct hist_sample *s, unsigned mask)
+{
+	long v = 0;
+
+	for (int k = 0; k < NUM_H; k++)
+		if (mask & BIT(k))
+			v += hval(s, k);
+	return v;
+}
+
+/* the largest sum of the series in mask over the history */
+static long
+hmax(unsigned mask)
+{
+	long m = 0;
+
+	for (int i = 0; i < A.nhs; i++)
+		m = MAX(m, hsum(&A.hs[i], mask));
+	return m;
+}
+
+/* m rounded up to 1, 2 or 5 x 10^n */
+static long
+round_up(long m)
+{
+	for (long step = 1;; step *= 10) {
+		if (m <= step)
+			return step;
+		if (m <= 2 * step)
+			return 2 * step;
+		if (m <= 5 * step)
+			return 5 * step;
+	}
+}
+
+/* one series (the sum of mask) as a step line, or an area down to 0 */
+static void
+plot_steps(struct out *o, const struct axis *ax, const char *cls, unsigned mask, long ymax,
+           int area)
+{
+	long x, y, prev = -1;
+
+	outf(o, "<path class=\"%s\" d=\"", cls);
+	for (int i = 0; i < A.nhs && !o->err; i++) {
+		x = (long)A.hs[i].t - ax->t0;
+		y = 100 - hsum(&A.hs[i], mask) * (100 - PLOT_YTOP) / ymax;
+		if (i == 0)
+			outf(o, area ? "M%ld 100V%ld" : "M%ld %ld", x, y);
+		else if (y != prev)
+			outf(o, "H%ldV%ld", x, y);
+		prev = y;
+	}
+	outf(o, "H%ld%s\"/>\n", ax->span, area ? "V100Z" : "");
+}
+
+/* a panel: its frame, lines at the top of its scale and half-way, the
+ * nested SVG with the series drawn by fn, and its title with the scale */
+static void
+plot_panel(struct out *o, const struct axis *ax, int p, const char *title, long ymax,
+           void (*fn)(struct out *, const struct axis *, long))
+{
+	int y = ax->y[p], h = panel_h[p], top = y + h * PLOT_YTOP / 100, mid = (top + y + h) / 2;
+
+	outf(o, "<rect class=\"bg\" x=\"0\" y=\"%d\" width=\"100%%\" height=\"%d\"/>"
+	     "<line class=\"grid\" x1=\"0\" x2=\"100%%\" y1=\"%d\" y2=\"%d\"/>"
+	     "<line class=\"grid\" x1=\"0\" x2=\"100%%\" y1=\"%d\" y2=\"%d\"/>\n", y, h, top, top,
+	     mid, mid);
+	outf(o, "<svg y=\"%d\" width=\"100%%\" height=\"%d\" viewBox=\"0 0 %ld 100\" "
+	     "preserveAspectRatio=\"none\">\n", y, h, ax->span);
+	fn(o, ax, ymax);
+	outf(o, "</svg><text class=\"pt\" x=\"4\" y=\"%d\">%s, 0&ndash;%ld</text>\n", y + 13,
+	     title, ymax);
+}
+
+static void
+draw_load(struct out *o, const struct axis *ax, long ymax)
+{
+	plot_steps(o, ax, "a-if", BIT(H_INFLIGHT), ymax, 1);
+	plot_steps(o, ax, "l-if", BIT(H_INFLIGHT), ymax, 0);
+	plot_steps(o, ax, "l-held", BIT(H_HELD), ymax, 0);
+}
+
+/* instances stacked: ready, then starting, then draining on top */
+static void
+draw_inst(struct out *o, const struct axis *ax, long ymax)
+{
+	plot_steps(o, ax, "a-drain", BIT(H_READY) | BIT(H_STARTING) | BIT(H_DRAINING), ymax, 1);
+	plot_steps(o, ax, "a-start", BIT(H_READY) | BIT(H_STARTING), ymax, 1);
+	plot_steps(o, ax, "a-ready", BIT(H_READY), ymax, 1);
+	plot_steps(o, ax, "l-want", BIT(H_WANT), ymax, 0);
+}
+
+static void
+draw_rate(struct out *o, const struct axis *ax, long ymax)
+{
+	plot_steps(o, ax, "l-rps", BIT(H_RPS), ymax, 0);
+	plot_steps(o, ax, "l-5xx", BIT(H_ERRS), ymax, 0);
+}
+
+/* x of unix time t (ms) in % of the width, within 0..100 */
+static double
+plot_x(const struct axis *ax, int64_t t)
+{
+	double p = ((double)t / 1000.0 - (double)ax->t0) * 100.0 / (double)ax->span;
+
+	return p < 0 ? 0 : p > 100 ? 100 : p;
+}
+
+/* time labels and lines, "-5m" ... "now", about six of them */
+static void
+plot_time(struct out *o, const struct axis *ax)
+{
+	static const long steps[] = { 10, 15, 30, 60, 120, 300, 600 };
+	long step = steps[LEN(steps) - 1], end = ax->t0 + ax->span, s;
+	double x;
+
+	for (size_t i = 0; i < LEN(steps); i++) {
+		if (ax->span / steps[i] <= 6) {
+			step = steps[i];
+			break;
+		}
+	}
+	outf(o, "<text x=\"100%%\" y=\"%d\" text-anchor=\"end\">now</text>\n", ax->bottom + 14);
+	for (s = step; s < ax->span; s += step) {
+		x = plot_x(ax, (end - s) * 1000);
+		if (x < 4)
+			break;
+		outf(o, "<line class=\"grid\" x1=\"%.2f%%\" x2=\"%.2f%%\" y1=\"%d\" y2=\"%d\"/>"
+		     "<text x=\"%.2f%%\" y=\"%d\" text-anchor=\"middle\">&minus;", x, x, PLOT_TOP,
+		     ax->bottom, x, ax->bottom + 14);
+		if (s < 60)
+			outf(o, "%lds", s);
+		else if (s % 60)
+			outf(o, "%ldm%lds", s / 60, s % 60);
+		else
+			outf(o, "%ldm", s / 60);
+		PUTL(o, "</text>\n");
+	}
+}
+
+/* "HH:MM:SS" UTC of unix ms t */
+static void
+clock_utc(struct out *o, int64_t t)
+{
+	time_t sec = (time_t)(t / 1000);
+	struct tm tm;
+
+	if (gmtime_r(&sec, &tm))
+		outf(o, "%02d:%02d:%02d", tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* one decision in words: "12:03:04 UTC scale up 0 -> 1: reason" */
+static void
+event_text(struct out *o, const struct hist_event *e)
+{
+	clock_utc(o, e->t);
+	outf(o, " UTC scale %s %d &rarr; %d: ", e->to > e->from ? "up" : "down", e->from, e->to);
+	putesc(o, e->why, ESC_HTML);
+}
+
+/* scale decisions: a line through the panels, a shape above (up, down or
+ * both, so no colour is needed) and the reasons on hover. Decisions less
+ * than 1% of the width apart share a marker. */
+static void
+plot_events(struct out *o, const struct axis *ax)
+{
+	static const char *const glyph[4] = { "", "\xe2\x96\xb2", "\xe2\x96\xbc",
+	                                      "\xe2\x97\x86" };  /* up, down, both */
+	int i = 0, j, k, dirs;
+	double x;
+
+	while (i < A.nhev && A.hev[i].t / 1000 < ax->t0)
+		i++;
+	for (; i < A.nhev; i = j) {
+		x = plot_x(ax, A.hev[i].t);
+		for (j = i + 1; j < A.nhev && plot_x(ax, A.hev[j].t) - x < 1; j++)
+			;
+		PUTL(o, "<g class=\"ev\"><title>");
+		for (k = i, dirs = 0; k < j; k++) {
+			if (k > i)
+				PUTL(o, "\n");
+			event_text(o, &A.hev[k]);
+			dirs |= A.hev[k].to > A.hev[k].from ? 1 : 2;
+		}
+		outf(o, "</title><line x1=\"%.2f%%\" x2=\"%.2f%%\" y1=\"%d\" y2=\"%d\"/>"
+		     "<text x=\"%.2f%%\" y=\"12\" text-anchor=\"middle\">%s</text></g>\n", x, x,
+		     PLOT_TOP - 2, ax->bottom, x, glyph[dirs]);
+	}
+}
+
+/* the plot's text alternative */
+static void
+plot_summary(struct out *o, const struct axis *ax)
+{
+	const struct hist_sample *last = &A.hs[A.nhs - 1];
+
+	PUTL(o, "the last ");
+	html_age(o, ax->span);
+	outf(o, ": in flight up to %ld, held up to %ld; ", hmax(BIT(H_INFLIGHT)), hmax(BIT(H_HELD)));
+	if (A.conf.scaling)
+		outf(o, "ready instances first %u, at most %ld, now %u; %d scale decisions; ",
+		     A.hs[0].ready, hmax(BIT(H_READY)), last->ready, A.nhev);
+	outf(o, "up to %ld requests/s and %ld 5xx/s", hmax(BIT(H_RPS)), hmax(BIT(H_ERRS)));
+}
+
+static void
+html_plot(struct out *o, const struct axis *ax)
+{
+	outf(o, "<svg class=\"plot\" width=\"100%%\" height=\"%d\" role=\"img\" "
+	     "aria-labelledby=\"sum\"><title id=\"sum\">", ax->bottom + PLOT_AXIS);
+	plot_summary(o, ax);
+	PUTL(o, "</title>\n");
+	plot_panel(o, ax, P_LOAD, "requests in flight, held",
+	           round_up(MAX(hmax(BIT(H_INFLIGHT)), hmax(BIT(H_HELD)))), draw_load);
+	if (ax->y[P_INST] >= 0)
+		plot_panel(o, ax, P_INST, "instances", round_up(MAX(hmax(BIT(H_READY) |
+		           BIT(H_STARTING) | BIT(H_DRAINING)), hmax(BIT(H_WANT)))), draw_inst);
+	plot_panel(o, ax, P_RATE, "per second: requests, 5xx",
+	           round_up(MAX(hmax(BIT(H_RPS)), hmax(BIT(H_ERRS)))), draw_rate);
+	plot_time(o, ax);
+	plot_events(o, ax);
+	PUTL(o, "</svg>\n");
+}
+
+/* the legend: each series' swatch drawn as in the plot */
+static void
+html_key(struct out *o)
+{
+	static const struct { const char *cls, *label; int area, inst; } key[] = {
+		{ "l-if", "in flight", 0, 0 }, { "l-held", "held for an instance", 0, 0 },
+		{ "a-ready", "ready", 1, 1 }, { "a-start", "starting", 1, 1 },
+		{ "a-drain", "draining", 1, 1 }, { "l-want", "wanted by the scaler", 0, 1 },
+		{ "l-rps", "requests/s", 0, 0 }, { "l-5xx", "5xx/s", 0, 0 },
+	};
+
+	PUTL(o, "<ul class=\"key\">");
+	for (size_t i = 0; i < LEN(key); i++) {
+		if (key[i].inst && !A.conf.scaling)
+			continue;
+		PUTL(o, "<li><svg width=\"22\" height=\"12\">");
+		if (key[i].area)
+			outf(o, "<rect class=\"%s\" width=\"22\" height=\"12\"/>", key[i].cls);
+		else
+			outf(o, "<path class=\"%s\" d=\"M1 6H21\"/>", key[i].cls);
+		outf(o, "</svg>%s</li>", key[i].label);
+	}
+	if (A.conf.scaling)
+		PUTL(o, "<li>\xe2\x96\xb2 \xe2\x96\xbc \xe2\x97\x86 scale up, down, both "
+		     "(hover: why)</li>");
+	PUTL(o, "</ul>\n");
+}
+
+/* the newest scale decisions in words, for phones and screen readers */
+static void
+html_events(struct out *o)
+{
+	int i, shown = 0;
+
+	if (!A.conf.scaling)
+		return;
+	PUTL(o, "<h3>Scale decisions</h3>\n");
+	if (A.nhev == 0)
+		PUTL(o, "<p>none yet</p>\n");
+	else
+		PUTL(o, "<ul class=\"evl\">\n");
+	for (i = A.nhev - 1; i >= 0 && shown < 8; i--, shown++) {
+		PUTL(o, "<li>");
+		event_text(o, &A.hev[i]);
+		PUTL(o, "</li>\n");
+	}
+	if (A.nhev)
+		PUTL(o, "</ul>\n");
+	if (shown < A.nhev)
+		outf(o, "<p>the newest %d of %d; all in /status?history=1</p>\n", shown, A.nhev);
+}
+
+/* per set: the plot of its history, the legend, its last decisions */
+static void
+html_history(struct out *o)
+{
+	struct axis ax;
+	long end;
+	int y = PLOT_TOP;
+
+	PUTL(o, "<section>\n<h2>");
+	if (A.conf.scaling) {
+		PUTL(o, "Set ");
+		putesc(o, A.conf.set ? A.conf.set : "", ESC_HTML);
+	} else {
+		PUTL(o, "Load");
+	}
+	PUTL(o, "</h2>\n");
+	if (A.nhs == 0) {
+		PUTL(o, "<p>no history yet: one sample a second</p>\n</section>\n");
+		return;
+	}
+	end = (long)A.hs[A.nhs - 1].t + 1;
+	ax.span = MAX(end - (long)A.hs[0].t, PLOT_SPAN);
+	ax.t0 = end - ax.span;
+	for (int p = 0; p < NUM_P; p++) {
+		ax.y[p] = p == P_INST && !A.conf.scaling ? -1 : y;
+		y += ax.y[p] < 0 ? 0 : panel_h[p] + PLOT_GAP;
+	}
+	ax.bottom = y - PLOT_GAP;
+	html_plot(o, &ax);
+	html_key(o);
+	html_events(o);
+	PUTL(o, "</section>\n");
+}
+
 static int
 render_html(struct out *o, int nshow)
 {
@@ -459,14 +900,15 @@ render_html(struct out *o, int nshow)
 		     "starting %d, draining %d</p>\n", A.conf.min, A.conf.max, A.conf.target,
 		     v->sc.want, v->sc.ready, v->sc.starting, v->sc.draining);
 	}
-	outf(o, "<table>\n<tr><th>backend<th>container<th>state<th>in flight<th>tunnels"
-	     "<th>served<th>age</tr>\n");
+	html_history(o);
+	outf(o, "<h2>Backends</h2>\n<div class=\"tw\"><table>\n<tr><th>backend<th>container"
+	     "<th>state<th>in flight<th>tunnels<th>served<th>age</tr>\n");
 	for (int i = 0; i < nshow; i++)
 		html_backend(o, &A.b[i]);
-	put(o, "</table>\n", 9);
+	put(o, "</table></div>\n", 15);
 	if (nshow < v->nb + v->more)
 		outf(o, "<p>%d of %d backends shown</p>\n", nshow, v->nb + v->more);
-	put(o, "</body></html>\n", 15);
+	put(o, html_tail, sizeof(html_tail) - 1);
 	return 200;
 }
 
@@ -552,6 +994,22 @@ host_allowed(const struct http_request *req)
 	return !req->host || loopback_host(req->host, req->hostlen);
 }
 
+/* whether the query q[0..n) holds the parameter p ("name=value") */
+static int
+has_param(const char *q, size_t n, const char *p)
+{
+	const char *end = q + n, *amp;
+	size_t pl = strlen(p);
+
+	for (; q < end; q = amp + 1) {
+		if (!(amp = memchr(q, '&', end - q)))
+			amp = end;
+		if ((size_t)(amp - q) == pl && !memcmp(q, p, pl))
+			return 1;
+	}
+	return 0;
+}
+
 /* Finds the page for req. Returns 0 with *pg set, or an HTTP status. */
 static int
 route(const struct http_request *req, const struct page **pg)
@@ -564,6 +1022,7 @@ route(const struct http_request *req, const struct page **pg)
 		return 405;
 	if ((q = memchr(req->path, '?', plen)))
 		plen = q - req->path;
+	A.history = q && has_param(q + 1, req->pathlen - plen - 1, "history=1");
 	for (size_t i = 0; i < LEN(pages); i++) {
 		if (strlen(pages[i].path) == plen && !memcmp(pages[i].path, req->path, plen)) {
 			*pg = &pages[i];

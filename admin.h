@@ -11,6 +11,7 @@ struct admin_conf {
 	long min, max, target;             /* -m, -M, -c */
 	int (*draining)(void);             /* 1 once SIGTERM arrived */
 	void (*conns)(long *open, long *idle); /* client connections now */
+	struct hist *hist;                 /* the set's history (hist.c), or NULL */
 };
 
 /* Opens the admin listening socket for addr ("[host:]port"). Returns the

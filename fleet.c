@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "docker.h"
+#include "hist.h"
 #include "pool.h"
 #include "scale.h"
 #include "util.h"
@@ -720,6 +721,14 @@ op_drain_one(void *arg)
 	pthread_mutex_unlock(&F.lock);
 }
 
+/* a decision for the history of the set (arg: its struct hist, or NULL) */
+static void
+op_event(void *arg, int from, int to, const char *why)
+{
+	if (arg)
+		hist_event(arg, wall_ms(), from, to, why);
+}
+
 /* one sample of the dynamic instances' load */
 static void
 sample(struct scale_input *in)
@@ -755,14 +764,13 @@ sample(struct scale_input *in)
 void *
 scale_loop(void *arg)
 {
-	struct scale_ops ops = { op_start, op_drain_one, NULL };
+	struct scale_ops ops = { op_start, op_drain_one, arg, op_event };
 	struct scale_input in;
 	struct scale_state st;
 	struct timespec ts;
 	int draining, demand;
 	int64_t last_reconcile = now_ms();
 
-	(void)arg;
 	for (;;) {
 		pthread_mutex_lock(&F.lock);
 		if (!F.demand) {

@@ -5,7 +5,8 @@
  *
  * Threads (all created here):
  * - main: parses flags, starts the others, then waits for signals and every
- *   100 ms runs sweep() (header and keep-alive deadlines). On SIGTERM or
+ *   100 ms runs sweep() (header and keep-alive deadlines); once a second it
+ *   adds a sample to the set's history (hist.c, the admin page's plots). On SIGTERM or
  *   SIGINT it drains (stop accepting, finish in-flight requests up to the
  *   drain timeout, remove containers) and exits 0.
  * - workers, a fixed pool sized at start (size_threads()), leader/follower
@@ -55,6 +56,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "hist.h"
 #include "http.h"
 #include "pool.h"
 #include "proxy.h"
@@ -143,6 +145,7 @@ static int epfd = -1, lfd = -1;
 static atomic_int stopping, busy, ntunnels;
 static atomic_int accept_paused;   /* out of descriptors: sweep() re-arms the listener */
 static atomic_long idle_now;       /* parked idle connections, counted by sweep() */
+static struct hist history;        /* the set's (or the proxy's) last 15 minutes */
 
 static void
 usage(void)
@@ -1164,6 +1167,31 @@ start_workers(void)
 	}
 }
 
+/* main, once a second: the counters as one sample of the history */
+static void
+record_history(void)
+{
+	struct hist_reading r = { .mono = now_ms(), .wall = wall_ms() };
+	struct proxy_stats px;
+	struct pool_stats pl;
+	struct scale_stats sc;
+
+	proxy_get_stats(&px);
+	pool_get_stats(&pl);
+	r.inflight = pl.inflight;
+	r.held = pl.waiting;
+	r.requests = px.requests;
+	r.errs = px.status[5];
+	if (S.scaling) {
+		scale_get_stats(&sc);
+		r.starting = sc.starting;
+		r.ready = sc.ready;
+		r.draining = sc.draining;
+		r.want = sc.want;
+	}
+	hist_add(&history, &r);
+}
+
 static int
 is_draining(void)
 {
@@ -1185,7 +1213,7 @@ start_admin(void)
 	struct admin_conf ac = {
 		.scaling = S.scaling, .image = S.sc.image, .set = S.sc.name,
 		.min = S.sc.min, .max = S.sc.max, .target = S.sc.target,
-		.draining = is_draining, .conns = conn_counts,
+		.draining = is_draining, .conns = conn_counts, .hist = &history,
 	};
 	const char *msg;
 	int fd;
@@ -1257,10 +1285,11 @@ main(int argc, char *argv[])
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	setup_tables();
 	start_listener();
+	hist_init(&history);
 	if (S.scaling) {
 		if (scale_start(&S.sc) < 0)
 			exit(1);
-		start_thread(scale_loop, NULL, (size_t)THREAD_STACK * 1024);
+		start_thread(scale_loop, &history, (size_t)THREAD_STACK * 1024);
 		start_thread(scale_events, NULL, (size_t)THREAD_STACK * 1024);
 		for (int i = 0; i < SCALE_WORKERS; i++)
 			start_thread(scale_worker, NULL, (size_t)THREAD_STACK * 1024);
@@ -1275,8 +1304,10 @@ main(int argc, char *argv[])
 		if (sig == SIGTERM || sig == SIGINT)
 			break;
 		sweep();
-		if (tick % 10 == 0)
+		if (tick % 10 == 0) {
 			pool_expire_idle();
+			record_history();
+		}
 	}
 	warn("signal %d: draining", sig);
 	drain();

@@ -154,9 +154,13 @@ scale_tick(const struct scale_conf *c, struct scale_state *s,
 
 	if (want > running) {
 		warn("scale up %d->%d: %s", running, want, why);
+		if (ops->event)
+			ops->event(ops->arg, running, want, why);
 		ops->start(ops->arg, want - running);
 	} else if (want < running && !draining && in->ready > 0) {
 		warn("scale down %d->%d: %s", running, running - 1, why);
+		if (ops->event)
+			ops->event(ops->arg, running, running - 1, why);
 		ops->drain_one(ops->arg);
 		s->below_since = in->now;  /* the next step waits the delay again */
 	}

@@ -55,6 +55,8 @@ struct scale_ops {
 	void (*start)(void *arg, int n);   /* start n instances, asynchronously */
 	void (*drain_one)(void *arg);      /* take one ready instance out and remove it */
 	void *arg;
+	void (*event)(void *arg, int from, int to, const char *why);  /* a decision and its
+	                                      reason, as logged; may be NULL */
 };
 
 /* With no set name yet, names the set after the listen address
@@ -92,9 +94,10 @@ void scale_succeeded(struct scale_state *s);
  * Returns 0 or -1 (logged). */
 int scale_start(const struct scale_conf *c);
 
-/* Thread bodies started by main: the scaler loop, the Docker events
- * reader, and the fleet workers that run starts, drains and removals
- * (each with its own Docker connection). */
+/* Thread bodies started by main: the scaler loop (arg: the set's struct
+ * hist for its decisions, or NULL), the Docker events reader, and the
+ * fleet workers that run starts, drains and removals (each with its own
+ * Docker connection). */
 void *scale_loop(void *arg);
 void *scale_events(void *arg);
 void *scale_worker(void *arg);

@@ -24,6 +24,9 @@ const char *errstr(int e, char *buf, size_t n);
 /* Returns CLOCK_MONOTONIC in milliseconds. */
 int64_t now_ms(void);
 
+/* Returns the time of day (CLOCK_REALTIME) in milliseconds since 1970. */
+int64_t wall_ms(void);
+
 /* Writes all n bytes (blocking, restarts on EINTR). Returns 0 or -1. */
 int writeall(int fd, const void *buf, size_t n);
 

@@ -829,6 +829,109 @@ test_status_json(void **state)
 	tresp_free(&r);
 }
 
+/* the numbers of the JSON array "name":[...] in s into v[0..max); returns
+ * how many, or -1 if there is no such array */
+static int
+jarray(const char *s, const char *name, long *v, int max)
+{
+	char key[64];
+	const char *p;
+	char *end;
+	int n = 0;
+
+	snprintf(key, sizeof(key), "\"%s\":[", name);
+	if (!(p = strstr(s, key)))
+		return -1;
+	for (p += strlen(key); *p != ']'; p = end + (*end == ',')) {
+		long x = strtol(p, &end, 10);
+		if (end == p || n == max)
+			return -1;
+		v[n++] = x;
+	}
+	return n;
+}
+
+static long
+jsum(const long *v, int n)
+{
+	long s = 0;
+
+	for (int i = 0; i < n; i++)
+		s += v[i];
+	return s;
+}
+
+/* GET /status?history=1: the ring's series after a little traffic */
+static void
+test_status_history(void **state)
+{
+	enum { N = 12, E = 3, MAXS = 900 };
+	static const char *const series[] = { "in_flight", "held", "rps", "errors_5xx",
+	                                      "starting", "ready", "draining", "want" };
+	static long t[MAXS], v[MAXS];
+	struct tresp r = { 0 };
+	struct tconn *c;
+	long rps0, err0, max = 0;
+	int rc, n, n0;
+
+	(void)state;
+	rc = get(aport, "/status?history=1", &r);
+	assert_status(rc, &r, 200);
+	if (!json_ok(r.body))
+		fail_msg("/status?history=1 is not JSON: %.300s", r.body);
+	assert_non_null(strstr(r.body, "\"history\":{\"app\":null,\"interval_s\":1,\"capacity\":900,"));
+	assert_true((n0 = jarray(r.body, "rps", v, MAXS)) >= 1);
+	rps0 = jsum(v, n0);
+	assert_int_equal(jarray(r.body, "errors_5xx", v, MAXS), n0);
+	err0 = jsum(v, n0);
+	tresp_free(&r);
+	/* without ?history=1 there is none */
+	rc = get(aport, "/status?x=history=1", &r);
+	assert_status(rc, &r, 200);
+	assert_null(strstr(r.body, "\"history\""));
+	tresp_free(&r);
+	/* traffic: a slow request over two samples, N quick ones, E of them 5xx */
+	assert_non_null(c = tconn_open(pport, 1000));
+	assert_int_equal(tsends(c, "GET /slow?ms=2500 HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
+	for (int i = 0; i < N; i++) {
+		rc = get(pport, i < E ? "/status/503" : "/", &r);
+		assert_status(rc, &r, i < E ? 503 : 200);
+		tresp_free(&r);
+	}
+	assert_int_equal(tresp_read(c, &r, 0, 4000), 0);
+	tresp_free(&r);
+	tconn_close(c);
+	msleep(1300);  /* the next sample counts the last requests */
+	rc = get(aport, "/status?history=1", &r);
+	assert_status(rc, &r, 200);
+	if (!json_ok(r.body))
+		fail_msg("/status?history=1 is not JSON: %.300s", r.body);
+	n = jarray(r.body, "t", t, MAXS);
+	printf("admin: history: %d samples before, %d after; %zu bytes\n", n0, n, r.blen);
+	assert_true(n >= n0 + 2 && n <= MAXS);
+	for (int i = 1; i < n; i++)
+		if (t[i] < t[i - 1] || t[i] > t[i - 1] + 2)
+			fail_msg("sample %d: t %ld after %ld", i, t[i], t[i - 1]);
+	for (size_t k = 0; k < LEN(series); k++)
+		if (jarray(r.body, series[k], v, MAXS) != n)
+			fail_msg("series %s: not %d numbers", series[k], n);
+	/* N + 1 requests; rates are rounded per second: allow one off */
+	jarray(r.body, "rps", v, MAXS);
+	printf("admin: history: rps sum %ld -> %ld\n", rps0, jsum(v, n));
+	assert_true(jsum(v, n) - rps0 >= N);
+	jarray(r.body, "errors_5xx", v, MAXS);
+	assert_true(jsum(v, n) - err0 >= E - 1);
+	jarray(r.body, "in_flight", v, MAXS);
+	for (int i = n0; i < n; i++)
+		max = MAX(max, v[i]);
+	assert_true(max >= 1);
+	/* no scaler: no instances, no events */
+	jarray(r.body, "ready", v, MAXS);
+	assert_int_equal(jsum(v, n), 0);
+	assert_non_null(strstr(r.body, "\"events\":[]}"));
+	tresp_free(&r);
+}
+
 static void
 test_html(void **state)
 {
@@ -843,7 +946,15 @@ test_html(void **state)
 	assert_non_null(tresp_hdr(&r, "Content-Type", ctype, sizeof(ctype)));
 	assert_true(!strncmp(ctype, "text/html", 9));
 	assert_true(!strncmp(r.body, "<!DOCTYPE html>", 15));
-	assert_non_null(strstr(r.body, "<meta http-equiv=\"refresh\" content=\"2\">"));
+	/* it refreshes itself: a script, or without one a meta refresh */
+	assert_non_null(strstr(r.body, "<noscript><meta http-equiv=\"refresh\" content=\"5\">"));
+	assert_non_null(strstr(r.body, "setInterval("));
+	/* the history: a plot with its text alternative, no instances without -i */
+	assert_non_null(strstr(r.body, "<svg class=\"plot\""));
+	assert_non_null(strstr(r.body, "<path class=\"l-if\" d=\"M"));
+	assert_non_null(strstr(r.body, "<path class=\"l-rps\" d=\"M"));
+	assert_null(strstr(r.body, "class=\"a-ready\""));
+	assert_non_null(strstr(r.body, "@media(prefers-color-scheme:dark)"));
 	assert_non_null(strstr(r.body, gbackend));
 	assert_non_null(strstr(r.body, "class=\"st up\""));
 	assert_non_null(strstr(r.body, "</html>"));
@@ -1136,6 +1247,7 @@ main(void)
 		T(test_requests_counted),
 		T(test_backend_up),
 		T(test_status_json),
+		T(test_status_history),
 		T(test_html),
 		T(test_errors),
 		T(test_head_metrics),

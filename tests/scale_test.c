@@ -23,6 +23,8 @@ struct rec {
 	int start_calls;
 	int started;     /* n of the last start() */
 	int drains;
+	int events;      /* event() calls, each with a reason */
+	char why[128];
 };
 
 static void
@@ -40,6 +42,17 @@ rec_drain(void *arg)
 	struct rec *r = arg;
 
 	r->drains++;
+}
+
+static void
+rec_event(void *arg, int from, int to, const char *why)
+{
+	struct rec *r = arg;
+
+	(void)from;
+	(void)to;
+	r->events++;
+	snprintf(r->why, sizeof(r->why), "%s", why);
 }
 
 static struct scale_conf
@@ -252,7 +265,7 @@ run_scenario(const struct scenario *sc)
 	struct scale_state s;
 	struct scale_input in;
 	struct rec r;
-	struct scale_ops ops = { rec_start, rec_drain, &r };
+	struct scale_ops ops = { rec_start, rec_drain, &r, rec_event };
 	int want;
 
 	c.min = sc->min;
@@ -279,6 +292,10 @@ run_scenario(const struct scenario *sc)
 			         "expected want %d start %d drain %d", sc->name, i,
 			         (long long)st->now, want, r.started, r.start_calls, r.drains,
 			         st->want, st->starts, st->drains);
+		/* every start or drain is an event, with the reason logged */
+		if (r.events != r.start_calls + r.drains || (r.events && !r.why[0]))
+			fail_msg("%s, step %zu: %d events for %d starts and %d drains", sc->name, i,
+			         r.events, r.start_calls, r.drains);
 	}
 }
 
