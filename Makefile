@@ -48,9 +48,9 @@ tests/docker_test: tests/docker_test.c docker.c json.c http.c util.c docker.h js
 tests/scale_test: tests/scale_test.c scale.c util.c scale.h util.h
 	$(CC) $(TCFLAGS) -o $@ tests/scale_test.c scale.c util.c $(TLIBS)
 # fleet.c with fake docker, pool and scaler, under TSan: a stress test of its slots
-tests/fleet_test: tests/fleet_test.c fleet.c util.c scale.h docker.h pool.h util.h
+tests/fleet_test: tests/fleet_test.c fleet.c hist.c util.c scale.h docker.h pool.h hist.h util.h
 	$(CC) $(PCPPFLAGS) $(PCFLAGS) -g -O1 -fsanitize=thread -I. -o $@ tests/fleet_test.c fleet.c \
-		util.c -lcmocka -pthread -fsanitize=thread
+		hist.c util.c -lcmocka -pthread -fsanitize=thread
 
 tests/hist_test: tests/hist_test.c hist.c util.c hist.h util.h
 	$(CC) $(TCFLAGS) -o $@ tests/hist_test.c hist.c util.c $(TLIBS)
