@@ -299,8 +299,15 @@ metrics_scaler(struct out *o, const struct scale_stats *s)
 	outf(o, "prescal_instance_replacements_total{reason=\"unhealthy\"} %ld\n", s->unhealthy);
 	outf(o, "prescal_instance_replacements_total{reason=\"not_ready\"} %ld\n", s->not_ready);
 	family(o, "prescal_instance_start_failures_total", "counter",
-	       "Instances that failed to start or become ready.");
-	outf(o, "prescal_instance_start_failures_total %ld\n", s->failed_starts);
+	       "Instances that failed to start or become ready, by reason.");
+	for (int i = SF_NONE + 1; i < NUM_SF; i++)
+		outf(o, "prescal_instance_start_failures_total{reason=\"%s\"} %ld\n",
+		     scale_fail_name[i], s->fail[i]);
+	if (A.conf.scaling) {
+		family(o, "prescal_app_failing", "gauge",
+		       "1 while the last start failed and no instance has been ready since.");
+		outf(o, "prescal_app_failing %d\n", s->failing);
+	}
 	family(o, "prescal_docker_errors_total", "counter", "Failed Docker Engine API calls.");
 	outf(o, "prescal_docker_errors_total %ld\n", s->docker_errors);
 	histogram(o, "prescal_cold_start_seconds", "Time from container create to ready.",
@@ -366,8 +373,17 @@ render_status(struct out *o, int nshow)
 	put(o, ",\"set\":", 7);
 	jstr(o, A.conf.set ? A.conf.set : "");
 	outf(o, ",\"min\":%ld,\"max\":%ld,\"target\":%ld,\"want\":%d,\"ready\":%d,\"starting\":%d,"
-	     "\"draining\":%d}}\n", A.conf.min, A.conf.max, A.conf.target, v->sc.want, v->sc.ready,
-	     v->sc.starting, v->sc.draining);
+	     "\"draining\":%d,\"state\":\"%s\",\"last_error\":", A.conf.min, A.conf.max,
+	     A.conf.target, v->sc.want, v->sc.ready, v->sc.starting, v->sc.draining,
+	     v->sc.failing ? "failing" : "ok");
+	if (v->sc.last_error[0])
+		jstr(o, v->sc.last_error);
+	else
+		put(o, "null", 4);
+	if (v->sc.failing)
+		outf(o, ",\"next_try_ms\":%ld}}\n", v->sc.next_try_ms);
+	else
+		outf(o, ",\"next_try_ms\":null}}\n");
 	return 200;
 }
 
@@ -385,6 +401,7 @@ static const char html_head[] =
 	".up{background:#2a7;color:#fff}.starting{background:#fc3}\n"
 	".down{background:#c33;color:#fff}.draining{background:#9bd}.removed{background:#ccc}\n"
 	".drain{color:#c33;font-weight:bold}\n"
+	".fail{color:#c33}\n"
 	"</style></head><body>\n<h1>prescal</h1>\n";
 
 static void
@@ -434,6 +451,11 @@ render_html(struct out *o, int nshow)
 		outf(o, "</b>, %ld&ndash;%ld instances, target %ld per instance; want %d, ready %d, "
 		     "starting %d, draining %d</p>\n", A.conf.min, A.conf.max, A.conf.target,
 		     v->sc.want, v->sc.ready, v->sc.starting, v->sc.draining);
+		if (v->sc.failing) {
+			put(o, "<p class=\"fail\"><b>failing</b>: ", 32);
+			putesc(o, v->sc.last_error, ESC_HTML);
+			outf(o, " &middot; next try in %ld s</p>\n", (v->sc.next_try_ms + 999) / 1000);
+		}
 	}
 	outf(o, "<table>\n<tr><th>backend<th>container<th>state<th>in flight<th>tunnels"
 	     "<th>served<th>age</tr>\n");
