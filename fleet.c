@@ -287,8 +287,7 @@ bury(const char *id)
 static void
 last_words(struct docker *d, const char *name, const char *id)
 {
-	static _Thread_local char out[DOCKER_LOGMAX + 1];
-	char *s, *e;
+	char out[DOCKER_LOGMAX + 1], *s, *e;
 	int n = 0;
 
 	if (docker_logs(d, id, LOG_TAIL, out, sizeof(out)) < 0) {
