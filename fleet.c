@@ -577,8 +577,9 @@ job_reconcile(struct docker *d)
 		pthread_mutex_lock(&F.lock);
 		in = inst_by_id_unlocked(ctr[i].id);
 		known = in != NULL;
-		/* it died while no events stream was listening */
-		if (in && !alive && (in->state == FI_READY || in->state == FI_STARTING))
+		/* it died while no events stream was listening (a starting
+		 * one's death is its start job's, as in on_event) */
+		if (in && !alive && in->state == FI_READY)
 			condemn_unlocked(in, "exited while the events stream was down");
 		pthread_mutex_unlock(&F.lock);
 		if (known || alive)
