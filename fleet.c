@@ -352,7 +352,8 @@ make_ready(struct docker *d, struct inst *in, int port)
 	if ((why = wait_ready(d, in, port, &code)) != SF_NONE) {
 		if (why != NUM_SF)
 			start_failed(d, in, in->name, in->id, why,
-			             why == SF_TIMEOUT ? F.c.start_timeout : code, NULL);
+			             why == SF_TIMEOUT ? F.c.start_timeout : code,
+			             why == SF_CREATE ? docker_error(d) : NULL);
 		return;
 	}
 	pthread_mutex_lock(&F.lock);
