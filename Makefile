@@ -68,6 +68,8 @@ tests/abuse_test: tests/abuse_test.c tests/tclient.c tests/tclient.h util.c
 	$(CC) $(TCFLAGS) -o $@ tests/abuse_test.c tests/tclient.c util.c $(TLIBS)
 tests/exhaust_test: tests/exhaust_test.c tests/tclient.c tests/tclient.h util.c
 	$(CC) $(TCFLAGS) -o $@ tests/exhaust_test.c tests/tclient.c util.c $(TLIBS)
+tests/fail_test: tests/fail_test.c tests/tclient.c tests/tclient.h tests/tdocker.c tests/tdocker.h util.c
+	$(CC) $(TCFLAGS) -o $@ tests/fail_test.c tests/tclient.c tests/tdocker.c util.c $(TLIBS)
 tests/backend: tests/backend.c
 	$(CC) $(PCPPFLAGS) $(PCFLAGS) -O2 -o $@ tests/backend.c $(PLDFLAGS)
 
@@ -92,7 +94,7 @@ unit: $(UNIT)
 	@for t in $(UNIT); do echo "== $$t"; $(SANENV) ./$$t || exit 1; done
 
 INTEG = tests/config_test tests/integ_test tests/abuse_test tests/exhaust_test tests/admin_integ_test \
-	tests/scale_integ_test tests/chaos_test
+	tests/scale_integ_test tests/fail_test tests/chaos_test
 
 integ: prescal tests/backend tests/backend-static $(INTEG)
 	@for t in $(INTEG); do echo "== $$t"; $(SANENV) ./$$t || exit 1; done

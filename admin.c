@@ -340,8 +340,15 @@ metrics_scaler(struct out *o, const struct scale_stats *s)
 	outf(o, "prescal_instance_replacements_total{reason=\"unhealthy\"} %ld\n", s->unhealthy);
 	outf(o, "prescal_instance_replacements_total{reason=\"not_ready\"} %ld\n", s->not_ready);
 	family(o, "prescal_instance_start_failures_total", "counter",
-	       "Instances that failed to start or become ready.");
-	outf(o, "prescal_instance_start_failures_total %ld\n", s->failed_starts);
+	       "Instances that failed to start or become ready, by reason.");
+	for (int i = SF_NONE + 1; i < NUM_SF; i++)
+		outf(o, "prescal_instance_start_failures_total{reason=\"%s\"} %ld\n",
+		     scale_fail_name[i], s->fail[i]);
+	if (A.conf.scaling) {
+		family(o, "prescal_app_failing", "gauge",
+		       "1 while the last start failed and no instance has been ready since.");
+		outf(o, "prescal_app_failing %d\n", s->failing);
+	}
 	family(o, "prescal_docker_errors_total", "counter", "Failed Docker Engine API calls.");
 	outf(o, "prescal_docker_errors_total %ld\n", s->docker_errors);
 	histogram(o, "prescal_cold_start_seconds", "Time from container create to ready.",
@@ -438,8 +445,17 @@ json_scaler(struct out *o, const struct scale_stats *sc)
 	put(o, ",\"set\":", 7);
 	jstr(o, A.conf.set ? A.conf.set : "");
 	outf(o, ",\"min\":%ld,\"max\":%ld,\"target\":%ld,\"want\":%d,\"ready\":%d,\"starting\":%d,"
-	     "\"draining\":%d}", A.conf.min, A.conf.max, A.conf.target, sc->want, sc->ready,
-	     sc->starting, sc->draining);
+	     "\"draining\":%d,\"state\":\"%s\",\"last_error\":", A.conf.min, A.conf.max,
+	     A.conf.target, sc->want, sc->ready, sc->starting, sc->draining,
+	     sc->failing ? "failing" : "ok");
+	if (sc->last_error[0])
+		jstr(o, sc->last_error);
+	else
+		put(o, "null", 4);
+	if (sc->failing)
+		outf(o, ",\"next_try_ms\":%ld}", sc->next_try_ms);
+	else
+		put(o, ",\"next_try_ms\":null}", 20);
 }
 
 static int
@@ -488,6 +504,7 @@ static const char html_head[] =
 	".up{background:#2a7;color:#fff}.starting{background:#fc3}\n"
 	".down{background:#c33;color:#fff}.draining{background:#9bd}.removed{background:#ccc}\n"
 	".drain{color:var(--err);font-weight:bold}\n"
+	".fail{color:var(--err)}\n"
 	".plot{display:block;overflow:visible}.plot text{font-size:12px;fill:var(--fg)}\n"
 	".pt{paint-order:stroke;stroke:var(--pbg);stroke-width:4px;stroke-linejoin:round}\n"
 	".bg{fill:var(--pbg);stroke:var(--grid)}.grid{stroke:var(--grid);stroke-dasharray:2 3}\n"
@@ -899,6 +916,11 @@ render_html(struct out *o, int nshow)
 		outf(o, "</b>, %ld&ndash;%ld instances, target %ld per instance; want %d, ready %d, "
 		     "starting %d, draining %d</p>\n", A.conf.min, A.conf.max, A.conf.target,
 		     v->sc.want, v->sc.ready, v->sc.starting, v->sc.draining);
+		if (v->sc.failing) {
+			put(o, "<p class=\"fail\"><b>failing</b>: ", 32);
+			putesc(o, v->sc.last_error, ESC_HTML);
+			outf(o, " &middot; next try in %ld s</p>\n", (v->sc.next_try_ms + 999) / 1000);
+		}
 	}
 	html_history(o);
 	outf(o, "<h2>Backends</h2>\n<div class=\"tw\"><table>\n<tr><th>backend<th>container"

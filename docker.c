@@ -30,8 +30,10 @@
 #define BODY0      16384       /* first size of the body buffer */
 #define PULLTIME   600000      /* ms for a whole image pull */
 
+_Static_assert(DOCKER_LOGMAX <= BODY0, "the log tail fits the first body buffer");
 
-enum { SINK_BODY, SINK_EVENTS, SINK_PULL };
+
+enum { SINK_BODY, SINK_EVENTS, SINK_PULL, SINK_LOGS };
 
 struct docker {
 	char *path;
@@ -51,6 +53,12 @@ struct docker {
 	int sink;                  /* SINK_*: where body bytes go */
 	char pullerr[256];         /* first error seen in a pull stream */
 	int events;                /* fd carries an event stream */
+	unsigned char fh[8];       /* SINK_LOGS: the frame header read so far */
+	size_t fhlen;
+	unsigned long long fleft;  /* payload bytes left in the current frame */
+	unsigned long long ltotal; /* payload bytes seen in the whole stream */
+	int raw;                   /* the stream has no frame headers (a TTY) */
+	int lcut;                  /* older payload bytes were dropped */
 	struct http_chunked ch;
 	char *req;                 /* request being sent */
 	char *json;                /* request body being built */
@@ -319,6 +327,69 @@ pullines(struct docker *d)
 	}
 }
 
+/* keeps payload bytes of a log stream: only the last DOCKER_LOGMAX */
+static void
+keeplog(struct docker *d, const char *p, size_t n)
+{
+	if (n >= DOCKER_LOGMAX) {
+		p += n - DOCKER_LOGMAX;
+		n = DOCKER_LOGMAX;
+		d->blen = 0;
+		d->lcut = 1;
+	} else if (d->blen + n > DOCKER_LOGMAX) {
+		size_t drop = d->blen + n - DOCKER_LOGMAX;
+		memmove(d->body, d->body + drop, d->blen - drop);
+		d->blen -= drop;
+		d->lcut = 1;
+	}
+	memcpy(d->body + d->blen, p, n);
+	d->blen += n;
+	d->body[d->blen] = '\0';
+}
+
+/*
+ * a log stream without a TTY is multiplexed: each frame is an 8-byte header
+ * (stream 0 stdin, 1 stdout, 2 stderr; three zero bytes; payload size, 32
+ * bits big-endian) and its payload. Frames may split anywhere across reads.
+ * A stream that does not start with such a header is a TTY's raw stream.
+ */
+static int
+demux(struct docker *d, const char *p, size_t n)
+{
+	size_t k;
+
+	if ((d->ltotal += n) > DOCKER_MAXBODY)
+		return fail(d, "log stream too large (over %d bytes)", DOCKER_MAXBODY);
+	while (n > 0) {
+		if (d->raw || d->fleft > 0) {
+			k = d->raw ? n : (size_t)MIN(d->fleft, n);
+			keeplog(d, p, k);
+			d->fleft -= d->raw ? 0 : k;
+			p += k;
+			n -= k;
+			continue;
+		}
+		k = MIN(n, sizeof(d->fh) - d->fhlen);
+		memcpy(d->fh + d->fhlen, p, k);
+		d->fhlen += k;
+		p += k;
+		n -= k;
+		if (d->fhlen < sizeof(d->fh))
+			break;
+		d->fhlen = 0;
+		if (d->fh[0] > 2 || d->fh[1] || d->fh[2] || d->fh[3]) {
+			if (d->ltotal > n + sizeof(d->fh))
+				return fail(d, "malformed log stream frame");
+			d->raw = 1;
+			keeplog(d, (const char *)d->fh, sizeof(d->fh));
+			continue;
+		}
+		d->fleft = (unsigned long long)d->fh[4] << 24 | (unsigned long long)d->fh[5] << 16 |
+		           (unsigned long long)d->fh[6] << 8 | d->fh[7];
+	}
+	return 0;
+}
+
 /* appends body bytes, bounded by DOCKER_MAXBODY */
 static int
 sink(struct docker *d, const char *p, size_t n)
@@ -326,6 +397,8 @@ sink(struct docker *d, const char *p, size_t n)
 	char *nb;
 	size_t cap;
 
+	if (d->sink == SINK_LOGS && d->status == 200)
+		return demux(d, p, n);
 	if (n > DOCKER_MAXBODY - d->blen)
 		return fail(d, "response too large (over %d bytes)", DOCKER_MAXBODY);
 	if (d->blen + n > d->bcap) {
@@ -900,6 +973,67 @@ docker_remove(struct docker *d, const char *id)
 	return -1;
 }
 
+/* a new log stream: no frame seen yet */
+static void
+logstart(struct docker *d)
+{
+	d->fhlen = 0;
+	d->fleft = d->ltotal = 0;
+	d->raw = d->lcut = 0;
+}
+
+/* the kept log bytes as printable lines into out[0..n): tabs become
+ * spaces, CR goes, other control bytes become '?', and a line cut short
+ * by the bound is left out */
+static void
+logtext(const struct docker *d, char *out, size_t n)
+{
+	const char *p = d->body, *end = d->body + d->blen;
+	size_t k = 0;
+	unsigned char c;
+
+	if (d->lcut)
+		p = (p = memchr(p, '\n', d->blen)) ? p + 1 : end;
+	for (; p < end && k + 1 < n; p++) {
+		c = (unsigned char)*p;
+		if (c == '\r')
+			continue;
+		if (c == '\t')
+			c = ' ';
+		else if (c != '\n' && (c < 0x20 || c == 0x7f))
+			c = '?';
+		out[k++] = (char)c;
+	}
+	out[k] = '\0';
+}
+
+/* the rest of docker_logs() once a reply with status st is read */
+static int
+logged(struct docker *d, int st, char *out, size_t n)
+{
+	if (st != 200)
+		return apierr(d);
+	logtext(d, out, n);
+	return 0;
+}
+
+int
+docker_logs(struct docker *d, const char *id, int tail, char *out, size_t n)
+{
+	char target[256];
+	int st;
+
+	out[0] = '\0';
+	if (!okname(id))
+		return badname(d, "container name or id", id);
+	snprintf(target, sizeof(target), DOCKER_API "/containers/%s/logs?stdout=1&stderr=1&tail=%d",
+	         id, tail);
+	logstart(d);
+	if ((st = call(d, "GET", target, NULL, 0, SINK_LOGS)) < 0)
+		return -1;
+	return logged(d, st, out, n);
+}
+
 static int
 health(const char *s)
 {
@@ -916,7 +1050,7 @@ health(const char *s)
 static int
 inspected(struct docker *d, int r, int port, struct docker_state *st)
 {
-	char path[64], s[256];
+	char path[64], s[256], big[1024];
 	const char *js;
 	struct json_val v;
 	long long x;
@@ -934,6 +1068,14 @@ inspected(struct docker *d, int r, int port, struct docker_state *st)
 	    (r = getstr(js, n, "State.Health.Status", path, sizeof(path))) < 0)
 		return badjson(d, "inspect");
 	st->exitcode = x < -1000000 || x > 1000000 ? -1 : (int)x;
+	if (json_get(js, n, "State.OOMKilled", &v) == 1)
+		st->oomkilled = json_bool(&v) == 1;
+	if (getstr(js, n, "State.Error", big, sizeof(big)) < 0)
+		snprintf(big, sizeof(big), "(unreadable)");
+	scopy(st->error, sizeof(st->error), big);
+	for (char *e = st->error; *e; e++)
+		if ((unsigned char)*e < 0x20 || *e == 0x7f)
+			*e = '?';
 	if (r == 1)
 		st->health = health(path);
 	scopy(st->name, sizeof(st->name), s[0] == '/' ? s + 1 : s);
@@ -1199,7 +1341,10 @@ docker_parse_reply(struct docker *d, struct docker_reply *rep, const char *buf, 
 	d->status = 0;
 	d->err[0] = '\0';
 	d->pullerr[0] = '\0';
-	d->sink = rep->call == DOCKER_CALL_PULL ? SINK_PULL : SINK_BODY;
+	d->sink = rep->call == DOCKER_CALL_PULL ? SINK_PULL :
+	          rep->call == DOCKER_CALL_LOGS ? SINK_LOGS : SINK_BODY;
+	rep->logs[0] = '\0';
+	logstart(d);
 	if ((st = readhead(d)) < 0) {
 		if (st == -2)
 			fail(d, "%s closed the connection without a response", d->path);
@@ -1225,6 +1370,9 @@ docker_parse_reply(struct docker *d, struct docker_reply *rep, const char *buf, 
 			break;
 		case DOCKER_CALL_PULL:
 			st = pulled(d, st, "(replay)");
+			break;
+		case DOCKER_CALL_LOGS:
+			st = logged(d, st, rep->logs, sizeof(rep->logs));
 			break;
 		default:
 			st = fail(d, "no such call %d", (int)rep->call);

@@ -15,6 +15,7 @@
 #define DOCKER_API       "/v1.41"
 #define DOCKER_MAXBODY   (1 << 20)  /* bytes: larger responses are an error */
 #define DOCKER_MAXHEAD   16384      /* bytes of a response head */
+#define DOCKER_LOGMAX    4096       /* bytes of a log tail kept (the last ones) */
 
 enum {
 	DOCKER_HEALTH_NONE,       /* the container has no healthcheck */
@@ -40,6 +41,8 @@ struct docker_spec {
 
 struct docker_state {
 	int running, exitcode;
+	int oomkilled;            /* State.OOMKilled */
+	char error[384];          /* State.Error (e.g. why start failed), control bytes '?' */
 	char status[16];          /* created/running/paused/restarting/exited/dead */
 	int health;               /* DOCKER_HEALTH_* */
 	int hostport;             /* NetworkSettings.Ports["<port>/tcp"][0].HostPort, 0 if none */
@@ -126,6 +129,13 @@ int docker_kill(struct docker *d, const char *id);
  * (404) or its removal is in progress (409), or -1. Blocks. */
 int docker_remove(struct docker *d, const char *id);
 
+/* Reads the last tail lines of a container's stdout and stderr (GET
+ * /containers/{id}/logs): parses the multiplexed stream (or a TTY's raw
+ * one), keeps its last DOCKER_LOGMAX bytes, and writes them to out[0..n)
+ * as printable lines ('\n' between them, no other control bytes). Returns
+ * 0 or -1 (404: no such container). Blocks. */
+int docker_logs(struct docker *d, const char *id, int tail, char *out, size_t n);
+
 /* Subscribes to container events of the set on d's connection; d then
  * serves only docker_events_next() until another call closes the stream.
  * Returns 0 once the 200 head is read, or -1. Blocks. */
@@ -143,6 +153,7 @@ enum docker_call {
 	DOCKER_CALL_LIST,         /* as docker_list(): rep->ctr, rep->nctr */
 	DOCKER_CALL_PULL,         /* as docker_image_pull() */
 	DOCKER_CALL_EVENTS,       /* as docker_events_open(), then docker_events_next() */
+	DOCKER_CALL_LOGS,         /* as docker_logs(): rep->logs */
 	NUM_DOCKER_CALL
 };
 
@@ -154,6 +165,7 @@ struct docker_reply {
 	char id[65];              /* create */
 	struct docker_state st;   /* inspect */
 	size_t nctr;              /* list */
+	char logs[DOCKER_LOGMAX + 1]; /* logs */
 };
 
 /* Reads a recorded reply to rep->call from buf[0..n) instead of the

@@ -36,6 +36,7 @@
 #define FLEET_CAP   1024       /* instances tracked */
 #define NJOBS       2048       /* queued jobs */
 #define GRACE_S     5          /* docker stop grace period, s */
+#define LOG_TAIL    20         /* lines of a failed container's output logged */
 
 enum inst_state { FI_FREE, FI_STARTING, FI_READY, FI_DRAINING, FI_REMOVING, NUM_FI };
 enum job_kind { J_START, J_ADOPT, J_DRAIN, J_REMOVE, J_RECONCILE, NUM_J };
@@ -102,8 +103,11 @@ const double scale_buckets[SCALE_NBUCKETS] = {
 static struct {
 	int want;
 	long up, down_load, down_idle, died, unhealthy, not_ready, failed_starts;
+	long fail[NUM_SF];
 	long cold[SCALE_NBUCKETS];
 	double cold_sum;
+	int failing;                /* the last start failed, none ready since */
+	char last_error[256];       /* what the last failed start said */
 } M;
 
 static void
@@ -254,39 +258,43 @@ removing(const struct ticket *t)
 	return r;
 }
 
-/* waits until t's instance answers (or Docker says healthy); returns 0 or -1 */
+/* a started container that does not run: SF_EXIT or SF_OOM with the exit
+ * code in *code; SF_NONE while it runs; SF_CREATE when inspect fails */
 static int
-wait_ready(struct docker *d, const struct ticket *t, int port)
+stopped(struct docker *d, const char *id, struct docker_state *ds, int *code)
+{
+	if (docker_inspect(d, id, F.c.port, ds) < 0)
+		return SF_CREATE;
+	*code = ds->exitcode;
+	if (ds->running)
+		return SF_NONE;
+	return ds->oomkilled ? SF_OOM : SF_EXIT;
+}
+
+/* waits until t's instance answers (or Docker says healthy). Returns
+ * SF_NONE when ready, NUM_SF when prescal took it away meanwhile, else why
+ * it failed (*code: the exit code) */
+static int
+wait_ready(struct docker *d, const struct ticket *t, int port, int *code)
 {
 	struct docker_state ds;
 	int64_t until = now_ms() + F.c.start_timeout;
-	int delay = 10, status;
+	int delay = 10, status, why;
 
 	while (now_ms() < until && !removing(t)) {
-		if (docker_inspect(d, t->id, F.c.port, &ds) < 0) {
-			warn("instance %s: inspect: %s", t->name, docker_error(d));
-			return -1;
-		}
-		if (!ds.running) {
-			warn("instance %s exited with code %d before it was ready", t->name,
-			     ds.exitcode);
-			return -1;
-		}
+		if ((why = stopped(d, t->id, &ds, code)) != SF_NONE)
+			return why;
 		if (ds.health == DOCKER_HEALTH_HEALTHY)
-			return 0;
-		if (ds.health == DOCKER_HEALTH_UNHEALTHY) {
-			warn("instance %s: Docker reports it unhealthy", t->name);
-			return -1;
-		}
+			return SF_NONE;
+		if (ds.health == DOCKER_HEALTH_UNHEALTHY)
+			return SF_UNHEALTHY;
 		if (ds.health == DOCKER_HEALTH_NONE && (status = probe_http(port, F.c.ready_path)) > 0 &&
 		    status < 500)
-			return 0;
+			return SF_NONE;
 		usleep(delay * 1000);
 		delay = MIN(delay * 3 / 2, 100);
 	}
-	if (!removing(t))
-		warn("instance %s not ready within %ld ms", t->name, F.c.start_timeout);
-	return -1;
+	return removing(t) ? NUM_SF : SF_TIMEOUT;
 }
 
 /* puts t's instance into the pool at 127.0.0.1:port, unless it was
@@ -308,19 +316,95 @@ attach(const struct ticket *t, int port)
 	return r;
 }
 
+/* remembers a container whose removal failed, for job_reconcile */
+static void
+bury(const char *id)
+{
+	pthread_mutex_lock(&F.lock);
+	for (int i = 0; i < NTOMB; i++) {
+		if (!F.tomb[i][0]) {
+			size_t l = strnlen(id, sizeof(F.tomb[i]) - 1);
+			memcpy(F.tomb[i], id, l);
+			F.tomb[i][l] = '\0';
+			break;
+		}
+	}
+	pthread_mutex_unlock(&F.lock);
+}
+
+/* logs the last LOG_TAIL lines a failed container wrote, one log line each */
+static void
+last_words(struct docker *d, const char *name, const char *id)
+{
+	char out[DOCKER_LOGMAX + 1], *s, *e;
+	int n = 0;
+
+	if (docker_logs(d, id, LOG_TAIL, out, sizeof(out)) < 0) {
+		warn("instance %s: cannot read its output: %s", name,
+		     docker_error(d)[0] ? docker_error(d) : "unknown error");
+		return;
+	}
+	for (s = out; *s; s = *e ? e + 1 : e, n++) {
+		e = s + strcspn(s, "\n");
+		warn("instance %s output | %.*s", name, (int)(e - s), s);
+	}
+	if (n == 0)
+		warn("instance %s wrote no output", name);
+}
+
+/*
+ * a start that failed (t: its instance's ticket, NULL when there is none;
+ * why, with arg for scale_fail_text; daemon: Docker's message or NULL): one
+ * log line, the container's last words, its removal,
+ * the back-off; with no instance ready, every held request and every
+ * request until the back-off ends is answered with the cause
+ */
+static void
+start_failed(struct docker *d, const struct ticket *t, const char *name, const char *id,
+             enum scale_fail why, long arg, const char *daemon)
+{
+	char text[160], cause[POOL_CAUSE];
+	int i, ready = 0;
+
+	scale_fail_text(text, sizeof(text), why, arg, F.c.image);
+	if (daemon && daemon[0])
+		warn("instance %s failed to start: %s: %s", name, text, daemon);
+	else
+		warn("instance %s failed to start: %s", name, text);
+	if (id && id[0])
+		last_words(d, name, id);
+	if (!t && id && id[0] && docker_remove(d, id) < 0)
+		bury(id);
+	snprintf(cause, sizeof(cause), "app \"%s\" failed to start: %s", F.c.name, text);
+	pthread_mutex_lock(&F.lock);
+	if (t && mine_unlocked(t))
+		condemn_unlocked(t->in, "did not start");
+	M.failed_starts++;
+	M.fail[why]++;
+	M.failing = 1;
+	snprintf(M.last_error, sizeof(M.last_error), "%s", cause);
+	scale_failed(&F.st, now_ms());
+	for (i = 0; i < FLEET_CAP; i++)
+		ready += F.inst[i].state == FI_READY;
+	if (!ready)
+		pool_set_failing(cause, F.st.backoff_until);
+	pthread_cond_signal(&F.wake);
+	pthread_mutex_unlock(&F.lock);
+}
+
 /* readiness, then B_UP; on failure the instance is condemned */
 static void
 make_ready(struct docker *d, const struct ticket *t, int port)
 {
 	struct inst *in = t->in;
 	int64_t t0 = t->t0;
+	int why, code = 0;
 
-	if (wait_ready(d, t, port) < 0) {
-		pthread_mutex_lock(&F.lock);
-		scale_failed(&F.st, now_ms());
-		if (mine_unlocked(t))
-			condemn_unlocked(in, "failed to get ready");
-		pthread_mutex_unlock(&F.lock);
+	if ((why = wait_ready(d, t, port, &code)) != SF_NONE) {
+		if (why != NUM_SF)
+			start_failed(d, t, t->name, t->id, why,
+			             why == SF_TIMEOUT ? F.c.start_timeout : code,
+			             why == SF_CREATE ? docker_error(d) : NULL);
 		return;
 	}
 	pthread_mutex_lock(&F.lock);
@@ -335,21 +419,25 @@ make_ready(struct docker *d, const struct ticket *t, int port)
 		in->state = FI_READY;
 		pool_set_state(in->b, B_UP);
 		scale_succeeded(&F.st);
+		M.failing = 0;
+		pool_set_failing(NULL, 0);
 		warn("instance %s ready on 127.0.0.1:%d in %lld ms", t->name, port,
 		     (long long)(now_ms() - t0));
 	}
 	pthread_mutex_unlock(&F.lock);
 }
 
-/* create and start one container; 409 on the name tries the next number */
+/* creates and starts one container (409 on the name tries the next
+ * number). Returns SF_NONE, or SF_IMAGE or SF_CREATE with the daemon's
+ * message in msg; id is set once the container exists */
 static int
-create_start(struct docker *d, char *name, size_t nn, char id[65])
+create_start(struct docker *d, char *name, size_t nn, char id[65], char *msg, size_t mn)
 {
 	char env[2][96];
 	const char *envp[2] = { env[0], env[1] };
 	struct docker_spec sp = { .image = F.c.image, .set = F.c.name, .port = F.c.port,
 	                          .env = envp, .nenv = 2, .hostnet = F.c.hostnet };
-	int tries;
+	int tries, r;
 
 	for (tries = 0; tries < 5; tries++) {
 		pthread_mutex_lock(&F.lock);
@@ -358,22 +446,16 @@ create_start(struct docker *d, char *name, size_t nn, char id[65])
 		snprintf(env[0], sizeof(env[0]), "PORT=%ld", F.c.port);
 		snprintf(env[1], sizeof(env[1]), "PRESCAL_INSTANCE=%s", name);
 		sp.name = name;
-		if (docker_create(d, &sp, id) == 0)
+		if ((r = docker_create(d, &sp, id)) == 0 || docker_status(d) != 409)
 			break;
-		if (docker_status(d) != 409)
-			goto fail;
 	}
-	if (tries == 5)
-		goto fail;
-	if (docker_start(d, id) < 0) {
-		warn("instance %s: start: %s", name, docker_error(d));
-		docker_remove(d, id);
-		return -1;
-	}
-	return 0;
-fail:
-	warn("instance %s: create: %s", name, docker_error(d));
-	return -1;
+	if (r == 0 && docker_start(d, id) == 0)
+		return SF_NONE;
+	snprintf(msg, mn, "%s: %s", r == 0 ? "start" : "create",
+	         docker_error(d)[0] ? docker_error(d) : "unknown error");
+	if (r < 0)
+		id[0] = '\0';
+	return r < 0 && docker_status(d) == 404 ? SF_IMAGE : SF_CREATE;
 }
 
 /* host port: set by Docker at start; polled briefly */
@@ -396,16 +478,18 @@ host_port(struct docker *d, const char *id)
 	return -1;
 }
 
+/* a new instance: create, start, a host port in the pool, readiness */
 static void
 job_start(struct docker *d)
 {
-	char name[72], id[65];
+	char name[72], id[65] = "", msg[POOL_CAUSE] = "";
+	struct docker_state ds;
 	struct inst *in = NULL;
 	struct ticket t;
-	int port = -1, failed = 1;
+	int port = -1, why, code = 0;
 	int64_t t0 = now_ms();
 
-	if (create_start(d, name, sizeof(name), id) == 0) {
+	if ((why = create_start(d, name, sizeof(name), id, msg, sizeof(msg))) == SF_NONE) {
 		pthread_mutex_lock(&F.lock);
 		if ((in = inst_new_unlocked(id, name, FI_STARTING))) {
 			in->t0 = t0;  /* "ready in" counts from the create */
@@ -415,25 +499,24 @@ job_start(struct docker *d)
 		if (!in) {
 			warn("fleet: more than %d instances", FLEET_CAP);
 			docker_remove(d, id);
-		} else if ((port = host_port(d, id)) < 0) {
-			warn("instance %s: no host port: %s", name, docker_error(d));
-			condemn_mine(&t, "has no published port");
-		} else if (attach(&t, port) < 0) {
-			condemn_mine(&t, "could not be put in the pool");
-		} else {
-			failed = 0;
+		} else if ((port = host_port(d, id)) < 0 || attach(&t, port) < 0) {
+			/* most often it exited at once */
+			if ((why = stopped(d, id, &ds, &code)) != SF_EXIT && why != SF_OOM) {
+				why = SF_CREATE;
+				snprintf(msg, sizeof(msg), "no host port for %ld/tcp", F.c.port);
+			}
 		}
+	} else {
+		atomic_fetch_add(&docker_errors, 1);
 	}
+	/* a failure sets the back-off before the start stops counting */
+	if (why != SF_NONE)
+		start_failed(d, in ? &t : NULL, name, id, why, code, msg);
 	pthread_mutex_lock(&F.lock);
 	F.pending--;
-	if (failed) {
-		M.failed_starts++;
-		atomic_fetch_add(&docker_errors, 1);
-		scale_failed(&F.st, now_ms());
-	}
 	pthread_cond_signal(&F.wake);
 	pthread_mutex_unlock(&F.lock);
-	if (!failed)
+	if (why == SF_NONE && in)
 		make_ready(d, &t, port);
 }
 
@@ -496,22 +579,6 @@ job_drain(struct docker *d, const struct ticket *t)
 	pthread_mutex_lock(&F.lock);
 	in->state = FI_FREE;
 	pthread_cond_signal(&F.wake);
-	pthread_mutex_unlock(&F.lock);
-}
-
-/* remembers a container whose removal failed, for job_reconcile */
-static void
-bury(const char *id)
-{
-	pthread_mutex_lock(&F.lock);
-	for (int i = 0; i < NTOMB; i++) {
-		if (!F.tomb[i][0]) {
-			size_t l = strnlen(id, sizeof(F.tomb[i]) - 1);
-			memcpy(F.tomb[i], id, l);
-			F.tomb[i][l] = '\0';
-			break;
-		}
-	}
 	pthread_mutex_unlock(&F.lock);
 }
 
@@ -594,8 +661,9 @@ job_reconcile(struct docker *d)
 		pthread_mutex_lock(&F.lock);
 		in = inst_by_id_unlocked(ctr[i].id);
 		known = in != NULL;
-		/* it died while no events stream was listening */
-		if (in && !alive && (in->state == FI_READY || in->state == FI_STARTING))
+		/* it died while no events stream was listening (a starting
+		 * one's death is its start job's, as in on_event) */
+		if (in && !alive && in->state == FI_READY)
 			condemn_unlocked(in, "exited while the events stream was down");
 		pthread_mutex_unlock(&F.lock);
 		if (known || alive)
@@ -843,17 +911,20 @@ on_event(const struct docker_event *ev)
 {
 	struct inst *in;
 	char why[64];
+	int dead = !strcmp(ev->action, "die") || !strcmp(ev->action, "oom");
 
 	pthread_mutex_lock(&F.lock);
-	/* when stopping, prescal stops them itself: not news */
+	/* when stopping, prescal stops them itself: not news. A starting
+	 * instance's death is its start job's: it logs the output first */
 	if (!F.stopping && (in = inst_by_id_unlocked(ev->id)) &&
 	    (in->state == FI_READY || in->state == FI_STARTING)) {
-		if (!strcmp(ev->action, "die") || !strcmp(ev->action, "oom")) {
+		if (dead && in->state == FI_READY) {
 			snprintf(why, sizeof(why), "died (exit code %d)", ev->exitcode);
 			condemn_unlocked(in, why);
 		} else if (!strcmp(ev->action, "destroy") || !strcmp(ev->action, "stop")) {
 			condemn_unlocked(in, "was stopped or removed outside prescal");
-		} else if (!strncmp(ev->action, "health_status: unhealthy", 24)) {
+		} else if (in->state == FI_READY &&
+		           !strncmp(ev->action, "health_status: unhealthy", 24)) {
 			condemn_unlocked(in, "became unhealthy");
 		}
 	}
@@ -1054,6 +1125,11 @@ scale_get_stats(struct scale_stats *st)
 	st->unhealthy = M.unhealthy;
 	st->not_ready = M.not_ready;
 	st->failed_starts = M.failed_starts;
+	memcpy(st->fail, M.fail, sizeof(st->fail));
+	st->failing = M.failing;
+	snprintf(st->last_error, sizeof(st->last_error), "%s", M.last_error);
+	if (M.failing)
+		st->next_try_ms = (long)MAX(F.st.backoff_until - now_ms(), 0);
 	for (int i = 0; i < SCALE_NBUCKETS; i++)
 		st->cold_hist[i] = cum += M.cold[i];
 	st->cold_sum = M.cold_sum;

@@ -35,6 +35,8 @@ static struct {
 	int waiting;                /* requests held (pool_hold) */
 	long held_total, hold_rejected;
 	int woken;                  /* pool_wake_all() was called */
+	char cause[POOL_CAUSE];     /* why the app fails to start, "" = it does not */
+	int64_t failing_until;      /* no try before (now_ms() clock) */
 } P = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 void
@@ -44,6 +46,7 @@ pool_init(const struct pool_conf *conf)
 	P.conf = *conf;
 	P.rr = 0;
 	P.woken = 0;
+	P.cause[0] = '\0';
 	if (P.conf.idle_max > POOL_IDLE_CAP)
 		P.conf.idle_max = POOL_IDLE_CAP;
 	if (P.conf.idle_max < 0)
@@ -242,6 +245,42 @@ worth_waiting_unlocked(void)
 	return 0;
 }
 
+static int
+failing_unlocked(int64_t now)
+{
+	return P.cause[0] && now < P.failing_until;
+}
+
+void
+pool_set_failing(const char *cause, int64_t until)
+{
+	int waiting;
+
+	pthread_mutex_lock(&P.lock);
+	snprintf(P.cause, sizeof(P.cause), "%s", cause ? cause : "");
+	P.failing_until = until;
+	waiting = P.waiting;
+	pthread_mutex_unlock(&P.lock);
+	if (cause)
+		ready(-1, waiting);
+}
+
+int
+pool_failing(char *out, size_t n)
+{
+	int64_t now = now_ms();
+	int s = 0;
+
+	pthread_mutex_lock(&P.lock);
+	if (failing_unlocked(now)) {
+		s = (int)MAX((P.failing_until - now + 999) / 1000, 1);
+		if (out)
+			snprintf(out, n, "%s", P.cause);
+	}
+	pthread_mutex_unlock(&P.lock);
+	return s;
+}
+
 int
 pool_pick(struct backend **out, struct backend *const *skip, int nskip)
 {
@@ -259,6 +298,8 @@ pool_pick(struct backend **out, struct backend *const *skip, int nskip)
 		atomic_fetch_add(&b->inflight, 1);
 		*out = b;
 		r = 0;
+	} else if (nskip == 0 && failing_unlocked(now)) {
+		r = POOL_FAILING;
 	} else if (nskip == 0 && worth_waiting_unlocked()) {
 		r = POOL_WAIT;
 	}

@@ -5,6 +5,7 @@
  * backend is ready (scale from zero). */
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -36,8 +37,11 @@ struct pool_conf {
 	                         n of them (-1: all) may find a backend now */
 };
 
-/* pool_pick's answer when nothing is pickable but waiting can help */
-enum { POOL_WAIT = 1 };
+/* pool_pick's answers when nothing is pickable: waiting can help; or the
+ * app failed to start and no try comes before its back-off ends */
+enum { POOL_WAIT = 1, POOL_FAILING = 2 };
+
+#define POOL_CAUSE 256        /* bytes of a failing cause, with the NUL */
 
 #define POOL_IDLE_CAP 256
 
@@ -97,11 +101,23 @@ void pool_unref(struct backend *b);
 enum backend_state pool_state(struct backend *b);
 
 /* Chooses a backend, skipping those in skip[0..nskip). Never blocks.
- * Returns 0 with *out referenced and its in-flight count raised; POOL_WAIT
- * when none is pickable now but one may be soon (conf.hold, or all busy at
- * conn_cap) and nothing was skipped: the caller may hold the request
- * (pool_hold) until conf.ready says so; or 503. */
+ * Returns 0 with *out referenced and its in-flight count raised; when none
+ * is pickable and nothing was skipped, POOL_FAILING while the app is
+ * failing (pool_failing says why), or POOL_WAIT when one may be pickable
+ * soon (conf.hold, or all busy at conn_cap): the caller may hold the
+ * request (pool_hold) until conf.ready says so; or 503. */
 int pool_pick(struct backend **out, struct backend *const *skip, int nskip);
+
+/* Marks the app as failing to start until until (now_ms() clock): while
+ * nothing is pickable, picks return POOL_FAILING before then, and every held
+ * request is resumed at once (conf.ready(-1)) to be answered with cause
+ * (copied, at most POOL_CAUSE - 1 bytes). cause NULL clears the mark. */
+void pool_set_failing(const char *cause, int64_t until);
+
+/* While the app is failing, copies its cause into out[0..n) (out may be
+ * NULL) and returns the whole seconds to the next try (at least 1); else
+ * returns 0. */
+int pool_failing(char *out, size_t n);
 
 /* Whether a pick would find a backend now. */
 int pool_pickable(void);

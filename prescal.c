@@ -755,9 +755,10 @@ sweep(void)
 	}
 	atomic_store(&idle_now, idle);
 	/* held requests: all of them when a backend is pickable (a safety net
-	 * for a missed on_ready, and down back-offs that ran out), else those
-	 * whose hold ran out (they get 503) */
-	if (stop || pool_pickable())
+	 * for a missed on_ready, and down back-offs that ran out) or the app
+	 * fails to start (they get its cause), else those whose hold ran out
+	 * (they get 503) */
+	if (stop || pool_pickable() || pool_failing(NULL, 0))
 		resume(-1, 0, 0);
 	else
 		resume(-1, 1, now);

@@ -22,6 +22,7 @@
 enum {
 	ST_STARTING = 1000,  /* send the "starting" page */
 	ST_HOLD,             /* nothing ready: park the request until something is */
+	ST_FAILING,          /* the app fails to start: 503 with the cause */
 };
 
 /* conf is immutable after proxy_init(); the rest are atomics */
@@ -319,6 +320,10 @@ first_pick(struct exchange *x)
 	struct conn *c = x->c;
 	int r = pool_pick(&x->b, NULL, 0);
 
+	if (r == POOL_FAILING) {
+		unhold(c);
+		return ST_FAILING;
+	}
 	if (r == 0 || r != POOL_WAIT) {
 		unhold(c);
 		return r;
@@ -350,7 +355,7 @@ connect_backend(struct exchange *x, struct backend **tried, int *ntried)
 	while (*ntried < C.max_tries) {
 		/* the head has left c->buf: no holding now */
 		if ((r = pool_pick(&x->b, tried, *ntried)) != 0)
-			return *ntried ? 502 : r == POOL_WAIT ? 503 : r;
+			return *ntried ? 502 : r == POOL_WAIT || r == POOL_FAILING ? 503 : r;
 		tried[(*ntried)++] = x->b;
 picked:
 		/* every cached connection is checked: bytes or EOF waiting on it
@@ -822,12 +827,65 @@ starting_page(int fd)
 		writeall(fd, page, sizeof(page) - 1);
 }
 
+/* appends s to o with &, <, >, " escaped */
+static void
+put_html(struct out *o, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '&': put(o, "&amp;", 5); break;
+		case '<': put(o, "&lt;", 4); break;
+		case '>': put(o, "&gt;", 4); break;
+		case '"': put(o, "&quot;", 6); break;
+		default:  put(o, s, 1); break;
+		}
+	}
+}
+
+/* the app fails to start: 503, Retry-After the back-off left, and the
+ * cause as plain text, or for a browser as a page that reloads then */
+static void
+failing_answer(struct exchange *x)
+{
+	char cause[POOL_CAUSE], body[6 * POOL_CAUSE + 512], head[320];
+	struct out o = { body, 0, sizeof(body), 0 };
+	int retry = pool_failing(cause, sizeof(cause)), n;
+
+	if (!retry) {  /* the back-off ended meanwhile */
+		snprintf(cause, sizeof(cause), "the app is starting");
+		retry = 1;
+	}
+	if (x->html) {
+		n = snprintf(head, sizeof(head), "<!doctype html><html><head><meta charset=\"utf-8\">"
+		             "<meta http-equiv=\"refresh\" content=\"%d\"><title>Failed to start"
+		             "</title></head><body style=\"font-family:sans-serif;margin:3em\">"
+		             "<h1>Failed to start</h1><p>", retry);
+		put(&o, head, n);
+		put_html(&o, cause);
+		n = snprintf(head, sizeof(head), "</p><p>The next try is in %d s; this page "
+		             "reloads by itself.</p></body></html>\n", retry);
+		put(&o, head, n);
+	} else {
+		put(&o, cause, strlen(cause));
+		put(&o, "\n", 1);
+	}
+	n = snprintf(head, sizeof(head), "HTTP/1.1 503 Service Unavailable\r\n"
+	             "Content-Type: %s; charset=utf-8\r\nContent-Length: %zu\r\n"
+	             "Retry-After: %d\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
+	             x->html ? "text/html" : "text/plain", o.n, retry);
+	if (writeall(x->c->fd, head, n) == 0 && !x->is_head)
+		writeall(x->c->fd, body, o.n);
+}
+
 /* answers with an error unless response bytes already went out */
 static int
 fail(struct exchange *x, int status)
 {
-	if (status == ST_STARTING) {
-		starting_page(x->c->fd);
+	if (status == ST_STARTING || status == ST_FAILING) {
+		if (status == ST_STARTING)
+			starting_page(x->c->fd);
+		else
+			failing_answer(x);
 		x->status = 503;
 		return PROXY_CLOSE;
 	}

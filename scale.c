@@ -167,9 +167,49 @@ scale_tick(const struct scale_conf *c, struct scale_state *s,
 	return want;
 }
 
+const char *const scale_fail_name[NUM_SF] = {
+	[SF_NONE]      = "",
+	[SF_EXIT]      = "exit",
+	[SF_OOM]       = "oom",
+	[SF_TIMEOUT]   = "timeout",
+	[SF_UNHEALTHY] = "unhealthy",
+	[SF_CREATE]    = "create",
+	[SF_IMAGE]     = "image",
+};
+
+void
+scale_fail_text(char *out, size_t n, enum scale_fail why, long arg, const char *image)
+{
+	switch (why) {
+	case SF_EXIT:
+		snprintf(out, n, "exited with code %ld before it was ready", arg);
+		break;
+	case SF_OOM:
+		snprintf(out, n, "was killed for lack of memory (OOM) before it was ready");
+		break;
+	case SF_TIMEOUT:
+		snprintf(out, n, "was not ready within %ld ms", arg);
+		break;
+	case SF_UNHEALTHY:
+		snprintf(out, n, "became unhealthy before it was ready");
+		break;
+	case SF_CREATE:
+		snprintf(out, n, "Docker could not create or start its container");
+		break;
+	case SF_IMAGE:
+		snprintf(out, n, "image %s is not available", image);
+		break;
+	default:
+		snprintf(out, n, "failed for an unknown reason");
+		break;
+	}
+}
+
 void
 scale_failed(struct scale_state *s, int64_t now)
 {
+	if (s->backoff && now < s->backoff_until)
+		return;  /* the same round */
 	s->backoff = s->backoff ? MIN(s->backoff * 2, BACKOFF_MAX) : BACKOFF_FIRST;
 	s->backoff_until = now + s->backoff;
 }

@@ -80,8 +80,28 @@ int scale_decide(const struct scale_conf *c, struct scale_state *s,
 int scale_tick(const struct scale_conf *c, struct scale_state *s,
                const struct scale_input *in, int draining, const struct scale_ops *ops);
 
+/* why a start failed: the log, /status and /metrics name it */
+enum scale_fail {
+	SF_NONE,
+	SF_EXIT,       /* the container exited before it was ready */
+	SF_OOM,        /* ... killed by the OOM killer */
+	SF_TIMEOUT,    /* not ready within start_timeout */
+	SF_UNHEALTHY,  /* Docker's health check said unhealthy first */
+	SF_CREATE,     /* the daemon could not create or start it */
+	SF_IMAGE,      /* the image is missing */
+	NUM_SF
+};
+
+extern const char *const scale_fail_name[NUM_SF];   /* "exit", "oom", ... ("" for none) */
+
+/* Writes what a failed start means to a user into out[0..n): for SF_EXIT
+ * arg is the exit code, for SF_TIMEOUT the start timeout in ms; image is
+ * the image's name. E.g. "exited with code 1 before it was ready". Pure. */
+void scale_fail_text(char *out, size_t n, enum scale_fail why, long arg, const char *image);
+
 /* Records a failed start at now: no start before the back-off ends
- * (1 s doubling to 30 s). */
+ * (1 s doubling to 30 s). A failure within the back-off (another start of
+ * the same round) does not double it again. */
 void scale_failed(struct scale_state *s, int64_t now);
 
 /* Records a successful start: the back-off resets. */
@@ -120,6 +140,10 @@ struct scale_stats {
 	long up, down_load, down_idle;            /* scale events by direction and reason */
 	long died, unhealthy, not_ready;          /* instances replaced, by reason */
 	long failed_starts, docker_errors;
+	long fail[NUM_SF];                        /* failed starts by reason */
+	int failing;                              /* the last start failed, none ready since */
+	char last_error[256];                     /* what the last failed start said, "" if none */
+	long next_try_ms;                         /* failing: ms until starts may be tried again */
 	long cold_hist[SCALE_NBUCKETS];           /* create -> ready, cumulative */
 	double cold_sum;                          /* seconds */
 };

@@ -117,6 +117,13 @@ run(const char *buf, size_t n, enum docker_call call, size_t step, struct outcom
 	case DOCKER_CALL_PULL:
 		assert(o->ret < 0 || o->status == 200);
 		break;
+	case DOCKER_CALL_LOGS:
+		assert(o->ret < 0 ? o->rep.logs[0] == '\0' : o->status == 200);
+		assert(bounded(o->rep.logs, DOCKER_LOGMAX + 1));
+		for (i = 0; o->rep.logs[i]; i++)
+			assert(o->rep.logs[i] == '\n' || ((unsigned char)o->rep.logs[i] >= 0x20 &&
+			       o->rep.logs[i] != 0x7f));
+		break;
 	case DOCKER_CALL_EVENTS:
 		if (o->ret < 0)
 			break;

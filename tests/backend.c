@@ -30,7 +30,11 @@
  *   /early103          103 Early Hints, then as /
  * HEAD works on every route: the headers of the GET, no body. With a
  * record file, every byte received on every connection is appended to it.
- * SIGTERM and SIGINT exit 0 at once. */
+ * SIGTERM and SIGINT exit 0 at once.
+ *
+ * Knobs for images that fail to start (prescal's fail_test):
+ *   FAIL_EXIT=N        print a line to stdout and one to stderr, exit N
+ *   NO_LISTEN=1        print a line, then never listen (until SIGTERM) */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -1020,6 +1024,26 @@ onterm(int sig)
 	_exit(0);
 }
 
+/* the FAIL_EXIT and NO_LISTEN knobs; returns only when neither is set */
+static void
+misbehave(void)
+{
+	const char *e = getenv("FAIL_EXIT"), *n = getenv("NO_LISTEN");
+
+	if (e && *e) {
+		printf("backend: starting, then failing on purpose\n");
+		fflush(stdout);
+		fprintf(stderr, "backend: fatal: FAIL_EXIT=%s set\n", e);
+		exit(atoi(e));
+	}
+	if (n && *n && strcmp(n, "0")) {
+		printf("backend: NO_LISTEN set, never listening\n");
+		fflush(stdout);
+		for (;;)
+			pause();
+	}
+}
+
 static void
 usage(const char *argv0)
 {
@@ -1110,6 +1134,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGTERM, onterm);   /* a handler, so this works as PID 1 too */
 	signal(SIGINT, onterm);
+	misbehave();
 	if (gethostname(hostname, sizeof(hostname) - 1) < 0)
 		strcpy(hostname, "unknown");
 	instance = getenv("PRESCAL_INSTANCE");

@@ -57,6 +57,7 @@
 #define IDP  "9ebaab752e352bb909ede8ed88aa032bb479e56eb371f8625325354d4a78b18a"
 #define IDAR "ff682f4c275da792487e2c8af4e6ded0ed2f0acff560bf26c464ca4a29931580"
 #define IDEV "c898c4ee701a0c095598f9db951eec99d8b3847d161bf174eb138a6712893946"
+#define IDLG "e9c635a8bfa1e3aec31917f9c67af1600acc59e100bd803356c9c1da4ae3e74f"
 
 /* label edits: capture -> client */
 #define LBL_FIX   "\"prescal.fixture\":\"1\",\"prescal.service\":\"web\""
@@ -952,6 +953,126 @@ test_events_before_bad_chunk(void **state)
 	docker_close(d);
 }
 
+/* the log tail of a container that printed a line to stdout and one to
+ * stderr and exited 3 (captured from this daemon: each frame came as one
+ * chunk), whole, in pieces and line by line; then a 404 */
+static void
+test_logs(void **state)
+{
+	static const struct step steps[] = {
+		{ .req = "logs-200-multiplexed.req", .resp = "logs-200-multiplexed.http" },
+		{ .req = "logs-200-multiplexed.req", .resp = "logs-200-multiplexed.http", .piece = 3 },
+		{ .req = "logs-200-multiplexed.req", .resp = "logs-200-multiplexed.http",
+		  .piece = PIECE_LINES },
+		{ .req = "logs-404.req", .resp = "logs-404.http" },
+	};
+	static const char want[] = "backend: starting, then failing on purpose\n"
+	                           "backend: fatal: FAIL_EXIT=3 set\n";
+	char out[DOCKER_LOGMAX + 1];
+	struct server *sv;
+	struct docker *d;
+
+	(void)state;
+	sv = start(steps, LEN(steps));
+	d = client(sv);
+	for (int i = 0; i < 3; i++) {
+		EXPECT(d, docker_logs(d, IDLG, 20, out, sizeof(out)), 0);
+		assert_string_equal(out, want);
+	}
+	EXPECT(d, docker_logs(d, "prescal-no-such-container", 20, out, sizeof(out)), -1);
+	assert_int_equal(docker_status(d), 404);
+	assert_string_equal(docker_error(d), "404: No such container: prescal-no-such-container");
+	assert_string_equal(out, "");
+	docker_close(d);
+	assert_int_equal(finish(sv), 1);
+}
+
+/* appends a multiplexed frame (stream, payload) to buf at *k */
+static void
+frame(char *buf, size_t *k, int stream, const char *p, size_t n)
+{
+	buf[(*k)++] = (char)stream;
+	buf[(*k)++] = 0;
+	buf[(*k)++] = 0;
+	buf[(*k)++] = 0;
+	buf[(*k)++] = (char)(n >> 24);
+	buf[(*k)++] = (char)(n >> 16);
+	buf[(*k)++] = (char)(n >> 8);
+	buf[(*k)++] = (char)n;
+	memcpy(buf + *k, p, n);
+	*k += n;
+}
+
+/* log streams read in one piece and in reads of 1..11 bytes, so frame
+ * headers and payloads split everywhere: stdout and stderr interleaved, an
+ * empty frame, control bytes, a frame over the bound, a TTY's raw stream,
+ * and a bad header after a good frame */
+static void
+test_logs_frames(void **state)
+{
+	enum { BIG = DOCKER_LOGMAX + 1000 };
+	static const char ctl[] = "\x1b[31mred\x1b[0m\r\n\tdone\x7f\x01\n";
+	static char body[BIG + 256], reply[BIG + 512];
+	struct docker_reply rep = { .call = DOCKER_CALL_LOGS };
+	struct docker *d;
+	char big[BIG];
+	size_t k, n, step;
+	int c;
+
+	(void)state;
+	assert_non_null(d = docker_open("/nonexistent", 1000));
+	memset(big, 'x', sizeof(big));
+	memcpy(big + BIG - 12, "\nlast words\n", 12);
+	for (c = 0; c < 5; c++) {
+		const char *want = NULL;
+
+		k = 0;
+		switch (c) {
+		case 0:
+			frame(body, &k, 1, "out one\n", 8);
+			frame(body, &k, 2, "err one\n", 8);
+			frame(body, &k, 1, "", 0);
+			frame(body, &k, 1, "out two", 7);
+			frame(body, &k, 1, "\n", 1);
+			want = "out one\nerr one\nout two\n";
+			break;
+		case 1:
+			frame(body, &k, 2, ctl, sizeof(ctl) - 1);
+			want = "?[31mred?[0m\n done??\n";
+			break;
+		case 2:
+			frame(body, &k, 1, "first\n", 6);
+			frame(body, &k, 2, big, BIG);
+			want = "last words\n";
+			break;
+		case 3:
+			memcpy(body, "raw tty\nline\n", 13);
+			k = 13;
+			want = "raw tty\nline\n";
+			break;
+		case 4:
+			frame(body, &k, 1, "good\n", 5);
+			memcpy(body + k, "bad header\n", 11);
+			k += 11;
+			break;
+		}
+		n = (size_t)snprintf(reply, sizeof(reply), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", k);
+		memcpy(reply + n, body, k);
+		n += k;
+		for (step = 0; step <= 11; step++) {
+			if (!want) {
+				EXPECT(d, docker_parse_reply(d, &rep, reply, n, step), -1);
+				assert_non_null(strstr(docker_error(d), "malformed log stream"));
+				continue;
+			}
+			EXPECT(d, docker_parse_reply(d, &rep, reply, n, step), 0);
+			if (strcmp(rep.logs, want))
+				fail_msg("case %d, step %zu: '%s', want '%s'", c, step, rep.logs, want);
+		}
+	}
+	docker_close(d);
+}
+
 /* a listed container id that is not 64 hex digits makes the list
  * malformed, as it does a created or an event's id (found by
  * fuzz/docker_fuzz.c: a '`' in the id was accepted) */
@@ -1647,6 +1768,8 @@ main(void)
 		cmocka_unit_test(test_events_before_bad_chunk),
 		cmocka_unit_test(test_list_bad_id),
 		cmocka_unit_test(test_list_image),
+		cmocka_unit_test(test_logs),
+		cmocka_unit_test(test_logs_frames),
 		cmocka_unit_test(test_keepalive_sequence),
 		cmocka_unit_test(test_reconnect),
 		cmocka_unit_test(test_cut),

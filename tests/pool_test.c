@@ -873,6 +873,64 @@ test_hold_ready(void **state)
 	assert_int_equal(st.hold_rejected, st0.hold_rejected);
 }
 
+/* an app failing to start: held requests are all resumed at once, picks
+ * say POOL_FAILING with the cause until the back-off ends (the next pick
+ * waits again and tells the scaler), an up backend is picked all the same,
+ * and clearing ends it */
+static void
+test_failing(void **state)
+{
+	struct pool_conf c = conf_base();
+	struct backend *b, *got;
+	char cause[POOL_CAUSE];
+
+	(void)state;
+	c.hold = 1;
+	c.demand = demand;
+	c.ready = ready;
+	pool_init(&c);
+	atomic_store(&ready_calls, 0);
+	atomic_store(&demand_calls, 0);
+	b = add(0, B_STARTING);
+	assert_int_equal(pool_failing(cause, sizeof(cause)), 0);
+	hold_one();
+	hold_one();
+	pool_set_failing("app \"web\" failed to start: exited with code 1", now_ms() + 1500);
+	assert_int_equal(atomic_load(&ready_calls), 1);
+	assert_int_equal(atomic_load(&ready_last), -1);
+	assert_int_equal(pool_pick(&got, NULL, 0), POOL_FAILING);
+	assert_int_equal(pool_failing(cause, sizeof(cause)), 2);
+	assert_string_equal(cause, "app \"web\" failed to start: exited with code 1");
+	assert_int_equal(pool_failing(NULL, 0), 2);
+	assert_int_equal(pool_pick(&got, &b, 1), 503);  /* a retry is never held */
+	assert_int_equal(atomic_load(&demand_calls), 4);
+	pool_unhold();
+	pool_unhold();
+
+	/* an up backend is picked while failing */
+	pool_set_state(b, B_UP);
+	assert_int_equal(pick(&got), 0);
+	pool_done(got, 1);
+	pool_set_state(b, B_STARTING);
+	assert_int_equal(pool_pick(&got, NULL, 0), POOL_FAILING);
+
+	/* the back-off ends: the next pick waits for the new try */
+	pool_set_failing("app \"web\" failed to start: x", now_ms() + 30);
+	msleep(40);
+	assert_int_equal(pool_failing(cause, sizeof(cause)), 0);
+	assert_int_equal(pool_pick(&got, NULL, 0), POOL_WAIT);
+
+	/* cleared */
+	pool_set_failing("app \"web\" failed to start: x", now_ms() + 10000);
+	assert_int_equal(pool_pick(&got, NULL, 0), POOL_FAILING);
+	atomic_store(&ready_calls, 0);
+	pool_set_failing(NULL, 0);
+	assert_int_equal(atomic_load(&ready_calls), 0);
+	assert_int_equal(pool_failing(cause, sizeof(cause)), 0);
+	assert_int_equal(pool_pick(&got, NULL, 0), POOL_WAIT);
+	pool_remove(b);
+}
+
 /* hold 1: POOL_WAIT at once, never a wait inside the pool; hold 0, or a
  * skip list, or a ready backend: no POOL_WAIT */
 static void
@@ -1152,6 +1210,7 @@ main(void)
 		cmocka_unit_test_teardown(test_remove_held, check_empty),
 		cmocka_unit_test_teardown(test_idle_cache, check_empty),
 		cmocka_unit_test_teardown(test_hold_ready, check_empty),
+		cmocka_unit_test_teardown(test_failing, check_empty),
 		cmocka_unit_test_teardown(test_hold_wait, check_empty),
 		cmocka_unit_test_teardown(test_hold_max, check_empty),
 		cmocka_unit_test_teardown(test_conn_cap, check_empty),

@@ -306,6 +306,52 @@ test_scenario(void **state)
 	run_scenario(*state);
 }
 
+/* failures of starts made in one round (all within the back-off) count
+ * once: three instances failing together wait 1 s, not 4 */
+static void
+test_backoff_same_round(void **state)
+{
+	struct scale_state s;
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	scale_failed(&s, 1000);
+	scale_failed(&s, 1200);
+	scale_failed(&s, 1999);
+	assert_int_equal(s.backoff, 1000);
+	assert_int_equal(s.backoff_until, 2000);
+	scale_failed(&s, 2000);
+	assert_int_equal(s.backoff, 2000);
+	assert_int_equal(s.backoff_until, 4000);
+}
+
+/* what a user reads about each kind of failed start */
+static void
+test_fail_text(void **state)
+{
+	static const struct {
+		enum scale_fail why;
+		long arg;
+		const char *want, *name;
+	} cases[] = {
+		{ SF_EXIT, 1, "exited with code 1 before it was ready", "exit" },
+		{ SF_EXIT, 0, "exited with code 0 before it was ready", "exit" },
+		{ SF_OOM, 137, "was killed for lack of memory (OOM) before it was ready", "oom" },
+		{ SF_TIMEOUT, 3000, "was not ready within 3000 ms", "timeout" },
+		{ SF_UNHEALTHY, 0, "became unhealthy before it was ready", "unhealthy" },
+		{ SF_CREATE, 0, "Docker could not create or start its container", "create" },
+		{ SF_IMAGE, 0, "image web:1 is not available", "image" },
+	};
+	char out[160];
+
+	(void)state;
+	for (size_t i = 0; i < LEN(cases); i++) {
+		scale_fail_text(out, sizeof(out), cases[i].why, cases[i].arg, "web:1");
+		assert_string_equal(out, cases[i].want);
+		assert_string_equal(scale_fail_name[cases[i].why], cases[i].name);
+	}
+}
+
 /* scale_failed: 1 s doubling, capped at 30 s; scale_succeeded resets */
 static void
 test_backoff_cap(void **state)
@@ -519,6 +565,8 @@ main(void)
 {
 	static const struct CMUnitTest fixed[] = {
 		cmocka_unit_test(test_backoff_cap),
+		cmocka_unit_test(test_backoff_same_round),
+		cmocka_unit_test(test_fail_text),
 		cmocka_unit_test(test_decide_why),
 		cmocka_unit_test(test_demand_saturated),
 		cmocka_unit_test(test_check_conf),
