@@ -140,8 +140,16 @@ plot-check: prescal tests/backend-static
 bench: prescal tests/backend tests/backend-static
 	bash bench/bench.sh
 
+# how fast capacity follows load, against a live dockerd (bench/scale.c)
+bench/scale: bench/scale.c tests/tclient.c tests/tclient.h tests/tdocker.c tests/tdocker.h util.c
+	$(CC) $(PCPPFLAGS) $(PCFLAGS) -O2 -I. -o $@ bench/scale.c tests/tclient.c tests/tdocker.c \
+		util.c $(PLDFLAGS)
+
+bench-scale: prescal tests/backend-static bench/scale
+	./bench/scale
+
 clean:
-	rm -f prescal prescal-static prescal-asan prescal-tsan tests/pool_test-tsan \
+	rm -f bench/scale prescal prescal-static prescal-asan prescal-tsan tests/pool_test-tsan \
 		tests/tsan_supp_test $(OBJ) $(UNIT) $(INTEG) tests/backend \
 		tests/backend-static fuzz/*_fuzz prescal-$(VERSION).tar.gz
 
@@ -162,4 +170,4 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/prescal $(DESTDIR)$(MANPREFIX)/man1/prescal.1
 
-.PHONY: all static test unit integ sanitize lint fuzz soak run image plot-check bench clean dist install uninstall
+.PHONY: all static test unit integ sanitize lint fuzz soak run image plot-check bench bench-scale clean dist install uninstall
