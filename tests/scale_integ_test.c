@@ -289,7 +289,7 @@ get(int port, const char *path, char *out, size_t n, int timeout_ms)
 	if (!(r = calloc(1, sizeof(*r))))
 		return -1;
 	if ((c = tconn_open(port, 2000))) {
-		snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: pit\r\n"
+		snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: localhost\r\n"
 		         "Connection: close\r\n\r\n", path);
 		if (texchange(c, req, r, timeout_ms) == 0)
 			st = r->status;
