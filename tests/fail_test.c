@@ -188,7 +188,7 @@ get(int port, const char *path, const char *accept, struct tresp *r, int timeout
 	int st = -1;
 
 	if ((c = tconn_open(port, 2000))) {
-		snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: pft\r\n%s%s%s"
+		snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: localhost\r\n%s%s%s"
 		         "Connection: close\r\n\r\n", path, accept ? "Accept: " : "",
 		         accept ? accept : "", accept ? "\r\n" : "");
 		if (texchange(c, req, r, timeout_ms) == 0)
