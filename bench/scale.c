@@ -86,7 +86,7 @@ image(int ms, char *name, size_t n)
 	snprintf(name, n, "prescal-bench-boot%d:latest", ms);
 	if (sh("docker image inspect %s > /dev/null 2>&1", name) != 0 &&
 	    sh("printf 'FROM %s\\nENV BOOT_MS=%d\\n' | DOCKER_BUILDKIT=0 docker build -q -t %s - "
-	       "> /dev/null", BASE, ms, name) != 0) {
+	       "> /dev/null 2>&1", BASE, ms, name) != 0) {
 		fprintf(stderr, "bench-scale: cannot build %s\n", name);
 		exit(1);
 	}
@@ -168,18 +168,18 @@ instances(int admin, int *ready)
 {
 	struct tconn *c = tconn_open(admin, 1000);
 	struct tresp *r = calloc(1, sizeof(*r));
+	static const char rd[] = "prescal_instances{state=\"ready\"} ",
+	                  st[] = "prescal_instances{state=\"starting\"} ";
 	int n = -1, k;
 	char *s;
 
 	*ready = 0;
-	if (c && r && texchange(c, "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n", r, 2000) == 0 &&
-	    r->body) {
+	if (c && r && texchange(c, "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n", r,
+	                        2000) == 0 && r->body) {
 		n = 0;
-		if ((s = strstr(r->body, "prescal_instances{state=\"ready\"} ")) &&
-		    sscanf(s + 34, "%d", &k) == 1)
+		if ((s = strstr(r->body, rd)) && sscanf(s + sizeof(rd) - 1, "%d", &k) == 1)
 			n += *ready = k;
-		if ((s = strstr(r->body, "prescal_instances{state=\"starting\"} ")) &&
-		    sscanf(s + 37, "%d", &k) == 1)
+		if ((s = strstr(r->body, st)) && sscanf(s + sizeof(st) - 1, "%d", &k) == 1)
 			n += k;
 	}
 	if (r)
@@ -270,6 +270,7 @@ burst(int boot)
 		last = MAX(last, s[i].ms);
 	}
 	pthread_barrier_destroy(&go);
+	msleep(5000);  /* starts still under way finish */
 	int started = log_count(&x, " ready on ");
 	left = px_stop(&x);
 	out("| %d ms | %ld | %ld | %ld | %ld | %d | %d | %ld | %d |\n", boot, first, last,
