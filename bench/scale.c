@@ -470,24 +470,6 @@ churn(int cycles)
 	out("| %d | %d | %d | %d / %d | %ld / %ld |\n", fails, stuck, left, fd0, fd1, rss0, rss1);
 }
 
-/* CPU seconds of pid so far */
-static double
-cpu_s(pid_t pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long ut, st;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (!(f = fopen(path, "r")))
-		return 0;
-	p = fgets(buf, sizeof(buf), f);
-	fclose(f);
-	if (!p || !(p = strrchr(buf, ')')) ||
-	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-		return 0;
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
 
 static void
 idle(void)
@@ -497,9 +479,9 @@ idle(void)
 
 	px_start(&x, "idle", BASE, "pull never\n");
 	msleep(1000);
-	c0 = cpu_s(x.p->pid);
+	c0 = proc_cpu_s(x.p->pid);
 	msleep(10000);
-	c1 = cpu_s(x.p->pid);
+	c1 = proc_cpu_s(x.p->pid);
 	px_stop(&x);
 	out("\n### Idle: one app at 0 instances, 10 s\n\nprescal used %.2f%% of one core "
 	    "(%.0f ms of CPU in 10 s).\n", (c1 - c0) * 10, (c1 - c0) * 1000);

@@ -561,25 +561,6 @@ test_worker_memory(void **state)
 	assert_true(busy > 0 && busy < 64 * 1024);
 }
 
-/* CPU seconds pid used so far (utime + stime) */
-static double
-cpu_s(pid_t pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long ut, st;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (!(f = fopen(path, "r")))
-		return -1;
-	p = fgets(buf, sizeof(buf), f);
-	fclose(f);
-	if (!p || !(p = strrchr(buf, ')')))
-		return -1;
-	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-		return -1;
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
 
 /* counts lines of p's log that hold needle */
 static int
@@ -612,9 +593,9 @@ test_emfile_backoff(void **state)
 		if ((c[i] = tconn_open(pport, 1000)))
 			n++;
 	msleep(300);
-	cpu0 = cpu_s(prox->pid);
+	cpu0 = proc_cpu_s(prox->pid);
 	msleep(2000);
-	cpu1 = cpu_s(prox->pid);
+	cpu1 = proc_cpu_s(prox->pid);
 	logs = log_count(prox, "pausing accepts");
 	printf("exhaust: %d connections at ulimit -n 64: prescal used %.0f%% of a core over "
 	       "2 s, %d log lines\n", n, (cpu1 - cpu0) / 2 * 100, logs);

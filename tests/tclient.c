@@ -709,6 +709,26 @@ proc_rss_kb(pid_t pid)
 	return kb;
 }
 
+double
+proc_cpu_s(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long ut, st;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return -1;
+	p = fgets(buf, sizeof(buf), f);
+	fclose(f);
+	/* after the ")" that ends the command name: state, then 10 fields,
+	 * then utime and stime in clock ticks */
+	if (!p || !(p = strrchr(buf, ')')) ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+		return -1;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
 int
 proc_nfd(pid_t pid)
 {

@@ -148,6 +148,9 @@ long proc_rss_kb(pid_t pid);
 /* Returns the number of open fds of pid, or -1. */
 int proc_nfd(pid_t pid);
 
+/* Returns the CPU seconds pid has used (utime + stime), or -1. */
+double proc_cpu_s(pid_t pid);
+
 /* misc */
 
 #define FNV1A_INIT 0xcbf29ce484222325ull
