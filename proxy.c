@@ -320,20 +320,17 @@ first_pick(struct exchange *x)
 	struct conn *c = x->c;
 	int r = pool_pick(&x->b, NULL, 0);
 
-	if (r == POOL_FAILING) {
+	if (r == POOL_WAIT && c->holding && now_ms() < c->hold_until)
+		return ST_HOLD;
+	/* anything but a first wait ends a hold */
+	if (r != POOL_WAIT || c->holding || (C.starting_page && x->html)) {
 		unhold(c);
-		return ST_FAILING;
-	}
-	if (r == 0 || r != POOL_WAIT) {
-		unhold(c);
+		if (r == POOL_FAILING)
+			return ST_FAILING;
+		if (r == POOL_WAIT)  /* the page refreshes; the pick told the scaler */
+			return x->html && C.starting_page ? ST_STARTING : 503;
 		return r;
 	}
-	if (C.starting_page && x->html) {
-		unhold(c);
-		return ST_STARTING;  /* the pick told the scaler; the page refreshes */
-	}
-	if (c->holding)
-		return now_ms() < c->hold_until ? ST_HOLD : (unhold(c), 503);
 	if (C.hold_timeout == 0 || pool_hold() < 0)
 		return 503;
 	c->holding = 1;
