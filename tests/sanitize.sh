@@ -41,16 +41,16 @@ if [ "${SANITIZE_ASAN_ONLY:-0}" = 1 ]; then
 	exit "$fail"
 fi
 
-# tests/tsan.supp hides the park() hand-over race and nothing else: of the
-# same race made from park() and from rearm(), only rearm's is reported
+# tests/tsan.supp hides the arm() hand-over race and nothing else: of the
+# same race made from arm() and from rearm(), only rearm's is reported
 echo "== tests/tsan_supp_test"
 mkdir "$logs/supp"
 TSAN_OPTIONS="log_path=$logs/supp/tsan:suppressions=tests/tsan.supp" ./tests/tsan_supp_test
 n=$(cat "$logs"/supp/* 2>/dev/null | grep -c 'WARNING: ThreadSanitizer')
-if [ "$n" -eq 1 ] && grep -q ' rearm ' "$logs"/supp/* && ! grep -q ' park ' "$logs"/supp/*; then
-	echo "tests/tsan.supp: suppresses the race in park() only"
+if [ "$n" -eq 1 ] && grep -q ' rearm ' "$logs"/supp/* && ! grep -q ' arm ' "$logs"/supp/*; then
+	echo "tests/tsan.supp: suppresses the race in arm() only"
 else
-	echo "FAILED: tests/tsan.supp: $n reports (want 1, from rearm() and not park()):"
+	echo "FAILED: tests/tsan.supp: $n reports (want 1, from rearm() and not arm()):"
 	cat "$logs"/supp/* 2>/dev/null | head -40
 	fail=1
 fi

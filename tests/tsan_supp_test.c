@@ -2,11 +2,11 @@
 /* tsan_supp_test: checks that tests/tsan.supp hides only the race it is
  * for. Built with -fsanitize=thread and run by tests/sanitize.sh with that
  * file: it makes the same fd race twice, an EPOLL_CTL_MOD in one thread
- * against close() in another, once from a function named park() (as in
+ * against close() in another, once from a function named arm() (as in
  * prescal.c, suppressed) and once from rearm() (must be reported). The
  * threads hand over through a relaxed atomic, which TSan does not count
  * as synchronisation, so both races are seen on every run. sanitize.sh
- * expects exactly one report, naming rearm and not park. */
+ * expects exactly one report, naming rearm and not arm. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -16,9 +16,9 @@
 static int epfd;
 static atomic_int armed;
 
-/* re-arms fd the way prescal.c's park() does */
+/* re-arms fd the way prescal.c's arm() does */
 __attribute__((noinline)) static void
-park(int fd)
+arm(int fd)
 {
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT };
 
@@ -35,11 +35,11 @@ rearm(int fd)
 }
 
 static void *
-arm(void *arg)
+arming(void *arg)
 {
 	int *fds = arg;
 
-	park(fds[0]);
+	arm(fds[0]);
 	rearm(fds[1]);
 	atomic_store_explicit(&armed, 1, memory_order_relaxed);
 	return NULL;
@@ -58,7 +58,7 @@ main(void)
 	fds[1] = p[1];
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fds[0], &ev) < 0 ||
 	    epoll_ctl(epfd, EPOLL_CTL_ADD, fds[1], &ev) < 0 ||
-	    pthread_create(&t, NULL, arm, fds) != 0)
+	    pthread_create(&t, NULL, arming, fds) != 0)
 		return 2;
 	while (!atomic_load_explicit(&armed, memory_order_relaxed))
 		usleep(1000);
