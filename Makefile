@@ -31,10 +31,13 @@ prescal.o: config.h
 prescal: $(OBJ)
 	$(CC) -o $@ $(OBJ) $(PLDFLAGS) $(LDFLAGS)
 
-# fully static binary for FROM scratch images
+# fully static binary for FROM scratch images; SMALL drops unused sections
+# and the unwind tables (C needs none): 195,496 -> 174,968 bytes
+SMALL = -Os -ffunction-sections -fdata-sections -Wl,--gc-sections -fno-asynchronous-unwind-tables \
+	-fno-unwind-tables
 static: prescal-static
 prescal-static: config.h $(SRC) $(HDR)
-	$(MUSLCC) $(PCPPFLAGS) $(PCFLAGS) -Os -static -s -o $@ $(SRC) $(PLDFLAGS)
+	$(MUSLCC) $(PCPPFLAGS) $(PCFLAGS) $(SMALL) -static -s -o $@ $(SRC) $(PLDFLAGS)
 
 # tests: each unit test links the module under test and util.c only
 tests/http_test: tests/http_test.c http.c util.c http.h util.h
