@@ -118,7 +118,7 @@ static struct settings S = {
 		.metric = METRIC, .target_rps = TARGET_RPS, .down_delay = SCALE_DOWN_DELAY,
 		.idle_timeout = IDLE_TIMEOUT, .start_timeout = START_TIMEOUT,
 		.ready_path = READY_PATH, .pull = PULL_POLICY, .keep = KEEP_ON_EXIT,
-		.drain_timeout = DRAIN_TIMEOUT, .sample_ms = SAMPLE_MS,
+		.sample_ms = SAMPLE_MS,
 	},
 };
 
@@ -1073,6 +1073,8 @@ check_settings(void)
 		exit(2);
 	}
 	scale_default_name(&S.sc, S.listen);
+	/* one key for both drains: shutdown, and an instance leaving */
+	S.sc.drain_timeout = S.drain_timeout;
 	if (scale_check_conf(&S.sc, stderr) < 0)
 		exit(2);
 	size_threads();

@@ -1014,11 +1014,14 @@ forward(struct exchange *x, int hlen, size_t *got, int *rhlen)
 		close(x->bfd);
 		x->bfd = -1;
 		if (r == -1) {
-			/* a stale cached connection: once more on a fresh one */
+			/* a stale cached connection: once more on a fresh one, if the
+			 * method allows it (RFC 9110 9.2.2): the backend may have got
+			 * the request before it closed, as a draining instance that is
+			 * stopped at drain_timeout does */
 			pool_done(x->b, 1);
 			ntried--;
 			x->fresh = 1;
-			r = again-- ? 0 : 502;
+			r = again-- && x->idem ? 0 : 502;
 		} else {
 			/* closed before answering (a dying instance): another backend */
 			warn("backend %s closed the connection before answering", x->b->name);

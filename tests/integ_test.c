@@ -1731,6 +1731,45 @@ test_sigterm_drain(void **state)
 	tproc_stop(p, SIGKILL);
 }
 
+/* drain_timeout is a limit: a request longer than it is cut when it ends,
+ * and prescal exits 0 then */
+static void
+test_sigterm_drain_limit(void **state)
+{
+	struct tproc *p;
+	struct tconn *c;
+	struct tresp r = { 0 };
+	char conf[] = "drain_timeout 1000\nbackend_timeout 10000\n", bp[32];
+	int port = free_port(), rc;
+	int64_t t0, cut, gone;
+	char *cf = tmp_write("integ-conf", conf);
+
+	(void)state;
+	assert_non_null(cf);
+	assert_int_equal(start_prescal(&p, port, cf, 2, hostport(bp, sizeof(bp), bport), NULL), 0);
+	c = tconn_open(port, 1000);
+	assert_non_null(c);
+	assert_int_equal(tsends(c, "GET /slow?ms=5000 HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
+	msleep(200);
+	t0 = now_ms();
+	assert_int_equal(kill(p->pid, SIGTERM), 0);
+	rc = tresp_read(c, &r, 0, 8000);
+	cut = now_ms() - t0;
+	tresp_free(&r);
+	tconn_close(c);
+	rc = rc == 0 ? r.status : -1;
+	assert_int_equal(tproc_wait(p, 3000), 0);
+	gone = now_ms() - t0;
+	printf("integ: drain_timeout 1000, a 5 s request: cut after %lld ms (answer %d), prescal "
+	       "gone after %lld ms\n", (long long)cut, rc, (long long)gone);
+	assert_true(WIFEXITED(p->status));
+	assert_int_equal(WEXITSTATUS(p->status), 0);
+	if (rc == 200 || cut < 900 || cut > 2500)
+		fail_msg("the 5 s request ended after %lld ms with %d; want it cut near 1000 ms",
+		         (long long)cut, rc);
+	tproc_stop(p, SIGKILL);
+}
+
 static void
 test_stale_backend_restart(void **state)
 {
@@ -2294,7 +2333,7 @@ test_balance_rr_vs_least(void **state)
 		                               hostport(a2, sizeof(a2), p2), NULL), 0);
 		assert_non_null(slow = tconn_open(port, 1000));
 		assert_int_equal(tsends(slow, "GET /slow?ms=3000 HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
-		msleep(200);
+		msleep(600);  /* picked even on a loaded machine */
 		for (na = nb = 0; na + nb < 6; ) {
 			rc = request1(port, "GET /name HTTP/1.1\r\nHost: t\r\n\r\n", &r);
 			assert_status(rc, &r, 200);
@@ -2693,6 +2732,7 @@ main(void)
 		T(test_keepalive_timeout),
 		T(test_body_timeout_408),
 		T(test_sigterm_drain),
+		T(test_sigterm_drain_limit),
 		T(test_stale_backend_restart),
 		T(test_stale_backend_race_retried),
 		T(test_response_hop_by_hop),

@@ -541,6 +541,81 @@ test_ramp_reaches_max(void **state)
 	CHECK(f, at8 >= 0, "8 instances never became ready (at most %d running)", maxrun);
 }
 
+/* a long request on an instance that the scaler drains */
+struct longreq {
+	pthread_t t;
+	int port, status;
+	int64_t ms;
+};
+
+/* a POST: prescal never sends it twice, so a cut one ends with 502 */
+static void *
+longreq_run(void *arg)
+{
+	struct longreq *q = arg;
+	struct tresp *r = calloc(1, sizeof(*r));
+	struct tconn *c = tconn_open(q->port, 2000);
+	int64_t t0 = now_ms();
+
+	q->status = -1;
+	if (r && c && texchange(c, "POST /slow?ms=8000 HTTP/1.1\r\nHost: pit\r\n"
+	                        "Content-Length: 0\r\n\r\n", r, 15000) == 0)
+		q->status = r->status;
+	q->ms = now_ms() - t0;
+	if (r)
+		tresp_free(r);
+	free(r);
+	tconn_close(c);
+	return NULL;
+}
+
+/* the drain_timeout key reaches the instance drain, and is a limit there:
+ * a request longer than it on a draining instance is cut at the limit */
+static void
+test_instance_drain_limit(void **state)
+{
+	struct fix *f = *state;
+	struct longreq q[2];
+	struct load l;
+	pthread_t t[4];
+	int cut = -1, whole = -1;
+
+	if (!have_docker)
+		DOCKER_SKIP("no Docker daemon");
+	name_set(f, 0, "dlim");
+	CHECK(f, start_prescal(f, 0, 0, IMAGE, 1, 2, 2, "pull never\ndrain_timeout 1500\n"
+	      "scale_down_delay 2500\nbackend_timeout 20000\n") == 0, "start");
+	CHECK(f, wait_port(f->port[0], 10000) == 0, "prescal does not listen");
+	CHECK(f, wait_log(f->p[0], READY, 1, 15000) == 0, "the first instance is not ready");
+	/* 4 clients: a second instance */
+	load_start(&l, t, LEN(t), f->port[0], "/slow?ms=300", 3000);
+	CHECK(f, wait_log(f->p[0], READY, 2, 15000) == 0, "no second instance");
+	/* the short load ends; then one long request on each instance (least
+	 * outstanding): 2 in flight at target 2 want 1 instance, and after the
+	 * scale-down delay one of the two drains with its request in flight */
+	load_join(&l, t, LEN(t));
+	msleep(400);
+	for (int i = 0; i < 2; i++) {
+		q[i] = (struct longreq){ .port = f->port[0] };
+		CHECK(f, pthread_create(&q[i].t, NULL, longreq_run, &q[i]) == 0, "thread");
+		msleep(100);
+	}
+	for (int i = 0; i < 2; i++) {
+		pthread_join(q[i].t, NULL);
+		if (q[i].status == 200 && q[i].ms >= 7900)
+			whole = i;
+		else
+			cut = i;
+	}
+	print_message("    drain_timeout 1500: long requests ended %d after %lld ms and %d after "
+	              "%lld ms\n", q[0].status, (long long)q[0].ms, q[1].status, (long long)q[1].ms);
+	CHECK(f, cut >= 0, "no long request was cut: the drain waited for it");
+	CHECK(f, q[cut].ms < 6500, "the cut request ended after %lld ms", (long long)q[cut].ms);
+	CHECK(f, log_count(f->p[0], "drain timeout with 1 requests in flight") == 1,
+	      "no drain time-out logged");
+	(void)whole;
+}
+
 static void
 test_kill_under_load(void **state)
 {
@@ -1226,6 +1301,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_scale_from_zero, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ramp_reaches_max, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_instance_drain_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kill_under_load, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_adoption, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sigterm_cleanup, setup, teardown),
