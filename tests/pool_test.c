@@ -1063,7 +1063,10 @@ worker_run(void *arg)
 	int i, r, ok;
 
 	for (i = 0; i < NCYCLE; i++) {
-		r = pool_pick(&b, NULL, 0);
+		/* POOL_WAIT: held, as the proxy would, and tried again (up to 20 ms) */
+		for (int64_t until = now_ms() + 20;
+		     (r = pool_pick(&b, NULL, 0)) == POOL_WAIT && now_ms() < until; )
+			usleep(500);
 		if (r == 503 || r == POOL_WAIT) {
 			atomic_fetch_add(&cycles_503, 1);
 			continue;
