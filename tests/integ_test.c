@@ -2332,8 +2332,8 @@ test_balance_rr_vs_least(void **state)
 		assert_int_equal(start_prescal(&p, port, cf, 4, hostport(a1, sizeof(a1), p1),
 		                               hostport(a2, sizeof(a2), p2), NULL), 0);
 		assert_non_null(slow = tconn_open(port, 1000));
-		assert_int_equal(tsends(slow, "GET /slow?ms=3000 HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
-		msleep(600);  /* picked even on a loaded machine */
+		assert_int_equal(tsends(slow, "GET /slow?ms=6000 HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
+		msleep(1500);  /* picked even on a loaded machine */
 		for (na = nb = 0; na + nb < 6; ) {
 			rc = request1(port, "GET /name HTTP/1.1\r\nHost: t\r\n\r\n", &r);
 			assert_status(rc, &r, 200);
