@@ -832,7 +832,7 @@ sample(struct scale_input *in)
 void *
 scale_loop(void *arg)
 {
-	struct scale_ops ops = { op_start, op_drain_one, arg, op_event };
+	struct scale_ops ops = { op_start, op_drain_one, arg, op_event, NULL, NULL, NULL, NULL };
 	struct scale_input in;
 	struct scale_state st;
 	struct timespec ts;
