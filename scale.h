@@ -150,10 +150,11 @@ void scale_queued(int n);
 void scale_stop(void);
 
 #define SCALE_NBUCKETS 10
-extern const double scale_buckets[SCALE_NBUCKETS];  /* cold start, s; last +Inf */
+extern const double scale_buckets[SCALE_NBUCKETS];  /* cold start or wake, s; last +Inf */
 
 struct scale_stats {
-	int want, ready, starting, draining;      /* now */
+	int want, ready, starting, draining;      /* now (draining: incl. pausing) */
+	int paused;
 	long up, down_load, down_idle;            /* scale events by direction and reason */
 	long died, unhealthy, not_ready;          /* instances replaced, by reason */
 	long failed_starts, docker_errors;
@@ -163,6 +164,9 @@ struct scale_stats {
 	long next_try_ms;                         /* failing: ms until starts may be tried again */
 	long cold_hist[SCALE_NBUCKETS];           /* create -> ready, cumulative */
 	double cold_sum;                          /* seconds */
+	long wake_hist[SCALE_NBUCKETS];           /* unpause -> ready, cumulative */
+	double wake_sum;                          /* seconds */
+	long pauses, wakes;                       /* instances paused, woken */
 };
 
 /* Fills st with the scaler's counters (zeros when not scaling). */
