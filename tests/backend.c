@@ -28,7 +28,8 @@
  *   /close             as /, then close the connection
  *   /hang              read until the peer closes, never answer
  *   /early103          103 Early Hints, then as /
- * HEAD works on every route: the headers of the GET, no body. With a
+ * HEAD works on every route: the headers of the GET, no body. With
+ * $BOOT_MS it waits that many milliseconds before it listens (a slow boot). With a
  * record file, every byte received on every connection is appended to it.
  * SIGTERM and SIGINT exit 0 at once.
  *
@@ -1148,6 +1149,8 @@ main(int argc, char **argv)
 		perror(recpath);
 		return 1;
 	}
+	if ((env = getenv("BOOT_MS")) && *env)
+		msleep(strtol(env, NULL, 10));  /* a slow boot, for make bench-scale */
 	acceptloop(listenon((int)port));
 	return 0;
 }
