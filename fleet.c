@@ -1402,7 +1402,7 @@ scale_get_stats(struct scale_stats *st)
 		switch (F.inst[i].state) {
 		case FI_READY:    st->ready++; break;
 		case FI_STARTING: st->starting++; break;
-		case FI_DRAINING: st->draining++; break;
+		case FI_DRAINING: /* fall through: pausing is draining too */
 		case FI_PAUSING:  st->draining++; break;
 		case FI_PAUSED:   st->paused++; break;
 		default:          break;
