@@ -965,10 +965,9 @@ print_settings(void)
 			printf("%-18s %s\n", o->key, *(const char *)o->dst ? (const char *)o->dst : "\"\"");
 			break;
 		case O_INT:
-			printf("%-18s %ld", o->key, *(const long *)o->dst);
 			if (o->dst == &S.threads)
-				printf("  # %s", S.threads_why);
-			putchar('\n');
+				printf("# threads: %s\n", S.threads_why);
+			printf("%-18s %ld\n", o->key, *(const long *)o->dst);
 			break;
 		case O_LIST:
 			for (int k = 0; k < S.nbackend; k++)
