@@ -179,7 +179,8 @@ stop_prescal(struct fix *f)
 	return tproc_wait(f->p, 20000);
 }
 
-/* one GET; its status (body into r) or -1 */
+/* one GET with Host: 127.0.0.1 (the admin listener takes a loopback Host
+ * only); its status (body into r) or -1 */
 static int
 get(int port, const char *path, const char *accept, struct tresp *r, int timeout_ms)
 {
@@ -188,7 +189,7 @@ get(int port, const char *path, const char *accept, struct tresp *r, int timeout
 	int st = -1;
 
 	if ((c = tconn_open(port, 2000))) {
-		snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: pft\r\n%s%s%s"
+		snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s%s%s"
 		         "Connection: close\r\n\r\n", path, accept ? "Accept: " : "",
 		         accept ? accept : "", accept ? "\r\n" : "");
 		if (texchange(c, req, r, timeout_ms) == 0)
