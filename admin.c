@@ -263,6 +263,18 @@ histogram(struct out *o, const char *name, const char *help, const double *le,
 	outf(o, "%s_sum %.6f\n%s_count %ld\n", name, sum, name, cum[n - 1]);
 }
 
+/* one labelled series of a histogram family: labels "k=\"v\"" */
+static void
+hist_series(struct out *o, const char *name, const char *labels, const double *le,
+            const long *cum, int n, double sum)
+{
+	for (int i = 0; i < n - 1; i++)
+		outf(o, "%s_bucket{%s,le=\"%g\"} %ld\n", name, labels, le[i], cum[i]);
+	outf(o, "%s_bucket{%s,le=\"+Inf\"} %ld\n", name, labels, cum[n - 1]);
+	outf(o, "%s_sum{%s} %.6f\n%s_count{%s} %ld\n", name, labels, sum, name, labels,
+	     cum[n - 1]);
+}
+
 /* one sample of a per-backend family; extra holds further labels */
 static void
 bsample(struct out *o, const char *name, const struct bsnap *b, const char *extra, long val)
@@ -328,6 +340,7 @@ metrics_scaler(struct out *o, const struct scale_stats *s)
 		outf(o, "prescal_instances{state=\"ready\"} %d\n", s->ready);
 		outf(o, "prescal_instances{state=\"starting\"} %d\n", s->starting);
 		outf(o, "prescal_instances{state=\"draining\"} %d\n", s->draining);
+		outf(o, "prescal_instances{state=\"paused\"} %d\n", s->paused);
 		family(o, "prescal_scale_target", "gauge", "Instances the scaler wants now.");
 		outf(o, "prescal_scale_target %d\n", s->want);
 	}
@@ -353,6 +366,15 @@ metrics_scaler(struct out *o, const struct scale_stats *s)
 	outf(o, "prescal_docker_errors_total %ld\n", s->docker_errors);
 	histogram(o, "prescal_cold_start_seconds", "Time from container create to ready.",
 	          scale_buckets, s->cold_hist, SCALE_NBUCKETS, s->cold_sum);
+	family(o, "prescal_wake_seconds", "histogram", "Time until an instance is ready, "
+	       "from a create (cold) or an unpause (paused).");
+	hist_series(o, "prescal_wake_seconds", "from=\"cold\"", scale_buckets, s->cold_hist,
+	            SCALE_NBUCKETS, s->cold_sum);
+	hist_series(o, "prescal_wake_seconds", "from=\"paused\"", scale_buckets, s->wake_hist,
+	            SCALE_NBUCKETS, s->wake_sum);
+	family(o, "prescal_pauses_total", "counter", "Instances paused, and woken from paused.");
+	outf(o, "prescal_pauses_total{action=\"pause\"} %ld\n", s->pauses);
+	outf(o, "prescal_pauses_total{action=\"wake\"} %ld\n", s->wakes);
 }
 
 static int
@@ -445,8 +467,8 @@ json_scaler(struct out *o, const struct scale_stats *sc)
 	put(o, ",\"set\":", 7);
 	jstr(o, A.conf.set ? A.conf.set : "");
 	outf(o, ",\"min\":%ld,\"max\":%ld,\"target\":%ld,\"want\":%d,\"ready\":%d,\"starting\":%d,"
-	     "\"draining\":%d,\"state\":\"%s\",\"last_error\":", A.conf.min, A.conf.max,
-	     A.conf.target, sc->want, sc->ready, sc->starting, sc->draining,
+	     "\"draining\":%d,\"paused\":%d,\"state\":\"%s\",\"last_error\":", A.conf.min,
+	     A.conf.max, A.conf.target, sc->want, sc->ready, sc->starting, sc->draining, sc->paused,
 	     sc->failing ? "failing" : "ok");
 	if (sc->last_error[0])
 		jstr(o, sc->last_error);
@@ -502,7 +524,7 @@ static const char html_head[] =
 	"td.n{text-align:right;font-variant-numeric:tabular-nums}\n"
 	".st{padding:0 .5em;border-radius:3px;color:#000}\n"
 	".up{background:#2a7;color:#fff}.starting{background:#fc3}\n"
-	".down{background:#c33;color:#fff}.draining{background:#9bd}.removed{background:#ccc}\n"
+	".down{background:#c33;color:#fff}.draining{background:#9bd}.paused{background:#bbe}.removed{background:#ccc}\n"
 	".drain{color:var(--err);font-weight:bold}\n"
 	".fail{color:var(--err)}\n"
 	".plot{display:block;overflow:visible}.plot text{font-size:12px;fill:var(--fg)}\n"
@@ -914,8 +936,9 @@ render_html(struct out *o, int nshow)
 		put(o, "</b> set <b>", 12);
 		putesc(o, A.conf.set ? A.conf.set : "", ESC_HTML);
 		outf(o, "</b>, %ld&ndash;%ld instances, target %ld per instance; want %d, ready %d, "
-		     "starting %d, draining %d</p>\n", A.conf.min, A.conf.max, A.conf.target,
-		     v->sc.want, v->sc.ready, v->sc.starting, v->sc.draining);
+		     "starting %d, draining %d, paused %d</p>\n", A.conf.min, A.conf.max,
+		     A.conf.target, v->sc.want, v->sc.ready, v->sc.starting, v->sc.draining,
+		     v->sc.paused);
 		if (v->sc.failing) {
 			put(o, "<p class=\"fail\"><b>failing</b>: ", 32);
 			putesc(o, v->sc.last_error, ESC_HTML);

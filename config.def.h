@@ -93,6 +93,12 @@
 #define READY_PATH       "/"       /* readiness probe path (status < 500 = ready) */
 #define PULL_POLICY      "missing" /* "never" or "missing" */
 #define KEEP_ON_EXIT     0         /* 1: leave containers running on SIGTERM */
+#define PAUSE_AFTER      0         /* unneeded this long -> pause, not remove (at least
+                                      the scale-down delay), ms; 0 = off */
+#define REMOVE_AFTER     0         /* paused this long -> removed (down to MIN_PAUSED),
+                                      ms; 0 = kept paused */
+#define MIN_PAUSED       0         /* instances kept started, ready and paused, 0..MAX_PAUSED */
+#define MAX_PAUSED       4         /* at most this many paused, 0..1000 */
 #define SAMPLE_MS        100       /* load sampling period, ms */
 #define SCALE_WORKERS    4         /* threads running Docker starts/drains in parallel */
 
@@ -108,5 +114,8 @@ _Static_assert(MAX_HEAD < CONN_BUF, "MAX_HEAD must leave room in CONN_BUF");
 _Static_assert(MAX_LINE <= MAX_HEAD, "MAX_LINE must fit in MAX_HEAD");
 _Static_assert(RELAY_BUF >= 4096, "RELAY_BUF too small");
 _Static_assert(MIN_INSTANCES <= MAX_INSTANCES, "MIN_INSTANCES above MAX_INSTANCES");
+_Static_assert(MIN_PAUSED >= 0 && MIN_PAUSED <= MAX_PAUSED && MAX_PAUSED <= 1000,
+               "0 <= MIN_PAUSED <= MAX_PAUSED <= 1000");
+_Static_assert(PAUSE_AFTER >= 0 && REMOVE_AFTER >= 0, "PAUSE_AFTER, REMOVE_AFTER: ms or 0");
 _Static_assert(SAMPLE_MS >= 10 && SAMPLE_MS <= 10000, "SAMPLE_MS 10..10000");
 _Static_assert(MAX_ACTIVE >= NTHREADS && MAX_ACTIVE >= THREADS_MIN, "MAX_ACTIVE below the workers");

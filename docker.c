@@ -944,6 +944,26 @@ docker_stop(struct docker *d, const char *id, int grace_s)
 }
 
 int
+docker_pause(struct docker *d, const char *id)
+{
+	int st = action(d, id, "pause", "", 0);
+
+	if (st < 0)
+		return -1;
+	return st == 204 ? 0 : apierr(d);
+}
+
+int
+docker_unpause(struct docker *d, const char *id)
+{
+	int st = action(d, id, "unpause", "", 0);
+
+	if (st < 0)
+		return -1;
+	return st == 204 ? 0 : apierr(d);
+}
+
+int
 docker_kill(struct docker *d, const char *id)
 {
 	int st = action(d, id, "kill", "", 0);
@@ -1070,6 +1090,8 @@ inspected(struct docker *d, int r, int port, struct docker_state *st)
 	st->exitcode = x < -1000000 || x > 1000000 ? -1 : (int)x;
 	if (json_get(js, n, "State.OOMKilled", &v) == 1)
 		st->oomkilled = json_bool(&v) == 1;
+	if (json_get(js, n, "State.Paused", &v) == 1)
+		st->paused = json_bool(&v) == 1;
 	if (getstr(js, n, "State.Error", big, sizeof(big)) < 0)
 		snprintf(big, sizeof(big), "(unreadable)");
 	scopy(st->error, sizeof(st->error), big);

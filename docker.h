@@ -42,6 +42,7 @@ struct docker_spec {
 struct docker_state {
 	int running, exitcode;
 	int oomkilled;            /* State.OOMKilled */
+	int paused;               /* State.Paused (then running is 1 too) */
 	char error[384];          /* State.Error (e.g. why start failed), control bytes '?' */
 	char status[16];          /* created/running/paused/restarting/exited/dead */
 	int health;               /* DOCKER_HEALTH_* */
@@ -121,6 +122,14 @@ int docker_list(struct docker *d, const char *set, int port, struct docker_ctr *
 /* Stops a container: SIGTERM, SIGKILL after grace_s seconds. Returns 0 (204,
  * or 304 already stopped) or -1. Blocks up to grace_s plus the timeout. */
 int docker_stop(struct docker *d, const char *id, int grace_s);
+
+/* Freezes a running container (cgroup freezer): memory stays, no CPU.
+ * Returns 0 (204) or -1 (409: already paused or not running). Blocks. */
+int docker_pause(struct docker *d, const char *id);
+
+/* Thaws a paused container. Returns 0 (204) or -1 (Docker 20.10 answers
+ * 500 "is not paused" for one that is not). Blocks. */
+int docker_unpause(struct docker *d, const char *id);
 
 /* Sends SIGKILL. Returns 0 (204) or -1 (409: not running). Blocks. */
 int docker_kill(struct docker *d, const char *id);

@@ -38,8 +38,11 @@
 #define GRACE_S     5          /* docker stop grace period, s */
 #define LOG_TAIL    20         /* lines of a failed container's output logged */
 
-enum inst_state { FI_FREE, FI_STARTING, FI_READY, FI_DRAINING, FI_REMOVING, NUM_FI };
-enum job_kind { J_START, J_ADOPT, J_DRAIN, J_REMOVE, J_RECONCILE, NUM_J };
+/* FI_PAUSING: out of selection, finishing its requests before the pause;
+ * FI_PAUSED: frozen by Docker; a wake makes it FI_STARTING again */
+enum inst_state { FI_FREE, FI_STARTING, FI_READY, FI_DRAINING, FI_REMOVING, FI_PAUSING,
+                  FI_PAUSED, NUM_FI };
+enum job_kind { J_START, J_ADOPT, J_DRAIN, J_REMOVE, J_RECONCILE, J_PAUSE, J_UNPAUSE, NUM_J };
 
 #define NTOMB       64         /* containers whose removal failed, retried */
 #define RECONCILE_MS 10000     /* how often the set is checked against Docker */
@@ -50,13 +53,17 @@ struct inst {
 	char id[65];
 	char name[72];
 	struct backend *b;     /* NULL until it has a host port */
-	int64_t t0;            /* start of the current phase, ms */
+	int port;              /* its host port, once b is set */
+	int64_t t0;            /* start of the current phase, ms (FI_PAUSED: paused at) */
+	int warm;              /* started for the warm pool: paused once ready */
+	int waking;            /* FI_STARTING after an unpause, not a create */
 };
 
 struct job {
 	enum job_kind kind;
 	struct inst *in;       /* NULL for J_START and J_RECONCILE */
 	unsigned gen;          /* in->gen when the job was queued */
+	int warm;              /* J_START for the warm pool */
 };
 
 /* a job's hold on one instance; see the top of the file */
@@ -79,6 +86,8 @@ static struct {
 	int qhead, qn;
 	int pending;                /* J_START jobs not yet in the pool */
 	int draining;               /* J_DRAIN jobs running */
+	int pausing;                /* instances in FI_PAUSING */
+	int warm_pending;           /* warm J_START jobs not yet in the pool */
 	int busy;                   /* jobs running */
 	int seq;                    /* next instance number */
 	int demand, stopping;
@@ -106,6 +115,9 @@ static struct {
 	long fail[NUM_SF];
 	long cold[SCALE_NBUCKETS];
 	double cold_sum;
+	long wake[SCALE_NBUCKETS];  /* unpause -> ready */
+	double wake_sum;
+	long pauses, wakes;
 	int failing;                /* the last start failed, none ready since */
 	char last_error[256];       /* what the last failed start said */
 } M;
@@ -117,7 +129,7 @@ push_unlocked(enum job_kind kind, struct inst *in)
 		warn("fleet: job queue full, dropping a job");
 		return;
 	}
-	F.q[(F.qhead + F.qn++) % NJOBS] = (struct job){ kind, in, in ? in->gen : 0 };
+	F.q[(F.qhead + F.qn++) % NJOBS] = (struct job){ kind, in, in ? in->gen : 0, 0 };
 	pthread_cond_signal(&F.jobs);
 }
 
@@ -182,6 +194,8 @@ condemn_unlocked(struct inst *in, const char *why)
 	warn("instance %s %s: removing", in->name, why);
 	if (in->state == FI_DRAINING)
 		F.draining--;
+	if (in->state == FI_PAUSING)
+		F.pausing--;
 	in->state = FI_REMOVING;
 	if (in->b)
 		pool_set_state(in->b, B_DRAINING);
@@ -297,10 +311,11 @@ wait_ready(struct docker *d, const struct ticket *t, int port, int *code)
 	return removing(t) ? NUM_SF : SF_TIMEOUT;
 }
 
-/* puts t's instance into the pool at 127.0.0.1:port, unless it was
+/* puts t's instance into the pool at 127.0.0.1:port in state st
+ * (B_STARTING, or B_PAUSED for an adopted paused one), unless it was
  * condemned meanwhile. Returns 0 or -1 */
 static int
-attach(const struct ticket *t, int port)
+attach(const struct ticket *t, int port, enum backend_state st)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port),
 	                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -309,9 +324,11 @@ attach(const struct ticket *t, int port)
 
 	memcpy(&ss, &sin, sizeof(sin));
 	pthread_mutex_lock(&F.lock);
-	if (mine_unlocked(t) && t->in->state == FI_STARTING &&
-	    (t->in->b = pool_add(t->name, t->id, &ss, sizeof(sin), B_STARTING)))
+	if (mine_unlocked(t) && (t->in->state == FI_STARTING || t->in->state == FI_PAUSED) &&
+	    (t->in->b = pool_add(t->name, t->id, &ss, sizeof(sin), st))) {
+		t->in->port = port;
 		r = 0;
+	}
 	pthread_mutex_unlock(&F.lock);
 	return r;
 }
@@ -392,6 +409,38 @@ start_failed(struct docker *d, const struct ticket *t, const char *name, const c
 	pthread_mutex_unlock(&F.lock);
 }
 
+/* counts secs into a cumulative-on-read histogram */
+static void
+observe(long *hist, double *sum, double secs)
+{
+	int i;
+
+	for (i = 0; i < SCALE_NBUCKETS - 1 && secs > scale_buckets[i]; i++)
+		;
+	hist[i]++;
+	*sum += secs;
+}
+
+/* a warm-pool instance is ready: it is paused next, unless requests wait
+ * for it now. Returns 1 when it goes to the pause */
+static int
+to_warm_pool_unlocked(struct inst *in)
+{
+	struct pool_stats ps;
+
+	if (!in->warm)
+		return 0;
+	in->warm = 0;
+	pool_get_stats(&ps);
+	if (ps.waiting > 0)
+		return 0;
+	in->state = FI_PAUSING;
+	in->t0 = now_ms();
+	F.pausing++;
+	push_unlocked(J_PAUSE, in);
+	return 1;
+}
+
 /* readiness, then B_UP; on failure the instance is condemned */
 static void
 make_ready(struct docker *d, const struct ticket *t, int port)
@@ -410,19 +459,25 @@ make_ready(struct docker *d, const struct ticket *t, int port)
 	pthread_mutex_lock(&F.lock);
 	if (mine_unlocked(t) && in->state == FI_STARTING) {
 		double secs = (now_ms() - t0) / 1000.0;
-		int i;
 
-		for (i = 0; i < SCALE_NBUCKETS - 1 && secs > scale_buckets[i]; i++)
-			;
-		M.cold[i]++;
-		M.cold_sum += secs;
-		in->state = FI_READY;
-		pool_set_state(in->b, B_UP);
 		scale_succeeded(&F.st);
 		M.failing = 0;
 		pool_set_failing(NULL, 0);
-		warn("instance %s ready on 127.0.0.1:%d in %lld ms", t->name, port,
-		     (long long)(now_ms() - t0));
+		if (to_warm_pool_unlocked(in)) {
+			warn("instance %s ready in %lld ms; pausing it for the warm pool", t->name,
+			     (long long)(now_ms() - t0));
+		} else {
+			if (in->waking)
+				observe(M.wake, &M.wake_sum, secs);
+			else
+				observe(M.cold, &M.cold_sum, secs);
+			in->state = FI_READY;
+			pool_set_state(in->b, B_UP);
+			warn("instance %s %s on 127.0.0.1:%d in %lld ms", t->name,
+			     in->waking ? "woke from paused, ready" : "ready", port,
+			     (long long)(now_ms() - t0));
+			in->waking = 0;
+		}
 	}
 	pthread_mutex_unlock(&F.lock);
 }
@@ -480,7 +535,7 @@ host_port(struct docker *d, const char *id)
 
 /* a new instance: create, start, a host port in the pool, readiness */
 static void
-job_start(struct docker *d)
+job_start(struct docker *d, int warm)
 {
 	char name[72], id[65] = "", msg[POOL_CAUSE] = "";
 	struct docker_state ds;
@@ -493,13 +548,14 @@ job_start(struct docker *d)
 		pthread_mutex_lock(&F.lock);
 		if ((in = inst_new_unlocked(id, name, FI_STARTING))) {
 			in->t0 = t0;  /* "ready in" counts from the create */
+			in->warm = warm;
 			ticket_unlocked(&t, in);
 		}
 		pthread_mutex_unlock(&F.lock);
 		if (!in) {
 			warn("fleet: more than %d instances", FLEET_CAP);
 			docker_remove(d, id);
-		} else if ((port = host_port(d, id)) < 0 || attach(&t, port) < 0) {
+		} else if ((port = host_port(d, id)) < 0 || attach(&t, port, B_STARTING) < 0) {
 			/* most often it exited at once */
 			if ((why = stopped(d, id, &ds, &code)) != SF_EXIT && why != SF_OOM) {
 				why = SF_CREATE;
@@ -513,7 +569,10 @@ job_start(struct docker *d)
 	if (why != SF_NONE)
 		start_failed(d, in ? &t : NULL, name, id, why, code, msg);
 	pthread_mutex_lock(&F.lock);
-	F.pending--;
+	if (warm)
+		F.warm_pending--;
+	else
+		F.pending--;
 	pthread_cond_signal(&F.wake);
 	pthread_mutex_unlock(&F.lock);
 	if (why == SF_NONE && in)
@@ -527,8 +586,19 @@ job_adopt(struct docker *d, const struct ticket *t)
 	int port;
 
 	if (docker_inspect(d, t->id, F.c.port, &ds) < 0 || !ds.running ||
-	    (port = F.c.hostnet ? (int)F.c.port : ds.hostport) <= 0 || attach(t, port) < 0) {
+	    (port = F.c.hostnet ? (int)F.c.port : ds.hostport) <= 0 ||
+	    attach(t, port, ds.paused ? B_PAUSED : B_STARTING) < 0) {
 		condemn_mine(t, "cannot be adopted");
+		return;
+	}
+	if (ds.paused) {
+		pthread_mutex_lock(&F.lock);
+		if (mine_unlocked(t) && t->in->state == FI_STARTING) {
+			t->in->state = FI_PAUSED;
+			t->in->t0 = now_ms();
+			warn("instance %s adopted as paused", t->name);
+		}
+		pthread_mutex_unlock(&F.lock);
 		return;
 	}
 	make_ready(d, t, port);
@@ -582,6 +652,83 @@ job_drain(struct docker *d, const struct ticket *t)
 	pthread_mutex_unlock(&F.lock);
 }
 
+/* waits up to drain_timeout for b's requests and tunnels to end; returns
+ * how many are still open */
+static int
+quiesce(struct backend *b)
+{
+	int64_t until = now_ms() + F.c.drain_timeout;
+
+	while (now_ms() < until && (atomic_load(&b->inflight) > 0 ||
+	       atomic_load(&b->tunnels) > 0))
+		usleep(5000);
+	return atomic_load(&b->inflight) + atomic_load(&b->tunnels);
+}
+
+/* out of selection already (B_DRAINING or B_STARTING, idle connections
+ * closed): lets in-flight requests end, then freezes the container. One
+ * still busy after drain_timeout is removed instead (a paused one would
+ * hang its client) */
+static void
+job_pause(struct docker *d, const struct ticket *t)
+{
+	struct inst *in = t->in;
+	struct backend *b;
+	int64_t t0 = now_ms();
+	int left, r;
+
+	pthread_mutex_lock(&F.lock);
+	if (!mine_unlocked(t) || in->state != FI_PAUSING) {
+		pthread_mutex_unlock(&F.lock);
+		return;
+	}
+	b = in->b;
+	pool_ref(b);
+	pthread_mutex_unlock(&F.lock);
+	left = quiesce(b);
+	pool_unref(b);
+	r = left > 0 ? -1 : docker_pause(d, t->id);
+	pthread_mutex_lock(&F.lock);
+	if (mine_unlocked(t) && in->state == FI_PAUSING) {
+		if (r == 0) {
+			in->state = FI_PAUSED;
+			in->t0 = now_ms();
+			F.pausing--;
+			M.pauses++;
+			pool_set_state(in->b, B_PAUSED);
+			warn("instance %s paused in %lld ms", t->name, (long long)(now_ms() - t0));
+		} else if (left > 0) {
+			condemn_unlocked(in, "was still busy after drain_timeout, not paused");
+		} else {
+			atomic_fetch_add(&docker_errors, 1);
+			warn("instance %s: pause: %s", t->name, docker_error(d));
+			condemn_unlocked(in, "could not be paused");
+		}
+	}
+	pthread_mutex_unlock(&F.lock);
+}
+
+/* thaws a paused instance (already FI_STARTING, B_STARTING) and routes to
+ * it once a probe answers. Someone else's `docker unpause` got there first
+ * when Docker says "is not paused" */
+static void
+job_unpause(struct docker *d, const struct ticket *t)
+{
+	int port;
+
+	if (docker_unpause(d, t->id) < 0 && !strstr(docker_error(d), "is not paused")) {
+		atomic_fetch_add(&docker_errors, 1);
+		warn("instance %s: unpause: %s", t->name, docker_error(d));
+		condemn_mine(t, "could not be unpaused");
+		return;
+	}
+	pthread_mutex_lock(&F.lock);
+	port = mine_unlocked(t) ? t->in->port : 0;
+	pthread_mutex_unlock(&F.lock);
+	if (port > 0)
+		make_ready(d, t, port);
+}
+
 /* in FI_REMOVING the slot stays t's until this job frees it */
 static void
 job_remove(struct docker *d, const struct ticket *t)
@@ -604,6 +751,34 @@ job_remove(struct docker *d, const struct ticket *t)
 	in->state = FI_FREE;
 	pthread_cond_signal(&F.wake);
 	pthread_mutex_unlock(&F.lock);
+}
+
+/* a paused instance becomes a starting one: unpause, one probe, B_UP */
+static void
+wake_unlocked(struct inst *in)
+{
+	in->state = FI_STARTING;
+	in->waking = 1;
+	in->t0 = now_ms();
+	M.wakes++;
+	pool_set_state(in->b, B_STARTING);
+	push_unlocked(J_UNPAUSE, in);
+}
+
+/* Docker is the truth: someone else paused a ready instance (it leaves
+ * selection) or unpaused a paused one (it is checked, then routed to) */
+static void
+outside_pause_unlocked(struct inst *in, int paused)
+{
+	if (paused && in->state == FI_READY) {
+		warn("instance %s was paused outside prescal: not routing to it", in->name);
+		in->state = FI_PAUSED;
+		in->t0 = now_ms();
+		pool_set_state(in->b, B_PAUSED);
+	} else if (!paused && in->state == FI_PAUSED && in->b) {
+		warn("instance %s was unpaused outside prescal: checking it", in->name);
+		wake_unlocked(in);
+	}
 }
 
 /* Keeps in ctr[0..n) only the containers of the configured image and
@@ -639,6 +814,7 @@ job_reconcile(struct docker *d)
 	char tomb[NTOMB][65];
 	size_t n = 0, i;
 	int k, known;
+	int64_t listed;
 
 	pthread_mutex_lock(&F.lock);
 	memcpy(tomb, F.tomb, sizeof(tomb));
@@ -650,12 +826,14 @@ job_reconcile(struct docker *d)
 			goto out;  /* Docker is still away */
 		}
 	}
+	listed = now_ms();
 	if (!ctr || docker_list(d, F.c.name, F.c.port, ctr, FLEET_CAP, &n) < 0)
 		goto out;
 	n = keep_ours(ctr, n, 0);
 	for (i = 0; i < n; i++) {
+		int paused = !strcmp(ctr[i].state, "paused");
 		int alive = !strcmp(ctr[i].state, "running") || !strcmp(ctr[i].state, "created") ||
-		            !strcmp(ctr[i].state, "restarting");
+		            !strcmp(ctr[i].state, "restarting") || paused;
 		struct inst *in;
 
 		pthread_mutex_lock(&F.lock);
@@ -663,8 +841,11 @@ job_reconcile(struct docker *d)
 		known = in != NULL;
 		/* it died while no events stream was listening (a starting
 		 * one's death is its start job's, as in on_event) */
-		if (in && !alive && in->state == FI_READY)
+		if (in && !alive && (in->state == FI_READY || in->state == FI_PAUSED))
 			condemn_unlocked(in, "exited while the events stream was down");
+		else if (in && alive && (in->state == FI_READY || in->state == FI_PAUSED) &&
+		         in->t0 < listed)
+			outside_pause_unlocked(in, paused);
 		pthread_mutex_unlock(&F.lock);
 		if (known || alive)
 			continue;
@@ -676,7 +857,7 @@ job_reconcile(struct docker *d)
 	pthread_mutex_lock(&F.lock);
 	for (k = 0; k < FLEET_CAP; k++) {
 		struct inst *in = &F.inst[k];
-		if (in->state != FI_READY && in->state != FI_STARTING)
+		if (in->state != FI_READY && in->state != FI_STARTING && in->state != FI_PAUSED)
 			continue;
 		for (i = 0; i < n && strcmp(ctr[i].id, in->id); i++)
 			;
@@ -702,7 +883,10 @@ take_unlocked(struct job *j, struct ticket *t)
 	F.qhead = (F.qhead + 1) % NJOBS;
 	F.qn--;
 	if (j->kind == J_START && F.stopping) {
-		F.pending--;
+		if (j->warm)
+			F.warm_pending--;
+		else
+			F.pending--;
 		return -1;
 	}
 	if (!j->in)
@@ -732,11 +916,13 @@ scale_worker(void *arg)
 		F.busy++;
 		pthread_mutex_unlock(&F.lock);
 		switch (j.kind) {
-		case J_START:  job_start(d); break;
+		case J_START:  job_start(d, j.warm); break;
 		case J_ADOPT:  job_adopt(d, &t); break;
 		case J_DRAIN:  job_drain(d, &t); break;
 		case J_REMOVE: job_remove(d, &t); break;
 		case J_RECONCILE: job_reconcile(d); break;
+		case J_PAUSE:  job_pause(d, &t); break;
+		case J_UNPAUSE: job_unpause(d, &t); break;
 		default:       break;
 		}
 		pthread_mutex_lock(&F.lock);
@@ -789,6 +975,98 @@ op_drain_one(void *arg)
 	pthread_mutex_unlock(&F.lock);
 }
 
+/* starts n instances for the warm pool */
+static void
+op_warm(void *arg, int n)
+{
+	(void)arg;
+	pthread_mutex_lock(&F.lock);
+	for (int i = 0; i < n && F.qn < NJOBS; i++) {
+		F.warm_pending++;
+		push_unlocked(J_START, NULL);
+		F.q[(F.qhead + F.qn - 1) % NJOBS].warm = 1;
+	}
+	pthread_mutex_unlock(&F.lock);
+}
+
+/* takes the ready instance with the fewest requests out of selection
+ * (which closes its idle connections) and queues its pause */
+static void
+op_pause_one(void *arg)
+{
+	struct inst *best = NULL;
+	int i, load, bestload = 0;
+
+	(void)arg;
+	pthread_mutex_lock(&F.lock);
+	for (i = 0; i < FLEET_CAP; i++) {
+		struct inst *in = &F.inst[i];
+		if (in->state != FI_READY)
+			continue;
+		load = atomic_load(&in->b->inflight) + atomic_load(&in->b->tunnels);
+		if (!best || load < bestload || (load == bestload && in->t0 > best->t0)) {
+			best = in;
+			bestload = load;
+		}
+	}
+	if (best) {
+		best->state = FI_PAUSING;
+		best->t0 = now_ms();
+		F.pausing++;
+		pool_set_state(best->b, B_DRAINING);
+		push_unlocked(J_PAUSE, best);
+	}
+	pthread_mutex_unlock(&F.lock);
+}
+
+/* wakes up to n paused instances, the most recently paused first */
+static int
+op_wake(void *arg, int n)
+{
+	int i, k;
+
+	(void)arg;
+	pthread_mutex_lock(&F.lock);
+	for (k = 0; k < n; k++) {
+		struct inst *best = NULL;
+		for (i = 0; i < FLEET_CAP; i++) {
+			struct inst *in = &F.inst[i];
+			if (in->state == FI_PAUSED && in->b && (!best || in->t0 > best->t0))
+				best = in;
+		}
+		if (!best)
+			break;
+		warn("instance %s: waking it (paused for %lld ms)", best->name,
+		     (long long)(now_ms() - best->t0));
+		wake_unlocked(best);
+	}
+	pthread_mutex_unlock(&F.lock);
+	return k;
+}
+
+/* removes the instance paused longest */
+static void
+op_remove_paused(void *arg)
+{
+	struct inst *best = NULL;
+
+	(void)arg;
+	pthread_mutex_lock(&F.lock);
+	for (int i = 0; i < FLEET_CAP; i++) {
+		struct inst *in = &F.inst[i];
+		if (in->state == FI_PAUSED && (!best || in->t0 < best->t0))
+			best = in;
+	}
+	if (best) {
+		warn("instance %s: removing it (paused for %lld ms)", best->name,
+		     (long long)(now_ms() - best->t0));
+		best->state = FI_REMOVING;
+		push_unlocked(J_REMOVE, best);
+		pthread_cond_signal(&F.wake);
+	}
+	pthread_mutex_unlock(&F.lock);
+}
+
 /* a decision for the history of the set (arg: its struct hist, or NULL) */
 static void
 op_event(void *arg, int from, int to, const char *why)
@@ -812,8 +1090,15 @@ sample(struct scale_input *in)
 			in->ready++;
 			if (x->b && pool_state(x->b) == B_DOWN)
 				condemn_unlocked(x, "failed its health checks");
+		} else if (x->state == FI_STARTING && x->warm) {
+			in->warming++;
 		} else if (x->state == FI_STARTING) {
 			in->starting++;
+		} else if (x->state == FI_PAUSING) {
+			in->paused++;
+		} else if (x->state == FI_PAUSED) {
+			in->paused++;
+			in->oldest_paused = MAX(in->oldest_paused, now_ms() - x->t0);
 		}
 		if (x->state != FI_FREE && x->b) {
 			in->inflight += atomic_load(&x->b->inflight) + atomic_load(&x->b->tunnels);
@@ -821,6 +1106,7 @@ sample(struct scale_input *in)
 		}
 	}
 	in->starting += F.pending;
+	in->warming += F.warm_pending;
 	pthread_mutex_unlock(&F.lock);
 	pool_get_stats(&ps);
 	in->waiting = ps.waiting;
@@ -832,7 +1118,8 @@ sample(struct scale_input *in)
 void *
 scale_loop(void *arg)
 {
-	struct scale_ops ops = { op_start, op_drain_one, arg, op_event };
+	struct scale_ops ops = { op_start, op_drain_one, arg, op_event, op_wake, op_pause_one,
+	                         op_warm, op_remove_paused };
 	struct scale_input in;
 	struct scale_state st;
 	struct timespec ts;
@@ -859,7 +1146,7 @@ scale_loop(void *arg)
 		if (demand && in.waiting == 0)
 			in.waiting = 1;  /* a request found nothing ready, even if it did not wait */
 		pthread_mutex_lock(&F.lock);
-		draining = F.draining;
+		draining = F.draining + F.pausing;
 		/* ticks run unlocked (ops lock F); jobs only touch the back-off */
 		st = F.st;
 		pthread_mutex_unlock(&F.lock);
@@ -911,14 +1198,15 @@ on_event(const struct docker_event *ev)
 {
 	struct inst *in;
 	char why[64];
-	int dead = !strcmp(ev->action, "die") || !strcmp(ev->action, "oom");
+	int dead = !strcmp(ev->action, "die") || !strcmp(ev->action, "oom"), live;
 
 	pthread_mutex_lock(&F.lock);
 	/* when stopping, prescal stops them itself: not news. A starting
 	 * instance's death is its start job's: it logs the output first */
 	if (!F.stopping && (in = inst_by_id_unlocked(ev->id)) &&
-	    (in->state == FI_READY || in->state == FI_STARTING)) {
-		if (dead && in->state == FI_READY) {
+	    in->state != FI_DRAINING && in->state != FI_REMOVING) {
+		live = in->state != FI_STARTING;
+		if (dead && live) {
 			snprintf(why, sizeof(why), "died (exit code %d)", ev->exitcode);
 			condemn_unlocked(in, why);
 		} else if (!strcmp(ev->action, "destroy") || !strcmp(ev->action, "stop")) {
@@ -926,6 +1214,8 @@ on_event(const struct docker_event *ev)
 		} else if (in->state == FI_READY &&
 		           !strncmp(ev->action, "health_status: unhealthy", 24)) {
 			condemn_unlocked(in, "became unhealthy");
+		} else if (!strcmp(ev->action, "pause") || !strcmp(ev->action, "unpause")) {
+			outside_pause_unlocked(in, ev->action[0] == 'p');
 		}
 	}
 	pthread_mutex_unlock(&F.lock);
@@ -989,7 +1279,7 @@ adopt(struct docker *d)
 	}
 	n = keep_ours(ctr, n, 1);
 	for (i = 0; i < n; i++) {
-		if (!strcmp(ctr[i].state, "running")) {
+		if (!strcmp(ctr[i].state, "running") || !strcmp(ctr[i].state, "paused")) {
 			struct inst *in = inst_new_unlocked(ctr[i].id, ctr[i].name, FI_STARTING);
 			if (in) {
 				warn("adopting instance %s", ctr[i].name);
@@ -1112,7 +1402,9 @@ scale_get_stats(struct scale_stats *st)
 		switch (F.inst[i].state) {
 		case FI_READY:    st->ready++; break;
 		case FI_STARTING: st->starting++; break;
-		case FI_DRAINING: st->draining++; break;
+		case FI_DRAINING: /* fall through: pausing is draining too */
+		case FI_PAUSING:  st->draining++; break;
+		case FI_PAUSED:   st->paused++; break;
 		default:          break;
 		}
 	}
@@ -1133,6 +1425,12 @@ scale_get_stats(struct scale_stats *st)
 	for (int i = 0; i < SCALE_NBUCKETS; i++)
 		st->cold_hist[i] = cum += M.cold[i];
 	st->cold_sum = M.cold_sum;
+	cum = 0;
+	for (int i = 0; i < SCALE_NBUCKETS; i++)
+		st->wake_hist[i] = cum += M.wake[i];
+	st->wake_sum = M.wake_sum;
+	st->pauses = M.pauses;
+	st->wakes = M.wakes;
 	pthread_mutex_unlock(&F.lock);
 	st->docker_errors = atomic_load(&docker_errors);
 }

@@ -19,6 +19,7 @@ const char *const backend_state_name[NUM_B] = {
 	[B_UP]       = "up",
 	[B_DOWN]     = "down",
 	[B_DRAINING] = "draining",
+	[B_PAUSED]   = "paused",
 	[B_REMOVED]  = "removed",
 };
 
@@ -454,6 +455,7 @@ pool_get_stats(struct pool_stats *st)
 		case B_STARTING: st->starting++; break;
 		case B_DOWN:     st->down++; break;
 		case B_DRAINING: st->draining++; break;
+		case B_PAUSED:   st->paused++; break;
 		default:         break;
 		}
 		st->inflight += atomic_load(&b->inflight);

@@ -14,6 +14,7 @@ enum backend_state {
 	B_UP,         /* selectable */
 	B_DOWN,       /* passive health failed: selected again after the back-off */
 	B_DRAINING,   /* out of selection, finishing in-flight requests */
+	B_PAUSED,     /* container frozen: not selected, no idle connections */
 	B_REMOVED,    /* unlinked; freed when the last reference goes */
 	NUM_B
 };
@@ -73,7 +74,7 @@ struct backend {
 };
 
 struct pool_stats {
-	int total, up, starting, down, draining;
+	int total, up, starting, down, draining, paused;
 	int inflight, tunnels, waiting;
 	long held_total, hold_rejected;
 };
@@ -86,7 +87,8 @@ void pool_init(const struct pool_conf *conf);
 struct backend *pool_add(const char *name, const char *id, const struct sockaddr_storage *ss,
                          socklen_t sslen, enum backend_state st);
 
-/* Sets b's state (calls conf.ready when it becomes B_UP). */
+/* Sets b's state (calls conf.ready when it becomes B_UP). Any state but
+ * B_UP and B_DOWN closes b's idle connections. */
 void pool_set_state(struct backend *b, enum backend_state st);
 
 /* Unlinks b and closes its idle connections; freed once no pick or

@@ -119,6 +119,8 @@ static struct settings S = {
 		.idle_timeout = IDLE_TIMEOUT, .start_timeout = START_TIMEOUT,
 		.ready_path = READY_PATH, .pull = PULL_POLICY, .keep = KEEP_ON_EXIT,
 		.sample_ms = SAMPLE_MS,
+		.pause_after = PAUSE_AFTER, .remove_after = REMOVE_AFTER,
+		.min_paused = MIN_PAUSED, .max_paused = MAX_PAUSED,
 	},
 };
 
@@ -833,6 +835,10 @@ static struct option opts[] = {
 	{ 0, "pull",                O_STR,  S.sc.pull, sizeof(S.sc.pull), 0, 0, 0, "never missing" },
 	{ 0, "keep_on_exit",        O_INT,  &S.sc.keep, 0, 0, 1, 0, NULL },
 	{ 0, "host_network",        O_INT,  &S.sc.hostnet, 0, 0, 1, 0, NULL },
+	{ 0, "pause_after",         O_INT,  &S.sc.pause_after, 0, 0, 86400000, 0, NULL },
+	{ 0, "remove_after",        O_INT,  &S.sc.remove_after, 0, 0, 604800000, 0, NULL },
+	{ 0, "min_paused",          O_INT,  &S.sc.min_paused, 0, 0, 1000, 0, NULL },
+	{ 0, "max_paused",          O_INT,  &S.sc.max_paused, 0, 0, 1000, 0, NULL },
 };
 
 /* whether val is one of the space-separated words of list */

@@ -73,6 +73,15 @@ scale_check_conf(const struct scale_conf *c, FILE *err)
 		fprintf(err, "prescal: ready_path '%s': must start with /\n", c->ready_path);
 		return -1;
 	}
+	if (c->min_paused < 0 || c->max_paused < 0 || c->min_paused > c->max_paused) {
+		fprintf(err, "prescal: min_paused %ld, max_paused %ld: expected "
+		        "0 <= min_paused <= max_paused\n", c->min_paused, c->max_paused);
+		return -1;
+	}
+	if (c->pause_after < 0 || c->remove_after < 0) {
+		fprintf(err, "prescal: pause_after and remove_after: expected 0 (off) or ms\n");
+		return -1;
+	}
 	for (p = c->ready_path; *p; p++) {
 		if (*p <= ' ' || *p >= 0x7f) {
 			fprintf(err, "prescal: ready_path '%s': no spaces or control bytes\n",
@@ -89,12 +98,21 @@ ceil_div(long a, long b)
 	return (a + b - 1) / b;
 }
 
+/* whether a scale-down now would pause rather than remove */
+static int
+can_pause(const struct scale_conf *c, const struct scale_input *in)
+{
+	return c->pause_after > 0 && in->paused + in->warming < c->max_paused;
+}
+
 int
 scale_decide(const struct scale_conf *c, struct scale_state *s,
              const struct scale_input *in, char *why, size_t n)
 {
-	int running = in->ready + in->starting;
+	int running = in->ready + in->starting, pausing = can_pause(c, in);
 	long need, load = in->inflight + in->waiting + in->queued;
+	long idle = pausing ? MAX(c->idle_timeout, c->pause_after) : c->idle_timeout;
+	long delay = pausing ? MAX(c->down_delay, c->pause_after) : c->down_delay;
 
 	/* smoothed request rate, for metric rps */
 	if (s->last_sample && in->now > s->last_sample) {
@@ -117,7 +135,7 @@ scale_decide(const struct scale_conf *c, struct scale_state *s,
 	if (in->waiting > 0 && need < 1)
 		need = 1;
 	/* with -m 0 the last instance stays until the idle timeout */
-	if (need < 1 && running > 0 && in->now - s->last_busy < c->idle_timeout)
+	if (need < 1 && running > 0 && in->now - s->last_busy < idle)
 		need = 1;
 	if (need < c->min)
 		need = c->min;
@@ -139,9 +157,34 @@ scale_decide(const struct scale_conf *c, struct scale_state *s,
 		snprintf(why, n, "idle for %lld ms", (long long)(in->now - s->last_busy));
 		return 0;
 	}
-	if (in->now - s->below_since < c->down_delay)
+	if (in->now - s->below_since < delay)
 		return running;
 	return running - 1;
+}
+
+/* with nothing else to do: the warm pool's floor and ceiling */
+static void
+tend_paused(const struct scale_conf *c, const struct scale_state *s,
+            const struct scale_input *in, const struct scale_ops *ops)
+{
+	int have = in->paused + in->warming;
+
+	if (!ops->warm || !ops->remove_paused)
+		return;
+	if (have < c->min_paused && in->now >= s->backoff_until) {
+		warn("warm pool: %d paused, min_paused %ld: starting %ld to pause", have,
+		     c->min_paused, c->min_paused - have);
+		ops->warm(ops->arg, (int)(c->min_paused - have));
+	} else if (in->paused > c->max_paused && in->warming == 0) {
+		warn("warm pool: %d paused, max_paused %ld: removing one", in->paused,
+		     c->max_paused);
+		ops->remove_paused(ops->arg);
+	} else if (c->remove_after > 0 && in->paused > c->min_paused && in->warming == 0 &&
+	           in->oldest_paused >= c->remove_after) {
+		warn("warm pool: paused for %lld ms, remove_after %ld: removing one",
+		     (long long)in->oldest_paused, c->remove_after);
+		ops->remove_paused(ops->arg);
+	}
 }
 
 int
@@ -149,20 +192,33 @@ scale_tick(const struct scale_conf *c, struct scale_state *s,
            const struct scale_input *in, int draining, const struct scale_ops *ops)
 {
 	char why[128];
-	int running = in->ready + in->starting;
+	int running = in->ready + in->starting, woke = 0;
+	int pause = ops->pause_one && can_pause(c, in);
 	int want = scale_decide(c, s, in, why, sizeof(why));
 
 	if (want > running) {
-		warn("scale up %d->%d: %s", running, want, why);
+		if (ops->wake && in->paused > 0)
+			woke = ops->wake(ops->arg, MIN(want - running, in->paused));
+		if (woke)
+			warn("scale up %d->%d: %s; waking %d paused", running, want, why, woke);
+		else
+			warn("scale up %d->%d: %s", running, want, why);
 		if (ops->event)
 			ops->event(ops->arg, running, want, why);
-		ops->start(ops->arg, want - running);
+		if (want - running - woke > 0)
+			ops->start(ops->arg, want - running - woke);
 	} else if (want < running && !draining && in->ready > 0) {
-		warn("scale down %d->%d: %s", running, running - 1, why);
+		warn("scale down %d->%d: %s; %s one", running, running - 1, why,
+		     pause ? "pausing" : "removing");
 		if (ops->event)
 			ops->event(ops->arg, running, running - 1, why);
-		ops->drain_one(ops->arg);
+		if (pause)
+			ops->pause_one(ops->arg);
+		else
+			ops->drain_one(ops->arg);
 		s->below_since = in->now;  /* the next step waits the delay again */
+	} else if (!draining) {
+		tend_paused(c, s, in, ops);
 	}
 	return want;
 }

@@ -26,6 +26,11 @@ struct scale_conf {
 	long drain_timeout;    /* ms to wait for in-flight requests of a draining instance */
 	long sample_ms;        /* sampling period */
 	long hostnet;          /* 1: NetworkMode host; the image must listen on port */
+	long pause_after;      /* ms unneeded before a scale-down pauses instead of
+	                          removing (at least down_delay); 0 = off */
+	long remove_after;     /* ms paused before removal (down to min_paused), 0 = kept */
+	long min_paused;       /* instances kept started, ready and paused */
+	long max_paused;       /* at most this many paused; beyond, scale-down removes */
 };
 
 /* what the decision sees at one sample */
@@ -37,6 +42,9 @@ struct scale_input {
 	int waiting;           /* requests held for lack of an instance */
 	long requests;         /* requests counter (for rps) */
 	int queued;            /* requests no worker has picked up yet (all busy) */
+	int paused;            /* instances paused or being paused */
+	int warming;           /* instances starting to be paused (min_paused) */
+	int64_t oldest_paused; /* ms the longest-paused instance has been paused, 0: none */
 };
 
 /* what the decision remembers between samples */
@@ -57,6 +65,11 @@ struct scale_ops {
 	void *arg;
 	void (*event)(void *arg, int from, int to, const char *why);  /* a decision and its
 	                                      reason, as logged; may be NULL */
+	/* the paused tier; NULL when there is none (then it is never used) */
+	int (*wake)(void *arg, int n);     /* unpause up to n paused instances; returns how many */
+	void (*pause_one)(void *arg);      /* take one ready instance out and pause it */
+	void (*warm)(void *arg, int n);    /* start n instances to be paused once ready */
+	void (*remove_paused)(void *arg);  /* remove the longest-paused instance */
 };
 
 /* With no set name yet, names the set after the listen address
@@ -75,8 +88,12 @@ int scale_decide(const struct scale_conf *c, struct scale_state *s,
                  const struct scale_input *in, char *why, size_t n);
 
 /* One sample: decides and calls ops; draining is 1 while an instance is
- * still draining (no second scale-down then). Logs one line per decision
- * that changes anything. Returns the wanted count. */
+ * still draining or pausing (no second scale-down then). A scale-up wakes
+ * paused instances before it starts new ones; a scale-down pauses when
+ * pause_after is set and fewer than max_paused are paused. With nothing
+ * else to do it keeps min_paused warm and removes paused instances beyond
+ * max_paused or paused for remove_after. Logs one line per decision that
+ * changes anything. Returns the wanted count. */
 int scale_tick(const struct scale_conf *c, struct scale_state *s,
                const struct scale_input *in, int draining, const struct scale_ops *ops);
 
@@ -133,10 +150,11 @@ void scale_queued(int n);
 void scale_stop(void);
 
 #define SCALE_NBUCKETS 10
-extern const double scale_buckets[SCALE_NBUCKETS];  /* cold start, s; last +Inf */
+extern const double scale_buckets[SCALE_NBUCKETS];  /* cold start or wake, s; last +Inf */
 
 struct scale_stats {
-	int want, ready, starting, draining;      /* now */
+	int want, ready, starting, draining;      /* now (draining: incl. pausing) */
+	int paused;
 	long up, down_load, down_idle;            /* scale events by direction and reason */
 	long died, unhealthy, not_ready;          /* instances replaced, by reason */
 	long failed_starts, docker_errors;
@@ -146,6 +164,9 @@ struct scale_stats {
 	long next_try_ms;                         /* failing: ms until starts may be tried again */
 	long cold_hist[SCALE_NBUCKETS];           /* create -> ready, cumulative */
 	double cold_sum;                          /* seconds */
+	long wake_hist[SCALE_NBUCKETS];           /* unpause -> ready, cumulative */
+	double wake_sum;                          /* seconds */
+	long pauses, wakes;                       /* instances paused, woken */
 };
 
 /* Fills st with the scaler's counters (zeros when not scaling). */

@@ -287,6 +287,14 @@ sample(const char *line, struct fam *f, struct hist *h, const char **why)
 	if (!strcmp(f->type, "counter") && !(v >= 0))
 		return *why = "negative or NaN counter", -1;
 	f->samples++;
+	if (!strcmp(suffix, "_bucket") && h->sum && h->count) {
+		/* the next labelled series of the family (from="paused" after
+		 * from="cold"): the one before must be whole */
+		if (hist_end(f, h, why) < 0)
+			return -1;
+		memset(h, 0, sizeof(*h));
+		h->inf = NAN;
+	}
 	if (!strcmp(suffix, "_bucket")) {
 		const char *q = le;
 		if (!le[0] || read_value(&q, &lev) < 0 || *q)
@@ -648,11 +656,18 @@ test_prom_checker(void **state)
 		{ "# HELP h h\n# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\n"
 		  "h_sum 1\nh_count 1\n", "_count != +Inf" },
 		{ "# HELP h h\n# TYPE h histogram\nh_bucket{le=\"+Inf\"} 2\nh_count 2\n", "no _sum" },
+		{ "# HELP h h\n# TYPE h histogram\nh_bucket{f=\"a\",le=\"+Inf\"} 1\nh_sum{f=\"a\"} 1\n"
+		  "h_count{f=\"a\"} 1\nh_bucket{f=\"b\",le=\"+Inf\"} 2\nh_sum{f=\"b\"} 1\n"
+		  "h_count{f=\"b\"} 1\n", "second series: _count != +Inf" },
 	};
 	static const char good[] =
 		"# HELP x_total h\n# TYPE x_total counter\nx_total{code=\"2xx\",b=\"a\\\"\\\\\\n\"} 3\n"
 		"# HELP h h\n# TYPE h histogram\nh_bucket{le=\"0.5\"} 1\nh_bucket{le=\"+Inf\"} 2\n"
-		"h_sum 0.75\nh_count 2\n# a comment\n# HELP g h\n# TYPE g gauge\ng -1\n";
+		"h_sum 0.75\nh_count 2\n# a comment\n# HELP g h\n# TYPE g gauge\ng -1\n"
+		"# HELP w h\n# TYPE w histogram\nw_bucket{f=\"a\",le=\"1\"} 3\n"
+		"w_bucket{f=\"a\",le=\"+Inf\"} 3\nw_sum{f=\"a\"} 1\nw_count{f=\"a\"} 3\n"
+		"w_bucket{f=\"b\",le=\"1\"} 0\nw_bucket{f=\"b\",le=\"+Inf\"} 1\nw_sum{f=\"b\"} 2\n"
+		"w_count{f=\"b\"} 1\n";
 	const char *why;
 	char at[1024];
 	double v;

@@ -57,6 +57,7 @@
 #define IDP  "9ebaab752e352bb909ede8ed88aa032bb479e56eb371f8625325354d4a78b18a"
 #define IDAR "ff682f4c275da792487e2c8af4e6ded0ed2f0acff560bf26c464ca4a29931580"
 #define IDEV "c898c4ee701a0c095598f9db951eec99d8b3847d161bf174eb138a6712893946"
+#define IDPZ "67798265fafef00615cccd513e0bf2c88a5701d78ab67c3122908474b9a9d97d"
 #define IDLG "e9c635a8bfa1e3aec31917f9c67af1600acc59e100bd803356c9c1da4ae3e74f"
 
 /* label edits: capture -> client */
@@ -67,6 +68,7 @@
 #define FLT_WEB   "prescal.managed%3Dtrue%22%2C%22prescal.name%3Dweb%22%5D"
 #define FLT_MULTI "prescal.fixture%3D1%22%2C%22prescal.service%3Dmulti%22%5D"
 #define FLT_EVFIX "prescal.fixture%3Devents%22%5D"
+#define FLT_PZFIX "prescal.fixture%3Dpause%22%5D"
 #define FLT_EV    "prescal.managed%3Dtrue%22%2C%22prescal.name%3Dfx%22%5D%2C%22type%22%3A%5B%22container%22%5D"
 
 /* a call's result, with the client's error text when it is wrong */
@@ -829,6 +831,87 @@ test_stop_remove(void **state)
 	assert_int_equal(docker_status(d), 404);
 	docker_close(d);
 	assert_int_equal(finish(sv), 1);
+}
+
+/* pause, unpause and what Docker 20.10 says around them */
+static void
+test_pause_unpause(void **state)
+{
+	static const struct step steps[] = {
+		{ .req = "pause-204.req", .resp = "pause-204.http", .piece = 1 },
+		{ .req = "pause-409-already-paused.req", .resp = "pause-409-already-paused.http" },
+		{ .req = "inspect-paused.req", .resp = "inspect-paused.http", .piece = 7 },
+		{ .req = "unpause-204.req", .resp = "unpause-204.http" },
+		{ .req = "unpause-500-not-paused.req", .resp = "unpause-500-not-paused.http" },
+		{ .req = "pause-404.req", .resp = "pause-404.http" },
+		{ .req = "unpause-404.req", .resp = "unpause-404.http" },
+		/* stop on a paused container: SIGTERM, then Docker thaws it */
+		{ .req = "stop-paused.req", .resp = "stop-paused.http" },
+		{ .req = "inspect-after-stop-paused.req", .resp = "inspect-after-stop-paused.http" },
+	};
+	struct docker_state st;
+	struct server *sv;
+	struct docker *d;
+
+	(void)state;
+	sv = start(steps, LEN(steps));
+	d = client(sv);
+	EXPECT(d, docker_pause(d, IDPZ), 0);
+	assert_int_equal(docker_status(d), 204);
+	EXPECT(d, docker_pause(d, IDPZ), -1);
+	assert_int_equal(docker_status(d), 409);
+	assert_non_null(strstr(docker_error(d), "is already paused"));
+	EXPECT(d, docker_inspect(d, IDPZ, 8080, &st), 0);
+	assert_int_equal(st.paused, 1);
+	assert_int_equal(st.running, 1);
+	assert_string_equal(st.status, "paused");
+	assert_true(st.hostport > 0);
+	EXPECT(d, docker_unpause(d, IDPZ), 0);
+	assert_int_equal(docker_status(d), 204);
+	EXPECT(d, docker_unpause(d, IDPZ), -1);
+	assert_int_equal(docker_status(d), 500);
+	assert_non_null(strstr(docker_error(d), "is not paused"));
+	EXPECT(d, docker_pause(d, "prescal-fx-nosuch"), -1);
+	assert_int_equal(docker_status(d), 404);
+	EXPECT(d, docker_unpause(d, "prescal-fx-nosuch"), -1);
+	assert_int_equal(docker_status(d), 404);
+	EXPECT(d, docker_stop(d, IDPZ, 2), 0);
+	assert_int_equal(docker_status(d), 204);
+	EXPECT(d, docker_inspect(d, IDPZ, 8080, &st), 0);
+	assert_int_equal(st.paused, 0);
+	assert_int_equal(st.running, 0);
+	assert_string_equal(st.status, "exited");
+	docker_close(d);
+	assert_int_equal(finish(sv), 1);
+}
+
+/* the events of a pause, an unpause, and a stop of a paused container */
+static void
+test_events_pause(void **state)
+{
+	static const struct step steps[] = {
+		{ .req = "events-pause-unpause.req", .from = FLT_PZFIX, .to = FLT_EV,
+		  .resp = "events-pause-unpause.http", .piece = PIECE_LINES },
+	};
+	static const char *actions[] = { "create", "start", "pause", "unpause", "pause", "kill",
+	                                 "unpause", "die", "stop", "destroy" };
+	struct docker_event ev;
+	struct server *sv;
+	struct docker *d;
+	size_t i;
+
+	(void)state;
+	sv = start(steps, LEN(steps));
+	d = client(sv);
+	EXPECT(d, docker_events_open(d, "fx"), 0);
+	for (i = 0; i < LEN(actions); i++) {
+		EXPECT(d, docker_events_next(d, &ev, 2000), 1);
+		assert_string_equal(ev.action, actions[i]);
+		assert_string_equal(ev.id, IDPZ);
+		assert_string_equal(ev.name, "prescal-fx-pause");
+	}
+	docker_close(d);
+	finish(sv);
 }
 
 static void
@@ -1763,6 +1846,8 @@ main(void)
 		cmocka_unit_test(test_inspect_other_port),
 		cmocka_unit_test(test_list),
 		cmocka_unit_test(test_stop_remove),
+		cmocka_unit_test(test_pause_unpause),
+		cmocka_unit_test(test_events_pause),
 		cmocka_unit_test(test_events),
 		cmocka_unit_test(test_events_end_and_errors),
 		cmocka_unit_test(test_events_before_bad_chunk),

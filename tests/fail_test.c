@@ -179,7 +179,8 @@ stop_prescal(struct fix *f)
 	return tproc_wait(f->p, 20000);
 }
 
-/* one GET; its status (body into r) or -1 */
+/* one GET with Host: 127.0.0.1 (the admin listener takes a loopback Host
+ * only); its status (body into r) or -1 */
 static int
 get(int port, const char *path, const char *accept, struct tresp *r, int timeout_ms)
 {

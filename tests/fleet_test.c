@@ -249,6 +249,22 @@ docker_stop(struct docker *d, const char *id, int grace_s)
 }
 
 int
+docker_pause(struct docker *d, const char *id)
+{
+	(void)id;
+	d->status = 204;
+	return 0;
+}
+
+int
+docker_unpause(struct docker *d, const char *id)
+{
+	(void)id;
+	d->status = 204;
+	return 0;
+}
+
+int
 docker_kill(struct docker *d, const char *id)
 {
 	(void)id;

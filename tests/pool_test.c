@@ -472,6 +472,8 @@ static const struct {
 	{ "starting up",      2, { B_STARTING, B_UP },                1 },
 	{ "up draining",      2, { B_UP, B_DRAINING },                0 },
 	{ "draining up starting", 3, { B_DRAINING, B_UP, B_STARTING }, 1 },
+	{ "paused",           1, { B_PAUSED },                       -1 },
+	{ "paused up",        2, { B_PAUSED, B_UP },                  1 },
 };
 
 /* hold 0: no ready backend answers 503, never POOL_WAIT */
@@ -791,7 +793,7 @@ test_idle_cache(void **state)
 	assert_int_equal(b->nidle, 0);
 	assert_true(peer_sees_eof(sv[1][1]));
 	close(sv[1][1]);
-	static const enum backend_state notup[] = { B_DOWN, B_STARTING, B_DRAINING };
+	static const enum backend_state notup[] = { B_DOWN, B_STARTING, B_DRAINING, B_PAUSED };
 	for (size_t t = 0; t < LEN(notup); t++) {
 		pool_set_state(b, notup[t]);
 		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv[0]), 0);
@@ -806,6 +808,15 @@ test_idle_cache(void **state)
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv[0]), 0);
 	pool_conn_put(b, sv[0][0]);
 	pool_set_state(b, B_DRAINING);
+	assert_true(peer_sees_eof(sv[0][1]));
+	close(sv[0][1]);
+	/* and so does pausing: a frozen backend must not be handed out */
+	pool_set_state(b, B_UP);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv[0]), 0);
+	pool_conn_put(b, sv[0][0]);
+	assert_int_equal(b->nidle, 1);
+	pool_set_state(b, B_PAUSED);
+	assert_int_equal(b->nidle, 0);
 	assert_true(peer_sees_eof(sv[0][1]));
 	close(sv[0][1]);
 	pool_set_state(b, B_UP);

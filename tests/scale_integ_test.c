@@ -36,6 +36,10 @@
 #define IMAGE      "prescal-test-backend:latest"
 #define IMAGE_HC   "prescal-test-backend-hc:latest"
 #define NOIMAGE    "prescal-no-such-image:latest"
+#define IMAGE_SLOW "prescal-test-backend-slow:latest"   /* BOOT_MS=2000 */
+#define WOKE       " woke from paused, ready on "
+#define PAUSED     " paused in "
+#define WAKE_MAX   150            /* ms: a wake from paused answers within */
 #define LOGMAX     (1 << 20)      /* prescal log bytes read back */
 #define NPROC      3              /* prescal processes per test */
 #define NSET       2              /* sets per test */
@@ -302,6 +306,30 @@ get(int port, const char *path, char *out, size_t n, int timeout_ms)
 	return st;
 }
 
+/* GET path from the admin listener (Host: 127.0.0.1); the status or -1 */
+static int
+admin_get(int port, const char *path, char *out, size_t n)
+{
+	char req[256];
+	struct tconn *c;
+	struct tresp *r = calloc(1, sizeof(*r));
+	int st = -1;
+
+	out[0] = '\0';
+	if (r && (c = tconn_open(port, 2000))) {
+		snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+		         "Connection: close\r\n\r\n", path);
+		if (texchange(c, req, r, 5000) == 0)
+			st = r->status;
+		if (st > 0 && r->body)
+			snprintf(out, n, "%s", r->body);
+		tresp_free(r);
+		tconn_close(c);
+	}
+	free(r);
+	return st;
+}
+
 static void
 load_err(struct load *l, const char *fmt, ...)
 {
@@ -400,7 +428,9 @@ group_setup(void **state)
 		return -1;
 	}
 	if (sh("sh tests/mkimage.sh >&2") != 0 ||
-	    sh("sh tests/mkimage.sh " IMAGE_HC " health >&2") != 0) {
+	    sh("sh tests/mkimage.sh " IMAGE_HC " health >&2") != 0 ||
+	    sh("printf 'FROM " IMAGE "\\nENV BOOT_MS=2000\\n' | DOCKER_BUILDKIT=0 "
+	       "docker build -q -t " IMAGE_SLOW " - >/dev/null") != 0) {
 		print_error("tests/mkimage.sh failed\n");
 		return -1;
 	}
@@ -956,7 +986,7 @@ check_admin(struct fix *f, int i)
 	double ready, target, up, cold;
 	int n, ups = log_scaled_up(f->p[i]), readies = log_count(f->p[i], READY);
 
-	CHECK(f, get(f->admin[i], "/metrics", body, sizeof(body), 3000) == 200, "/metrics");
+	CHECK(f, admin_get(f->admin[i], "/metrics", body, sizeof(body)) == 200, "/metrics");
 	ready = metric(body, "prescal_instances{state=\"ready\"}");
 	target = metric(body, "prescal_scale_target");
 	up = metric(body, "prescal_scale_events_total{direction=\"up\",reason=\"load\"}");
@@ -970,7 +1000,7 @@ check_admin(struct fix *f, int i)
 	CHECK(f, up == ups && ups >= 3, "scale-up events %.0f, the log's steps add to %d", up,
 	      ups);
 	CHECK(f, cold == readies, "cold starts %.0f, the log has %d ready", cold, readies);
-	CHECK(f, get(f->admin[i], "/status", body, sizeof(body), 3000) == 200, "/status");
+	CHECK(f, admin_get(f->admin[i], "/status", body, sizeof(body)) == 200, "/status");
 	CHECK(f, strstr(body, "\"want\":3,\"ready\":3,\"starting\":0"), "/status scaler: %s",
 	      body);
 	n = dk_list(f->set[i], c, NCTR);
@@ -1041,7 +1071,7 @@ test_start_timeout_retry(void **state)
 		msleep(100);
 	late = log_count(f->p[0], "not ready within 1500 ms");
 	made = log_scaled_up(f->p[0]);
-	CHECK(f, get(f->admin[0], "/metrics", body, sizeof(body), 3000) == 200, "/metrics");
+	CHECK(f, admin_get(f->admin[0], "/metrics", body, sizeof(body)) == 200, "/metrics");
 	nr = metric(body, "prescal_instance_replacements_total{reason=\"not_ready\"}");
 	print_message("    start_timeout 1500: %d timed out, %.0f replaced (not_ready), %d "
 	              "started by scaling\n", late, nr, made);
@@ -1295,6 +1325,190 @@ test_healthcheck(void **state)
 	CHECK(f, st == 200, "status %d", st);
 }
 
+/* one GET on a fresh connection, timed; the status or -1 */
+static int
+get_timed(int port, const char *path, int64_t *ms)
+{
+	int64_t t0 = now_ms();
+	int st = get(port, path, NULL, 0, 30000);
+
+	*ms = now_ms() - t0;
+	return st;
+}
+
+/* the N in the first "<what> N ms" after needle in p's log, or -1 */
+static long
+log_ms(const struct tproc *p, const char *needle, const char *what)
+{
+	char *s = tproc_log(p, logbuf, sizeof(logbuf));
+
+	if ((s = strstr(s, needle)) && (s = strstr(s, what)))
+		return atol(s + strlen(what));
+	return -1;
+}
+
+/* idle after a cold start: paused, not removed; the next request wakes it
+ * in milliseconds, and the metrics say from where */
+static void
+test_pause_wake(void **state)
+{
+	struct fix *f = *state;
+	char body[8192];
+	int64_t cold, wake[3];
+	int st;
+
+	if (!have_docker)
+		DOCKER_SKIP("no Docker daemon");
+	name_set(f, 0, "pause");
+	f->admin[0] = free_port();
+	CHECK(f, start_prescal(f, 0, 0, IMAGE, 0, 2, 10, "pull never\nscale_down_delay 300\n"
+	      "idle_timeout 300\npause_after 500\nmax_paused 2\n") == 0, "start");
+	CHECK(f, wait_port(f->port[0], 10000) == 0, "prescal does not listen");
+	st = get_timed(f->port[0], "/", &cold);
+	CHECK(f, st == 200, "cold: status %d", st);
+	for (int i = 0; i < 3; i++) {
+		CHECK(f, wait_log(f->p[0], PAUSED, i + 1, 10000) == 0, "not paused (%d)", i);
+		CHECK(f, dk_count(f->set[0], "paused") == 1, "Docker does not say paused");
+		CHECK(f, dk_count(f->set[0], NULL) == 1, "not one container");
+		st = get_timed(f->port[0], "/", &wake[i]);
+		CHECK(f, st == 200, "wake %d: status %d", i, st);
+	}
+	print_message("    0 s boot: cold start %lld ms; wake from paused %lld, %lld, %lld ms\n",
+	              (long long)cold, (long long)wake[0], (long long)wake[1],
+	              (long long)wake[2]);
+	for (int i = 0; i < 3; i++)
+		CHECK(f, wake[i] < WAKE_MAX, "wake %d took %lld ms", i, (long long)wake[i]);
+	CHECK(f, log_count(f->p[0], WOKE) == 3, "not 3 wakes logged");
+	CHECK(f, log_count(f->p[0], "waking 1 paused") == 3, "no reason for the wake logged");
+	CHECK(f, log_count(f->p[0], "; pausing one") >= 3, "no reason for the pause logged");
+	CHECK(f, log_count(f->p[0], "removed") == 0, "an instance was removed");
+	st = admin_get(f->admin[0], "/metrics", body, sizeof(body));
+	CHECK(f, st == 200, "/metrics: %d", st);
+	CHECK(f, strstr(body, "prescal_wake_seconds_count{from=\"paused\"} 3\n"),
+	      "no 3 wakes from paused in /metrics");
+	CHECK(f, strstr(body, "prescal_wake_seconds_count{from=\"cold\"} 1\n"),
+	      "no cold start in /metrics");
+	CHECK(f, strstr(body, "prescal_pauses_total{action=\"pause\"} 3\n"), "pauses");
+	CHECK(f, admin_get(f->admin[0], "/status", body, sizeof(body)) == 200, "/status");
+	CHECK(f, strstr(body, "\"paused\":"), "no paused count in /status");
+}
+
+/* an app that boots in 2 s, kept warm (min_paused 1) from zero: the first
+ * request wakes it in milliseconds, not seconds */
+static void
+test_pause_slow_boot(void **state)
+{
+	struct fix *f = *state;
+	int64_t wake;
+	long cold;
+	int st;
+
+	if (!have_docker)
+		DOCKER_SKIP("no Docker daemon");
+	name_set(f, 0, "pslow");
+	CHECK(f, start_prescal(f, 0, 0, IMAGE_SLOW, 0, 2, 10, "pull never\nmin_paused 1\n"
+	      "max_paused 1\n") == 0, "start");
+	CHECK(f, wait_log(f->p[0], PAUSED, 1, 20000) == 0, "the warm one was not paused");
+	CHECK(f, log_count(f->p[0], "pausing it for the warm pool") == 1, "no warm-pool line");
+	cold = log_ms(f->p[0], " ready in ", " ready in ");
+	CHECK(f, dk_count(f->set[0], "paused") == 1, "Docker does not say paused");
+	st = get_timed(f->port[0], "/", &wake);
+	print_message("    2 s boot: cold start (create to ready) %ld ms; wake from paused "
+	              "%lld ms\n", cold, (long long)wake);
+	CHECK(f, st == 200, "status %d", st);
+	CHECK(f, cold >= 2000, "the slow image was ready in %ld ms", cold);
+	CHECK(f, wake < 1000, "wake took %lld ms", (long long)wake);
+	/* the warm pool is refilled: a second instance, started and paused */
+	CHECK(f, wait_log(f->p[0], PAUSED, 2, 20000) == 0, "the warm pool was not refilled");
+	CHECK(f, dk_count(f->set[0], "paused") == 1 && dk_count(f->set[0], "running") == 1,
+	      "not one paused and one running");
+}
+
+/* idle keep-alive clients across a pause and a wake: nothing lost, and no
+ * cached backend connection to a frozen container is used */
+static void
+test_pause_keepalive(void **state)
+{
+	struct fix *f = *state;
+	struct tconn *c[4];
+	struct tresp *r = calloc(1, sizeof(*r));
+	const char *req = "GET / HTTP/1.1\r\nHost: pit\r\n\r\n";
+	int ok = 0, rc;
+
+	if (!have_docker)
+		DOCKER_SKIP("no Docker daemon");
+	CHECK(f, r != NULL, "calloc");
+	name_set(f, 0, "pka");
+	CHECK(f, start_prescal(f, 0, 0, IMAGE, 0, 2, 10, "pull never\nscale_down_delay 300\n"
+	      "idle_timeout 300\npause_after 500\n") == 0, "start");
+	CHECK(f, wait_port(f->port[0], 10000) == 0, "prescal does not listen");
+	for (size_t i = 0; i < LEN(c); i++) {
+		CHECK(f, (c[i] = tconn_open(f->port[0], 2000)) != NULL, "connect");
+		rc = texchange(c[i], req, r, 30000);
+		CHECK(f, rc == 0 && r->status == 200, "first request on %zu: %d", i, r->status);
+		tresp_free(r);
+	}
+	CHECK(f, wait_log(f->p[0], PAUSED, 1, 10000) == 0, "not paused");
+	for (int round = 0; round < 2; round++) {
+		for (size_t i = 0; i < LEN(c); i++) {
+			rc = texchange(c[i], req, r, 5000);
+			ok += rc == 0 && r->status == 200;
+			tresp_free(r);
+		}
+		if (round == 0)
+			CHECK(f, wait_log(f->p[0], PAUSED, 2, 10000) == 0, "not paused again");
+	}
+	free(r);
+	print_message("    %d of %zu requests on idle keep-alive connections across pauses\n",
+	              ok, 2 * LEN(c));
+	CHECK(f, ok == 2 * (int)LEN(c), "%d of %zu answered 200", ok, 2 * LEN(c));
+	CHECK(f, log_count(f->p[0], "failed") == 0 && log_count(f->p[0], " 502 ") == 0,
+	      "a failure was logged");
+}
+
+/* a restart adopts a paused instance as paused; someone else's unpause is
+ * honoured; SIGTERM removes the paused ones too */
+static void
+test_pause_restart(void **state)
+{
+	struct fix *f = *state;
+	const char *conf = "pull never\nmin_paused 1\nmax_paused 1\n";
+	struct ctr c[NCTR];
+	char buf[512];
+	int st, code, n;
+
+	if (!have_docker)
+		DOCKER_SKIP("no Docker daemon");
+	name_set(f, 0, "prest");
+	CHECK(f, start_prescal(f, 0, 0, IMAGE, 0, 2, 10, conf) == 0, "start");
+	CHECK(f, wait_log(f->p[0], PAUSED, 1, 20000) == 0, "the warm one was not paused");
+	tproc_stop(f->p[0], SIGKILL);
+	f->p[0] = NULL;
+	CHECK(f, dk_count(f->set[0], "paused") == 1, "not paused after the kill");
+
+	CHECK(f, start_prescal(f, 1, 0, IMAGE, 0, 2, 10, conf) == 0, "restart");
+	CHECK(f, wait_log(f->p[1], "adopted as paused", 1, 10000) == 0, "not adopted as paused");
+	msleep(500);
+	CHECK(f, dk_count(f->set[0], NULL) == 1, "the restart started another");
+	CHECK(f, log_count(f->p[1], "scale up") == 0 && log_count(f->p[1], "warm pool") == 0,
+	      "the restarted prescal started more");
+
+	/* someone else's unpause: checked, then routed to; the warm pool refills */
+	CHECK(f, sh("docker unpause %s-1 >/dev/null 2>&1", f->set[0]) == 0, "docker unpause");
+	CHECK(f, wait_log(f->p[1], "unpaused outside prescal", 1, 5000) == 0, "not noticed");
+	CHECK(f, wait_log(f->p[1], WOKE, 1, 5000) == 0, "not ready after the outside unpause");
+	st = get(f->port[1], "/", NULL, 0, 5000);
+	CHECK(f, st == 200, "status %d", st);
+	CHECK(f, wait_log(f->p[1], PAUSED, 1, 20000) == 0, "no warm one paused again");
+
+	code = stop_prescal(f, 1, SIGTERM, 30000);
+	n = dk_list(f->set[0], c, NCTR);
+	print_message("    SIGTERM with a paused instance: exit %d; at exit: [%s]\n", code,
+	              dk_fmt(c, n, buf, sizeof(buf)));
+	CHECK(f, code == 0, "exit code %d", code);
+	CHECK(f, n == 0, "containers left when prescal had exited: %s", buf);
+}
+
 int
 main(void)
 {
@@ -1316,6 +1530,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_healthcheck, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_default_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_image, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pause_wake, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pause_slow_boot, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pause_keepalive, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pause_restart, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

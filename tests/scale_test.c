@@ -265,7 +265,7 @@ run_scenario(const struct scenario *sc)
 	struct scale_state s;
 	struct scale_input in;
 	struct rec r;
-	struct scale_ops ops = { rec_start, rec_drain, &r, rec_event };
+	struct scale_ops ops = { rec_start, rec_drain, &r, rec_event, NULL, NULL, NULL, NULL };
 	int want;
 
 	c.min = sc->min;
@@ -283,7 +283,7 @@ run_scenario(const struct scenario *sc)
 		else if (st->act == A_OK)
 			scale_succeeded(&s);
 		in = (struct scale_input){ st->now, st->ready, st->starting, st->inflight,
-		                           st->waiting, st->requests, 0 };
+		                           st->waiting, st->requests, 0, 0, 0, 0 };
 		memset(&r, 0, sizeof(r));
 		want = scale_tick(&c, &s, &in, st->draining, &ops);
 		if (want != st->want || r.started != st->starts || r.drains != st->drains ||
@@ -297,6 +297,138 @@ run_scenario(const struct scenario *sc)
 			fail_msg("%s, step %zu: %d events for %d starts and %d drains", sc->name, i,
 			         r.events, r.start_calls, r.drains);
 	}
+}
+
+/* the paused tier: what the injected ops were asked */
+struct prec {
+	int started, woken, pauses, drains, warmed, removed;
+	int avail;       /* paused instances wake() finds */
+};
+
+static void
+p_start(void *arg, int n)
+{
+	((struct prec *)arg)->started += n;
+}
+
+static void
+p_drain(void *arg)
+{
+	((struct prec *)arg)->drains++;
+}
+
+static int
+p_wake(void *arg, int n)
+{
+	struct prec *r = arg;
+
+	r->woken += MIN(n, r->avail);
+	return MIN(n, r->avail);
+}
+
+static void
+p_pause(void *arg)
+{
+	((struct prec *)arg)->pauses++;
+}
+
+static void
+p_warm(void *arg, int n)
+{
+	((struct prec *)arg)->warmed += n;
+}
+
+static void
+p_remove(void *arg)
+{
+	((struct prec *)arg)->removed++;
+}
+
+struct pstep {
+	int64_t now;
+	int ready, starting, paused, warming;
+	int64_t oldest;
+	int inflight, waiting;
+	long requests;
+	int want, starts, woken, pauses, drains, warmed, removed;
+};
+
+/* pause_after 20 s, max_paused 2, remove_after 300 s, min_paused 0 */
+static const struct pstep tier[] = {
+	/* now  rdy st  pz wm oldest infl wait req  want st wk pz dr wm rm */
+	{  1000, 2, 0,  0, 0,      0, 0, 0, 10,   2, 0, 0, 0, 0, 0, 0 },
+	{ 20999, 2, 0,  0, 0,      0, 0, 0, 10,   2, 0, 0, 0, 0, 0, 0 },  /* not 10 s */
+	{ 21000, 2, 0,  0, 0,      0, 0, 0, 10,   1, 0, 0, 1, 0, 0, 0 },  /* paused, not removed */
+	{ 22000, 1, 0,  1, 0,   1000, 0, 0, 10,   1, 0, 0, 0, 0, 0, 0 },
+	{ 61000, 1, 0,  1, 0,  40000, 0, 0, 10,   0, 0, 0, 1, 0, 0, 0 },  /* idle: the last too */
+	{ 62000, 0, 0,  2, 0,  41000, 0, 0, 10,   0, 0, 0, 0, 0, 0, 0 },
+	{ 62100, 0, 0,  2, 0,  41100, 0, 1, 10,   1, 0, 1, 0, 0, 0, 0 },  /* held: wake, no start */
+	{ 62200, 0, 1,  1, 0,  41200, 0, 1, 10,   1, 0, 0, 0, 0, 0, 0 },
+	{ 62300, 1, 0,  1, 0,  41300, 25, 0, 11,  3, 1, 1, 0, 0, 0, 0 },  /* paused first */
+	{400000, 1, 0,  2, 0, 340000, 1, 0, 20,   1, 0, 0, 0, 0, 0, 1 },  /* remove_after */
+	{400100, 2, 0,  2, 0,   1000, 1, 0, 20,   2, 0, 0, 0, 0, 0, 0 },  /* full: usual delay */
+	{410100, 2, 0,  2, 0,  11000, 1, 0, 20,   1, 0, 0, 0, 1, 0, 0 },  /* full: removed */
+	{410200, 1, 0,  3, 0,  11100, 1, 0, 20,   1, 0, 0, 0, 0, 0, 1 },  /* over max_paused */
+};
+
+/* pause_after off, min_paused 1: a warm pool kept even at zero */
+static const struct pstep warm[] = {
+	/* now  rdy st  pz wm oldest infl wait req  want st wk pz dr wm rm */
+	{  1000, 0, 0,  0, 0,      0, 0, 0,  0,   0, 0, 0, 0, 0, 1, 0 },
+	{  1100, 0, 0,  0, 1,      0, 0, 0,  0,   0, 0, 0, 0, 0, 0, 0 },
+	{  2000, 0, 0,  1, 0,    100, 0, 0,  0,   0, 0, 0, 0, 0, 0, 0 },
+	{  2100, 0, 0,  1, 0,    200, 0, 1,  0,   1, 0, 1, 0, 0, 0, 0 },
+	{  2200, 0, 1,  0, 0,      0, 0, 0,  0,   1, 0, 0, 0, 0, 1, 0 },  /* refilled */
+	{100000, 1, 0,  1, 0,  90000, 0, 0,  0,   0, 0, 0, 0, 1, 0, 0 },  /* off: removed */
+	{900000, 0, 0,  1, 0, 890000, 0, 0,  0,   0, 0, 0, 0, 0, 0, 0 },  /* min_paused stays */
+};
+
+static void
+run_paused(const char *name, const struct pstep *steps, size_t n, long pause_after,
+           long min_paused)
+{
+	struct scale_conf c = conf_base();
+	struct scale_ops ops = { p_start, p_drain, NULL, NULL, p_wake, p_pause, p_warm, p_remove };
+	struct scale_state s;
+	struct scale_input in;
+	struct prec r;
+	int want;
+
+	c.pause_after = pause_after;
+	c.min_paused = min_paused;
+	c.max_paused = 2;
+	c.remove_after = 300000;
+	c.max = 5;
+	ops.arg = &r;
+	memset(&s, 0, sizeof(s));
+	for (size_t i = 0; i < n; i++) {
+		const struct pstep *st = &steps[i];
+
+		in = (struct scale_input){ .now = st->now, .ready = st->ready,
+		                           .starting = st->starting, .inflight = st->inflight,
+		                           .waiting = st->waiting, .requests = st->requests,
+		                           .paused = st->paused, .warming = st->warming,
+		                           .oldest_paused = st->oldest };
+		memset(&r, 0, sizeof(r));
+		r.avail = st->paused;
+		want = scale_tick(&c, &s, &in, 0, &ops);
+		if (want != st->want || r.started != st->starts || r.woken != st->woken ||
+		    r.pauses != st->pauses || r.drains != st->drains || r.warmed != st->warmed ||
+		    r.removed != st->removed)
+			fail_msg("%s, step %zu (now %lld): want %d start %d wake %d pause %d drain %d "
+			         "warm %d remove %d; expected %d %d %d %d %d %d %d", name, i,
+			         (long long)st->now, want, r.started, r.woken, r.pauses, r.drains,
+			         r.warmed, r.removed, st->want, st->starts, st->woken, st->pauses,
+			         st->drains, st->warmed, st->removed);
+	}
+}
+
+static void
+test_paused_tier(void **state)
+{
+	(void)state;
+	run_paused("tier", tier, LEN(tier), 20000, 0);
+	run_paused("warm", warm, LEN(warm), 0, 1);
 }
 
 /* one cmocka test per scenario, the scenario as its state */
@@ -384,9 +516,9 @@ test_decide_why(void **state)
 		int want;
 		const char *why;
 	} cases[] = {
-		{ { 1000, 1, 0, 37, 0, 0, 0 }, A_NONE, 4, "in-flight 37, target 10" },
-		{ { 1000, 1, 0, 30, 7, 0, 0 }, A_NONE, 4, "in-flight 37, target 10" },
-		{ { 1000, 0, 0, 0, 2, 0, 0 }, A_FAIL, 0, "start back-off, 1000 ms left" },
+		{ { 1000, 1, 0, 37, 0, 0, 0, 0, 0, 0 }, A_NONE, 4, "in-flight 37, target 10" },
+		{ { 1000, 1, 0, 30, 7, 0, 0, 0, 0, 0 }, A_NONE, 4, "in-flight 37, target 10" },
+		{ { 1000, 0, 0, 0, 2, 0, 0, 0, 0, 0 }, A_FAIL, 0, "start back-off, 1000 ms left" },
 	};
 	struct scale_conf c = conf_base();
 	struct scale_state s;
@@ -403,7 +535,7 @@ test_decide_why(void **state)
 	}
 
 	/* the last instance, idle */
-	struct scale_input in = { 1000, 1, 0, 0, 0, 0, 0 };
+	struct scale_input in = { 1000, 1, 0, 0, 0, 0, 0, 0, 0, 0 };
 	memset(&s, 0, sizeof(s));
 	assert_int_equal(scale_decide(&c, &s, &in, why, sizeof(why)), 1);
 	in.now = 61000;
@@ -413,9 +545,9 @@ test_decide_why(void **state)
 	/* rps: the reason shows the smoothed rate; a tiny buffer is cut, not overrun */
 	snprintf(c.metric, sizeof(c.metric), "rps");
 	memset(&s, 0, sizeof(s));
-	in = (struct scale_input){ 1000, 1, 0, 0, 0, 0, 0 };
+	in = (struct scale_input){ 1000, 1, 0, 0, 0, 0, 0, 0, 0, 0 };
 	scale_decide(&c, &s, &in, why, sizeof(why));
-	in = (struct scale_input){ 2000, 1, 0, 0, 0, 50, 0 };
+	in = (struct scale_input){ 2000, 1, 0, 0, 0, 50, 0, 0, 0, 0 };
 	assert_int_equal(scale_decide(&c, &s, &in, why, 5), 2);
 	assert_string_equal(why, "rps ");
 }
@@ -568,6 +700,7 @@ main(void)
 		cmocka_unit_test(test_backoff_same_round),
 		cmocka_unit_test(test_fail_text),
 		cmocka_unit_test(test_decide_why),
+		cmocka_unit_test(test_paused_tier),
 		cmocka_unit_test(test_demand_saturated),
 		cmocka_unit_test(test_check_conf),
 		cmocka_unit_test(test_default_name),
