@@ -9,6 +9,8 @@
  *   ramp   concurrency from 10 to 400 over SCALE_RAMP_S (60) seconds on a
  *          50 ms handler: queueing delay and instances against the ideal;
  *   drop   then 5 clients (instances drain) and then none: time to 0;
+ *   wake   a cold start against a wake from paused (pause_after), for
+ *          boots of 0 and 2000 ms, and the floor;
  *   churn  SCALE_CHURN (500) scale-from-zero cycles: orphans, fds, RSS;
  *   idle   prescal's CPU with one app at 0 instances for 10 s.
  * usage: bench/scale [scenario...] (default: all). Writes markdown to
@@ -471,6 +473,34 @@ churn(int cycles)
 }
 
 
+/* wake: a cold start against a wake from paused and the floor */
+static void
+wake(int boot)
+{
+	char name[64];
+	const char *img = image(boot, name, sizeof(name));
+	long fl = floor_ms(img), cold = -1, w[3] = { -1, -1, -1 };
+	struct px x;
+	int64_t t;
+	int left;
+
+	px_start(&x, "wake", img, "pull never\npause_after 500\nidle_timeout 500\n"
+	         "scale_down_delay 500\n");
+	t = now_ms();
+	if (get(x.port, "/", 30000) == 200)
+		cold = (long)(now_ms() - t);
+	for (int i = 0; i < 3; i++) {
+		for (t = now_ms(); now_ms() - t < 15000 && log_count(&x, " paused in ") <= i; )
+			msleep(20);
+		t = now_ms();
+		if (get(x.port, "/", 30000) == 200)
+			w[i] = (long)(now_ms() - t);
+	}
+	left = px_stop(&x);
+	out("| %d ms | %ld | %ld / %ld / %ld | %ld | %d |\n", boot, cold, w[0], w[1], w[2], fl,
+	    left);
+}
+
 static void
 idle(void)
 {
@@ -537,6 +567,13 @@ main(int argc, char **argv)
 		burst(0);
 		burst(500);
 		burst(2000);
+	}
+	if (wanted(argc, argv, "wake")) {
+		out("\n### Wake from paused (pause_after 500) against a cold start and the floor\n\n"
+		    "| boot | cold start, first answer ms | wake from paused, three wakes ms | floor: "
+		    "docker run to first answer ms | containers left |\n|--:|--:|--:|--:|--:|\n");
+		wake(0);
+		wake(2000);
 	}
 	if (wanted(argc, argv, "ramp"))
 		ramp_drop(secs);
