@@ -946,16 +946,15 @@ op_start(void *arg, int n)
 	pthread_mutex_unlock(&F.lock);
 }
 
-/* drains the ready instance with the fewest requests in flight */
-static void
-op_drain_one(void *arg)
+/* the ready instance with the fewest requests in flight (the newest of
+ * equals), or NULL */
+static struct inst *
+least_ready_unlocked(void)
 {
 	struct inst *best = NULL;
-	int i, load, bestload = 0;
+	int load, bestload = 0;
 
-	(void)arg;
-	pthread_mutex_lock(&F.lock);
-	for (i = 0; i < FLEET_CAP; i++) {
+	for (int i = 0; i < FLEET_CAP; i++) {
 		struct inst *in = &F.inst[i];
 		if (in->state != FI_READY)
 			continue;
@@ -965,7 +964,18 @@ op_drain_one(void *arg)
 			bestload = load;
 		}
 	}
-	if (best) {
+	return best;
+}
+
+/* drains the ready instance with the fewest requests in flight */
+static void
+op_drain_one(void *arg)
+{
+	struct inst *best;
+
+	(void)arg;
+	pthread_mutex_lock(&F.lock);
+	if ((best = least_ready_unlocked())) {
 		best->state = FI_DRAINING;
 		best->t0 = now_ms();
 		F.draining++;
@@ -994,22 +1004,11 @@ op_warm(void *arg, int n)
 static void
 op_pause_one(void *arg)
 {
-	struct inst *best = NULL;
-	int i, load, bestload = 0;
+	struct inst *best;
 
 	(void)arg;
 	pthread_mutex_lock(&F.lock);
-	for (i = 0; i < FLEET_CAP; i++) {
-		struct inst *in = &F.inst[i];
-		if (in->state != FI_READY)
-			continue;
-		load = atomic_load(&in->b->inflight) + atomic_load(&in->b->tunnels);
-		if (!best || load < bestload || (load == bestload && in->t0 > best->t0)) {
-			best = in;
-			bestload = load;
-		}
-	}
-	if (best) {
+	if ((best = least_ready_unlocked())) {
 		best->state = FI_PAUSING;
 		best->t0 = now_ms();
 		F.pausing++;
