@@ -136,13 +136,7 @@ px_stop(struct px *x)
 static int
 log_count(const struct px *x, const char *needle)
 {
-	static char log[1 << 20];
-	int n = 0;
-
-	tproc_log(x->p, log, sizeof(log));
-	for (char *s = log; (s = strstr(s, needle)); s++)
-		n++;
-	return n;
+	return tproc_log_count(x->p, needle);
 }
 
 /* one GET on a new connection; the status or -1 */

@@ -562,19 +562,6 @@ test_worker_memory(void **state)
 }
 
 
-/* counts lines of p's log that hold needle */
-static int
-log_count(const struct tproc *p, const char *needle)
-{
-	static char log[65536];
-	int n = 0;
-
-	tproc_log(p, log, sizeof(log));
-	for (char *s = log; (s = strstr(s, needle)); s++)
-		n++;
-	return n;
-}
-
 /* out of descriptors (ulimit -n 64): prescal pauses accepts instead of
  * spinning on the listener, logs at most once a second, and serves again
  * once descriptors are free */
@@ -596,7 +583,7 @@ test_emfile_backoff(void **state)
 	cpu0 = proc_cpu_s(prox->pid);
 	msleep(2000);
 	cpu1 = proc_cpu_s(prox->pid);
-	logs = log_count(prox, "pausing accepts");
+	logs = tproc_log_count(prox, "pausing accepts");
 	printf("exhaust: %d connections at ulimit -n 64: prescal used %.0f%% of a core over "
 	       "2 s, %d log lines\n", n, (cpu1 - cpu0) / 2 * 100, logs);
 	assert_true(cpu0 >= 0 && cpu1 >= 0);

@@ -87,14 +87,7 @@ dump_log(const struct fix *f)
 static int
 log_count(const struct fix *f, const char *needle)
 {
-	const char *s = tproc_log(f->p, logbuf, sizeof(logbuf));
-	int n = 0;
-
-	while ((s = strstr(s, needle))) {
-		n++;
-		s += strlen(needle);
-	}
-	return n;
+	return tproc_log_count(f->p, needle);
 }
 
 /* waits for n occurrences of needle; the time it saw them, or -1 at the

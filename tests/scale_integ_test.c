@@ -151,20 +151,6 @@ dump_logs(const struct fix *f)
 	}
 }
 
-/* how many times needle occurs in p's log */
-static int
-log_count(const struct tproc *p, const char *needle)
-{
-	const char *s = tproc_log(p, logbuf, sizeof(logbuf));
-	int n = 0;
-
-	while ((s = strstr(s, needle))) {
-		n++;
-		s += strlen(needle);
-	}
-	return n;
-}
-
 /* the instances p's log says it scaled up by: the sum of B - A over its
  * "scale up A->B" lines */
 static int
@@ -206,7 +192,7 @@ wait_log(struct tproc *p, const char *needle, int n, int timeout_ms)
 	int64_t until = now_ms() + timeout_ms;
 
 	for (;;) {
-		if (log_count(p, needle) >= n)
+		if (tproc_log_count(p, needle) >= n)
 			return 0;
 		if (now_ms() >= until || (p->pid > 0 && tproc_wait(p, 0) == 0))
 			return -1;
@@ -500,7 +486,7 @@ test_scale_from_zero(void **state)
 	load_start(&l, t, LEN(t), f->port[0], "/slow?ms=100", 3000);
 	t0 = now_ms();
 	for (i = 0; now_ms() < l.until; i++) {
-		if (up < 0 && log_count(f->p[0], READY) >= 2)
+		if (up < 0 && tproc_log_count(f->p[0], READY) >= 2)
 			up = now_ms() - t0;
 		if (i % 4 == 0 && (run = dk_count(f->set[0], NULL)) > maxrun)
 			maxrun = run;
@@ -525,7 +511,7 @@ test_scale_from_zero(void **state)
 	zero = now_ms() - t0;
 	print_message("    back to 0 containers %lld ms after the load ended\n", (long long)zero);
 	CHECK(f, st == 0, "still %d containers 12 s after the load", dk_count(f->set[0], NULL));
-	CHECK(f, log_count(f->p[0], "scale down") >= 1, "no scale down logged");
+	CHECK(f, tproc_log_count(f->p[0], "scale down") >= 1, "no scale down logged");
 }
 
 /* issue 19: a ramp to 200 clients of a 50 ms app with -c 10 -M 8 reaches
@@ -555,7 +541,7 @@ test_ramp_reaches_max(void **state)
 	while (now_ms() < end) {
 		if ((run = dk_count(f->set[0], "running")) > maxrun)
 			maxrun = run;
-		if (at8 < 0 && log_count(f->p[0], READY) >= 8)
+		if (at8 < 0 && tproc_log_count(f->p[0], READY) >= 8)
 			at8 = now_ms() - t0;
 		msleep(200);
 	}
@@ -641,7 +627,7 @@ test_instance_drain_limit(void **state)
 	              "%lld ms\n", q[0].status, (long long)q[0].ms, q[1].status, (long long)q[1].ms);
 	CHECK(f, cut >= 0, "no long request was cut: the drain waited for it");
 	CHECK(f, q[cut].ms < 6500, "the cut request ended after %lld ms", (long long)q[cut].ms);
-	CHECK(f, log_count(f->p[0], "drain timeout with 1 requests in flight") == 1,
+	CHECK(f, tproc_log_count(f->p[0], "drain timeout with 1 requests in flight") == 1,
 	      "no drain time-out logged");
 	(void)whole;
 }
@@ -752,13 +738,13 @@ test_restart_adoption(void **state)
 	CHECK(f, start_prescal(f, 1, 0, IMAGE, 2, 3, 10, "pull never\n") == 0, "restart");
 	CHECK(f, wait_log(f->p[1], READY, 2, 20000) == 0, "adopted instances not ready");
 	snprintf(leftover, sizeof(leftover), "removing leftover container %s-99", f->set[0]);
-	CHECK(f, log_count(f->p[1], leftover) == 1, "no '%s' logged", leftover);
-	CHECK(f, log_count(f->p[1], "adopting instance") == 2, "not 2 adoptions logged");
+	CHECK(f, tproc_log_count(f->p[1], leftover) == 1, "no '%s' logged", leftover);
+	CHECK(f, tproc_log_count(f->p[1], "adopting instance") == 2, "not 2 adoptions logged");
 	msleep(1500);
 	ids_of(f->set[0], after, sizeof(after));
 	print_message("    before: %s\n    after:  %s\n", before, after);
 	CHECK(f, !strcmp(before, after), "containers changed across the restart");
-	CHECK(f, log_count(f->p[1], "scale up") == 0, "the restarted prescal started more");
+	CHECK(f, tproc_log_count(f->p[1], "scale up") == 0, "the restarted prescal started more");
 	for (int i = 0; i < 10; i++) {
 		st = get(f->port[1], "/name", body, sizeof(body), 5000);
 		ok += st == 200 && !strncmp(body, f->set[0], strlen(f->set[0]));
@@ -798,7 +784,7 @@ test_sigterm_cleanup(void **state)
 	              dk_fmt(c, n, buf, sizeof(buf)));
 	CHECK(f, code == 0, "exit code %d (keep)", code);
 	CHECK(f, dk_count(f->set[1], "running") == 2, "keep_on_exit: %s", buf);
-	CHECK(f, log_count(f->p[1], "keeping the containers") == 1, "no 'keeping' logged");
+	CHECK(f, tproc_log_count(f->p[1], "keeping the containers") == 1, "no 'keeping' logged");
 }
 
 /* one held-queue client */
@@ -984,7 +970,7 @@ check_admin(struct fix *f, int i)
 	struct ctr c[NCTR];
 	char want[96];
 	double ready, target, up, cold;
-	int n, ups = log_scaled_up(f->p[i]), readies = log_count(f->p[i], READY);
+	int n, ups = log_scaled_up(f->p[i]), readies = tproc_log_count(f->p[i], READY);
 
 	CHECK(f, admin_get(f->admin[i], "/metrics", body, sizeof(body)) == 200, "/metrics");
 	ready = metric(body, "prescal_instances{state=\"ready\"}");
@@ -1034,7 +1020,7 @@ test_metric_rps(void **state)
 		CHECK(f, wait_log(f->p[i], READY, 1, 20000) == 0, "no instance ready");
 		n[i] = sequential(f->port[i], 6000);
 		wait_log(f->p[i], READY, 3, i ? 10000 : 0);
-		up[i] = log_count(f->p[i], "scale up");
+		up[i] = tproc_log_count(f->p[i], "scale up");
 		ctrs[i] = dk_count(f->set[i], "running");
 		print_message("    metric %s: %ld sequential requests in 6 s (%ld/s); %d scale-ups "
 		              "after the first, %d running\n", i ? "rps (target_rps 20)" :
@@ -1067,9 +1053,9 @@ test_start_timeout_retry(void **state)
 	CHECK(f, start_prescal(f, 0, 0, IMAGE, 1, 1, 10, "pull never\nready_path /status/500\n"
 	      "start_timeout 1500\n") == 0, "start");
 	until = now_ms() + 20000;
-	while (log_count(f->p[0], "not ready within 1500 ms") < 2 && now_ms() < until)
+	while (tproc_log_count(f->p[0], "not ready within 1500 ms") < 2 && now_ms() < until)
 		msleep(100);
-	late = log_count(f->p[0], "not ready within 1500 ms");
+	late = tproc_log_count(f->p[0], "not ready within 1500 ms");
 	made = log_scaled_up(f->p[0]);
 	CHECK(f, admin_get(f->admin[0], "/metrics", body, sizeof(body)) == 200, "/metrics");
 	nr = metric(body, "prescal_instance_replacements_total{reason=\"not_ready\"}");
@@ -1098,15 +1084,15 @@ test_pull_missing(void **state)
 	CHECK(f, wait_log(f->p[0], READY, 1, 20000) == 0, "the local image's instance not ready");
 	st = get(f->port[0], "/", NULL, 0, 5000);
 	CHECK(f, st == 200, "status %d", st);
-	CHECK(f, log_count(f->p[0], "pulling image") == 0, "pulled a local image");
+	CHECK(f, tproc_log_count(f->p[0], "pulling image") == 0, "pulled a local image");
 	name_set(f, 1, "pullno");
 	CHECK(f, sh("docker image inspect " NOIMAGE " >/dev/null 2>&1") != 0, NOIMAGE " exists");
 	CHECK(f, start_prescal(f, 1, 1, NOIMAGE, 1, 1, 10, "pull missing\n") == 0, "start");
 	code = stop_prescal(f, 1, 0, 30000);
 	print_message("    pull missing: local image served with %d pulls; missing image: %d "
-	              "pulls, exit %d\n", log_count(f->p[0], "pulling image"),
-	              log_count(f->p[1], "pulling image"), code);
-	CHECK(f, log_count(f->p[1], "pulling image " NOIMAGE) == 1, "no pull of " NOIMAGE);
+	              "pulls, exit %d\n", tproc_log_count(f->p[0], "pulling image"),
+	              tproc_log_count(f->p[1], "pulling image"), code);
+	CHECK(f, tproc_log_count(f->p[1], "pulling image " NOIMAGE) == 1, "no pull of " NOIMAGE);
 	CHECK(f, code == 1, "exit code %d (want 1)", code);
 	CHECK(f, dk_count(f->set[1], NULL) == 0, "a container was created");
 }
@@ -1156,7 +1142,7 @@ test_missing_image(void **state)
 	CHECK(f, start_prescal(f, 0, 0, NOIMAGE, 1, 2, 10, "pull never\n") == 0, "start");
 	code = stop_prescal(f, 0, 0, 15000);
 	CHECK(f, code == 1, "exit code %d (want 1)", code);
-	CHECK(f, log_count(f->p[0], "not found locally") == 1, "no 'not found locally'");
+	CHECK(f, tproc_log_count(f->p[0], "not found locally") == 1, "no 'not found locally'");
 	CHECK(f, dk_count(f->set[0], NULL) == 0, "a container was created");
 }
 
@@ -1186,7 +1172,7 @@ test_two_sets(void **state)
 	print_message("    B before A's exit: %s\n    B after:  %s\n", b0, b1);
 	CHECK(f, !strcmp(b0, b1), "B's containers changed when A exited");
 	snprintf(a1, sizeof(a1), "%s-1", f->set[1]);
-	CHECK(f, log_count(f->p[0], a1) == 0, "A's log names B's container %s", a1);
+	CHECK(f, tproc_log_count(f->p[0], a1) == 0, "A's log names B's container %s", a1);
 	snprintf(want, sizeof(want), "%s-1\n", f->set[1]);
 	st = get(f->port[1], "/name", body, sizeof(body), 5000);
 	CHECK(f, st == 200 && !strcmp(body, want), "B answered %d '%s'", st, body);
@@ -1214,7 +1200,7 @@ test_two_default_names(void **state)
 	      dk_count(f->set[0], "running"));
 	CHECK(f, dk_count(f->set[1], "running") == 1, "set %s: %d running", f->set[1],
 	      dk_count(f->set[1], "running"));
-	CHECK(f, log_count(f->p[1], "adopting") == 0, "B adopted A's container");
+	CHECK(f, tproc_log_count(f->p[1], "adopting") == 0, "B adopted A's container");
 	for (int i = 0; i < 2; i++) {
 		snprintf(want, sizeof(want), "%s-1\n", f->set[i]);
 		for (int k = 0; k < 5; k++) {
@@ -1271,7 +1257,7 @@ test_foreign_image(void **state)
 	snprintf(want, sizeof(want), "container %s-5 of set", f->set[0]);
 	CHECK(f, log_line(f->p[0], want, "leaving it alone", line, sizeof(line)),
 	      "no '%s' line", want);
-	CHECK(f, log_count(f->p[0], "adopting") == 0, "a foreign container was adopted");
+	CHECK(f, tproc_log_count(f->p[0], "adopting") == 0, "a foreign container was adopted");
 	/* its own instance continues the numbers: -6 */
 	snprintf(want, sizeof(want), "%s-6\n", f->set[0]);
 	for (int k = 0; k < 10; k++) {
@@ -1306,13 +1292,13 @@ test_healthcheck(void **state)
 
 	/* watch Docker's health while waiting for the ready line */
 	until = now_ms() + 20000;
-	while (now_ms() < until && log_count(f->p[0], READY) == 0) {
+	while (now_ms() < until && tproc_log_count(f->p[0], READY) == 0) {
 		if (!seen[0] && sh_line(health, sizeof(health), "docker inspect -f "
 		    "'{{.State.Health.Status}}' %s 2>/dev/null", name) == 0)
 			snprintf(seen, sizeof(seen), "%s", health);
 		msleep(20);
 	}
-	CHECK(f, log_count(f->p[0], READY) == 1, "the instance never became ready");
+	CHECK(f, tproc_log_count(f->p[0], READY) == 1, "the instance never became ready");
 	sh_line(health, sizeof(health), "docker inspect -f '{{.State.Health.Status}}' %s", name);
 	tproc_log(f->p[0], logbuf, sizeof(logbuf));
 	if ((p = strstr(logbuf, READY)) && (p = strstr(p, " in ")))
@@ -1378,10 +1364,10 @@ test_pause_wake(void **state)
 	              (long long)wake[2]);
 	for (int i = 0; i < 3; i++)
 		CHECK(f, wake[i] < WAKE_MAX, "wake %d took %lld ms", i, (long long)wake[i]);
-	CHECK(f, log_count(f->p[0], WOKE) == 3, "not 3 wakes logged");
-	CHECK(f, log_count(f->p[0], "waking 1 paused") == 3, "no reason for the wake logged");
-	CHECK(f, log_count(f->p[0], "; pausing one") >= 3, "no reason for the pause logged");
-	CHECK(f, log_count(f->p[0], "removed") == 0, "an instance was removed");
+	CHECK(f, tproc_log_count(f->p[0], WOKE) == 3, "not 3 wakes logged");
+	CHECK(f, tproc_log_count(f->p[0], "waking 1 paused") == 3, "no reason for the wake logged");
+	CHECK(f, tproc_log_count(f->p[0], "; pausing one") >= 3, "no reason for the pause logged");
+	CHECK(f, tproc_log_count(f->p[0], "removed") == 0, "an instance was removed");
 	st = admin_get(f->admin[0], "/metrics", body, sizeof(body));
 	CHECK(f, st == 200, "/metrics: %d", st);
 	CHECK(f, strstr(body, "prescal_wake_seconds_count{from=\"paused\"} 3\n"),
@@ -1409,7 +1395,7 @@ test_pause_slow_boot(void **state)
 	CHECK(f, start_prescal(f, 0, 0, IMAGE_SLOW, 0, 2, 10, "pull never\nmin_paused 1\n"
 	      "max_paused 1\n") == 0, "start");
 	CHECK(f, wait_log(f->p[0], PAUSED, 1, 20000) == 0, "the warm one was not paused");
-	CHECK(f, log_count(f->p[0], "pausing it for the warm pool") == 1, "no warm-pool line");
+	CHECK(f, tproc_log_count(f->p[0], "pausing it for the warm pool") == 1, "no warm-pool line");
 	cold = log_ms(f->p[0], " ready in ", " ready in ");
 	CHECK(f, dk_count(f->set[0], "paused") == 1, "Docker does not say paused");
 	st = get_timed(f->port[0], "/", &wake);
@@ -1463,7 +1449,7 @@ test_pause_keepalive(void **state)
 	              ok, 2 * LEN(c));
 	CHECK(f, ok == 2 * (int)LEN(c), "%d of %zu answered 200", ok, 2 * LEN(c));
 	/* an access-log 502 reads "... HTTP/1.1" 502; "idle for 502 ms" is not one */
-	CHECK(f, log_count(f->p[0], "failed") == 0 && log_count(f->p[0], "\" 502 ") == 0,
+	CHECK(f, tproc_log_count(f->p[0], "failed") == 0 && tproc_log_count(f->p[0], "\" 502 ") == 0,
 	      "a failure was logged");
 }
 
@@ -1491,7 +1477,7 @@ test_pause_restart(void **state)
 	CHECK(f, wait_log(f->p[1], "adopted as paused", 1, 10000) == 0, "not adopted as paused");
 	msleep(500);
 	CHECK(f, dk_count(f->set[0], NULL) == 1, "the restart started another");
-	CHECK(f, log_count(f->p[1], "scale up") == 0 && log_count(f->p[1], "warm pool") == 0,
+	CHECK(f, tproc_log_count(f->p[1], "scale up") == 0 && tproc_log_count(f->p[1], "warm pool") == 0,
 	      "the restarted prescal started more");
 
 	/* someone else's unpause: checked, then routed to; the warm pool refills */

@@ -191,6 +191,20 @@ tproc_log(const struct tproc *p, char *buf, size_t n)
 }
 
 int
+tproc_log_count(const struct tproc *p, const char *needle)
+{
+	static char log[1 << 20];
+	const char *s = tproc_log(p, log, sizeof(log));
+	int n = 0;
+
+	while ((s = strstr(s, needle))) {
+		n++;
+		s += strlen(needle);
+	}
+	return n;
+}
+
+int
 trun(char *const argv[], int timeout_ms, char *out, size_t n)
 {
 	struct tproc *p;

@@ -50,6 +50,10 @@ void tproc_stop_scope(int scope);
 /* Reads up to n-1 bytes of p's log into buf (NUL-terminated). Returns buf. */
 char *tproc_log(const struct tproc *p, char *buf, size_t n);
 
+/* Returns how many times needle occurs in p's log (its first MiB). Uses a
+ * buffer of tclient's: like the other tproc_ functions, one thread only. */
+int tproc_log_count(const struct tproc *p, const char *needle);
+
 /* Runs argv to completion (at most timeout_ms, then SIGKILL), capturing
  * stdout+stderr into out. Returns the exit status, or -1 if it did not
  * exit by itself (killed, signalled or timed out). */
