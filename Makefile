@@ -6,7 +6,7 @@ include config.mk
 
 SRC = prescal.c proxy.c http.c pool.c docker.c json.c scale.c fleet.c admin.c hist.c util.c
 OBJ = $(SRC:.c=.o)
-HDR = http.h pool.h docker.h json.h scale.h util.h proxy.h admin.h hist.h
+HDR = http.h pool.h docker.h json.h scale.h fleet.h util.h proxy.h admin.h hist.h
 
 TCFLAGS = $(PCPPFLAGS) $(PCFLAGS) -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=all -I.
@@ -51,7 +51,7 @@ tests/docker_test: tests/docker_test.c docker.c json.c http.c util.c docker.h js
 tests/scale_test: tests/scale_test.c scale.c util.c scale.h util.h
 	$(CC) $(TCFLAGS) -o $@ tests/scale_test.c scale.c util.c $(TLIBS)
 # fleet.c with fake docker, pool and scaler, under TSan: a stress test of its slots
-tests/fleet_test: tests/fleet_test.c fleet.c hist.c util.c scale.h docker.h pool.h hist.h util.h
+tests/fleet_test: tests/fleet_test.c fleet.c hist.c util.c scale.h fleet.h docker.h pool.h hist.h util.h
 	$(CC) $(PCPPFLAGS) $(PCFLAGS) -g -O1 -fsanitize=thread -I. -o $@ tests/fleet_test.c fleet.c \
 		hist.c util.c -lcmocka -pthread -fsanitize=thread
 

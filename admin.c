@@ -25,6 +25,7 @@
 #include "proxy.h"
 #include "pool.h"
 #include "scale.h"
+#include "fleet.h"
 #include "hist.h"
 #include "admin.h"
 
@@ -66,7 +67,7 @@ struct view {
 	long open, idle;
 	struct proxy_stats px;
 	struct pool_stats pl;
-	struct scale_stats sc;
+	struct fleet_stats sc;
 	int nb;                    /* backends in b[] */
 	int more;                  /* backends that did not fit b[] */
 };
@@ -224,7 +225,7 @@ gather(struct view *v)
 	proxy_get_stats(&v->px);
 	pool_get_stats(&v->pl);
 	if (A.conf.scaling)
-		scale_get_stats(&v->sc);
+		fleet_get_stats(&v->sc);
 	pool_foreach(copy_backend, v);
 	A.nhs = A.conf.hist ? hist_samples(A.conf.hist, A.hs, HIST_LEN) : 0;
 	A.nhev = A.conf.hist ? hist_events(A.conf.hist, A.hev, HIST_NEV) : 0;
@@ -333,7 +334,7 @@ metrics_backends(struct out *o, int nshow)
 }
 
 static void
-metrics_scaler(struct out *o, const struct scale_stats *s)
+metrics_scaler(struct out *o, const struct fleet_stats *s)
 {
 	if (A.conf.scaling) {
 		family(o, "prescal_instances", "gauge", "Instances of the scaled set, by state.");
@@ -365,13 +366,13 @@ metrics_scaler(struct out *o, const struct scale_stats *s)
 	family(o, "prescal_docker_errors_total", "counter", "Failed Docker Engine API calls.");
 	outf(o, "prescal_docker_errors_total %ld\n", s->docker_errors);
 	histogram(o, "prescal_cold_start_seconds", "Time from container create to ready.",
-	          scale_buckets, s->cold_hist, SCALE_NBUCKETS, s->cold_sum);
+	          fleet_buckets, s->cold_hist, FLEET_NBUCKETS, s->cold_sum);
 	family(o, "prescal_wake_seconds", "histogram", "Time until an instance is ready, "
 	       "from a create (cold) or an unpause (paused).");
-	hist_series(o, "prescal_wake_seconds", "from=\"cold\"", scale_buckets, s->cold_hist,
-	            SCALE_NBUCKETS, s->cold_sum);
-	hist_series(o, "prescal_wake_seconds", "from=\"paused\"", scale_buckets, s->wake_hist,
-	            SCALE_NBUCKETS, s->wake_sum);
+	hist_series(o, "prescal_wake_seconds", "from=\"cold\"", fleet_buckets, s->cold_hist,
+	            FLEET_NBUCKETS, s->cold_sum);
+	hist_series(o, "prescal_wake_seconds", "from=\"paused\"", fleet_buckets, s->wake_hist,
+	            FLEET_NBUCKETS, s->wake_sum);
 	family(o, "prescal_pauses_total", "counter", "Instances paused, and woken from paused.");
 	outf(o, "prescal_pauses_total{action=\"pause\"} %ld\n", s->pauses);
 	outf(o, "prescal_pauses_total{action=\"wake\"} %ld\n", s->wakes);
@@ -460,7 +461,7 @@ json_history(struct out *o)
 }
 
 static void
-json_scaler(struct out *o, const struct scale_stats *sc)
+json_scaler(struct out *o, const struct fleet_stats *sc)
 {
 	put(o, "{\"image\":", 9);
 	jstr(o, A.conf.image ? A.conf.image : "");

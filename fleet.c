@@ -31,6 +31,7 @@
 #include "hist.h"
 #include "pool.h"
 #include "scale.h"
+#include "fleet.h"
 #include "util.h"
 
 #define FLEET_CAP   1024       /* instances tracked */
@@ -79,7 +80,7 @@ static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;        /* the scaler: demand, or a job finished */
 	pthread_cond_t jobs;        /* fleet workers */
-	struct scale_conf c;        /* immutable after scale_start() */
+	struct scale_conf c;        /* immutable after fleet_start() */
 	struct scale_state st;
 	struct inst inst[FLEET_CAP];
 	struct job q[NJOBS];
@@ -102,9 +103,9 @@ static struct {
 };
 
 static atomic_long docker_errors;
-static atomic_int queued_now;          /* requests waiting for a worker (scale_queued) */
+static atomic_int queued_now;          /* requests waiting for a worker (fleet_queued) */
 
-const double scale_buckets[SCALE_NBUCKETS] = {
+const double fleet_buckets[FLEET_NBUCKETS] = {
 	0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 1e300,
 };
 
@@ -113,9 +114,9 @@ static struct {
 	int want;
 	long up, down_load, down_idle, died, unhealthy, not_ready, failed_starts;
 	long fail[NUM_SF];
-	long cold[SCALE_NBUCKETS];
+	long cold[FLEET_NBUCKETS];
 	double cold_sum;
-	long wake[SCALE_NBUCKETS];  /* unpause -> ready */
+	long wake[FLEET_NBUCKETS];  /* unpause -> ready */
 	double wake_sum;
 	long pauses, wakes;
 	int failing;                /* the last start failed, none ready since */
@@ -415,7 +416,7 @@ observe(long *hist, double *sum, double secs)
 {
 	int i;
 
-	for (i = 0; i < SCALE_NBUCKETS - 1 && secs > scale_buckets[i]; i++)
+	for (i = 0; i < FLEET_NBUCKETS - 1 && secs > fleet_buckets[i]; i++)
 		;
 	hist[i]++;
 	*sum += secs;
@@ -898,7 +899,7 @@ take_unlocked(struct job *j, struct ticket *t)
 }
 
 void *
-scale_worker(void *arg)
+fleet_worker(void *arg)
 {
 	struct docker *d = dopen();
 	struct ticket t;
@@ -1115,7 +1116,7 @@ sample(struct scale_input *in)
 }
 
 void *
-scale_loop(void *arg)
+fleet_loop(void *arg)
 {
 	struct scale_ops ops = { op_start, op_drain_one, arg, op_event, op_wake, op_pause_one,
 	                         op_warm, op_remove_paused };
@@ -1178,13 +1179,13 @@ scale_loop(void *arg)
 }
 
 void
-scale_queued(int n)
+fleet_queued(int n)
 {
 	atomic_store(&queued_now, n);
 }
 
 void
-scale_demand(void)
+fleet_demand(void)
 {
 	pthread_mutex_lock(&F.lock);
 	F.demand = 1;
@@ -1221,7 +1222,7 @@ on_event(const struct docker_event *ev)
 }
 
 void *
-scale_events(void *arg)
+fleet_events(void *arg)
 {
 	struct docker *d = dopen();
 	struct docker_event ev;
@@ -1295,7 +1296,7 @@ adopt(struct docker *d)
 }
 
 int
-scale_start(const struct scale_conf *c)
+fleet_start(const struct scale_conf *c)
 {
 	struct docker *d;
 	char version[64];
@@ -1337,7 +1338,7 @@ settled_unlocked(void)
 }
 
 void
-scale_stop(void)
+fleet_stop(void)
 {
 	struct docker *d;
 	struct docker_ctr *ctr;
@@ -1391,7 +1392,7 @@ scale_stop(void)
 }
 
 void
-scale_get_stats(struct scale_stats *st)
+fleet_get_stats(struct fleet_stats *st)
 {
 	long cum = 0;
 
@@ -1421,11 +1422,11 @@ scale_get_stats(struct scale_stats *st)
 	snprintf(st->last_error, sizeof(st->last_error), "%s", M.last_error);
 	if (M.failing)
 		st->next_try_ms = (long)MAX(F.st.backoff_until - now_ms(), 0);
-	for (int i = 0; i < SCALE_NBUCKETS; i++)
+	for (int i = 0; i < FLEET_NBUCKETS; i++)
 		st->cold_hist[i] = cum += M.cold[i];
 	st->cold_sum = M.cold_sum;
 	cum = 0;
-	for (int i = 0; i < SCALE_NBUCKETS; i++)
+	for (int i = 0; i < FLEET_NBUCKETS; i++)
 		st->wake_hist[i] = cum += M.wake[i];
 	st->wake_sum = M.wake_sum;
 	st->pauses = M.pauses;

@@ -61,6 +61,7 @@
 #include "pool.h"
 #include "proxy.h"
 #include "scale.h"
+#include "fleet.h"
 #include "util.h"
 #include "config.h"
 
@@ -770,7 +771,7 @@ sweep(void)
 		epoll_ctl(epfd, EPOLL_CTL_MOD, lfd, &ev);
 	}
 	if (S.scaling)
-		scale_queued(saturated ? queued + backlog() : 0);
+		fleet_queued(saturated ? queued + backlog() : 0);
 }
 
 /* options: one table for flags and config-file keys */
@@ -1182,7 +1183,7 @@ record_history(void)
 	struct hist_reading r = { .mono = now_ms(), .wall = wall_ms() };
 	struct proxy_stats px;
 	struct pool_stats pl;
-	struct scale_stats sc;
+	struct fleet_stats sc;
 
 	proxy_get_stats(&px);
 	pool_get_stats(&pl);
@@ -1191,7 +1192,7 @@ record_history(void)
 	r.requests = px.requests;
 	r.errs = px.status[5];
 	if (S.scaling) {
-		scale_get_stats(&sc);
+		fleet_get_stats(&sc);
 		r.starting = sc.starting;
 		r.ready = sc.ready;
 		r.draining = sc.draining;
@@ -1258,7 +1259,7 @@ drain(void)
 		warn("drain timeout: %d requests and %d tunnels still open", atomic_load(&busy),
 		     atomic_load(&ntunnels));
 	if (S.scaling)
-		scale_stop();
+		fleet_stop();
 }
 
 int
@@ -1277,7 +1278,7 @@ main(int argc, char *argv[])
 		.max_fails = S.max_fails, .backoff_ms = S.down_backoff,
 		.idle_max = S.idle_per_backend, .idle_ms = S.backend_idle,
 		.hold = S.scaling, .hold_max = S.hold_max, .conn_cap = S.conn_cap,
-		.demand = S.scaling ? scale_demand : NULL, .ready = on_ready,
+		.demand = S.scaling ? fleet_demand : NULL, .ready = on_ready,
 	};
 	pool_init(&pcf);
 	add_static_backends();
@@ -1295,12 +1296,12 @@ main(int argc, char *argv[])
 	start_listener();
 	hist_init(&history);
 	if (S.scaling) {
-		if (scale_start(&S.sc) < 0)
+		if (fleet_start(&S.sc) < 0)
 			exit(1);
-		start_thread(scale_loop, &history, (size_t)THREAD_STACK * 1024);
-		start_thread(scale_events, NULL, (size_t)THREAD_STACK * 1024);
+		start_thread(fleet_loop, &history, (size_t)THREAD_STACK * 1024);
+		start_thread(fleet_events, NULL, (size_t)THREAD_STACK * 1024);
 		for (int i = 0; i < SCALE_WORKERS; i++)
-			start_thread(scale_worker, NULL, (size_t)THREAD_STACK * 1024);
+			start_thread(fleet_worker, NULL, (size_t)THREAD_STACK * 1024);
 	}
 	start_workers();
 	start_admin();

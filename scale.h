@@ -1,9 +1,8 @@
 /* See LICENSE file for copyright and license details. */
-/* scale.h: the autoscaler. It samples the pool's load, decides how many
- * instances of the image should run, and starts, readies, drains and
- * removes containers through docker.c. The decision is a pure function
- * (scale_decide) so it can be tested with an injected clock. Needs stdio.h
- * and stdint.h. */
+/* scale.h: the autoscaler's decision. It decides from one sample of the
+ * load how many instances of an app should run (scale_decide, a pure
+ * function tested with an injected clock) and calls the injected ops;
+ * fleet.c (fleet.h) carries the decisions out. Needs stdio.h and stdint.h. */
 
 #include <stdint.h>
 #include <stdio.h>
@@ -123,51 +122,3 @@ void scale_failed(struct scale_state *s, int64_t now);
 
 /* Records a successful start: the back-off resets. */
 void scale_succeeded(struct scale_state *s);
-
-/* The functions below live in fleet.c. */
-
-/* Connects to Docker, checks the image (pulling it with pull "missing"),
- * adopts the set's running containers and removes exited ones. Blocks.
- * Returns 0 or -1 (logged). */
-int scale_start(const struct scale_conf *c);
-
-/* Thread bodies started by main: the scaler loop (arg: the set's struct
- * hist for its decisions, or NULL), the Docker events reader, and the
- * fleet workers that run starts, drains and removals (each with its own
- * Docker connection). */
-void *scale_loop(void *arg);
-void *scale_events(void *arg);
-void *scale_worker(void *arg);
-
-/* Tells the scaler a request is waiting for an instance. Blocks briefly. */
-void scale_demand(void);
-
-/* Tells the scaler how many requests wait for a worker now (main, every
- * sweep). Does not block. */
-void scale_queued(int n);
-
-/* Stops scaling and removes the set's containers (unless keep). Blocks. */
-void scale_stop(void);
-
-#define SCALE_NBUCKETS 10
-extern const double scale_buckets[SCALE_NBUCKETS];  /* cold start or wake, s; last +Inf */
-
-struct scale_stats {
-	int want, ready, starting, draining;      /* now (draining: incl. pausing) */
-	int paused;
-	long up, down_load, down_idle;            /* scale events by direction and reason */
-	long died, unhealthy, not_ready;          /* instances replaced, by reason */
-	long failed_starts, docker_errors;
-	long fail[NUM_SF];                        /* failed starts by reason */
-	int failing;                              /* the last start failed, none ready since */
-	char last_error[256];                     /* what the last failed start said, "" if none */
-	long next_try_ms;                         /* failing: ms until starts may be tried again */
-	long cold_hist[SCALE_NBUCKETS];           /* create -> ready, cumulative */
-	double cold_sum;                          /* seconds */
-	long wake_hist[SCALE_NBUCKETS];           /* unpause -> ready, cumulative */
-	double wake_sum;                          /* seconds */
-	long pauses, wakes;                       /* instances paused, woken */
-};
-
-/* Fills st with the scaler's counters (zeros when not scaling). */
-void scale_get_stats(struct scale_stats *st);

@@ -13,7 +13,7 @@
  * removal of a removed backend, a backend's name and id belong to one
  * container, and once the churn stops the live backends, the live
  * containers and the ready instances are the same ones; after
- * scale_stop() no container is left. FLEET_STRESS_MS sets the churn time;
+ * fleet_stop() no container is left. FLEET_STRESS_MS sets the churn time;
  * fleet.c's log lines (thousands) are dropped unless FLEET_VERBOSE is set.
  * ThreadSanitizer reports go to stdout, since stderr is what is dropped.
  */
@@ -32,6 +32,7 @@
 #include "docker.h"
 #include "pool.h"
 #include "scale.h"
+#include "fleet.h"
 #include "util.h"
 
 #define NCTR      50000     /* containers the fake daemon can create */
@@ -521,16 +522,16 @@ spawn(void *(*fn)(void *))
 
 /* waits until nothing starts or drains and the counts hold still */
 static int
-settle(struct scale_stats *st, int timeout_ms)
+settle(struct fleet_stats *st, int timeout_ms)
 {
-	struct scale_stats prev;
+	struct fleet_stats prev;
 	int64_t until = now_ms() + timeout_ms;
 	long adds = -1;
 
 	memset(&prev, 0xff, sizeof(prev));
 	while (now_ms() < until) {
 		usleep(200000);
-		scale_get_stats(st);
+		fleet_get_stats(st);
 		pthread_mutex_lock(&T.lock);
 		if (st->starting == 0 && st->draining == 0 && st->ready == prev.ready &&
 		    T.adds == adds && T.evn == 0) {
@@ -554,16 +555,16 @@ test_slot_reuse(void **state)
 	};
 	const char *e = getenv("FLEET_STRESS_MS");
 	long ms = e ? atol(e) : 3000;
-	struct scale_stats st;
+	struct fleet_stats st;
 	int alive = 0, i, saved;
 
 	(void)state;
 	saved = quiet(-1);
-	assert_int_equal(scale_start(&c), 0);
-	spawn(scale_loop);
-	spawn(scale_events);
+	assert_int_equal(fleet_start(&c), 0);
+	spawn(fleet_loop);
+	spawn(fleet_events);
 	for (i = 0; i < 4; i++)
-		spawn(scale_worker);
+		spawn(fleet_worker);
 	atomic_store(&inject, 1);
 	atomic_store(&churn, 1);
 	usleep(ms * 1000);
@@ -592,7 +593,7 @@ test_slot_reuse(void **state)
 		fail_msg("%ld violations, the first: %s", T.violations, T.bad);
 	assert_true(T.injected > 0);
 
-	scale_stop();
+	fleet_stop();
 	pthread_mutex_lock(&T.lock);
 	for (i = alive = 0; i < T.nc; i++)
 		alive += !T.c[i].removed;
