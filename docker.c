@@ -654,20 +654,23 @@ pctenc(const char *s, char *out, size_t n)
 }
 
 /* {"label":["prescal.managed=true","prescal.name=<set>"]} (and type
- * container), percent-encoded; the daemon ANDs the labels */
+ * container), percent-encoded; the daemon ANDs the labels; set NULL:
+ * every prescal-managed container */
 static int
 filters(struct docker *d, const char *set, int events, char *out, size_t n)
 {
 	struct json_w w;
 	char label[160], js[256];
 
-	snprintf(label, sizeof(label), "prescal.name=%s", set);
 	json_w_init(&w, js, sizeof(js));
 	json_w_open(&w, '{');
 	json_w_key(&w, "label");
 	json_w_open(&w, '[');
 	json_w_str(&w, "prescal.managed=true");
-	json_w_str(&w, label);
+	if (set) {
+		snprintf(label, sizeof(label), "prescal.name=%s", set);
+		json_w_str(&w, label);
+	}
 	json_w_close(&w);
 	if (events) {
 		json_w_key(&w, "type");
@@ -1232,7 +1235,7 @@ docker_events_open(struct docker *d, const char *set)
 	char target[1024], f[768];
 	int n;
 
-	if (!okname(set))
+	if (set && !okname(set))
 		return badname(d, "instance set name", set);
 	if (filters(d, set, 1, f, sizeof(f)) < 0)
 		return -1;

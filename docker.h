@@ -145,7 +145,8 @@ int docker_remove(struct docker *d, const char *id);
  * 0 or -1 (404: no such container). Blocks. */
 int docker_logs(struct docker *d, const char *id, int tail, char *out, size_t n);
 
-/* Subscribes to container events of the set on d's connection; d then
+/* Subscribes to container events of the set (NULL: of every prescal-managed
+ * container) on d's connection; d then
  * serves only docker_events_next() until another call closes the stream.
  * Returns 0 once the 200 head is read, or -1. Blocks. */
 int docker_events_open(struct docker *d, const char *set);

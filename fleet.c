@@ -34,7 +34,7 @@
 #include "fleet.h"
 #include "util.h"
 
-#define FLEET_CAP   1024       /* instances tracked */
+#define FLEET_CAP   1024       /* instances tracked per app, at most */
 #define NJOBS       2048       /* queued jobs */
 #define GRACE_S     5          /* docker stop grace period, s */
 #define LOG_TAIL    20         /* lines of a failed container's output logged */
@@ -49,6 +49,7 @@ enum job_kind { J_START, J_ADOPT, J_DRAIN, J_REMOVE, J_RECONCILE, J_PAUSE, J_UNP
 #define RECONCILE_MS 10000     /* how often the set is checked against Docker */
 
 struct inst {
+	struct fleet *f;       /* the app's fleet; fixed for the slot */
 	enum inst_state state;
 	unsigned gen;          /* bumped each time the slot is taken */
 	char id[65];
@@ -58,9 +59,11 @@ struct inst {
 	int64_t t0;            /* start of the current phase, ms (FI_PAUSED: paused at) */
 	int warm;              /* started for the warm pool: paused once ready */
 	int waking;            /* FI_STARTING after an unpause, not a create */
+	unsigned spec;         /* the fleet's spec generation it was created with */
 };
 
 struct job {
+	struct fleet *f;
 	enum job_kind kind;
 	struct inst *in;       /* NULL for J_START and J_RECONCILE */
 	unsigned gen;          /* in->gen when the job was queued */
@@ -76,41 +79,8 @@ struct ticket {
 	int64_t t0;
 };
 
-static struct {
-	pthread_mutex_t lock;
-	pthread_cond_t wake;        /* the scaler: demand, or a job finished */
-	pthread_cond_t jobs;        /* fleet workers */
-	struct scale_conf c;        /* immutable after fleet_start() */
-	struct scale_state st;
-	struct inst inst[FLEET_CAP];
-	struct job q[NJOBS];
-	int qhead, qn;
-	int pending;                /* J_START jobs not yet in the pool */
-	int draining;               /* J_DRAIN jobs running */
-	int pausing;                /* instances in FI_PAUSING */
-	int warm_pending;           /* warm J_START jobs not yet in the pool */
-	int busy;                   /* jobs running */
-	int seq;                    /* next instance number */
-	int demand, stopping;
-	int reconciling;            /* a J_RECONCILE is queued or running */
-	int want_reconcile;         /* the events stream came back: check at once */
-	char tomb[NTOMB][65];       /* ids to remove again; "" = free */
-	const char *sock;
-} F = {
-	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.wake = PTHREAD_COND_INITIALIZER,
-	.jobs = PTHREAD_COND_INITIALIZER,
-};
-
-static atomic_long docker_errors;
-static atomic_int queued_now;          /* requests waiting for a worker (fleet_queued) */
-
-const double fleet_buckets[FLEET_NBUCKETS] = {
-	0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 1e300,
-};
-
 /* counters for the admin endpoint, protected by F.lock */
-static struct {
+struct fleet_counters {
 	int want;
 	long up, down_load, down_idle, died, unhealthy, not_ready, failed_starts;
 	long fail[NUM_SF];
@@ -121,27 +91,92 @@ static struct {
 	long pauses, wakes;
 	int failing;                /* the last start failed, none ready since */
 	char last_error[256];       /* what the last failed start said */
-} M;
+};
 
-static void
-push_unlocked(enum job_kind kind, struct inst *in)
+/* one app's instances; everything here is protected by F.lock */
+struct fleet {
+	struct fleet *next;         /* F.fleets */
+	struct scale_conf c;        /* replaced by fleet_set_conf() */
+	struct scale_state st;
+	struct pool *pool;
+	struct hist *hist;          /* the app's history, or NULL */
+	struct inst *inst;
+	int cap;                    /* slots in inst */
+	int pending;                /* J_START jobs not yet in the pool */
+	int draining;               /* J_DRAIN jobs running */
+	int pausing;                /* instances in FI_PAUSING */
+	int warm_pending;           /* warm J_START jobs not yet in the pool */
+	int jobs;                   /* its jobs queued or running */
+	int seq;                    /* next instance number */
+	int demand;
+	int reconciling;            /* a J_RECONCILE is queued or running */
+	int64_t last_reconcile;
+	unsigned spec;              /* bumped when image or container settings change */
+	int roll_ready;             /* a current-spec instance became ready while
+	                               older ones serve: drain one of those */
+	int retiring;               /* the app was removed: drain and remove all */
+	int done;                   /* retired and nothing left: fleet_free() may go */
+	struct fleet_counters m;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;        /* the scaler: demand, or a job finished */
+	pthread_cond_t jobs;        /* fleet workers */
+	struct fleet *fleets;
+	struct job q[NJOBS];
+	int qhead, qn;
+	int busy;                   /* jobs running */
+	int demand, stopping;
+	int want_reconcile;         /* the events stream came back: check at once */
+	long sample_ms;             /* the shortest of the fleets' */
+	char tomb[NTOMB][65];       /* ids to remove again; "" = free */
+	char sock[256];
+} F = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.wake = PTHREAD_COND_INITIALIZER,
+	.jobs = PTHREAD_COND_INITIALIZER,
+	.sample_ms = 100,
+};
+
+/* a fleet worker's copy of its job's app settings, taken with the job
+ * (a reload may change the app's meanwhile) */
+static _Thread_local struct scale_conf jc;
+
+static atomic_long docker_errors;
+static atomic_int queued_now;          /* requests waiting for a worker (fleet_queued) */
+
+const double fleet_buckets[FLEET_NBUCKETS] = {
+	0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 1e300,
+};
+
+
+static struct job *
+push_unlocked(struct fleet *f, enum job_kind kind, struct inst *in)
 {
+	struct job *j;
+
 	if (F.qn == NJOBS) {
-		warn("fleet: job queue full, dropping a job");
-		return;
+		warn("app %s: job queue full, dropping a job", f->c.name);
+		return NULL;
 	}
-	F.q[(F.qhead + F.qn++) % NJOBS] = (struct job){ kind, in, in ? in->gen : 0, 0 };
+	j = &F.q[(F.qhead + F.qn++) % NJOBS];
+	*j = (struct job){ f, kind, in, in ? in->gen : 0, 0 };
+	f->jobs++;
 	pthread_cond_signal(&F.jobs);
+	return j;
 }
 
 static struct inst *
-inst_new_unlocked(const char *id, const char *name, enum inst_state st)
+inst_new_unlocked(struct fleet *f, const char *id, const char *name, enum inst_state st)
 {
-	for (int i = 0; i < FLEET_CAP; i++) {
-		if (F.inst[i].state == FI_FREE) {
-			struct inst *in = &F.inst[i];
+	for (int i = 0; i < f->cap; i++) {
+		if (f->inst[i].state == FI_FREE) {
+			struct inst *in = &f->inst[i];
 			unsigned gen = in->gen;
 			memset(in, 0, sizeof(*in));
+			in->f = f;
+			in->spec = f->spec;
 			in->gen = gen + 1;
 			in->state = st;
 			snprintf(in->id, sizeof(in->id), "%s", id);
@@ -174,9 +209,10 @@ mine_unlocked(const struct ticket *t)
 static struct inst *
 inst_by_id_unlocked(const char *id)
 {
-	for (int i = 0; i < FLEET_CAP; i++)
-		if (F.inst[i].state != FI_FREE && !strcmp(F.inst[i].id, id))
-			return &F.inst[i];
+	for (struct fleet *f = F.fleets; f; f = f->next)
+		for (int i = 0; i < f->cap; i++)
+			if (f->inst[i].state != FI_FREE && !strcmp(f->inst[i].id, id))
+				return &f->inst[i];
 	return NULL;
 }
 
@@ -184,23 +220,25 @@ inst_by_id_unlocked(const char *id)
 static void
 condemn_unlocked(struct inst *in, const char *why)
 {
+	struct fleet *f = in->f;
+
 	if (in->state == FI_REMOVING || in->state == FI_FREE)
 		return;
 	if (strstr(why, "died") || strstr(why, "outside"))
-		M.died++;
+		f->m.died++;
 	else if (strstr(why, "health"))
-		M.unhealthy++;
+		f->m.unhealthy++;
 	else
-		M.not_ready++;
+		f->m.not_ready++;
 	warn("instance %s %s: removing", in->name, why);
 	if (in->state == FI_DRAINING)
-		F.draining--;
+		f->draining--;
 	if (in->state == FI_PAUSING)
-		F.pausing--;
+		f->pausing--;
 	in->state = FI_REMOVING;
 	if (in->b)
 		pool_set_state(in->b, B_DRAINING);
-	push_unlocked(J_REMOVE, in);
+	push_unlocked(f, J_REMOVE, in);
 	pthread_cond_signal(&F.wake);
 }
 
@@ -278,7 +316,7 @@ removing(const struct ticket *t)
 static int
 stopped(struct docker *d, const char *id, struct docker_state *ds, int *code)
 {
-	if (docker_inspect(d, id, F.c.port, ds) < 0)
+	if (docker_inspect(d, id, jc.port, ds) < 0)
 		return SF_CREATE;
 	*code = ds->exitcode;
 	if (ds->running)
@@ -293,7 +331,7 @@ static int
 wait_ready(struct docker *d, const struct ticket *t, int port, int *code)
 {
 	struct docker_state ds;
-	int64_t until = now_ms() + F.c.start_timeout;
+	int64_t until = now_ms() + jc.start_timeout;
 	int delay = 10, status, why;
 
 	while (now_ms() < until && !removing(t)) {
@@ -303,7 +341,7 @@ wait_ready(struct docker *d, const struct ticket *t, int port, int *code)
 			return SF_NONE;
 		if (ds.health == DOCKER_HEALTH_UNHEALTHY)
 			return SF_UNHEALTHY;
-		if (ds.health == DOCKER_HEALTH_NONE && (status = probe_http(port, F.c.ready_path)) > 0 &&
+		if (ds.health == DOCKER_HEALTH_NONE && (status = probe_http(port, jc.ready_path)) > 0 &&
 		    status < 500)
 			return SF_NONE;
 		usleep(delay * 1000);
@@ -326,7 +364,7 @@ attach(const struct ticket *t, int port, enum backend_state st)
 	memcpy(&ss, &sin, sizeof(sin));
 	pthread_mutex_lock(&F.lock);
 	if (mine_unlocked(t) && (t->in->state == FI_STARTING || t->in->state == FI_PAUSED) &&
-	    (t->in->b = pool_add(t->name, t->id, &ss, sizeof(sin), st))) {
+	    (t->in->b = pool_add(t->in->f->pool, t->name, t->id, &ss, sizeof(sin), st))) {
 		t->in->port = port;
 		r = 0;
 	}
@@ -378,13 +416,13 @@ last_words(struct docker *d, const char *name, const char *id)
  * request until the back-off ends is answered with the cause
  */
 static void
-start_failed(struct docker *d, const struct ticket *t, const char *name, const char *id,
+start_failed(struct fleet *f, struct docker *d, const struct ticket *t, const char *name, const char *id,
              enum scale_fail why, long arg, const char *daemon)
 {
 	char text[160], cause[POOL_CAUSE];
 	int i, ready = 0;
 
-	scale_fail_text(text, sizeof(text), why, arg, F.c.image);
+	scale_fail_text(text, sizeof(text), why, arg, jc.image);
 	if (daemon && daemon[0])
 		warn("instance %s failed to start: %s: %s", name, text, daemon);
 	else
@@ -393,19 +431,19 @@ start_failed(struct docker *d, const struct ticket *t, const char *name, const c
 		last_words(d, name, id);
 	if (!t && id && id[0] && docker_remove(d, id) < 0)
 		bury(id);
-	snprintf(cause, sizeof(cause), "app \"%s\" failed to start: %s", F.c.name, text);
+	snprintf(cause, sizeof(cause), "app \"%s\" failed to start: %s", jc.name, text);
 	pthread_mutex_lock(&F.lock);
 	if (t && mine_unlocked(t))
 		condemn_unlocked(t->in, "did not start");
-	M.failed_starts++;
-	M.fail[why]++;
-	M.failing = 1;
-	snprintf(M.last_error, sizeof(M.last_error), "%s", cause);
-	scale_failed(&F.st, now_ms());
-	for (i = 0; i < FLEET_CAP; i++)
-		ready += F.inst[i].state == FI_READY;
+	f->m.failed_starts++;
+	f->m.fail[why]++;
+	f->m.failing = 1;
+	snprintf(f->m.last_error, sizeof(f->m.last_error), "%s", cause);
+	scale_failed(&f->st, now_ms());
+	for (i = 0; i < f->cap; i++)
+		ready += f->inst[i].state == FI_READY;
 	if (!ready)
-		pool_set_failing(cause, F.st.backoff_until);
+		pool_set_failing(f->pool, cause, f->st.backoff_until);
 	pthread_cond_signal(&F.wake);
 	pthread_mutex_unlock(&F.lock);
 }
@@ -427,18 +465,19 @@ observe(long *hist, double *sum, double secs)
 static int
 to_warm_pool_unlocked(struct inst *in)
 {
+	struct fleet *f = in->f;
 	struct pool_stats ps;
 
 	if (!in->warm)
 		return 0;
 	in->warm = 0;
-	pool_get_stats(&ps);
+	pool_get_stats(f->pool, &ps);
 	if (ps.waiting > 0)
 		return 0;
 	in->state = FI_PAUSING;
 	in->t0 = now_ms();
-	F.pausing++;
-	push_unlocked(J_PAUSE, in);
+	f->pausing++;
+	push_unlocked(f, J_PAUSE, in);
 	return 1;
 }
 
@@ -447,13 +486,14 @@ static void
 make_ready(struct docker *d, const struct ticket *t, int port)
 {
 	struct inst *in = t->in;
+	struct fleet *f = in->f;
 	int64_t t0 = t->t0;
 	int why, code = 0;
 
 	if ((why = wait_ready(d, t, port, &code)) != SF_NONE) {
 		if (why != NUM_SF)
-			start_failed(d, t, t->name, t->id, why,
-			             why == SF_TIMEOUT ? F.c.start_timeout : code,
+			start_failed(f, d, t, t->name, t->id, why,
+			             why == SF_TIMEOUT ? jc.start_timeout : code,
 			             why == SF_CREATE ? docker_error(d) : NULL);
 		return;
 	}
@@ -461,18 +501,22 @@ make_ready(struct docker *d, const struct ticket *t, int port)
 	if (mine_unlocked(t) && in->state == FI_STARTING) {
 		double secs = (now_ms() - t0) / 1000.0;
 
-		scale_succeeded(&F.st);
-		M.failing = 0;
-		pool_set_failing(NULL, 0);
+		scale_succeeded(&f->st);
+		f->m.failing = 0;
+		pool_set_failing(f->pool, NULL, 0);
 		if (to_warm_pool_unlocked(in)) {
 			warn("instance %s ready in %lld ms; pausing it for the warm pool", t->name,
 			     (long long)(now_ms() - t0));
 		} else {
 			if (in->waking)
-				observe(M.wake, &M.wake_sum, secs);
+				observe(f->m.wake, &f->m.wake_sum, secs);
 			else
-				observe(M.cold, &M.cold_sum, secs);
+				observe(f->m.cold, &f->m.cold_sum, secs);
 			in->state = FI_READY;
+			if (in->spec != f->spec)
+				;  /* an older spec's start that was under way */
+			else if (f->roll_ready >= 0)
+				f->roll_ready = 1;
 			pool_set_state(in->b, B_UP);
 			warn("instance %s %s on 127.0.0.1:%d in %lld ms", t->name,
 			     in->waking ? "woke from paused, ready" : "ready", port,
@@ -487,19 +531,19 @@ make_ready(struct docker *d, const struct ticket *t, int port)
  * number). Returns SF_NONE, or SF_IMAGE or SF_CREATE with the daemon's
  * message in msg; id is set once the container exists */
 static int
-create_start(struct docker *d, char *name, size_t nn, char id[65], char *msg, size_t mn)
+create_start(struct fleet *f, struct docker *d, char *name, size_t nn, char id[65], char *msg, size_t mn)
 {
 	char env[2][96];
 	const char *envp[2] = { env[0], env[1] };
-	struct docker_spec sp = { .image = F.c.image, .set = F.c.name, .port = F.c.port,
-	                          .env = envp, .nenv = 2, .hostnet = F.c.hostnet };
+	struct docker_spec sp = { .image = jc.image, .set = jc.name, .port = jc.port,
+	                          .env = envp, .nenv = 2, .hostnet = jc.hostnet };
 	int tries, r;
 
 	for (tries = 0; tries < 5; tries++) {
 		pthread_mutex_lock(&F.lock);
-		snprintf(name, nn, "%.48s-%d", F.c.name, ++F.seq);
+		snprintf(name, nn, "%.48s-%d", jc.name, ++f->seq);
 		pthread_mutex_unlock(&F.lock);
-		snprintf(env[0], sizeof(env[0]), "PORT=%ld", F.c.port);
+		snprintf(env[0], sizeof(env[0]), "PORT=%ld", jc.port);
 		snprintf(env[1], sizeof(env[1]), "PRESCAL_INSTANCE=%s", name);
 		sp.name = name;
 		if ((r = docker_create(d, &sp, id)) == 0 || docker_status(d) != 409)
@@ -520,10 +564,10 @@ host_port(struct docker *d, const char *id)
 {
 	struct docker_state ds;
 
-	if (F.c.hostnet)
-		return (int)F.c.port;
+	if (jc.hostnet)
+		return (int)jc.port;
 	for (int i = 0; i < 50; i++) {
-		if (docker_inspect(d, id, F.c.port, &ds) < 0)
+		if (docker_inspect(d, id, jc.port, &ds) < 0)
 			return -1;
 		if (ds.hostport > 0)
 			return ds.hostport;
@@ -536,7 +580,7 @@ host_port(struct docker *d, const char *id)
 
 /* a new instance: create, start, a host port in the pool, readiness */
 static void
-job_start(struct docker *d, int warm)
+job_start(struct fleet *f, struct docker *d, int warm)
 {
 	char name[72], id[65] = "", msg[POOL_CAUSE] = "";
 	struct docker_state ds;
@@ -545,22 +589,22 @@ job_start(struct docker *d, int warm)
 	int port = -1, why, code = 0;
 	int64_t t0 = now_ms();
 
-	if ((why = create_start(d, name, sizeof(name), id, msg, sizeof(msg))) == SF_NONE) {
+	if ((why = create_start(f, d, name, sizeof(name), id, msg, sizeof(msg))) == SF_NONE) {
 		pthread_mutex_lock(&F.lock);
-		if ((in = inst_new_unlocked(id, name, FI_STARTING))) {
+		if ((in = inst_new_unlocked(f, id, name, FI_STARTING))) {
 			in->t0 = t0;  /* "ready in" counts from the create */
 			in->warm = warm;
 			ticket_unlocked(&t, in);
 		}
 		pthread_mutex_unlock(&F.lock);
 		if (!in) {
-			warn("fleet: more than %d instances", FLEET_CAP);
+			warn("app %s: more than %d instances", jc.name, f->cap);
 			docker_remove(d, id);
 		} else if ((port = host_port(d, id)) < 0 || attach(&t, port, B_STARTING) < 0) {
 			/* most often it exited at once */
 			if ((why = stopped(d, id, &ds, &code)) != SF_EXIT && why != SF_OOM) {
 				why = SF_CREATE;
-				snprintf(msg, sizeof(msg), "no host port for %ld/tcp", F.c.port);
+				snprintf(msg, sizeof(msg), "no host port for %ld/tcp", jc.port);
 			}
 		}
 	} else {
@@ -568,12 +612,12 @@ job_start(struct docker *d, int warm)
 	}
 	/* a failure sets the back-off before the start stops counting */
 	if (why != SF_NONE)
-		start_failed(d, in ? &t : NULL, name, id, why, code, msg);
+		start_failed(f, d, in ? &t : NULL, name, id, why, code, msg);
 	pthread_mutex_lock(&F.lock);
 	if (warm)
-		F.warm_pending--;
+		f->warm_pending--;
 	else
-		F.pending--;
+		f->pending--;
 	pthread_cond_signal(&F.wake);
 	pthread_mutex_unlock(&F.lock);
 	if (why == SF_NONE && in)
@@ -586,8 +630,8 @@ job_adopt(struct docker *d, const struct ticket *t)
 	struct docker_state ds;
 	int port;
 
-	if (docker_inspect(d, t->id, F.c.port, &ds) < 0 || !ds.running ||
-	    (port = F.c.hostnet ? (int)F.c.port : ds.hostport) <= 0 ||
+	if (docker_inspect(d, t->id, jc.port, &ds) < 0 || !ds.running ||
+	    (port = jc.hostnet ? (int)jc.port : ds.hostport) <= 0 ||
 	    attach(t, port, ds.paused ? B_PAUSED : B_STARTING) < 0) {
 		condemn_mine(t, "cannot be adopted");
 		return;
@@ -610,8 +654,11 @@ static void
 job_drain(struct docker *d, const struct ticket *t)
 {
 	struct inst *in = t->in;
+	struct fleet *f = in->f;
 	struct backend *b;
-	int64_t t0 = now_ms(), until = t0 + F.c.drain_timeout;
+	int64_t t0 = now_ms(), until;
+
+	until = t0 + jc.drain_timeout;
 
 	/* a reference: a J_REMOVE may take the instance meanwhile */
 	pthread_mutex_lock(&F.lock);
@@ -632,7 +679,7 @@ job_drain(struct docker *d, const struct ticket *t)
 		return;  /* condemned meanwhile: J_REMOVE does the rest */
 	}
 	in->state = FI_REMOVING;
-	F.draining--;
+	f->draining--;
 	b = in->b;
 	in->b = NULL;  /* sample() must not see it once the pool frees it */
 	pthread_mutex_unlock(&F.lock);
@@ -658,7 +705,7 @@ job_drain(struct docker *d, const struct ticket *t)
 static int
 quiesce(struct backend *b)
 {
-	int64_t until = now_ms() + F.c.drain_timeout;
+	int64_t until = now_ms() + jc.drain_timeout;
 
 	while (now_ms() < until && (atomic_load(&b->inflight) > 0 ||
 	       atomic_load(&b->tunnels) > 0))
@@ -674,6 +721,7 @@ static void
 job_pause(struct docker *d, const struct ticket *t)
 {
 	struct inst *in = t->in;
+	struct fleet *f = in->f;
 	struct backend *b;
 	int64_t t0 = now_ms();
 	int left, r;
@@ -694,8 +742,8 @@ job_pause(struct docker *d, const struct ticket *t)
 		if (r == 0) {
 			in->state = FI_PAUSED;
 			in->t0 = now_ms();
-			F.pausing--;
-			M.pauses++;
+			f->pausing--;
+			f->m.pauses++;
 			pool_set_state(in->b, B_PAUSED);
 			warn("instance %s paused in %lld ms", t->name, (long long)(now_ms() - t0));
 		} else if (left > 0) {
@@ -758,12 +806,14 @@ job_remove(struct docker *d, const struct ticket *t)
 static void
 wake_unlocked(struct inst *in)
 {
+	struct fleet *f = in->f;
+
 	in->state = FI_STARTING;
 	in->waking = 1;
 	in->t0 = now_ms();
-	M.wakes++;
+	f->m.wakes++;
 	pool_set_state(in->b, B_STARTING);
-	push_unlocked(J_UNPAUSE, in);
+	push_unlocked(f, J_UNPAUSE, in);
 }
 
 /* Docker is the truth: someone else paused a ready instance (it leaves
@@ -782,36 +832,43 @@ outside_pause_unlocked(struct inst *in, int paused)
 	}
 }
 
-/* Keeps in ctr[0..n) only the containers of the configured image and
- * returns their number. The others carry the set's labels but another
- * image (another prescal, or a hand-made one): never routed to, never
- * removed. say: log each one left alone. */
+/* Keeps in ctr[0..n) only the containers of image, or of a live instance
+ * of f (one of an older image while a reload replaces them), and returns
+ * their number. The others carry the app's labels but another image
+ * (another prescal, or a hand-made one): never routed to, never removed.
+ * say: log each one left alone. Takes F.lock. */
 static size_t
-keep_ours(struct docker_ctr *ctr, size_t n, int say)
+keep_ours(struct fleet *f, const char *image, struct docker_ctr *ctr, size_t n, int say)
 {
 	size_t i, k = 0;
+	int mine;
 
 	for (i = 0; i < n; i++) {
-		if (!strcmp(ctr[i].image, F.c.image)) {
+		pthread_mutex_lock(&F.lock);
+		mine = !strcmp(ctr[i].image, image);
+		for (int s = 0; !mine && s < f->cap; s++)
+			mine = f->inst[s].state != FI_FREE && !strcmp(f->inst[s].id, ctr[i].id);
+		pthread_mutex_unlock(&F.lock);
+		if (mine) {
 			if (k != i)
 				ctr[k] = ctr[i];
 			k++;
 		} else if (say) {
-			warn("container %s of set %s runs image %s, not %s: leaving it alone "
-			     "(not routed to, never removed)", ctr[i].name, F.c.name,
-			     ctr[i].image[0] ? ctr[i].image : "(unknown)", F.c.image);
+			warn("container %s of app %s runs image %s, not %s: leaving it alone "
+			     "(not routed to, never removed)", ctr[i].name, f->c.name,
+			     ctr[i].image[0] ? ctr[i].image : "(unknown)", image);
 		}
 	}
 	return k;
 }
 
-/* the set as Docker sees it: failed removals again, and containers of the
- * set that no instance owns and that no longer run (a daemon restart
+/* the app as Docker sees it: failed removals again, and containers of the
+ * app that no instance owns and that no longer run (a daemon restart
  * stops them) are removed, so nothing is left behind */
 static void
-job_reconcile(struct docker *d)
+job_reconcile(struct fleet *f, struct docker *d)
 {
-	struct docker_ctr *ctr = calloc(FLEET_CAP, sizeof(*ctr));
+	struct docker_ctr *ctr = calloc(f->cap, sizeof(*ctr));
 	char tomb[NTOMB][65];
 	size_t n = 0, i;
 	int k, known;
@@ -828,9 +885,9 @@ job_reconcile(struct docker *d)
 		}
 	}
 	listed = now_ms();
-	if (!ctr || docker_list(d, F.c.name, F.c.port, ctr, FLEET_CAP, &n) < 0)
+	if (!ctr || docker_list(d, jc.name, jc.port, ctr, f->cap, &n) < 0)
 		goto out;
-	n = keep_ours(ctr, n, 0);
+	n = keep_ours(f, jc.image, ctr, n, 0);
 	for (i = 0; i < n; i++) {
 		int paused = !strcmp(ctr[i].state, "paused");
 		int alive = !strcmp(ctr[i].state, "running") || !strcmp(ctr[i].state, "created") ||
@@ -856,26 +913,33 @@ job_reconcile(struct docker *d)
 	}
 	/* instances whose containers are gone altogether */
 	pthread_mutex_lock(&F.lock);
-	for (k = 0; k < FLEET_CAP; k++) {
-		struct inst *in = &F.inst[k];
+	for (k = 0; k < f->cap; k++) {
+		struct inst *in = &f->inst[k];
 		if (in->state != FI_READY && in->state != FI_STARTING && in->state != FI_PAUSED)
 			continue;
 		for (i = 0; i < n && strcmp(ctr[i].id, in->id); i++)
 			;
-		if (i == n)
+		if (i == n && in->t0 < listed)
 			condemn_unlocked(in, "was removed outside prescal");
 	}
 	pthread_mutex_unlock(&F.lock);
 out:
 	free(ctr);
 	pthread_mutex_lock(&F.lock);
-	F.reconciling = 0;
+	f->reconciling = 0;
 	pthread_mutex_unlock(&F.lock);
 }
 
+/* a job is over (run or dropped) */
+static void
+job_done_unlocked(struct job *j)
+{
+	j->f->jobs--;
+}
+
 /* Takes the next job and, for one on an instance, its ticket. Returns 0
- * to run it, -1 to drop it: a start while stopping, or a job whose slot
- * went to another instance while it was queued. */
+ * to run it, -1 to drop it: a start while stopping or retiring, or a job
+ * whose slot went to another instance while it was queued. */
 static int
 take_unlocked(struct job *j, struct ticket *t)
 {
@@ -883,11 +947,11 @@ take_unlocked(struct job *j, struct ticket *t)
 	*j = F.q[F.qhead];
 	F.qhead = (F.qhead + 1) % NJOBS;
 	F.qn--;
-	if (j->kind == J_START && F.stopping) {
+	if (j->kind == J_START && (F.stopping || j->f->retiring)) {
 		if (j->warm)
-			F.warm_pending--;
+			j->f->warm_pending--;
 		else
-			F.pending--;
+			j->f->pending--;
 		return -1;
 	}
 	if (!j->in)
@@ -911,53 +975,57 @@ fleet_worker(void *arg)
 		while (F.qn == 0)
 			pthread_cond_wait(&F.jobs, &F.lock);
 		if (take_unlocked(&j, &t) < 0) {
+			job_done_unlocked(&j);
+			pthread_cond_broadcast(&F.wake);
 			pthread_mutex_unlock(&F.lock);
 			continue;
 		}
 		F.busy++;
+		jc = j.f->c;
 		pthread_mutex_unlock(&F.lock);
 		switch (j.kind) {
-		case J_START:  job_start(d, j.warm); break;
+		case J_START:  job_start(j.f, d, j.warm); break;
 		case J_ADOPT:  job_adopt(d, &t); break;
 		case J_DRAIN:  job_drain(d, &t); break;
 		case J_REMOVE: job_remove(d, &t); break;
-		case J_RECONCILE: job_reconcile(d); break;
+		case J_RECONCILE: job_reconcile(j.f, d); break;
 		case J_PAUSE:  job_pause(d, &t); break;
 		case J_UNPAUSE: job_unpause(d, &t); break;
 		default:       break;
 		}
 		pthread_mutex_lock(&F.lock);
 		F.busy--;
+		job_done_unlocked(&j);
 		pthread_cond_broadcast(&F.wake);
 		pthread_mutex_unlock(&F.lock);
 	}
 	return NULL;
 }
 
-/* scale_ops for the real world */
+/* scale_ops for the real world; arg is the fleet */
 static void
 op_start(void *arg, int n)
 {
-	(void)arg;
+	struct fleet *f = arg;
+
 	pthread_mutex_lock(&F.lock);
-	for (int i = 0; i < n; i++) {
-		F.pending++;
-		push_unlocked(J_START, NULL);
-	}
+	for (int i = 0; i < n; i++)
+		if (push_unlocked(f, J_START, NULL))
+			f->pending++;
 	pthread_mutex_unlock(&F.lock);
 }
 
 /* the ready instance with the fewest requests in flight (the newest of
- * equals), or NULL */
+ * equals), or NULL; stale: of an older spec only */
 static struct inst *
-least_ready_unlocked(void)
+least_ready_unlocked(struct fleet *f, int stale)
 {
 	struct inst *best = NULL;
 	int load, bestload = 0;
 
-	for (int i = 0; i < FLEET_CAP; i++) {
-		struct inst *in = &F.inst[i];
-		if (in->state != FI_READY)
+	for (int i = 0; i < f->cap; i++) {
+		struct inst *in = &f->inst[i];
+		if (in->state != FI_READY || (stale && in->spec == f->spec))
 			continue;
 		load = atomic_load(&in->b->inflight) + atomic_load(&in->b->tunnels);
 		if (!best || load < bestload || (load == bestload && in->t0 > best->t0)) {
@@ -968,21 +1036,27 @@ least_ready_unlocked(void)
 	return best;
 }
 
-/* drains the ready instance with the fewest requests in flight */
+static void
+drain_unlocked(struct inst *in)
+{
+	in->state = FI_DRAINING;
+	in->t0 = now_ms();
+	in->f->draining++;
+	pool_set_state(in->b, B_DRAINING);
+	push_unlocked(in->f, J_DRAIN, in);
+}
+
+/* drains the ready instance with the fewest requests in flight (one of an
+ * older spec first) */
 static void
 op_drain_one(void *arg)
 {
+	struct fleet *f = arg;
 	struct inst *best;
 
-	(void)arg;
 	pthread_mutex_lock(&F.lock);
-	if ((best = least_ready_unlocked())) {
-		best->state = FI_DRAINING;
-		best->t0 = now_ms();
-		F.draining++;
-		pool_set_state(best->b, B_DRAINING);
-		push_unlocked(J_DRAIN, best);
-	}
+	if ((best = least_ready_unlocked(f, 1)) || (best = least_ready_unlocked(f, 0)))
+		drain_unlocked(best);
 	pthread_mutex_unlock(&F.lock);
 }
 
@@ -990,12 +1064,13 @@ op_drain_one(void *arg)
 static void
 op_warm(void *arg, int n)
 {
-	(void)arg;
+	struct fleet *f = arg;
+	struct job *j;
+
 	pthread_mutex_lock(&F.lock);
-	for (int i = 0; i < n && F.qn < NJOBS; i++) {
-		F.warm_pending++;
-		push_unlocked(J_START, NULL);
-		F.q[(F.qhead + F.qn - 1) % NJOBS].warm = 1;
+	for (int i = 0; i < n && (j = push_unlocked(f, J_START, NULL)); i++) {
+		f->warm_pending++;
+		j->warm = 1;
 	}
 	pthread_mutex_unlock(&F.lock);
 }
@@ -1005,16 +1080,16 @@ op_warm(void *arg, int n)
 static void
 op_pause_one(void *arg)
 {
+	struct fleet *f = arg;
 	struct inst *best;
 
-	(void)arg;
 	pthread_mutex_lock(&F.lock);
-	if ((best = least_ready_unlocked())) {
+	if ((best = least_ready_unlocked(f, 0))) {
 		best->state = FI_PAUSING;
 		best->t0 = now_ms();
-		F.pausing++;
+		f->pausing++;
 		pool_set_state(best->b, B_DRAINING);
-		push_unlocked(J_PAUSE, best);
+		push_unlocked(f, J_PAUSE, best);
 	}
 	pthread_mutex_unlock(&F.lock);
 }
@@ -1023,15 +1098,16 @@ op_pause_one(void *arg)
 static int
 op_wake(void *arg, int n)
 {
+	struct fleet *f = arg;
 	int i, k;
 
-	(void)arg;
 	pthread_mutex_lock(&F.lock);
 	for (k = 0; k < n; k++) {
 		struct inst *best = NULL;
-		for (i = 0; i < FLEET_CAP; i++) {
-			struct inst *in = &F.inst[i];
-			if (in->state == FI_PAUSED && in->b && (!best || in->t0 > best->t0))
+		for (i = 0; i < f->cap; i++) {
+			struct inst *in = &f->inst[i];
+			if (in->state == FI_PAUSED && in->b && in->spec == f->spec &&
+			    (!best || in->t0 > best->t0))
 				best = in;
 		}
 		if (!best)
@@ -1044,48 +1120,56 @@ op_wake(void *arg, int n)
 	return k;
 }
 
+static void
+remove_unlocked(struct inst *in, const char *why)
+{
+	warn("instance %s: removing it (%s)", in->name, why);
+	in->state = FI_REMOVING;
+	push_unlocked(in->f, J_REMOVE, in);
+	pthread_cond_signal(&F.wake);
+}
+
 /* removes the instance paused longest */
 static void
 op_remove_paused(void *arg)
 {
+	struct fleet *f = arg;
 	struct inst *best = NULL;
+	char why[64];
 
-	(void)arg;
 	pthread_mutex_lock(&F.lock);
-	for (int i = 0; i < FLEET_CAP; i++) {
-		struct inst *in = &F.inst[i];
+	for (int i = 0; i < f->cap; i++) {
+		struct inst *in = &f->inst[i];
 		if (in->state == FI_PAUSED && (!best || in->t0 < best->t0))
 			best = in;
 	}
 	if (best) {
-		warn("instance %s: removing it (paused for %lld ms)", best->name,
-		     (long long)(now_ms() - best->t0));
-		best->state = FI_REMOVING;
-		push_unlocked(J_REMOVE, best);
-		pthread_cond_signal(&F.wake);
+		snprintf(why, sizeof(why), "paused for %lld ms", (long long)(now_ms() - best->t0));
+		remove_unlocked(best, why);
 	}
 	pthread_mutex_unlock(&F.lock);
 }
 
-/* a decision for the history of the set (arg: its struct hist, or NULL) */
+/* a decision for the app's history */
 static void
 op_event(void *arg, int from, int to, const char *why)
 {
-	if (arg)
-		hist_event(arg, wall_ms(), from, to, why);
+	struct fleet *f = arg;
+
+	if (f->hist)
+		hist_event(f->hist, wall_ms(), from, to, why);
 }
 
-/* one sample of the dynamic instances' load */
+/* one sample of the app's instances' load */
 static void
-sample(struct scale_input *in)
+sample(struct fleet *f, struct scale_input *in)
 {
 	struct pool_stats ps;
 	long served = 0;
 
 	memset(in, 0, sizeof(*in));
-	pthread_mutex_lock(&F.lock);
-	for (int i = 0; i < FLEET_CAP; i++) {
-		struct inst *x = &F.inst[i];
+	for (int i = 0; i < f->cap; i++) {
+		struct inst *x = &f->inst[i];
 		if (x->state == FI_READY) {
 			in->ready++;
 			if (x->b && pool_state(x->b) == B_DOWN)
@@ -1105,77 +1189,149 @@ sample(struct scale_input *in)
 			served += atomic_load(&x->b->served);
 		}
 	}
-	in->starting += F.pending;
-	in->warming += F.warm_pending;
-	pthread_mutex_unlock(&F.lock);
-	pool_get_stats(&ps);
+	in->starting += f->pending;
+	in->warming += f->warm_pending;
+	pool_get_stats(f->pool, &ps);
 	in->waiting = ps.waiting;
-	in->queued = atomic_load(&queued_now);
 	in->requests = served + ps.held_total;
 	in->now = now_ms();
+}
+
+/*
+ * A reload changed the image or the container settings: one instance at a
+ * time, start one of the new spec, and once it is ready drain one of the
+ * old. Paused ones of the old spec are removed. Returns 1 while replacing.
+ */
+static int
+roll_unlocked(struct fleet *f, int draining)
+{
+	int old = 0, fresh_starting = f->pending, i;
+
+	for (i = 0; i < f->cap; i++) {
+		struct inst *in = &f->inst[i];
+		if (in->state == FI_FREE || in->state == FI_REMOVING || in->state == FI_DRAINING)
+			continue;
+		if (in->spec != f->spec && in->state == FI_PAUSED) {
+			remove_unlocked(in, "paused with the settings before the reload");
+			continue;
+		}
+		old += in->spec != f->spec && in->state == FI_READY;
+		fresh_starting += in->spec == f->spec && in->state == FI_STARTING;
+	}
+	if (old == 0) {
+		f->roll_ready = -1;
+		return 0;
+	}
+	if (f->roll_ready == 1) {
+		f->roll_ready = 0;
+		drain_unlocked(least_ready_unlocked(f, 1));
+		warn("app %s: replacing instances after a reload, %d of the old settings left",
+		     f->c.name, old - 1);
+	} else if (fresh_starting == 0 && draining == 0 && now_ms() >= f->st.backoff_until) {
+		f->roll_ready = 0;
+		if (push_unlocked(f, J_START, NULL))
+			f->pending++;
+	}
+	return 1;
+}
+
+/* the app was removed: everything goes; returns 1 once nothing is left */
+static int
+retire_unlocked(struct fleet *f)
+{
+	int left = f->pending + f->warm_pending + f->jobs;
+
+	for (int i = 0; i < f->cap; i++) {
+		struct inst *in = &f->inst[i];
+		if (in->state == FI_READY)
+			drain_unlocked(in);
+		else if (in->state == FI_PAUSED)
+			remove_unlocked(in, "its app was removed");
+		left += in->state != FI_FREE;
+	}
+	return left == 0;
+}
+
+/* one tick of one fleet (F.lock held; unlocked around scale_tick) */
+static void
+tick_unlocked(struct fleet *f, int demand)
+{
+	struct scale_ops ops = { op_start, op_drain_one, f, op_event, op_wake, op_pause_one,
+	                         op_warm, op_remove_paused };
+	struct scale_input in;
+	struct scale_state st;
+	struct scale_conf c;
+	int draining, want, running;
+
+	if (f->done)
+		return;
+	if (f->retiring) {
+		if (retire_unlocked(f)) {
+			f->done = 1;
+			warn("app %s: all its instances are gone", f->c.name);
+		}
+		return;
+	}
+	sample(f, &in);
+	if (demand && in.waiting == 0)
+		in.waiting = 1;  /* a request found nothing ready, even if it did not wait */
+	if (F.fleets == f && !f->next)
+		in.queued = atomic_load(&queued_now);  /* only one app: the queue is its */
+	draining = f->draining + f->pausing;
+	if (F.want_reconcile || now_ms() - f->last_reconcile >= RECONCILE_MS) {
+		f->last_reconcile = now_ms();
+		if (!f->reconciling && push_unlocked(f, J_RECONCILE, NULL))
+			f->reconciling = 1;
+	}
+	if (roll_unlocked(f, draining))
+		return;
+	/* ticks run unlocked (ops lock F); jobs only touch the back-off */
+	st = f->st;
+	c = f->c;
+	pthread_mutex_unlock(&F.lock);
+	want = scale_tick(&c, &st, &in, draining, &ops);
+	running = in.ready + in.starting;
+	pthread_mutex_lock(&F.lock);
+	if (want > running)
+		f->m.up += want - running;
+	else if (want < running && !draining && in.ready > 0)
+		*(want == 0 ? &f->m.down_idle : &f->m.down_load) += 1;
+	f->m.want = want;
+	st.backoff = f->st.backoff;
+	st.backoff_until = f->st.backoff_until;
+	f->st = st;
 }
 
 void *
 fleet_loop(void *arg)
 {
-	struct scale_ops ops = { op_start, op_drain_one, arg, op_event, op_wake, op_pause_one,
-	                         op_warm, op_remove_paused };
-	struct scale_input in;
-	struct scale_state st;
 	struct timespec ts;
-	int draining, demand;
-	int64_t last_reconcile = now_ms();
+	struct fleet *f;
 
+	(void)arg;
+	pthread_mutex_lock(&F.lock);
 	for (;;) {
-		pthread_mutex_lock(&F.lock);
 		if (!F.demand) {
 			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += F.c.sample_ms * 1000000L;
+			ts.tv_nsec += F.sample_ms * 1000000L;
 			ts.tv_sec += ts.tv_nsec / 1000000000L;
 			ts.tv_nsec %= 1000000000L;
 			pthread_cond_timedwait(&F.wake, &F.lock, &ts);
 		}
-		demand = F.demand;
 		F.demand = 0;
-		if (F.stopping) {
-			pthread_mutex_unlock(&F.lock);
-			return NULL;
+		if (F.stopping)
+			break;
+		/* the list only grows at its head (fleet_new) and loses done
+		 * fleets in fleet_free, both under F.lock */
+		for (f = F.fleets; f; f = f->next) {
+			int demand = f->demand;
+			f->demand = 0;
+			tick_unlocked(f, demand);
 		}
-		pthread_mutex_unlock(&F.lock);
-		sample(&in);
-		if (demand && in.waiting == 0)
-			in.waiting = 1;  /* a request found nothing ready, even if it did not wait */
-		pthread_mutex_lock(&F.lock);
-		draining = F.draining + F.pausing;
-		/* ticks run unlocked (ops lock F); jobs only touch the back-off */
-		st = F.st;
-		pthread_mutex_unlock(&F.lock);
-		pthread_mutex_lock(&F.lock);
-		demand = F.want_reconcile;
-		pthread_mutex_unlock(&F.lock);
-		if (demand || now_ms() - last_reconcile >= RECONCILE_MS) {
-			last_reconcile = now_ms();
-			pthread_mutex_lock(&F.lock);
-			F.want_reconcile = 0;
-			if (!F.reconciling) {
-				F.reconciling = 1;
-				push_unlocked(J_RECONCILE, NULL);
-			}
-			pthread_mutex_unlock(&F.lock);
-		}
-		int want = scale_tick(&F.c, &st, &in, draining, &ops);
-		int running = in.ready + in.starting;
-		pthread_mutex_lock(&F.lock);
-		if (want > running)
-			M.up += want - running;
-		else if (want < running && !draining && in.ready > 0)
-			*(want == 0 ? &M.down_idle : &M.down_load) += 1;
-		M.want = want;
-		st.backoff = F.st.backoff;
-		st.backoff_until = F.st.backoff_until;
-		F.st = st;
-		pthread_mutex_unlock(&F.lock);
+		F.want_reconcile = 0;
 	}
+	pthread_mutex_unlock(&F.lock);
+	return NULL;
 }
 
 void
@@ -1185,9 +1341,10 @@ fleet_queued(int n)
 }
 
 void
-fleet_demand(void)
+fleet_demand(struct fleet *f)
 {
 	pthread_mutex_lock(&F.lock);
+	f->demand = 1;
 	F.demand = 1;
 	pthread_cond_signal(&F.wake);
 	pthread_mutex_unlock(&F.lock);
@@ -1221,6 +1378,8 @@ on_event(const struct docker_event *ev)
 	pthread_mutex_unlock(&F.lock);
 }
 
+/* one stream for every app: the events of all prescal-managed containers;
+ * those of no instance of ours (another prescal's) are ignored */
 void *
 fleet_events(void *arg)
 {
@@ -1230,7 +1389,7 @@ fleet_events(void *arg)
 
 	(void)arg;
 	for (;;) {
-		if (docker_events_open(d, F.c.name) < 0) {
+		if (docker_events_open(d, NULL) < 0) {
 			atomic_fetch_add(&docker_errors, 1);
 			warn("docker events: %s; again in %d ms", docker_error(d), backoff);
 			usleep(backoff * 1000);
@@ -1241,6 +1400,7 @@ fleet_events(void *arg)
 			/* events may have been missed meanwhile: compare with Docker */
 			pthread_mutex_lock(&F.lock);
 			F.want_reconcile = 1;
+			F.demand = 1;
 			pthread_cond_signal(&F.wake);
 			pthread_mutex_unlock(&F.lock);
 		}
@@ -1255,80 +1415,186 @@ fleet_events(void *arg)
 	return NULL;
 }
 
-/* adopts the set's running containers, removes the rest */
+/* adopts the app's running containers, removes the rest */
 static int
-adopt(struct docker *d)
+adopt(struct fleet *f, struct docker *d)
 {
 	struct docker_ctr *ctr;
-	size_t n = 0, i;
+	size_t n = 0, i, nl = strlen(f->c.name);
 	long seq;
 
-	if (!(ctr = calloc(FLEET_CAP, sizeof(*ctr))))
+	if (!(ctr = calloc(f->cap, sizeof(*ctr))))
 		return -1;
-	if (docker_list(d, F.c.name, F.c.port, ctr, FLEET_CAP, &n) < 0) {
+	if (docker_list(d, f->c.name, f->c.port, ctr, f->cap, &n) < 0) {
 		warn("docker: list: %s", docker_error(d));
 		free(ctr);
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
-		size_t nl = strlen(F.c.name);
 		/* new names continue after the highest number in use */
-		if (!strncmp(ctr[i].name, F.c.name, nl) && ctr[i].name[nl] == '-' &&
-		    (seq = strtol(ctr[i].name + nl + 1, NULL, 10)) > F.seq && seq < 1000000000)
-			F.seq = (int)seq;
+		if (!strncmp(ctr[i].name, f->c.name, nl) && ctr[i].name[nl] == '-' &&
+		    (seq = strtol(ctr[i].name + nl + 1, NULL, 10)) > f->seq && seq < 1000000000)
+			f->seq = (int)seq;
 	}
-	n = keep_ours(ctr, n, 1);
+	n = keep_ours(f, f->c.image, ctr, n, 1);
+	pthread_mutex_lock(&F.lock);
 	for (i = 0; i < n; i++) {
 		if (!strcmp(ctr[i].state, "running") || !strcmp(ctr[i].state, "paused")) {
-			struct inst *in = inst_new_unlocked(ctr[i].id, ctr[i].name, FI_STARTING);
+			struct inst *in = inst_new_unlocked(f, ctr[i].id, ctr[i].name, FI_STARTING);
 			if (in) {
 				warn("adopting instance %s", ctr[i].name);
-				push_unlocked(J_ADOPT, in);
+				push_unlocked(f, J_ADOPT, in);
 				continue;
 			}
 		}
+		pthread_mutex_unlock(&F.lock);
 		warn("removing leftover container %s (%s)", ctr[i].name, ctr[i].state);
 		if (docker_remove(d, ctr[i].id) < 0)
 			warn("docker: remove %s: %s", ctr[i].name, docker_error(d));
+		pthread_mutex_lock(&F.lock);
 	}
+	pthread_mutex_unlock(&F.lock);
 	free(ctr);
 	return 0;
 }
 
 int
-fleet_start(const struct scale_conf *c)
+fleet_init(const char *sock)
 {
 	struct docker *d;
 	char version[64];
-	int r = -1, e;
+	int r;
 
-	F.c = *c;
-	F.sock = c->socket[0] ? c->socket : docker_default_socket();
+	snprintf(F.sock, sizeof(F.sock), "%s", sock && sock[0] ? sock : docker_default_socket());
 	d = dopen();
-	if (docker_ping(d, version, sizeof(version)) < 0) {
+	if ((r = docker_ping(d, version, sizeof(version))) < 0)
 		warn("docker: %s", docker_error(d));
-		goto out;
-	}
-	warn("docker engine %s at %s", version, F.sock);
-	if ((e = docker_image_exists(d, c->image)) < 0) {
-		warn("docker: %s", docker_error(d));
-		goto out;
-	}
-	if (e == 0 && !strcmp(c->pull, "never")) {
-		warn("image %s not found locally (pull policy never)", c->image);
-		goto out;
-	}
-	if (e == 0) {
-		warn("pulling image %s", c->image);
-		if (docker_image_pull(d, c->image) < 0) {
-			warn("docker: pull %s: %s", c->image, docker_error(d));
-			goto out;
-		}
-	}
-	r = adopt(d);
-out:
+	else
+		warn("docker engine %s at %s", version, F.sock);
 	docker_close(d);
 	return r;
+}
+
+/* the image is there, or pulled with pull "missing"; returns 0 or -1 */
+static int
+check_image(struct docker *d, const struct scale_conf *c)
+{
+	int e;
+
+	if ((e = docker_image_exists(d, c->image)) < 0) {
+		warn("docker: %s", docker_error(d));
+		return -1;
+	}
+	if (e == 0 && !strcmp(c->pull, "never")) {
+		warn("app %s: image %s not found locally (pull policy never)", c->name, c->image);
+		return -1;
+	}
+	if (e == 0) {
+		warn("app %s: pulling image %s", c->name, c->image);
+		if (docker_image_pull(d, c->image) < 0) {
+			warn("docker: pull %s: %s", c->image, docker_error(d));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+struct fleet *
+fleet_new(const struct scale_conf *c, struct pool *p, struct hist *h)
+{
+	struct docker *d;
+	struct fleet *f;
+
+	if (!(f = calloc(1, sizeof(*f))))
+		return NULL;
+	f->c = *c;
+	f->pool = p;
+	f->hist = h;
+	f->roll_ready = -1;
+	f->cap = (int)MIN(MAX(2 * (c->max + c->max_paused) + 8, 64), FLEET_CAP);
+	f->last_reconcile = now_ms();
+	if (!(f->inst = calloc(f->cap, sizeof(*f->inst)))) {
+		free(f);
+		return NULL;
+	}
+	d = dopen();
+	if (check_image(d, c) < 0 || adopt(f, d) < 0) {  /* adopt queues nothing then */
+		docker_close(d);
+		free(f->inst);
+		free(f);
+		return NULL;
+	}
+	docker_close(d);
+	pthread_mutex_lock(&F.lock);
+	f->next = F.fleets;
+	F.fleets = f;
+	F.sample_ms = F.fleets->next ? MIN(F.sample_ms, c->sample_ms) : c->sample_ms;
+	pthread_cond_signal(&F.wake);
+	pthread_mutex_unlock(&F.lock);
+	return f;
+}
+
+/* whether what an instance is made of differs: then they are replaced */
+static int
+spec_changed(const struct scale_conf *a, const struct scale_conf *b)
+{
+	return strcmp(a->image, b->image) || a->port != b->port || a->hostnet != b->hostnet ||
+	       strcmp(a->ready_path, b->ready_path);
+}
+
+void
+fleet_set_conf(struct fleet *f, const struct scale_conf *c)
+{
+	pthread_mutex_lock(&F.lock);
+	if (spec_changed(&f->c, c)) {
+		f->spec++;
+		f->roll_ready = 0;
+		warn("app %s: image or container settings changed: replacing its instances "
+		     "one at a time", c->name);
+	}
+	f->c = *c;
+	f->c.max = MIN(f->c.max, (f->cap - 8) / 2);
+	F.sample_ms = MIN(F.sample_ms, c->sample_ms);
+	pthread_cond_signal(&F.wake);
+	pthread_mutex_unlock(&F.lock);
+}
+
+void
+fleet_retire(struct fleet *f)
+{
+	pthread_mutex_lock(&F.lock);
+	f->retiring = 1;
+	F.demand = 1;
+	pthread_cond_signal(&F.wake);
+	pthread_mutex_unlock(&F.lock);
+}
+
+int
+fleet_done(struct fleet *f)
+{
+	int r;
+
+	pthread_mutex_lock(&F.lock);
+	r = f->done && f->jobs == 0;
+	pthread_mutex_unlock(&F.lock);
+	return r;
+}
+
+void
+fleet_free(struct fleet *f)
+{
+	struct fleet **pp;
+
+	pthread_mutex_lock(&F.lock);
+	for (pp = &F.fleets; *pp; pp = &(*pp)->next) {
+		if (*pp == f) {
+			*pp = f->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&F.lock);
+	free(f->inst);
+	free(f);
 }
 
 static int
@@ -1337,69 +1603,82 @@ settled_unlocked(void)
 	return F.qn == 0 && F.busy == 0;
 }
 
+/* removes every container of f's app (SIGTERM) */
+static void
+remove_all(struct fleet *f, struct docker *d)
+{
+	struct docker_ctr *ctr = calloc(f->cap, sizeof(*ctr));
+	size_t n = 0, i;
+
+	if (!ctr || docker_list(d, f->c.name, f->c.port, ctr, f->cap, &n) < 0) {
+		warn("docker: list: %s", docker_error(d));
+		free(ctr);
+		return;
+	}
+	n = keep_ours(f, f->c.image, ctr, n, 0);
+	for (i = 0; i < n; i++) {
+		docker_stop(d, ctr[i].id, GRACE_S);
+		if (docker_remove(d, ctr[i].id) < 0)
+			warn("docker: remove %s: %s", ctr[i].name, docker_error(d));
+		else
+			warn("instance %s removed", ctr[i].name);
+	}
+	/* a removal "already in progress" (409) is not gone yet: wait */
+	for (int64_t until = now_ms() + 10000; now_ms() < until; ) {
+		if (docker_list(d, f->c.name, f->c.port, ctr, f->cap, &n) < 0)
+			n = 0;
+		if ((n = keep_ours(f, f->c.image, ctr, n, 0)) == 0)
+			break;
+		usleep(100000);
+	}
+	if (n > 0)
+		warn("docker: %zu containers of app %s still being removed", n, f->c.name);
+	free(ctr);
+}
+
 void
 fleet_stop(void)
 {
 	struct docker *d;
-	struct docker_ctr *ctr;
-	int64_t until;
-	size_t n = 0, i;
+	struct fleet *f;
+	int64_t until = now_ms();
 	struct timespec ts;
 
 	pthread_mutex_lock(&F.lock);
 	F.stopping = 1;
 	pthread_cond_broadcast(&F.wake);
-	if (F.c.keep) {
-		pthread_mutex_unlock(&F.lock);
-		warn("keeping the containers of set %s running", F.c.name);
-		return;
-	}
+	for (f = F.fleets; f; f = f->next)
+		until = MAX(until, now_ms() + (f->c.keep ? 0 : f->c.start_timeout));
 	/* let running jobs finish (starts see stopping and end early) */
-	until = now_ms() + F.c.start_timeout;
 	while (!settled_unlocked() && now_ms() < until) {
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += 1;
 		pthread_cond_timedwait(&F.wake, &F.lock, &ts);
 	}
 	pthread_mutex_unlock(&F.lock);
-	/* then remove every container of the set and its image */
+	/* then remove every container of each app (the list is fixed now) */
 	d = dopen();
-	ctr = calloc(FLEET_CAP, sizeof(*ctr));
-	if (ctr && docker_list(d, F.c.name, F.c.port, ctr, FLEET_CAP, &n) >= 0) {
-		n = keep_ours(ctr, n, 0);
-		for (i = 0; i < n; i++) {
-			docker_stop(d, ctr[i].id, GRACE_S);
-			if (docker_remove(d, ctr[i].id) < 0)
-				warn("docker: remove %s: %s", ctr[i].name, docker_error(d));
-			else
-				warn("instance %s removed", ctr[i].name);
-		}
-		/* a removal "already in progress" (409) is not gone yet: wait */
-		for (int64_t until2 = now_ms() + 10000; now_ms() < until2; ) {
-			if (docker_list(d, F.c.name, F.c.port, ctr, FLEET_CAP, &n) < 0)
-				n = 0;
-			if ((n = keep_ours(ctr, n, 0)) == 0)
-				break;
-			usleep(100000);
-		}
-		if (n > 0)
-			warn("docker: %zu containers of set %s still being removed", n, F.c.name);
-	} else {
-		warn("docker: list: %s", docker_error(d));
+	for (f = F.fleets; f; f = f->next) {
+		if (f->c.keep)
+			warn("keeping the containers of app %s running", f->c.name);
+		else
+			remove_all(f, d);
 	}
-	free(ctr);
 	docker_close(d);
 }
 
 void
-fleet_get_stats(struct fleet_stats *st)
+fleet_get_stats(struct fleet *f, struct fleet_stats *st)
 {
 	long cum = 0;
 
 	memset(st, 0, sizeof(*st));
+	st->docker_errors = atomic_load(&docker_errors);
+	if (!f)
+		return;
 	pthread_mutex_lock(&F.lock);
-	for (int i = 0; i < FLEET_CAP; i++) {
-		switch (F.inst[i].state) {
+	for (int i = 0; i < f->cap; i++) {
+		switch (f->inst[i].state) {
 		case FI_READY:    st->ready++; break;
 		case FI_STARTING: st->starting++; break;
 		case FI_DRAINING: /* fall through: pausing is draining too */
@@ -1408,29 +1687,28 @@ fleet_get_stats(struct fleet_stats *st)
 		default:          break;
 		}
 	}
-	st->starting += F.pending;
-	st->want = M.want;
-	st->up = M.up;
-	st->down_load = M.down_load;
-	st->down_idle = M.down_idle;
-	st->died = M.died;
-	st->unhealthy = M.unhealthy;
-	st->not_ready = M.not_ready;
-	st->failed_starts = M.failed_starts;
-	memcpy(st->fail, M.fail, sizeof(st->fail));
-	st->failing = M.failing;
-	snprintf(st->last_error, sizeof(st->last_error), "%s", M.last_error);
-	if (M.failing)
-		st->next_try_ms = (long)MAX(F.st.backoff_until - now_ms(), 0);
+	st->starting += f->pending;
+	st->want = f->m.want;
+	st->up = f->m.up;
+	st->down_load = f->m.down_load;
+	st->down_idle = f->m.down_idle;
+	st->died = f->m.died;
+	st->unhealthy = f->m.unhealthy;
+	st->not_ready = f->m.not_ready;
+	st->failed_starts = f->m.failed_starts;
+	memcpy(st->fail, f->m.fail, sizeof(st->fail));
+	st->failing = f->m.failing;
+	snprintf(st->last_error, sizeof(st->last_error), "%s", f->m.last_error);
+	if (f->m.failing)
+		st->next_try_ms = (long)MAX(f->st.backoff_until - now_ms(), 0);
 	for (int i = 0; i < FLEET_NBUCKETS; i++)
-		st->cold_hist[i] = cum += M.cold[i];
-	st->cold_sum = M.cold_sum;
+		st->cold_hist[i] = cum += f->m.cold[i];
+	st->cold_sum = f->m.cold_sum;
 	cum = 0;
 	for (int i = 0; i < FLEET_NBUCKETS; i++)
-		st->wake_hist[i] = cum += M.wake[i];
-	st->wake_sum = M.wake_sum;
-	st->pauses = M.pauses;
-	st->wakes = M.wakes;
+		st->wake_hist[i] = cum += f->m.wake[i];
+	st->wake_sum = f->m.wake_sum;
+	st->pauses = f->m.pauses;
+	st->wakes = f->m.wakes;
 	pthread_mutex_unlock(&F.lock);
-	st->docker_errors = atomic_load(&docker_errors);
 }

@@ -3,27 +3,50 @@
  * connects to Docker, adopts, starts, readies, drains, pauses and removes
  * instances, and runs scale_tick() every sample. Needs scale.h. */
 
-/* Connects to Docker, checks the image (pulling it with pull "missing"),
- * adopts the set's running containers and removes exited ones. Blocks.
- * Returns 0 or -1 (logged). */
-int fleet_start(const struct scale_conf *c);
+struct fleet;
+struct pool;
+struct hist;
 
-/* Thread bodies started by main: the scaler loop (arg: the set's struct
- * hist for its decisions, or NULL), the Docker events reader, and the
- * fleet workers that run starts, drains and removals (each with its own
- * Docker connection). */
+/* Sets the Docker socket (NULL or "": the default) and pings the daemon.
+ * Returns 0 or -1 (logged). Blocks. Call before fleet_new. */
+int fleet_init(const char *sock);
+
+/* One app's instances of image c->image, in pool p (its history h may be
+ * NULL): checks the image (pulling it with pull "missing"), adopts the
+ * app's running containers and removes exited ones. Returns the fleet
+ * (scaled by fleet_loop from now on), or NULL (logged). Blocks. */
+struct fleet *fleet_new(const struct scale_conf *c, struct pool *p, struct hist *h);
+
+/* A reload: scaling settings apply at the next sample; a changed image,
+ * port or ready path replaces the instances one at a time (start one,
+ * ready, drain an old one). Does not block on Docker. */
+void fleet_set_conf(struct fleet *f, const struct scale_conf *c);
+
+/* The app was removed: its instances finish their requests and are
+ * removed; fleet_done() says when that is over. Does not block. */
+void fleet_retire(struct fleet *f);
+
+/* Whether a retired fleet has nothing left (then fleet_free may go). */
+int fleet_done(struct fleet *f);
+
+/* Unlists and frees f; only once fleet_done(f). */
+void fleet_free(struct fleet *f);
+
+/* Thread bodies started by main: the scaler loop (every app), the Docker
+ * events reader (one stream for all), and the fleet workers that run
+ * starts, drains and removals (each with its own Docker connection). */
 void *fleet_loop(void *arg);
 void *fleet_events(void *arg);
 void *fleet_worker(void *arg);
 
-/* Tells the scaler a request is waiting for an instance. Blocks briefly. */
-void fleet_demand(void);
+/* Tells f's scaler a request is waiting for an instance. Blocks briefly. */
+void fleet_demand(struct fleet *f);
 
 /* Tells the scaler how many requests wait for a worker now (main, every
- * sweep). Does not block. */
+ * sweep); used when there is one scaled app. Does not block. */
 void fleet_queued(int n);
 
-/* Stops scaling and removes the set's containers (unless keep). Blocks. */
+/* Stops scaling and removes every app's containers (unless keep). Blocks. */
 void fleet_stop(void);
 
 #define FLEET_NBUCKETS 10
@@ -46,5 +69,5 @@ struct fleet_stats {
 	long pauses, wakes;                       /* instances paused, woken */
 };
 
-/* Fills st with the scaler's counters (zeros when not scaling). */
-void fleet_get_stats(struct fleet_stats *st);
+/* Fills st with f's counters (f NULL: zeros but docker_errors). */
+void fleet_get_stats(struct fleet *f, struct fleet_stats *st);

@@ -28,7 +28,7 @@ const char *const backend_state_name[NUM_B] = {
  * retry_at, refs and idle cache, and the fields below. conf is immutable
  * after pool_init(). inflight/tunnels/served are atomics.
  */
-static struct {
+struct pool {
 	pthread_mutex_t lock;
 	struct pool_conf conf;
 	struct backend *head;
@@ -38,34 +38,68 @@ static struct {
 	int woken;                  /* pool_wake_all() was called */
 	char cause[POOL_CAUSE];     /* why the app fails to start, "" = it does not */
 	int64_t failing_until;      /* no try before (now_ms() clock) */
-} P = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	atomic_int inflight;        /* requests in progress on all backends */
+};
+
+static void close_idle_unlocked(struct backend *b);
+static void unref_unlocked(struct backend *b);
+
+struct pool *
+pool_new(const struct pool_conf *conf)
+{
+	struct pool *p;
+
+	if (!(p = calloc(1, sizeof(*p))))
+		return NULL;
+	pthread_mutex_init(&p->lock, NULL);
+	pool_set_conf(p, conf);
+	return p;
+}
 
 void
-pool_init(const struct pool_conf *conf)
+pool_set_conf(struct pool *p, const struct pool_conf *conf)
 {
-	pthread_mutex_lock(&P.lock);
-	P.conf = *conf;
-	P.rr = 0;
-	P.woken = 0;
-	P.cause[0] = '\0';
-	if (P.conf.idle_max > POOL_IDLE_CAP)
-		P.conf.idle_max = POOL_IDLE_CAP;
-	if (P.conf.idle_max < 0)
-		P.conf.idle_max = 0;
-	pthread_mutex_unlock(&P.lock);
+	pthread_mutex_lock(&p->lock);
+	p->conf = *conf;
+	if (p->conf.idle_max > POOL_IDLE_CAP)
+		p->conf.idle_max = POOL_IDLE_CAP;
+	if (p->conf.idle_max < 0)
+		p->conf.idle_max = 0;
+	pthread_mutex_unlock(&p->lock);
+}
+
+void
+pool_free(struct pool *p)
+{
+	struct backend *b, *next;
+
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	for (b = p->head; b; b = next) {
+		next = b->next;
+		b->next = NULL;
+		b->state = B_REMOVED;
+		close_idle_unlocked(b);
+		unref_unlocked(b);
+	}
+	p->head = NULL;
+	pthread_mutex_unlock(&p->lock);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
 }
 
 /* tells the owner of held requests that n of them (-1: all) may go on;
  * called without the lock */
 static void
-ready(int n, int waiting)
+ready(struct pool *p, int n, int waiting)
 {
-	if (waiting > 0 && P.conf.ready)
-		P.conf.ready(n);
+	if (waiting > 0 && p->conf.ready)
+		p->conf.ready(p->conf.arg, n);
 }
 
 struct backend *
-pool_add(const char *name, const char *id, const struct sockaddr_storage *ss,
+pool_add(struct pool *p, const char *name, const char *id, const struct sockaddr_storage *ss,
          socklen_t sslen, enum backend_state st)
 {
 	struct backend *b, **pp;
@@ -80,16 +114,17 @@ pool_add(const char *name, const char *id, const struct sockaddr_storage *ss,
 	b->addrlen = sslen;
 	b->created = now_ms();
 	b->state = st;
-	b->backoff = P.conf.backoff_ms;
+	b->backoff = p->conf.backoff_ms;
 	b->refs = 1;
-	pthread_mutex_lock(&P.lock);
-	for (pp = &P.head; *pp; pp = &(*pp)->next)
+	b->pool = p;
+	pthread_mutex_lock(&p->lock);
+	for (pp = &p->head; *pp; pp = &(*pp)->next)
 		;
 	*pp = b;
-	waiting = P.waiting;
-	pthread_mutex_unlock(&P.lock);
+	waiting = p->waiting;
+	pthread_mutex_unlock(&p->lock);
 	if (st == B_UP)
-		ready(-1, waiting);
+		ready(p, -1, waiting);
 	return b;
 }
 
@@ -112,31 +147,33 @@ unref_unlocked(struct backend *b)
 void
 pool_set_state(struct backend *b, enum backend_state st)
 {
+	struct pool *p = b->pool;
 	int waiting;
 
-	pthread_mutex_lock(&P.lock);
+	pthread_mutex_lock(&p->lock);
 	if (b->state != B_REMOVED) {
 		b->state = st;
 		if (st == B_UP) {
 			b->fails = 0;
-			b->backoff = P.conf.backoff_ms;
+			b->backoff = p->conf.backoff_ms;
 		} else if (st != B_DOWN) {
 			close_idle_unlocked(b);
 		}
 	}
-	waiting = P.waiting;
-	pthread_mutex_unlock(&P.lock);
+	waiting = p->waiting;
+	pthread_mutex_unlock(&p->lock);
 	if (st == B_UP)
-		ready(-1, waiting);
+		ready(p, -1, waiting);
 }
 
 void
 pool_remove(struct backend *b)
 {
+	struct pool *p = b->pool;
 	struct backend **pp;
 
-	pthread_mutex_lock(&P.lock);
-	for (pp = &P.head; *pp; pp = &(*pp)->next) {
+	pthread_mutex_lock(&p->lock);
+	for (pp = &p->head; *pp; pp = &(*pp)->next) {
 		if (*pp == b) {
 			*pp = b->next;
 			b->next = NULL;
@@ -146,17 +183,17 @@ pool_remove(struct backend *b)
 			break;
 		}
 	}
-	pthread_mutex_unlock(&P.lock);
+	pthread_mutex_unlock(&p->lock);
 }
 
 static int
-pickable_unlocked(struct backend *b, int64_t now)
+pickable_unlocked(struct pool *p, struct backend *b, int64_t now)
 {
 	if (b->state == B_DOWN && now >= b->retry_at)
 		return 1;  /* one trial after the back-off */
 	if (b->state != B_UP)
 		return 0;
-	if (P.conf.conn_cap > 0 && atomic_load(&b->inflight) >= P.conf.conn_cap)
+	if (p->conf.conn_cap > 0 && atomic_load(&b->inflight) >= p->conf.conn_cap)
 		return 0;
 	return 1;
 }
@@ -175,45 +212,50 @@ skipped(struct backend *b, struct backend *const *skip, int nskip)
 void
 pool_ref(struct backend *b)
 {
-	pthread_mutex_lock(&P.lock);
+	struct pool *p = b->pool;
+	pthread_mutex_lock(&p->lock);
 	b->refs++;
-	pthread_mutex_unlock(&P.lock);
+	pthread_mutex_unlock(&p->lock);
 }
 
 void
 pool_unref(struct backend *b)
 {
-	pthread_mutex_lock(&P.lock);
+	struct pool *p = b->pool;
+	pthread_mutex_lock(&p->lock);
 	unref_unlocked(b);
-	pthread_mutex_unlock(&P.lock);
+	pthread_mutex_unlock(&p->lock);
 }
 
 enum backend_state
 pool_state(struct backend *b)
 {
+	struct pool *p = b->pool;
 	enum backend_state st;
 
-	pthread_mutex_lock(&P.lock);
+	pthread_mutex_lock(&p->lock);
 	st = b->state;
-	pthread_mutex_unlock(&P.lock);
+	pthread_mutex_unlock(&p->lock);
 	return st;
 }
 
 static struct backend *
-choose_unlocked(struct backend *const *skip, int nskip, int64_t now)
+choose_unlocked(struct pool *p, struct backend *const *skip, int nskip, int64_t now)
 {
 	struct backend *b, *best = NULL;
 	int n = 0, i, k, bestload = 0, load;
 
-	for (b = P.head; b; b = b->next)
-		n += pickable_unlocked(b, now) && !skipped(b, skip, nskip);
+	if (p->conf.max_inflight > 0 && atomic_load(&p->inflight) >= p->conf.max_inflight)
+		return NULL;
+	for (b = p->head; b; b = b->next)
+		n += pickable_unlocked(p, b, now) && !skipped(b, skip, nskip);
 	if (n == 0)
 		return NULL;
-	k = P.rr++ % n;
-	for (i = 0, b = P.head; b; b = b->next) {
-		if (!pickable_unlocked(b, now) || skipped(b, skip, nskip))
+	k = p->rr++ % n;
+	for (i = 0, b = p->head; b; b = b->next) {
+		if (!pickable_unlocked(p, b, now) || skipped(b, skip, nskip))
 			continue;
-		if (P.conf.balance == BAL_RR) {
+		if (p->conf.balance == BAL_RR) {
 			if (i++ == k)
 				return b;
 			continue;
@@ -231,129 +273,138 @@ choose_unlocked(struct backend *const *skip, int nskip, int64_t now)
 /* whether waiting can help: a backend is starting or may be started, or
  * one is up but busy at conn_cap */
 static int
-worth_waiting_unlocked(void)
+worth_waiting_unlocked(struct pool *p)
 {
 	struct backend *b;
 
-	if (P.woken)
+	if (p->woken)
 		return 0;
-	if (P.conf.hold)
+	if (p->conf.hold)
 		return 1;
-	if (P.conf.conn_cap > 0)
-		for (b = P.head; b; b = b->next)
+	if (p->conf.max_inflight > 0 && atomic_load(&p->inflight) >= p->conf.max_inflight)
+		return 1;
+	if (p->conf.conn_cap > 0)
+		for (b = p->head; b; b = b->next)
 			if (b->state == B_UP)
 				return 1;
 	return 0;
 }
 
 static int
-failing_unlocked(int64_t now)
+failing_unlocked(struct pool *p, int64_t now)
 {
-	return P.cause[0] && now < P.failing_until;
+	return p->cause[0] && now < p->failing_until;
 }
 
 void
-pool_set_failing(const char *cause, int64_t until)
+pool_set_failing(struct pool *p, const char *cause, int64_t until)
 {
 	int waiting;
 
-	pthread_mutex_lock(&P.lock);
-	snprintf(P.cause, sizeof(P.cause), "%s", cause ? cause : "");
-	P.failing_until = until;
-	waiting = P.waiting;
-	pthread_mutex_unlock(&P.lock);
+	pthread_mutex_lock(&p->lock);
+	snprintf(p->cause, sizeof(p->cause), "%s", cause ? cause : "");
+	p->failing_until = until;
+	waiting = p->waiting;
+	pthread_mutex_unlock(&p->lock);
 	if (cause)
-		ready(-1, waiting);
+		ready(p, -1, waiting);
 }
 
 int
-pool_failing(char *out, size_t n)
+pool_failing(struct pool *p, char *out, size_t n)
 {
 	int64_t now = now_ms();
 	int s = 0;
 
-	pthread_mutex_lock(&P.lock);
-	if (failing_unlocked(now)) {
-		s = (int)MAX((P.failing_until - now + 999) / 1000, 1);
+	pthread_mutex_lock(&p->lock);
+	if (failing_unlocked(p, now)) {
+		s = (int)MAX((p->failing_until - now + 999) / 1000, 1);
 		if (out)
-			snprintf(out, n, "%s", P.cause);
+			snprintf(out, n, "%s", p->cause);
 	}
-	pthread_mutex_unlock(&P.lock);
+	pthread_mutex_unlock(&p->lock);
 	return s;
 }
 
 int
-pool_pick(struct backend **out, struct backend *const *skip, int nskip)
+pool_pick(struct pool *p, struct backend **out, struct backend *const *skip, int nskip)
 {
 	struct backend *b;
 	int64_t now = now_ms();
 	int r = 503;
 
-	pthread_mutex_lock(&P.lock);
-	if ((b = choose_unlocked(skip, nskip, now))) {
+	pthread_mutex_lock(&p->lock);
+	if ((b = choose_unlocked(p, skip, nskip, now))) {
 		if (b->state == B_DOWN) {
 			b->retry_at = now + b->backoff;  /* one trial at a time */
 			b->trial = 1;
 		}
 		b->refs++;
 		atomic_fetch_add(&b->inflight, 1);
+		atomic_fetch_add(&p->inflight, 1);
 		*out = b;
 		r = 0;
-	} else if (nskip == 0 && failing_unlocked(now)) {
+	} else if (nskip == 0 && failing_unlocked(p, now)) {
 		r = POOL_FAILING;
-	} else if (nskip == 0 && worth_waiting_unlocked()) {
+	} else if (nskip == 0 && worth_waiting_unlocked(p)) {
 		r = POOL_WAIT;
 	}
-	pthread_mutex_unlock(&P.lock);
+	pthread_mutex_unlock(&p->lock);
 	/* tell the scaler at once, even if this request won't wait */
-	if (!b && P.conf.hold && P.conf.demand)
-		P.conf.demand();
+	if (!b && p->conf.hold && p->conf.demand)
+		p->conf.demand(p->conf.arg);
 	return r;
 }
 
 int
-pool_pickable(void)
+pool_pickable(struct pool *p)
 {
 	struct backend *b;
 	int64_t now = now_ms();
 	int n = 0;
 
-	pthread_mutex_lock(&P.lock);
-	for (b = P.head; b && !n; b = b->next)
-		n = pickable_unlocked(b, now);
-	pthread_mutex_unlock(&P.lock);
+	pthread_mutex_lock(&p->lock);
+	if (p->conf.max_inflight > 0 && atomic_load(&p->inflight) >= p->conf.max_inflight)
+		b = NULL;
+	else
+		b = p->head;
+	for (; b && !n; b = b->next)
+		n = pickable_unlocked(p, b, now);
+	pthread_mutex_unlock(&p->lock);
 	return n;
 }
 
 int
-pool_hold(void)
+pool_hold(struct pool *p)
 {
 	int r = 0;
 
-	pthread_mutex_lock(&P.lock);
-	if (P.waiting >= P.conf.hold_max) {
-		P.hold_rejected++;
+	pthread_mutex_lock(&p->lock);
+	if (p->waiting >= p->conf.hold_max) {
+		p->hold_rejected++;
 		r = -1;
 	} else {
-		P.waiting++;
-		P.held_total++;
+		p->waiting++;
+		p->held_total++;
 	}
-	pthread_mutex_unlock(&P.lock);
+	pthread_mutex_unlock(&p->lock);
 	return r;
 }
 
 void
-pool_unhold(void)
+pool_unhold(struct pool *p)
 {
-	pthread_mutex_lock(&P.lock);
-	P.waiting--;
-	pthread_mutex_unlock(&P.lock);
+	pthread_mutex_lock(&p->lock);
+	p->waiting--;
+	pthread_mutex_unlock(&p->lock);
 }
 
 static void
 fail_unlocked(struct backend *b)
 {
-	if (++b->fails >= P.conf.max_fails && b->state == B_UP) {
+	struct pool *p = b->pool;
+
+	if (++b->fails >= p->conf.max_fails && b->state == B_UP) {
 		b->state = B_DOWN;
 		b->retry_at = now_ms() + b->backoff;
 		close_idle_unlocked(b);
@@ -372,26 +423,28 @@ fail_unlocked(struct backend *b)
 void
 pool_done(struct backend *b, int ok)
 {
+	struct pool *p = b->pool;
 	int waiting;
 
-	pthread_mutex_lock(&P.lock);
+	pthread_mutex_lock(&p->lock);
 	atomic_fetch_sub(&b->inflight, 1);
+	atomic_fetch_sub(&p->inflight, 1);
 	if (ok) {
 		atomic_fetch_add(&b->served, 1);
 		b->fails = 0;
 		b->trial = 0;
 		if (b->state == B_DOWN) {
 			b->state = B_UP;
-			b->backoff = P.conf.backoff_ms;
+			b->backoff = p->conf.backoff_ms;
 			warn("backend %s up again", b->name);
 		}
 	} else {
 		fail_unlocked(b);
 	}
-	waiting = P.waiting;
+	waiting = p->waiting;
 	unref_unlocked(b);
-	pthread_mutex_unlock(&P.lock);
-	ready(1, waiting);  /* a slot may be free (conn_cap), or b is up again */
+	pthread_mutex_unlock(&p->lock);
+	ready(p, 1, waiting);  /* a slot may be free (conn_cap), or b is up again */
 }
 
 /* a cached connection is alive when it has nothing to read and no EOF */
@@ -406,19 +459,20 @@ alive(int fd)
 int
 pool_conn_get(struct backend *b)
 {
+	struct pool *p = b->pool;
 	int fd = -1;
 	int64_t now = now_ms();
 
-	pthread_mutex_lock(&P.lock);
+	pthread_mutex_lock(&p->lock);
 	while (b->nidle > 0) {
 		b->nidle--;
 		fd = b->idle_fd[b->nidle];
-		if (now - b->idle_at[b->nidle] < P.conf.idle_ms)
+		if (now - b->idle_at[b->nidle] < p->conf.idle_ms)
 			break;
 		close(fd);
 		fd = -1;
 	}
-	pthread_mutex_unlock(&P.lock);
+	pthread_mutex_unlock(&p->lock);
 	if (fd >= 0 && !alive(fd)) {
 		close(fd);
 		fd = -1;
@@ -429,26 +483,27 @@ pool_conn_get(struct backend *b)
 void
 pool_conn_put(struct backend *b, int fd)
 {
-	pthread_mutex_lock(&P.lock);
-	if (b->state == B_UP && b->nidle < P.conf.idle_max) {
+	struct pool *p = b->pool;
+	pthread_mutex_lock(&p->lock);
+	if (b->state == B_UP && b->nidle < p->conf.idle_max) {
 		b->idle_fd[b->nidle] = fd;
 		b->idle_at[b->nidle] = now_ms();
 		b->nidle++;
 		fd = -1;
 	}
-	pthread_mutex_unlock(&P.lock);
+	pthread_mutex_unlock(&p->lock);
 	if (fd >= 0)
 		close(fd);
 }
 
 void
-pool_get_stats(struct pool_stats *st)
+pool_get_stats(struct pool *p, struct pool_stats *st)
 {
 	struct backend *b;
 
 	memset(st, 0, sizeof(*st));
-	pthread_mutex_lock(&P.lock);
-	for (b = P.head; b; b = b->next) {
+	pthread_mutex_lock(&p->lock);
+	for (b = p->head; b; b = b->next) {
 		st->total++;
 		switch (b->state) {
 		case B_UP:       st->up++; break;
@@ -461,46 +516,46 @@ pool_get_stats(struct pool_stats *st)
 		st->inflight += atomic_load(&b->inflight);
 		st->tunnels += atomic_load(&b->tunnels);
 	}
-	st->waiting = P.waiting;
-	st->held_total = P.held_total;
-	st->hold_rejected = P.hold_rejected;
-	pthread_mutex_unlock(&P.lock);
+	st->waiting = p->waiting;
+	st->held_total = p->held_total;
+	st->hold_rejected = p->hold_rejected;
+	pthread_mutex_unlock(&p->lock);
 }
 
 void
-pool_foreach(void (*fn)(struct backend *b, void *arg), void *arg)
+pool_foreach(struct pool *p, void (*fn)(struct backend *b, void *arg), void *arg)
 {
 	struct backend *b;
 
-	pthread_mutex_lock(&P.lock);
-	for (b = P.head; b; b = b->next)
+	pthread_mutex_lock(&p->lock);
+	for (b = p->head; b; b = b->next)
 		fn(b, arg);
-	pthread_mutex_unlock(&P.lock);
+	pthread_mutex_unlock(&p->lock);
 }
 
 void
-pool_wake_all(void)
+pool_wake_all(struct pool *p)
 {
 	int waiting;
 
-	pthread_mutex_lock(&P.lock);
-	P.woken = 1;
-	waiting = P.waiting;
-	pthread_mutex_unlock(&P.lock);
-	ready(-1, waiting);
+	pthread_mutex_lock(&p->lock);
+	p->woken = 1;
+	waiting = p->waiting;
+	pthread_mutex_unlock(&p->lock);
+	ready(p, -1, waiting);
 }
 
 void
-pool_expire_idle(void)
+pool_expire_idle(struct pool *p)
 {
 	struct backend *b;
 	int64_t now = now_ms();
 	int i, j;
 
-	pthread_mutex_lock(&P.lock);
-	for (b = P.head; b; b = b->next) {
+	pthread_mutex_lock(&p->lock);
+	for (b = p->head; b; b = b->next) {
 		for (i = j = 0; i < b->nidle; i++) {
-			if (now - b->idle_at[i] >= P.conf.idle_ms) {
+			if (now - b->idle_at[i] >= p->conf.idle_ms) {
 				close(b->idle_fd[i]);
 				continue;
 			}
@@ -509,5 +564,5 @@ pool_expire_idle(void)
 		}
 		b->nidle = j;
 	}
-	pthread_mutex_unlock(&P.lock);
+	pthread_mutex_unlock(&p->lock);
 }

@@ -32,11 +32,16 @@ struct pool_conf {
 	int hold;             /* 1: requests wait when nothing is ready (dynamic pools) */
 	int hold_max;         /* requests held at once (pool_hold); beyond: 503 */
 	int conn_cap;         /* in-flight cap per backend, 0 = none */
-	void (*demand)(void); /* with hold: called (lock not held) when a pick finds
-	                         nothing ready, whether or not it then waits */
-	void (*ready)(int n); /* called (lock not held) while requests are held, when
-	                         n of them (-1: all) may find a backend now */
+	int max_inflight;     /* in-flight cap for the whole pool (the app), 0 = none */
+	void (*demand)(void *arg);   /* with hold: called (lock not held) when a pick
+	                                finds nothing ready, whether or not it waits */
+	void (*ready)(void *arg, int n); /* called (lock not held) while requests are
+	                                    held, when n of them (-1: all) may find a
+	                                    backend now */
+	void *arg;            /* the callbacks' first argument */
 };
+
+struct pool;
 
 /* pool_pick's answers when nothing is pickable: waiting can help; or the
  * app failed to start and no try comes before its back-off ends */
@@ -55,6 +60,7 @@ struct backend {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	int64_t created;                /* now_ms() at pool_add */
+	struct pool *pool;              /* the pool it belongs to */
 	/* protected by the pool lock */
 	struct backend *next;
 	enum backend_state state;
@@ -79,12 +85,19 @@ struct pool_stats {
 	long held_total, hold_rejected;
 };
 
-/* Sets up the pool before any other pool_ function; calling it again
- * resets the counters and the wake-all flag (tests). */
-void pool_init(const struct pool_conf *conf);
+/* Allocates an empty pool with conf. Returns NULL on ENOMEM. */
+struct pool *pool_new(const struct pool_conf *conf);
+
+/* Replaces p's settings (a reload); picks from now on use them. */
+void pool_set_conf(struct pool *p, const struct pool_conf *conf);
+
+/* Frees p and its backends (those still referenced by a pick stay
+ * allocated until pool_done/pool_unref; p must outlive them: call it only
+ * once nothing is in flight). */
+void pool_free(struct pool *p);
 
 /* Adds a backend in state st. Returns it (owned by the pool), NULL on ENOMEM. */
-struct backend *pool_add(const char *name, const char *id, const struct sockaddr_storage *ss,
+struct backend *pool_add(struct pool *p, const char *name, const char *id, const struct sockaddr_storage *ss,
                          socklen_t sslen, enum backend_state st);
 
 /* Sets b's state (calls conf.ready when it becomes B_UP). Any state but
@@ -106,30 +119,30 @@ enum backend_state pool_state(struct backend *b);
  * Returns 0 with *out referenced and its in-flight count raised; when none
  * is pickable and nothing was skipped, POOL_FAILING while the app is
  * failing (pool_failing says why), or POOL_WAIT when one may be pickable
- * soon (conf.hold, or all busy at conn_cap): the caller may hold the
+ * soon (conf.hold, or all busy at conn_cap or max_inflight): the caller may hold the
  * request (pool_hold) until conf.ready says so; or 503. */
-int pool_pick(struct backend **out, struct backend *const *skip, int nskip);
+int pool_pick(struct pool *p, struct backend **out, struct backend *const *skip, int nskip);
 
 /* Marks the app as failing to start until until (now_ms() clock): while
  * nothing is pickable, picks return POOL_FAILING before then, and every held
  * request is resumed at once (conf.ready(-1)) to be answered with cause
  * (copied, at most POOL_CAUSE - 1 bytes). cause NULL clears the mark. */
-void pool_set_failing(const char *cause, int64_t until);
+void pool_set_failing(struct pool *p, const char *cause, int64_t until);
 
 /* While the app is failing, copies its cause into out[0..n) (out may be
  * NULL) and returns the whole seconds to the next try (at least 1); else
  * returns 0. */
-int pool_failing(char *out, size_t n);
+int pool_failing(struct pool *p, char *out, size_t n);
 
 /* Whether a pick would find a backend now. */
-int pool_pickable(void);
+int pool_pickable(struct pool *p);
 
 /* Counts one more held request. Returns 0, or -1 when hold_max are held
  * already (counted as rejected). */
-int pool_hold(void);
+int pool_hold(struct pool *p);
 
 /* Ends a hold that pool_hold counted. */
-void pool_unhold(void);
+void pool_unhold(struct pool *p);
 
 /* Ends a pick: ok 1 resets the failure count, ok 0 counts a failure and
  * may mark b down. Drops the reference taken by pool_pick. */
@@ -144,14 +157,14 @@ int pool_conn_get(struct backend *b);
 void pool_conn_put(struct backend *b, int fd);
 
 /* Fills st with counts. */
-void pool_get_stats(struct pool_stats *st);
+void pool_get_stats(struct pool *p, struct pool_stats *st);
 
 /* Calls fn(b, arg) for each backend with the lock held; fn must not block
  * or call pool_ functions. */
-void pool_foreach(void (*fn)(struct backend *b, void *arg), void *arg);
+void pool_foreach(struct pool *p, void (*fn)(struct backend *b, void *arg), void *arg);
 
 /* From now on no pick waits, and every held request is woken (shutdown). */
-void pool_wake_all(void);
+void pool_wake_all(struct pool *p);
 
 /* Closes cached connections older than conf.idle_ms (main, every second). */
-void pool_expire_idle(void);
+void pool_expire_idle(struct pool *p);

@@ -62,6 +62,8 @@
 #include "proxy.h"
 #include "scale.h"
 #include "fleet.h"
+#include "app.h"
+#include "conf.h"
 #include "util.h"
 #include "config.h"
 
@@ -79,51 +81,15 @@ enum conn_state {
 	NUM_CS
 };
 
-#define MAX_BACKENDS 64
+/* the settings (conf.c) as loaded at start or by the last good reload;
+ * main is the only writer, after start-up only in reload() */
+static struct settings S;
+static struct conf_flags flags;
+static int check_only;
 
-/* settings: config.h, then the config file, then flags */
-struct settings {
-	char listen[128], admin[128];
-	char *backend[MAX_BACKENDS];
-	int nbackend;
-	long threads, max_conns, max_active;
-	long header_timeout, body_timeout, keepalive_timeout, send_timeout;
-	long connect_timeout, backend_timeout, tunnel_timeout, drain_timeout, hold_timeout;
-	long max_fails, down_backoff, idle_per_backend, backend_idle, max_tries, hold_max;
-	long access_log, conn_cap, starting_page, defer_accept, yields, max_tunnels;
-	long min_rate, min_rate_grace;
-	char balance[16];
-	struct scale_conf sc;
-	int scaling;
-	int check_only;
-	char threads_why[160];  /* how the worker count was chosen */
-};
-
-static struct settings S = {
-	.listen = LISTEN_ADDR, .admin = ADMIN_ADDR,
-	.threads = NTHREADS, .max_conns = MAX_CONNS, .max_active = MAX_ACTIVE,
-	.header_timeout = HEADER_TIMEOUT, .body_timeout = BODY_TIMEOUT,
-	.keepalive_timeout = KEEPALIVE_TIMEOUT, .send_timeout = SEND_TIMEOUT,
-	.connect_timeout = CONNECT_TIMEOUT, .backend_timeout = BACKEND_TIMEOUT,
-	.tunnel_timeout = TUNNEL_TIMEOUT, .drain_timeout = DRAIN_TIMEOUT,
-	.hold_timeout = HOLD_TIMEOUT, .hold_max = HOLD_MAX,
-	.max_fails = MAX_FAILS, .down_backoff = DOWN_BACKOFF,
-	.idle_per_backend = IDLE_PER_BACKEND, .backend_idle = BACKEND_IDLE,
-	.max_tries = MAX_TRIES, .access_log = ACCESS_LOG, .conn_cap = CONN_CAP,
-	.starting_page = STARTING_PAGE, .defer_accept = DEFER_ACCEPT, .yields = YIELDS,
-	.max_tunnels = MAX_TUNNELS, .min_rate = MIN_RATE, .min_rate_grace = MIN_RATE_GRACE,
-	.balance = BALANCE,
-	.sc = {
-		.image = "", .port = IMAGE_PORT, .min = MIN_INSTANCES, .max = MAX_INSTANCES,
-		.target = TARGET_INFLIGHT, .name = SET_NAME, .socket = "",
-		.metric = METRIC, .target_rps = TARGET_RPS, .down_delay = SCALE_DOWN_DELAY,
-		.idle_timeout = IDLE_TIMEOUT, .start_timeout = START_TIMEOUT,
-		.ready_path = READY_PATH, .pull = PULL_POLICY, .keep = KEEP_ON_EXIT,
-		.sample_ms = SAMPLE_MS,
-		.pause_after = PAUSE_AFTER, .remove_after = REMOVE_AFTER,
-		.min_paused = MIN_PAUSED, .max_paused = MAX_PAUSED,
-	},
-};
+/* every app, the removed ones too until they are freed; main only */
+static struct app *apps;
+static int scaling;                /* Docker is in use (fleet threads started) */
 
 /* connections and buffers; lock protects the free lists and counts */
 static struct {
@@ -277,8 +243,7 @@ static void
 hold(struct conn *c)
 {
 	if (own_buf(c) < 0) {
-		pool_unhold();
-		c->holding = 0;
+		proxy_release(c);
 		proxy_error(c->fd, 503, "Retry-After: 1\r\n");
 		conn_close(c);
 		return;
@@ -295,14 +260,49 @@ hold(struct conn *c)
 	pthread_mutex_unlock(&H.lock);
 }
 
-/* takes up to n held requests (n < 0: all; expired_only: those whose hold
- * has ended by now) off the list and arms them to be served again:
- * writable at once, so a worker gets each */
+/* which held requests resume() takes */
+struct due {
+	struct app *app;       /* those of this app (NULL: any) */
+	int n;                 /* at most this many, -1: all */
+	int64_t now;           /* those whose hold has ended by now (0: any) */
+	int stop;              /* all: draining */
+};
+
+/* whether c is due: ready apps are asked once per call (cache) */
+static int
+due(const struct due *d, struct conn *c, struct app **seen, int *ok, int *nseen)
+{
+	int i;
+
+	if (d->stop)
+		return 1;
+	if (d->app)
+		return c->app == d->app;
+	if (d->now && c->hold_until <= d->now)
+		return 1;
+	for (i = 0; i < *nseen && seen[i] != c->app; i++)
+		;
+	if (i == *nseen) {
+		if (i == 64)
+			return 1;  /* many apps hold requests: let the worker ask */
+		seen[i] = c->app;
+		/* a backend is pickable (a safety net for a missed on_ready, and
+		 * down back-offs that ran out), or the app fails to start (they
+		 * get its cause) */
+		ok[i] = pool_pickable(c->app->pool) || pool_failing(c->app->pool, NULL, 0);
+		(*nseen)++;
+	}
+	return ok[i];
+}
+
+/* takes the held requests d names off the list and arms them to be
+ * served again: writable at once, so a worker gets each */
 static void
-resume(int n, int expired_only, int64_t now)
+resume(const struct due *d)
 {
 	struct conn *batch[64], *prev, *c, *next;
-	int k;
+	struct app *seen[64];
+	int k, ok[64], nseen = 0, n = d->n;
 
 	do {
 		k = 0;
@@ -310,7 +310,7 @@ resume(int n, int expired_only, int64_t now)
 		pthread_mutex_lock(&H.lock);
 		for (c = H.head; c && k < (int)LEN(batch) && n != 0; c = next) {
 			next = c->hnext;
-			if (expired_only && c->hold_until > now) {
+			if (!due(d, c, seen, ok, &nseen)) {
 				prev = c;
 				continue;
 			}
@@ -330,11 +330,39 @@ resume(int n, int expired_only, int64_t now)
 	} while (k == (int)LEN(batch) && n != 0);
 }
 
-/* pool.c: n held requests (-1: all) may find a backend now */
+/* pool.c: n held requests (-1: all) of app arg may find a backend now */
 static void
-on_ready(int n)
+on_ready(void *arg, int n)
 {
-	resume(n, 0, 0);
+	resume(&(struct due){ .app = arg, .n = n });
+}
+
+/* pool.c: a request of app arg found nothing ready */
+static void
+app_demand(void *arg)
+{
+	struct app *a = arg;
+
+	if (a->fleet)
+		fleet_demand(a->fleet);
+}
+
+struct collect {
+	struct backend **b;
+	int *n;
+	size_t cap;
+};
+
+/* pool_foreach: the static backends, referenced */
+static void
+collect_static(struct backend *b, void *arg)
+{
+	struct collect *c = arg;
+
+	if (!b->dynamic && (size_t)*c->n < c->cap) {
+		b->refs++;  /* pool_foreach holds the pool lock: pool_ref would deadlock */
+		c->b[(*c->n)++] = b;
+	}
 }
 
 /* parks c with the partial head it holds, moved to a buffer of its own */
@@ -757,233 +785,78 @@ sweep(void)
 			queued++;
 	}
 	atomic_store(&idle_now, idle);
-	/* held requests: all of them when a backend is pickable (a safety net
-	 * for a missed on_ready, and down back-offs that ran out) or the app
-	 * fails to start (they get its cause), else those whose hold ran out
-	 * (they get 503) */
-	if (stop || pool_pickable() || pool_failing(NULL, 0))
-		resume(-1, 0, 0);
-	else
-		resume(-1, 1, now);
+	/* held requests: those whose app can take them, or whose hold ran
+	 * out (they get 503) */
+	resume(&(struct due){ .n = -1, .now = now, .stop = stop });
 	if (atomic_load(&accept_paused) && !stop) {
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = &listener_tag };
 		atomic_store(&accept_paused, 0);
 		epoll_ctl(epfd, EPOLL_CTL_MOD, lfd, &ev);
 	}
-	if (S.scaling)
+	if (scaling)
 		fleet_queued(saturated ? queued + backlog() : 0);
 }
 
-/* options: one table for flags and config-file keys */
-enum { O_STR, O_INT, O_LIST };
+/* config.h's values: what conf_load() starts from */
+static const struct conf_rule rules[] = APPS;
 
-struct option {
-	char flag;            /* 0: config file only */
-	const char *key;
-	int kind;
-	void *dst;
-	size_t size;          /* O_STR buffer size */
-	long lo, hi;          /* O_INT range */
-	int byflag;           /* set from the command line */
-	const char *choices;  /* O_STR: the allowed values, space-separated */
-};
+static void
+defaults(struct settings *d)
+{
+	memset(d, 0, sizeof(*d));
+	snprintf(d->listen, sizeof(d->listen), "%s", LISTEN_ADDR);
+	snprintf(d->admin, sizeof(d->admin), "%s", ADMIN_ADDR);
+	d->threads = NTHREADS;
+	d->max_conns = MAX_CONNS;
+	d->max_active = MAX_ACTIVE;
+	d->header_timeout = HEADER_TIMEOUT;
+	d->body_timeout = BODY_TIMEOUT;
+	d->keepalive_timeout = KEEPALIVE_TIMEOUT;
+	d->send_timeout = SEND_TIMEOUT;
+	d->connect_timeout = CONNECT_TIMEOUT;
+	d->backend_timeout = BACKEND_TIMEOUT;
+	d->tunnel_timeout = TUNNEL_TIMEOUT;
+	d->drain_timeout = DRAIN_TIMEOUT;
+	d->max_tries = MAX_TRIES;
+	d->access_log = ACCESS_LOG;
+	d->defer_accept = DEFER_ACCEPT;
+	d->yields = YIELDS;
+	d->max_tunnels = MAX_TUNNELS;
+	d->min_rate = MIN_RATE;
+	d->min_rate_grace = MIN_RATE_GRACE;
+	d->def = (struct app_conf){
+		.name = SET_NAME, .balance = BALANCE, .conn_cap = CONN_CAP, .max_inflight = MAX_INFLIGHT,
+		.hold_timeout = HOLD_TIMEOUT, .hold_max = HOLD_MAX, .starting_page = STARTING_PAGE,
+		.max_fails = MAX_FAILS, .down_backoff = DOWN_BACKOFF,
+		.idle_per_backend = IDLE_PER_BACKEND, .backend_idle = BACKEND_IDLE,
+		.sc = {
+			.image = "", .port = IMAGE_PORT, .min = MIN_INSTANCES, .max = MAX_INSTANCES,
+			.target = TARGET_INFLIGHT, .name = SET_NAME, .socket = "",
+			.metric = METRIC, .target_rps = TARGET_RPS, .down_delay = SCALE_DOWN_DELAY,
+			.idle_timeout = IDLE_TIMEOUT, .start_timeout = START_TIMEOUT,
+			.ready_path = READY_PATH, .pull = PULL_POLICY, .keep = KEEP_ON_EXIT,
+			.sample_ms = SAMPLE_MS,
+			.pause_after = PAUSE_AFTER, .remove_after = REMOVE_AFTER,
+			.min_paused = MIN_PAUSED, .max_paused = MAX_PAUSED,
+		},
+	};
+}
 
-static struct option opts[] = {
-	{ 'l', "listen",            O_STR,  S.listen, sizeof(S.listen), 0, 0, 0, NULL },
-	{ 'a', "admin",             O_STR,  S.admin, sizeof(S.admin), 0, 0, 0, NULL },
-	{ 'b', "backend",           O_LIST, NULL, 0, 0, 0, 0, NULL },
-	{ 't', "threads",           O_INT,  &S.threads, 0, 0, THREADS_MAX, 0, NULL },
-	{ 'i', "image",             O_STR,  S.sc.image, sizeof(S.sc.image), 0, 0, 0, NULL },
-	{ 'p', "port",              O_INT,  &S.sc.port, 0, 1, 65535, 0, NULL },
-	{ 'm', "min",               O_INT,  &S.sc.min, 0, 0, 1000, 0, NULL },
-	{ 'M', "max",               O_INT,  &S.sc.max, 0, 1, 1000, 0, NULL },
-	{ 'c', "target",            O_INT,  &S.sc.target, 0, 1, 100000, 0, NULL },
-	{ 'n', "name",              O_STR,  S.sc.name, sizeof(S.sc.name), 0, 0, 0, NULL },
-	{ 's', "socket",            O_STR,  S.sc.socket, sizeof(S.sc.socket), 0, 0, 0, NULL },
-	{ 0, "access_log",          O_INT,  &S.access_log, 0, 0, 1, 0, NULL },
-	{ 0, "balance",             O_STR,  S.balance, sizeof(S.balance), 0, 0, 0, "least rr" },
-	{ 0, "max_conns",           O_INT,  &S.max_conns, 0, 1, 1000000, 0, NULL },
-	{ 0, "max_active",          O_INT,  &S.max_active, 0, 1, 100000, 0, NULL },
-	{ 0, "header_timeout",      O_INT,  &S.header_timeout, 0, 100, 3600000, 0, NULL },
-	{ 0, "body_timeout",        O_INT,  &S.body_timeout, 0, 100, 3600000, 0, NULL },
-	{ 0, "keepalive_timeout",   O_INT,  &S.keepalive_timeout, 0, 100, 3600000, 0, NULL },
-	{ 0, "send_timeout",        O_INT,  &S.send_timeout, 0, 100, 3600000, 0, NULL },
-	{ 0, "connect_timeout",     O_INT,  &S.connect_timeout, 0, 10, 600000, 0, NULL },
-	{ 0, "backend_timeout",     O_INT,  &S.backend_timeout, 0, 100, 3600000, 0, NULL },
-	{ 0, "tunnel_timeout",      O_INT,  &S.tunnel_timeout, 0, 100, 86400000, 0, NULL },
-	{ 0, "drain_timeout",       O_INT,  &S.drain_timeout, 0, 0, 3600000, 0, NULL },
-	{ 0, "hold_timeout",        O_INT,  &S.hold_timeout, 0, 0, 3600000, 0, NULL },
-	{ 0, "hold_max",            O_INT,  &S.hold_max, 0, 0, 1000000, 0, NULL },
-	{ 0, "max_fails",           O_INT,  &S.max_fails, 0, 1, 1000, 0, NULL },
-	{ 0, "down_backoff",        O_INT,  &S.down_backoff, 0, 10, 600000, 0, NULL },
-	{ 0, "idle_per_backend",    O_INT,  &S.idle_per_backend, 0, 0, POOL_IDLE_CAP, 0, NULL },
-	{ 0, "backend_idle",        O_INT,  &S.backend_idle, 0, 100, 3600000, 0, NULL },
-	{ 0, "max_tries",           O_INT,  &S.max_tries, 0, 1, 16, 0, NULL },
-	{ 0, "conn_cap",            O_INT,  &S.conn_cap, 0, 0, 1000000, 0, NULL },
-	{ 0, "starting_page",       O_INT,  &S.starting_page, 0, 0, 1, 0, NULL },
-	{ 0, "defer_accept",        O_INT,  &S.defer_accept, 0, 0, 1, 0, NULL },
-	{ 0, "yields",              O_INT,  &S.yields, 0, 0, 8, 0, NULL },
-	{ 0, "max_tunnels",         O_INT,  &S.max_tunnels, 0, 0, 100000, 0, NULL },
-	{ 0, "min_rate",            O_INT,  &S.min_rate, 0, 0, 1000000000, 0, NULL },
-	{ 0, "min_rate_grace",      O_INT,  &S.min_rate_grace, 0, 0, 3600000, 0, NULL },
-	{ 0, "metric",              O_STR,  S.sc.metric, sizeof(S.sc.metric), 0, 0, 0,
-	  "concurrency rps" },
-	{ 0, "target_rps",          O_INT,  &S.sc.target_rps, 0, 1, 10000000, 0, NULL },
-	{ 0, "scale_down_delay",    O_INT,  &S.sc.down_delay, 0, 0, 86400000, 0, NULL },
-	{ 0, "idle_timeout",        O_INT,  &S.sc.idle_timeout, 0, 0, 86400000, 0, NULL },
-	{ 0, "start_timeout",       O_INT,  &S.sc.start_timeout, 0, 100, 3600000, 0, NULL },
-	{ 0, "ready_path",          O_STR,  S.sc.ready_path, sizeof(S.sc.ready_path), 0, 0, 0, NULL },
-	{ 0, "pull",                O_STR,  S.sc.pull, sizeof(S.sc.pull), 0, 0, 0, "never missing" },
-	{ 0, "keep_on_exit",        O_INT,  &S.sc.keep, 0, 0, 1, 0, NULL },
-	{ 0, "host_network",        O_INT,  &S.sc.hostnet, 0, 0, 1, 0, NULL },
-	{ 0, "pause_after",         O_INT,  &S.sc.pause_after, 0, 0, 86400000, 0, NULL },
-	{ 0, "remove_after",        O_INT,  &S.sc.remove_after, 0, 0, 604800000, 0, NULL },
-	{ 0, "min_paused",          O_INT,  &S.sc.min_paused, 0, 0, 1000, 0, NULL },
-	{ 0, "max_paused",          O_INT,  &S.sc.max_paused, 0, 0, 1000, 0, NULL },
-};
-
-/* whether val is one of the space-separated words of list */
+/* loads the settings into s from config.h, the file and the flags;
+ * 0 or -1 (the reasons are on stderr) */
 static int
-oneof(const char *list, const char *val)
+load(struct settings *s)
 {
-	size_t n = strlen(val);
+	struct settings d;
 
-	for (const char *p = list; *p; p += strcspn(p, " "), p += *p == ' ')
-		if (strcspn(p, " ") == n && !strncmp(p, val, n))
-			return 1;
-	return 0;
-}
-
-/* applies one option; returns NULL or a message (start-up only: the
- * message may sit in a static buffer) */
-static const char *
-set_option(struct option *o, const char *val)
-{
-	static char msg[128];
-	const char *sep;
-	long v;
-
-	switch (o->kind) {
-	case O_STR:
-		if (strlen(val) >= o->size)
-			return "value too long";
-		if (o->choices && !oneof(o->choices, val)) {
-			sep = strchr(o->choices, ' ');
-			snprintf(msg, sizeof(msg), "expected %.*s or %s", (int)(sep - o->choices),
-			         o->choices, sep + 1);
-			return msg;
-		}
-		memcpy(o->dst, val, strlen(val) + 1);
-		return NULL;
-	case O_INT:
-		if (parse_int(val, o->lo, o->hi, &v) < 0) {
-			snprintf(msg, sizeof(msg), "expected a whole number from %ld to %ld",
-			         o->lo, o->hi);
-			return msg;
-		}
-		*(long *)o->dst = v;
-		return NULL;
-	case O_LIST:
-		if (S.nbackend >= MAX_BACKENDS)
-			return "too many backends";
-		if (!(S.backend[S.nbackend++] = strdup(val)))
-			return "out of memory";
-		return NULL;
-	}
-	return "unknown option kind";
-}
-
-static struct option *
-find_flag(int ch)
-{
-	for (size_t i = 0; i < LEN(opts); i++)
-		if (opts[i].flag == ch)
-			return &opts[i];
-	return NULL;
-}
-
-/* reads "key value" lines; flags given on the command line win. Exits 2. */
-static void
-load_file(const char *path)
-{
-	char line[1024], *key, *val, *end;
-	const char *msg;
-	FILE *f;
-	int ln = 0, fileb = 0;
-	size_t i;
-
-	if (!(f = fopen(path, "r"))) {
-		warn("%s:", path);
-		exit(2);
-	}
-	while (fgets(line, sizeof(line), f)) {
-		ln++;
-		if (!strchr(line, '\n') && !feof(f)) {
-			fprintf(stderr, "prescal: %s:%d: line too long\n", path, ln);
-			exit(2);
-		}
-		if ((end = strchr(line, '#')))
-			*end = '\0';
-		key = line + strspn(line, " \t\r\n");
-		if (!*key)
-			continue;
-		val = key + strcspn(key, " \t\r\n");
-		if (*val)
-			*val++ = '\0';
-		val += strspn(val, " \t");
-		for (end = val + strlen(val); end > val && strchr(" \t\r\n", end[-1]); )
-			*--end = '\0';
-		for (i = 0; i < LEN(opts) && strcmp(opts[i].key, key); i++)
-			;
-		if (i == LEN(opts)) {
-			fprintf(stderr, "prescal: %s:%d: unknown key '%s'\n", path, ln, key);
-			exit(2);
-		}
-		if (!*val) {
-			fprintf(stderr, "prescal: %s:%d: %s needs a value\n", path, ln, key);
-			exit(2);
-		}
-		if (opts[i].byflag)
-			continue;
-		if (opts[i].kind == O_LIST && !fileb++)
-			S.nbackend = 0;  /* the file's backends replace none given by flag */
-		if ((msg = set_option(&opts[i], val))) {
-			fprintf(stderr, "prescal: %s:%d: %s '%s': %s\n", path, ln, key, val, msg);
-			exit(2);
-		}
-	}
-	fclose(f);
-}
-
-/* -T: the effective configuration, in the config file's syntax */
-static void
-print_settings(void)
-{
-	for (size_t i = 0; i < LEN(opts); i++) {
-		const struct option *o = &opts[i];
-		switch (o->kind) {
-		case O_STR:
-			printf("%-18s %s\n", o->key, *(const char *)o->dst ? (const char *)o->dst : "\"\"");
-			break;
-		case O_INT:
-			if (o->dst == &S.threads)
-				printf("# threads: %s\n", S.threads_why);
-			printf("%-18s %ld\n", o->key, *(const long *)o->dst);
-			break;
-		case O_LIST:
-			for (int k = 0; k < S.nbackend; k++)
-				printf("%-18s %s\n", o->key, S.backend[k]);
-			break;
-		}
-	}
-	fflush(stdout);
+	defaults(&d);
+	return conf_load(s, &d, rules, &flags, THREADS_MIN, THREADS_MAX, THREADS_PER_BACKEND,
+	                 stderr);
 }
 
 static void
 parse_args(int argc, char *argv[])
 {
-	const char *file = NULL, *msg;
-	struct option *o;
 	int ch;
 
 	opterr = 0;
@@ -996,16 +869,13 @@ parse_args(int argc, char *argv[])
 			puts("prescal " VERSION);
 			exit(0);
 		case 'q':
-			S.access_log = 0;
-			for (size_t i = 0; i < LEN(opts); i++)
-				if (!strcmp(opts[i].key, "access_log"))
-					opts[i].byflag = 1;
+			flags.quiet = 1;
 			break;
 		case 'T':
-			S.check_only = 1;
+			check_only = 1;
 			break;
 		case 'f':
-			file = optarg;
+			flags.file = optarg;
 			break;
 		case ':':
 			fprintf(stderr, "prescal: flag -%c needs a value\n", optopt);
@@ -1016,13 +886,10 @@ parse_args(int argc, char *argv[])
 			usage();
 			exit(2);
 		default:
-			o = find_flag(ch);
-			if ((msg = set_option(o, optarg))) {
-				fprintf(stderr, "prescal: -%c '%s': %s\n", ch, optarg, msg);
+			if (conf_flag(&flags, ch, optarg, stderr) < 0) {
 				usage();
 				exit(2);
 			}
-			o->byflag = 1;
 		}
 	}
 	if (optind < argc) {
@@ -1030,78 +897,89 @@ parse_args(int argc, char *argv[])
 		usage();
 		exit(2);
 	}
-	if (file)
-		load_file(file);
-}
-
-/*
- * the worker count. A worker blocks for a request's whole exchange, so the
- * pool must carry what the scaling bounds allow in flight (max x target),
- * plus what static backends take (conn_cap each, else THREADS_PER_BACKEND),
- * plus a quarter for bursts, between THREADS_MIN and THREADS_MAX. An
- * explicit -t or threads wins; below that need it gets a warning.
- */
-static void
-size_threads(void)
-{
-	long need = 0;
-
-	if (S.sc.image[0])
-		need += S.sc.max * S.sc.target;
-	need += S.nbackend * (S.conn_cap ? S.conn_cap : THREADS_PER_BACKEND);
-	need += need / 4;
-	if (S.threads == 0) {
-		S.threads = MIN(MAX(need, THREADS_MIN), THREADS_MAX);
-		snprintf(S.threads_why, sizeof(S.threads_why), "auto: %ld in flight at the "
-		         "scaling bounds and static backends, +25%%, within %d..%d", need - need / 5,
-		         THREADS_MIN, THREADS_MAX);
-	} else if (S.threads < need) {
-		snprintf(S.threads_why, sizeof(S.threads_why), "below the %ld that the scaling "
-		         "bounds and static backends need (+25%%): requests beyond it wait for a "
-		         "worker", need);
-		if (!S.check_only)
-			warn("threads %ld is %s", S.threads, S.threads_why);
-	} else {
-		snprintf(S.threads_why, sizeof(S.threads_why), "set");
-	}
-}
-
-/* checks settings that depend on each other; exits 2 naming the problem */
-static void
-check_settings(void)
-{
-	if (S.nbackend == 0 && !S.sc.image[0]) {
-		fprintf(stderr, "prescal: nothing to proxy to: give -b host:port or -i image\n");
-		usage();
+	if (load(&S) < 0) {
+		if (!flags.file && S.napp == 0)
+			usage();
 		exit(2);
 	}
-	if (S.sc.image[0] && S.sc.min > S.sc.max) {
-		fprintf(stderr, "prescal: -m %ld is above -M %ld\n", S.sc.min, S.sc.max);
-		exit(2);
-	}
-	scale_default_name(&S.sc, S.listen);
-	/* one key for both drains: shutdown, and an instance leaving */
-	S.sc.drain_timeout = S.drain_timeout;
-	if (scale_check_conf(&S.sc, stderr) < 0)
-		exit(2);
-	size_threads();
-	if (S.max_active < S.threads)
-		S.max_active = S.threads;
+	if (S.threads_why[0] == 'b' && !check_only)
+		warn("threads %ld is %s", S.threads, S.threads_why);
 }
 
-static void
-add_static_backends(void)
+/* the pool settings of an app */
+static struct pool_conf
+pool_conf_of(struct app *a)
 {
+	return (struct pool_conf){
+		.balance = strcmp(a->c.balance, "rr") ? BAL_LEAST : BAL_RR,
+		.max_fails = (int)a->c.max_fails, .backoff_ms = (int)a->c.down_backoff,
+		.idle_max = (int)a->c.idle_per_backend, .idle_ms = (int)a->c.backend_idle,
+		.hold = a->c.sc.image[0] != '\0', .hold_max = (int)a->c.hold_max,
+		.conn_cap = (int)a->c.conn_cap, .max_inflight = (int)a->c.max_inflight,
+		.demand = app_demand, .ready = on_ready, .arg = a,
+	};
+}
+
+/* adds the static backends of a's conf that its pool lacks, and removes
+ * those it no longer names (their requests finish: picks hold them) */
+static int
+sync_backends(struct app *a)
+{
+	struct backend *have[APP_BACKENDS * 2];
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	const char *msg;
+	int n = 0, i, k;
 
-	for (int i = 0; i < S.nbackend; i++) {
-		if (resolve_addr(S.backend[i], "127.0.0.1", &ss, &sl, &msg) < 0)
-			die("backend %s: %s", S.backend[i], msg);
-		if (!S.check_only && !pool_add(S.backend[i], NULL, &ss, sl, B_UP))
-			die("pool_add:");
+	pool_foreach(a->pool, collect_static, &(struct collect){ have, &n, LEN(have) });
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < a->c.nbackend && strcmp(a->c.backend[k], have[i]->name); k++)
+			;
+		if (k == a->c.nbackend) {
+			warn("app %s: backend %s removed", a->c.name, have[i]->name);
+			pool_remove(have[i]);
+		}
+		pool_unref(have[i]);
 	}
+	for (k = 0; k < a->c.nbackend; k++) {
+		for (i = 0; i < n && strcmp(a->c.backend[k], have[i]->name); i++)
+			;
+		if (i < n)
+			continue;
+		if (resolve_addr(a->c.backend[k], "127.0.0.1", &ss, &sl, &msg) < 0) {
+			warn("app %s: backend %s: %s", a->c.name, a->c.backend[k], msg);
+			return -1;
+		}
+		if (!pool_add(a->pool, a->c.backend[k], NULL, &ss, sl, B_UP))
+			return -1;
+		if (n > 0)
+			warn("app %s: backend %s added", a->c.name, a->c.backend[k]);
+	}
+	return 0;
+}
+
+/* a new app: its pool, its static backends, its fleet. 0 or -1 (logged) */
+static struct app *
+app_start(const struct app_conf *c)
+{
+	struct app *a;
+	struct pool_conf pc;
+
+	if (!(a = calloc(1, sizeof(*a))))
+		return NULL;
+	a->c = *c;
+	pc = pool_conf_of(a);
+	if (!(a->pool = pool_new(&pc)) || sync_backends(a) < 0)
+		goto fail;
+	if (c->sc.image[0] && !(a->fleet = fleet_new(&c->sc, a->pool, NULL)))
+		goto fail;
+	a->next = apps;
+	apps = a;
+	return a;
+fail:
+	pool_free(a->pool);
+	free(a);
+	return NULL;
 }
 
 static void

@@ -172,17 +172,17 @@ tend_paused(const struct scale_conf *c, const struct scale_state *s,
 	if (!ops->warm || !ops->remove_paused)
 		return;
 	if (have < c->min_paused && in->now >= s->backoff_until) {
-		warn("warm pool: %d paused, min_paused %ld: starting %ld to pause", have,
+		warn("app %s: warm pool: %d paused, min_paused %ld: starting %ld to pause", c->name, have,
 		     c->min_paused, c->min_paused - have);
 		ops->warm(ops->arg, (int)(c->min_paused - have));
 	} else if (in->paused > c->max_paused && in->warming == 0) {
-		warn("warm pool: %d paused, max_paused %ld: removing one", in->paused,
+		warn("app %s: warm pool: %d paused, max_paused %ld: removing one", c->name, in->paused,
 		     c->max_paused);
 		ops->remove_paused(ops->arg);
 	} else if (c->remove_after > 0 && in->paused > c->min_paused && in->warming == 0 &&
 	           in->oldest_paused >= c->remove_after) {
-		warn("warm pool: paused for %lld ms, remove_after %ld: removing one",
-		     (long long)in->oldest_paused, c->remove_after);
+		warn("app %s: warm pool: paused for %lld ms, remove_after %ld: removing one",
+		     c->name, (long long)in->oldest_paused, c->remove_after);
 		ops->remove_paused(ops->arg);
 	}
 }
@@ -200,15 +200,16 @@ scale_tick(const struct scale_conf *c, struct scale_state *s,
 		if (ops->wake && in->paused > 0)
 			woke = ops->wake(ops->arg, MIN(want - running, in->paused));
 		if (woke)
-			warn("scale up %d->%d: %s; waking %d paused", running, want, why, woke);
+			warn("app %s: scale up %d->%d: %s; waking %d paused", c->name, running, want, why,
+			     woke);
 		else
-			warn("scale up %d->%d: %s", running, want, why);
+			warn("app %s: scale up %d->%d: %s", c->name, running, want, why);
 		if (ops->event)
 			ops->event(ops->arg, running, want, why);
 		if (want - running - woke > 0)
 			ops->start(ops->arg, want - running - woke);
 	} else if (want < running && !draining && in->ready > 0) {
-		warn("scale down %d->%d: %s; %s one", running, running - 1, why,
+		warn("app %s: scale down %d->%d: %s; %s one", c->name, running, running - 1, why,
 		     pause ? "pausing" : "removing");
 		if (ops->event)
 			ops->event(ops->arg, running, running - 1, why);

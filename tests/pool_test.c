@@ -6,11 +6,9 @@
  *   cc -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -g -O1 -fsanitize=thread -I. \
  *      -o /tmp/pool_tsan tests/pool_test.c pool.c util.c -lcmocka -pthread && /tmp/pool_tsan
  *
- * pool.c keeps its state in one global: every test calls pool_init() with
- * the conf it needs and removes the backends it added (each test's teardown
- * checks the list is empty). The pool's counters (held_total, hold_rejected)
- * and its round-robin cursor carry over, so tests compare deltas. pool_wake_all()
- * cannot be undone, so its test runs last. Health and hold tests sleep for
+ * Every test calls pinit() for a fresh pool P with the conf it needs and
+ * removes the backends it added (each test's teardown checks the list is
+ * empty); a test that needs two pools makes the second itself. Health and hold tests sleep for
  * real (the pool reads now_ms() itself), a few tens of ms each.
  */
 #include <arpa/inet.h>
@@ -44,6 +42,17 @@ msleep(int ms)
 		;
 }
 
+static struct pool *P;   /* the pool under test */
+
+/* replaces P with a fresh pool */
+static void
+pinit(const struct pool_conf *c)
+{
+	pool_free(P);
+	P = pool_new(c);
+	assert_non_null(P);
+}
+
 static struct pool_conf
 conf_base(void)
 {
@@ -69,7 +78,7 @@ add(int i, enum backend_state st)
 	sin->sin_port = htons(8000 + i);
 	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	snprintf(name, sizeof(name), "127.0.0.1:%d", 8000 + i);
-	b = pool_add(name, NULL, &ss, sizeof(*sin), st);
+	b = pool_add(P, name, NULL, &ss, sizeof(*sin), st);
 	assert_non_null(b);
 	return b;
 }
@@ -77,7 +86,7 @@ add(int i, enum backend_state st)
 static int
 pick(struct backend **out)
 {
-	return pool_pick(out, NULL, 0);
+	return pool_pick(P, out, NULL, 0);
 }
 
 static void
@@ -102,8 +111,8 @@ check_empty(void **state)
 	struct pool_stats st;
 
 	(void)state;
-	pool_get_stats(&st);
-	pool_foreach(collect, left);
+	pool_get_stats(P, &st);
+	pool_foreach(P, collect, left);
 	for (int i = 0; i < 16 && left[i]; i++)
 		pool_remove(left[i]);
 	assert_int_equal(st.total, 0);
@@ -131,11 +140,12 @@ fd_closed(int fd)
 static atomic_int demand_calls;
 
 static void
-demand(void)
+demand(void *arg)
 {
 	struct pool_stats st;
 
-	pool_get_stats(&st);  /* deadlocks if called with the lock held */
+	(void)arg;
+	pool_get_stats(P, &st);  /* deadlocks if called with the lock held */
 	atomic_fetch_add(&demand_calls, 1);
 }
 
@@ -143,11 +153,12 @@ demand(void)
 static atomic_int ready_calls, ready_last;
 
 static void
-ready(int n)
+ready(void *arg, int n)
 {
 	struct pool_stats st;
 
-	pool_get_stats(&st);  /* deadlocks if called with the lock held */
+	(void)arg;
+	pool_get_stats(P, &st);  /* deadlocks if called with the lock held */
 	atomic_store(&ready_last, n);
 	atomic_fetch_add(&ready_calls, 1);
 }
@@ -158,8 +169,8 @@ hold_one(void)
 {
 	struct backend *got;
 
-	assert_int_equal(pool_pick(&got, NULL, 0), POOL_WAIT);
-	assert_int_equal(pool_hold(), 0);
+	assert_int_equal(pool_pick(P, &got, NULL, 0), POOL_WAIT);
+	assert_int_equal(pool_hold(P), 0);
 }
 
 static void
@@ -171,7 +182,7 @@ test_pick_done(void **state)
 	struct pool_stats st;
 
 	(void)state;
-	pool_init(&c);
+	pinit(&c);
 	b = add(0, B_UP);
 	assert_string_equal(b->name, "127.0.0.1:8000");
 	assert_string_equal(b->id, "");
@@ -185,7 +196,7 @@ test_pick_done(void **state)
 	assert_ptr_equal(got, b);
 	assert_int_equal(atomic_load(&b->inflight), 1);
 	assert_int_equal(b->refs, 2);
-	pool_get_stats(&st);
+	pool_get_stats(P, &st);
 	assert_int_equal(st.total, 1);
 	assert_int_equal(st.up, 1);
 	assert_int_equal(st.inflight, 1);
@@ -201,18 +212,20 @@ test_pick_done(void **state)
 	assert_int_equal(b->fails, 1);
 
 	/* dynamic backends carry a container id; the name is truncated */
-	d = pool_add("0123456789012345678901234567890123456789012345678901234567890123456789xyz",
+	d = pool_add(P, "0123456789012345678901234567890123456789012345678901234567890123456789xyz",
 	             "abcdef", &ss, sizeof(ss), B_STARTING);
 	assert_non_null(d);
 	assert_int_equal(d->dynamic, 1);
 	assert_string_equal(d->id, "abcdef");
 	assert_int_equal(strlen(d->name), sizeof(d->name) - 1);
-	pool_get_stats(&st);
+	pool_get_stats(P, &st);
 	assert_int_equal(st.total, 2);
 	assert_int_equal(st.starting, 1);
 	pool_remove(d);
+	pool_ref(b);
 	pool_remove(b);
-	pool_remove(b);  /* not in the list any more: ignored */
+	pool_remove(b);  /* not in the list any more (kept by our ref): ignored */
+	pool_unref(b);
 }
 
 static const struct {
@@ -235,7 +248,7 @@ test_least_outstanding(void **state)
 	int i, j, k, n, count[3];
 
 	(void)state;
-	pool_init(&c);
+	pinit(&c);
 	for (i = 0; i < 3; i++)
 		b[i] = add(i, B_UP);
 	for (size_t t = 0; t < LEN(least_cases); t++) {
@@ -245,7 +258,7 @@ test_least_outstanding(void **state)
 			skip[0] = b[(i + 1) % 3];
 			skip[1] = b[(i + 2) % 3];
 			for (k = 0; k < least_cases[t].load[i]; k++) {
-				assert_int_equal(pool_pick(&held[n], skip, 2), 0);
+				assert_int_equal(pool_pick(P, &held[n], skip, 2), 0);
 				assert_ptr_equal(held[n], b[i]);
 				n++;
 			}
@@ -296,7 +309,7 @@ test_round_robin(void **state)
 	(void)state;
 	for (bal = 0; bal < NUM_BAL; bal++) {
 		c.balance = bal;
-		pool_init(&c);
+		pinit(&c);
 		for (size_t t = 0; t < LEN(even_cases); t++) {
 			for (i = 0; i < even_cases[t].n; i++)
 				b[i] = add(i, B_UP);
@@ -315,7 +328,7 @@ test_round_robin(void **state)
 
 	/* round-robin also spreads open picks: 3 per backend over 9 */
 	c.balance = BAL_RR;
-	pool_init(&c);
+	pinit(&c);
 	struct backend *held[9];
 	for (i = 0; i < 3; i++)
 		b[i] = add(i, B_UP);
@@ -344,7 +357,7 @@ test_rr_vs_least(void **state)
 	memset(got_n, 0, sizeof(got_n));
 	for (bal = 0; bal < NUM_BAL; bal++) {
 		c.balance = bal;
-		pool_init(&c);
+		pinit(&c);
 		for (i = 0; i < 3; i++)
 			b[i] = add(i, B_UP);
 		n = 0;
@@ -352,7 +365,7 @@ test_rr_vs_least(void **state)
 			skip[0] = b[(i + 1) % 3];
 			skip[1] = b[(i + 2) % 3];
 			for (k = 0; k < load[i]; k++)
-				assert_int_equal(pool_pick(&held[n++], skip, 2), 0);
+				assert_int_equal(pool_pick(P, &held[n++], skip, 2), 0);
 		}
 		/* six picks, each done at once: the load stays as it was */
 		for (k = 0; k < 6; k++) {
@@ -391,7 +404,7 @@ test_round_robin_skips_evenly(void **state)
 
 	(void)state;
 	c.balance = BAL_RR;
-	pool_init(&c);
+	pinit(&c);
 	b[0] = add(0, B_UP);
 	b[1] = add(1, B_DRAINING);
 	b[2] = add(2, B_UP);
@@ -430,7 +443,7 @@ test_skip(void **state)
 
 	(void)state;
 	c.hold = 1;  /* a pick with a skip list is never told to wait */
-	pool_init(&c);
+	pinit(&c);
 	for (i = 0; i < 3; i++)
 		b[i] = add(i, B_UP);
 	for (size_t t = 0; t < LEN(skip_cases); t++) {
@@ -439,7 +452,7 @@ test_skip(void **state)
 		seen = 0;
 		for (k = 0; k < 6; k++) {
 			got = NULL;
-			int r = pool_pick(&got, skip, skip_cases[t].nskip);
+			int r = pool_pick(P, &got, skip, skip_cases[t].nskip);
 			if (!skip_cases[t].allowed) {
 				assert_int_equal(r, 503);
 				continue;
@@ -487,14 +500,14 @@ test_states(void **state)
 
 	(void)state;
 	c.demand = demand;
-	pool_init(&c);
+	pinit(&c);
 	atomic_store(&demand_calls, 0);
 	for (size_t t = 0; t < LEN(state_cases); t++) {
 		for (i = 0; i < state_cases[t].n; i++)
 			b[i] = add(i, state_cases[t].st[i]);
 		for (k = 0; k < 6; k++) {
 			got = NULL;
-			r = pool_pick(&got, NULL, 0);
+			r = pool_pick(P, &got, NULL, 0);
 			if (state_cases[t].want < 0) {
 				if (r != 503)
 					fail_msg("%s: got %d", state_cases[t].name, r);
@@ -505,7 +518,7 @@ test_states(void **state)
 				fail_msg("%s: picked %s", state_cases[t].name, got->name);
 			pool_done(got, 1);
 		}
-		pool_get_stats(&st);
+		pool_get_stats(P, &st);
 		assert_int_equal(st.total, state_cases[t].n);
 		for (i = 0; i < state_cases[t].n; i++)
 			pool_remove(b[i]);
@@ -523,7 +536,7 @@ test_passive_health(void **state)
 	int i;
 
 	(void)state;
-	pool_init(&c);
+	pinit(&c);
 	b = add(0, B_UP);
 
 	/* a success resets the count */
@@ -545,7 +558,7 @@ test_passive_health(void **state)
 	assert_int_equal(pick(&got), 0);
 	pool_done(got, 0);
 	assert_int_equal(b->state, B_DOWN);
-	pool_get_stats(&st);
+	pool_get_stats(P, &st);
 	assert_int_equal(st.down, 1);
 	assert_int_equal(st.up, 0);
 
@@ -599,7 +612,7 @@ test_backoff_doubles(void **state)
 	(void)state;
 	c.max_fails = 1;
 	c.backoff_ms = 30;
-	pool_init(&c);
+	pinit(&c);
 	b = add(0, B_UP);
 	assert_int_equal(pick(&got), 0);
 	t0 = now_ms();
@@ -629,7 +642,7 @@ test_backoff_doubles(void **state)
 
 	/* the cap: no sleeping, each trial made due at once */
 	c.backoff_ms = 9000;
-	pool_init(&c);
+	pinit(&c);
 	b = add(0, B_UP);
 	assert_int_equal(pick(&got), 0);
 	pool_done(got, 0);
@@ -660,7 +673,7 @@ test_backoff_burst(void **state)
 	int i;
 
 	(void)state;
-	pool_init(&c);
+	pinit(&c);
 	b = add(0, B_UP);
 	for (i = 0; i < 10; i++)
 		assert_int_equal(pick(&held[i]), 0);
@@ -684,18 +697,18 @@ test_remove_held(void **state)
 	int sv[2];
 
 	(void)state;
-	pool_init(&c);
+	pinit(&c);
 	b = add(0, B_UP);
 	other = add(1, B_UP);
-	assert_int_equal(pool_pick(&got, &other, 1), 0);
+	assert_int_equal(pool_pick(P, &got, &other, 1), 0);
 	assert_ptr_equal(got, b);
-	assert_int_equal(pool_pick(&got2, &other, 1), 0);
+	assert_int_equal(pool_pick(P, &got2, &other, 1), 0);
 	assert_ptr_equal(got2, b);
 	assert_int_equal(b->refs, 3);
 	pool_remove(b);
 	assert_int_equal(b->state, B_REMOVED);
 	assert_int_equal(b->refs, 2);
-	pool_get_stats(&st);
+	pool_get_stats(P, &st);
 	assert_int_equal(st.total, 1);
 	assert_int_equal(st.inflight, 0);  /* only listed backends count */
 
@@ -730,7 +743,7 @@ test_idle_cache(void **state)
 	c.idle_max = 2;
 	c.idle_ms = 30;
 	c.max_fails = 1;
-	pool_init(&c);
+	pinit(&c);
 	b = add(0, B_UP);
 
 	/* put then get: the same fd, once */
@@ -780,7 +793,7 @@ test_idle_cache(void **state)
 	pool_conn_put(b, sv[0][0]);
 	msleep(c.idle_ms + 10);
 	pool_conn_put(b, sv[1][0]);
-	pool_expire_idle();
+	pool_expire_idle(P);
 	assert_int_equal(b->nidle, 1);
 	assert_true(peer_sees_eof(sv[0][1]));
 	assert_false(peer_sees_eof(sv[1][1]));
@@ -841,8 +854,8 @@ test_hold_ready(void **state)
 	c.hold_max = 4;
 	c.demand = demand;
 	c.ready = ready;
-	pool_init(&c);
-	pool_get_stats(&st0);
+	pinit(&c);
+	pool_get_stats(P, &st0);
 
 	/* a starting backend becomes ready */
 	atomic_store(&demand_calls, 0);
@@ -850,7 +863,7 @@ test_hold_ready(void **state)
 	b = add(0, B_STARTING);
 	hold_one();
 	assert_int_equal(atomic_load(&demand_calls), 1);
-	pool_get_stats(&st);
+	pool_get_stats(P, &st);
 	assert_int_equal(st.waiting, 1);
 	assert_int_equal(atomic_load(&ready_calls), 0);
 	pool_set_state(b, B_UP);
@@ -858,7 +871,7 @@ test_hold_ready(void **state)
 	assert_int_equal(atomic_load(&ready_last), -1);
 	assert_int_equal(pick(&got), 0);
 	assert_ptr_equal(got, b);
-	pool_unhold();
+	pool_unhold(P);
 	pool_done(got, 1);
 	pool_remove(b);
 
@@ -868,7 +881,7 @@ test_hold_ready(void **state)
 	assert_int_equal(atomic_load(&ready_calls), 2);  /* the add */
 	assert_int_equal(atomic_load(&ready_last), -1);
 	assert_int_equal(pick(&got), 0);
-	pool_unhold();
+	pool_unhold(P);
 	pool_done(got, 1);
 	pool_remove(b);
 
@@ -878,7 +891,7 @@ test_hold_ready(void **state)
 	assert_int_equal(atomic_load(&ready_calls), 0);
 	pool_remove(b);
 
-	pool_get_stats(&st);
+	pool_get_stats(P, &st);
 	assert_int_equal(st.waiting, 0);
 	assert_int_equal(st.held_total - st0.held_total, 2);
 	assert_int_equal(st.hold_rejected, st0.hold_rejected);
@@ -899,46 +912,46 @@ test_failing(void **state)
 	c.hold = 1;
 	c.demand = demand;
 	c.ready = ready;
-	pool_init(&c);
+	pinit(&c);
 	atomic_store(&ready_calls, 0);
 	atomic_store(&demand_calls, 0);
 	b = add(0, B_STARTING);
-	assert_int_equal(pool_failing(cause, sizeof(cause)), 0);
+	assert_int_equal(pool_failing(P, cause, sizeof(cause)), 0);
 	hold_one();
 	hold_one();
-	pool_set_failing("app \"web\" failed to start: exited with code 1", now_ms() + 1500);
+	pool_set_failing(P, "app \"web\" failed to start: exited with code 1", now_ms() + 1500);
 	assert_int_equal(atomic_load(&ready_calls), 1);
 	assert_int_equal(atomic_load(&ready_last), -1);
-	assert_int_equal(pool_pick(&got, NULL, 0), POOL_FAILING);
-	assert_int_equal(pool_failing(cause, sizeof(cause)), 2);
+	assert_int_equal(pool_pick(P, &got, NULL, 0), POOL_FAILING);
+	assert_int_equal(pool_failing(P, cause, sizeof(cause)), 2);
 	assert_string_equal(cause, "app \"web\" failed to start: exited with code 1");
-	assert_int_equal(pool_failing(NULL, 0), 2);
-	assert_int_equal(pool_pick(&got, &b, 1), 503);  /* a retry is never held */
+	assert_int_equal(pool_failing(P, NULL, 0), 2);
+	assert_int_equal(pool_pick(P, &got, &b, 1), 503);  /* a retry is never held */
 	assert_int_equal(atomic_load(&demand_calls), 4);
-	pool_unhold();
-	pool_unhold();
+	pool_unhold(P);
+	pool_unhold(P);
 
 	/* an up backend is picked while failing */
 	pool_set_state(b, B_UP);
 	assert_int_equal(pick(&got), 0);
 	pool_done(got, 1);
 	pool_set_state(b, B_STARTING);
-	assert_int_equal(pool_pick(&got, NULL, 0), POOL_FAILING);
+	assert_int_equal(pool_pick(P, &got, NULL, 0), POOL_FAILING);
 
 	/* the back-off ends: the next pick waits for the new try */
-	pool_set_failing("app \"web\" failed to start: x", now_ms() + 30);
+	pool_set_failing(P, "app \"web\" failed to start: x", now_ms() + 30);
 	msleep(40);
-	assert_int_equal(pool_failing(cause, sizeof(cause)), 0);
-	assert_int_equal(pool_pick(&got, NULL, 0), POOL_WAIT);
+	assert_int_equal(pool_failing(P, cause, sizeof(cause)), 0);
+	assert_int_equal(pool_pick(P, &got, NULL, 0), POOL_WAIT);
 
 	/* cleared */
-	pool_set_failing("app \"web\" failed to start: x", now_ms() + 10000);
-	assert_int_equal(pool_pick(&got, NULL, 0), POOL_FAILING);
+	pool_set_failing(P, "app \"web\" failed to start: x", now_ms() + 10000);
+	assert_int_equal(pool_pick(P, &got, NULL, 0), POOL_FAILING);
 	atomic_store(&ready_calls, 0);
-	pool_set_failing(NULL, 0);
+	pool_set_failing(P, NULL, 0);
 	assert_int_equal(atomic_load(&ready_calls), 0);
-	assert_int_equal(pool_failing(cause, sizeof(cause)), 0);
-	assert_int_equal(pool_pick(&got, NULL, 0), POOL_WAIT);
+	assert_int_equal(pool_failing(P, cause, sizeof(cause)), 0);
+	assert_int_equal(pool_pick(P, &got, NULL, 0), POOL_WAIT);
 	pool_remove(b);
 }
 
@@ -954,20 +967,20 @@ test_hold_wait(void **state)
 	(void)state;
 	c.hold = 1;
 	c.demand = demand;
-	pool_init(&c);
+	pinit(&c);
 	atomic_store(&demand_calls, 0);
 	b = add(0, B_STARTING);
 	t0 = now_ms();
-	assert_int_equal(pool_pick(&got, NULL, 0), POOL_WAIT);
+	assert_int_equal(pool_pick(P, &got, NULL, 0), POOL_WAIT);
 	assert_true(now_ms() - t0 < 50);
 	assert_int_equal(atomic_load(&demand_calls), 1);
-	assert_int_equal(pool_pick(&got, &b, 1), 503);  /* a retry is never held */
+	assert_int_equal(pool_pick(P, &got, &b, 1), 503);  /* a retry is never held */
 	assert_int_equal(atomic_load(&demand_calls), 2);
-	assert_false(pool_pickable());
+	assert_false(pool_pickable(P));
 
 	/* a ready backend: no demand */
 	pool_set_state(b, B_UP);
-	assert_true(pool_pickable());
+	assert_true(pool_pickable(P));
 	assert_int_equal(pick(&got), 0);
 	pool_done(got, 1);
 	assert_int_equal(atomic_load(&demand_calls), 2);
@@ -975,9 +988,9 @@ test_hold_wait(void **state)
 
 	/* hold 0: 503, and the scaler is not told */
 	c.hold = 0;
-	pool_init(&c);
+	pinit(&c);
 	b = add(0, B_STARTING);
-	assert_int_equal(pool_pick(&got, NULL, 0), 503);
+	assert_int_equal(pool_pick(P, &got, NULL, 0), 503);
 	assert_int_equal(atomic_load(&demand_calls), 2);
 	pool_remove(b);
 }
@@ -992,23 +1005,68 @@ test_hold_max(void **state)
 	(void)state;
 	c.hold = 1;
 	c.hold_max = 1;
-	pool_init(&c);
-	pool_get_stats(&st0);
+	pinit(&c);
+	pool_get_stats(P, &st0);
 	hold_one();
-	assert_int_equal(pool_hold(), -1);
-	pool_get_stats(&st);
+	assert_int_equal(pool_hold(P), -1);
+	pool_get_stats(P, &st);
 	assert_int_equal(st.hold_rejected - st0.hold_rejected, 1);
 	assert_int_equal(st.waiting, 1);
 	assert_int_equal(st.held_total - st0.held_total, 1);
-	pool_unhold();
+	pool_unhold(P);
 
-	/* hold_max 0: nobody may wait */
+	/* hold_max 0 (a reload): nobody may wait; the counters carry on */
 	c.hold_max = 0;
-	pool_init(&c);
-	assert_int_equal(pool_hold(), -1);
-	pool_get_stats(&st);
+	pool_set_conf(P, &c);
+	assert_int_equal(pool_hold(P), -1);
+	pool_get_stats(P, &st);
 	assert_int_equal(st.hold_rejected - st0.hold_rejected, 2);
 	assert_int_equal(st.waiting, 0);
+}
+
+/* max_inflight 2 caps the whole pool (the app): a third pick waits, a done
+ * lets one go; another pool is not affected by either */
+static void
+test_max_inflight_two_pools(void **state)
+{
+	struct pool_conf c = conf_base(), c2 = conf_base();
+	struct backend *b, *b2, *x[3], *other, *ob;
+	struct pool *p2;
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+	(void)state;
+	c.max_inflight = 2;
+	c.ready = ready;
+	pinit(&c);
+	b = add(0, B_UP);
+	b2 = add(1, B_UP);
+	assert_non_null(p2 = pool_new(&c2));
+	memset(&ss, 0, sizeof(ss));
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(9000);
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_non_null(ob = pool_add(p2, "127.0.0.1:9000", NULL, &ss, sizeof(*sin), B_UP));
+	assert_ptr_equal(ob->pool, p2);
+	assert_int_equal(pick(&x[0]), 0);
+	assert_int_equal(pick(&x[1]), 0);
+	assert_int_equal(pick(&x[2]), POOL_WAIT);
+	assert_int_equal(pool_pickable(P), 0);
+	assert_int_equal(pool_pick(p2, &other, NULL, 0), 0);  /* the other app goes on */
+	assert_ptr_equal(other, ob);
+	pool_done(other, 1);
+	atomic_store(&ready_calls, 0);
+	pool_hold(P);
+	pool_done(x[0], 1);
+	assert_int_equal(atomic_load(&ready_calls), 1);
+	pool_unhold(P);
+	assert_int_equal(pool_pickable(P), 1);
+	assert_int_equal(pick(&x[2]), 0);
+	pool_done(x[1], 1);
+	pool_done(x[2], 1);
+	pool_remove(b);
+	pool_remove(b2);
+	pool_free(p2);
 }
 
 /* conn_cap 1: a second pick is told to wait; the first pool_done calls
@@ -1023,12 +1081,12 @@ test_conn_cap(void **state)
 	(void)state;
 	c.conn_cap = 1;
 	c.ready = ready;
-	pool_init(&c);
+	pinit(&c);
 	b = add(0, B_UP);
 	assert_int_equal(pick(&first), 0);
 	hold_one();
-	assert_false(pool_pickable());
-	pool_get_stats(&st);
+	assert_false(pool_pickable(P));
+	pool_get_stats(P, &st);
 	assert_int_equal(st.waiting, 1);
 	assert_int_equal(st.inflight, 1);
 	atomic_store(&ready_calls, 0);
@@ -1037,14 +1095,14 @@ test_conn_cap(void **state)
 	assert_int_equal(atomic_load(&ready_last), 1);
 	assert_int_equal(pick(&got), 0);
 	assert_ptr_equal(got, b);
-	pool_unhold();
+	pool_unhold(P);
 	assert_int_equal(atomic_load(&b->inflight), 1);
 
 	/* with a second backend the next pick goes there; a third is told to wait */
 	b2 = add(1, B_UP);
 	assert_int_equal(pick(&second), 0);
 	assert_ptr_equal(second, b2);
-	assert_int_equal(pool_pick(&first, NULL, 0), POOL_WAIT);
+	assert_int_equal(pool_pick(P, &first, NULL, 0), POOL_WAIT);
 	pool_done(got, 1);
 	pool_done(second, 1);
 	pool_remove(b);
@@ -1076,7 +1134,7 @@ worker_run(void *arg)
 	for (i = 0; i < NCYCLE; i++) {
 		/* POOL_WAIT: held, as the proxy would, and tried again (up to 20 ms) */
 		for (int64_t until = now_ms() + 20;
-		     (r = pool_pick(&b, NULL, 0)) == POOL_WAIT && now_ms() < until; )
+		     (r = pool_pick(P, &b, NULL, 0)) == POOL_WAIT && now_ms() < until; )
 			usleep(500);
 		if (r == 503 || r == POOL_WAIT) {
 			atomic_fetch_add(&cycles_503, 1);
@@ -1118,9 +1176,9 @@ churn_run(void *arg)
 		pool_set_state(d, B_UP);
 		usleep(50);
 		pool_set_state(cb[rand_r(&seed) % 3], flip[rand_r(&seed) % LEN(flip)]);
-		pool_get_stats(&st);
+		pool_get_stats(P, &st);
 		n = 0;
-		pool_foreach(count_cb, &n);
+		pool_foreach(P, count_cb, &n);
 		if (st.total < 3 || st.total > 4 || n < 3 || n > 4 ||
 		    st.up + st.starting + st.down + st.draining != st.total ||
 		    st.inflight < 0 || st.inflight > NWORK || st.waiting < 0 || st.waiting > NWORK)
@@ -1147,7 +1205,7 @@ test_concurrent(void **state)
 	c.hold_max = NWORK;
 	c.backoff_ms = 1;
 	c.max_fails = 2;
-	pool_init(&c);
+	pinit(&c);
 	for (i = 0; i < 3; i++)
 		cb[i] = add(i, B_UP);
 	atomic_store(&churn_stop, 0);
@@ -1171,7 +1229,7 @@ test_concurrent(void **state)
 	assert_int_equal(atomic_load(&cycles_ok) + atomic_load(&cycles_503), (long)NWORK * NCYCLE);
 	assert_true(atomic_load(&cycles_ok) > (long)NWORK * NCYCLE / 2);
 
-	pool_get_stats(&st);
+	pool_get_stats(P, &st);
 	assert_int_equal(st.total, 3);
 	assert_int_equal(st.inflight, 0);
 	assert_int_equal(st.waiting, 0);
@@ -1195,16 +1253,16 @@ test_wake_all(void **state)
 	(void)state;
 	c.hold = 1;
 	c.ready = ready;
-	pool_init(&c);
+	pinit(&c);
 	hold_one();
 	hold_one();
 	atomic_store(&ready_calls, 0);
-	pool_wake_all();
+	pool_wake_all(P);
 	assert_int_equal(atomic_load(&ready_calls), 1);
 	assert_int_equal(atomic_load(&ready_last), -1);
-	assert_int_equal(pool_pick(&got, NULL, 0), 503);
-	pool_unhold();
-	pool_unhold();
+	assert_int_equal(pool_pick(P, &got, NULL, 0), 503);
+	pool_unhold(P);
+	pool_unhold(P);
 }
 
 int
@@ -1227,6 +1285,7 @@ main(void)
 		cmocka_unit_test_teardown(test_failing, check_empty),
 		cmocka_unit_test_teardown(test_hold_wait, check_empty),
 		cmocka_unit_test_teardown(test_hold_max, check_empty),
+		cmocka_unit_test_teardown(test_max_inflight_two_pools, check_empty),
 		cmocka_unit_test_teardown(test_conn_cap, check_empty),
 		cmocka_unit_test_teardown(test_concurrent, check_empty),
 		cmocka_unit_test_teardown(test_wake_all, check_empty),  /* last: cannot be undone */
