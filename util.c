@@ -288,3 +288,22 @@ parse_int(const char *s, long lo, long hi, long *out)
 	*out = v;
 	return 0;
 }
+
+int
+name_valid_char(int c)
+{
+	return c && strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-", c);
+}
+
+int
+name_valid(const char *s, size_t max)
+{
+	size_t i;
+
+	if (!s || !name_valid_char(s[0]) || s[0] == '_' || s[0] == '.' || s[0] == '-')
+		return 0;
+	for (i = 1; s[i]; i++)
+		if (i >= max || !name_valid_char(s[i]))
+			return 0;
+	return 1;
+}

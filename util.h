@@ -1,6 +1,8 @@
 /* See LICENSE file for copyright and license details. */
 /* util.h: logging, time, socket and parsing helpers. Helpers return 0 or
  * -1 with errno set unless said otherwise. */
+#ifndef UTIL_H
+#define UTIL_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -9,6 +11,8 @@
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#define BACKOFF_MAX 30000  /* ms: a doubling retry back-off stops growing here */
 
 /* Prints "prescal: msg" to stderr and exits 1. A format ending in ':'
  * appends strerror(errno). Start-up only. */
@@ -55,3 +59,12 @@ char *addr_str(const struct sockaddr_storage *ss, char *buf, size_t n);
 
 /* Parses a decimal int in [lo, hi]. Returns 0, or -1 if not one. */
 int parse_int(const char *s, long lo, long hi, long *out);
+
+/* Returns 1 if c may be in a container or instance set name, else 0. */
+int name_valid_char(int c);
+
+/* Returns 1 if s is a container or instance set name of at most max bytes,
+ * [a-zA-Z0-9][a-zA-Z0-9_.-]*, else 0 (also for NULL). */
+int name_valid(const char *s, size_t max);
+
+#endif
