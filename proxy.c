@@ -146,37 +146,13 @@ proxy_error(int fd, int status, const char *extra)
 		writeall(fd, buf, n);
 }
 
-/* bounded append to a head being built; -1 once it would overflow */
-struct out {
-	char *p;
-	size_t n, cap;
-	int err;
-};
-
 static void
-put(struct out *o, const char *s, size_t n)
+put_header(struct buf *o, const struct http_header *h)
 {
-	if (o->err || o->n + n > o->cap) {
-		o->err = 1;
-		return;
-	}
-	memcpy(o->p + o->n, s, n);
-	o->n += n;
-}
-
-static void
-puts_(struct out *o, const char *s)
-{
-	put(o, s, strlen(s));
-}
-
-static void
-put_header(struct out *o, const struct http_header *h)
-{
-	put(o, h->name, h->nlen);
-	put(o, ": ", 2);
-	put(o, h->value, h->vlen);
-	put(o, "\r\n", 2);
+	buf_addn(o, h->name, h->nlen);
+	buf_addn(o, ": ", 2);
+	buf_addn(o, h->value, h->vlen);
+	buf_addn(o, "\r\n", 2);
 }
 
 /* whether the comma-separated list v[0..vn) holds name[0..nn), any case */
@@ -225,23 +201,23 @@ static int
 build_request(struct exchange *x)
 {
 	struct http_request *r = &x->req;
-	struct out o = { x->w->obuf, 0, x->w->ocap, 0 };
+	struct buf o = { x->w->obuf, 0, x->w->ocap, 0 };
 	const struct http_header *h;
 	const char *host = r->authority ? r->authority : r->host;
 	size_t hostlen = r->authority ? r->alen : r->hostlen, i;
 	int xff = 0;
 
-	put(&o, r->method, r->mlen);
-	put(&o, " ", 1);
+	buf_addn(&o, r->method, r->mlen);
+	buf_addn(&o, " ", 1);
 	if (r->pathlen && r->path[0] == '?')
-		put(&o, "/", 1);
-	put(&o, r->path, r->pathlen);
-	puts_(&o, " HTTP/1.1\r\n");
+		buf_addn(&o, "/", 1);
+	buf_addn(&o, r->path, r->pathlen);
+	buf_add(&o, " HTTP/1.1\r\n");
 	/* RFC 9112 3.2: HTTP/1.1 needs Host, empty when the client gave none */
-	puts_(&o, "Host: ");
+	buf_add(&o, "Host: ");
 	if (host)
-		put(&o, host, hostlen);
-	puts_(&o, "\r\n");
+		buf_addn(&o, host, hostlen);
+	buf_add(&o, "\r\n");
 	for (i = 0; i < r->nhdr; i++) {
 		h = &r->hdr[i];
 		if (http_eq(h->name, h->nlen, "host") || http_eq(h->name, h->nlen, "expect") ||
@@ -256,26 +232,26 @@ build_request(struct exchange *x)
 		}
 		put_header(&o, h);
 	}
-	puts_(&o, "X-Forwarded-For: ");
+	buf_add(&o, "X-Forwarded-For: ");
 	for (i = 0; xff && i < r->nhdr; i++) {
 		h = &r->hdr[i];
 		if (http_eq(h->name, h->nlen, "x-forwarded-for") && h->vlen) {
-			put(&o, h->value, h->vlen);
-			put(&o, ", ", 2);
+			buf_addn(&o, h->value, h->vlen);
+			buf_addn(&o, ", ", 2);
 		}
 	}
-	puts_(&o, x->c->peer);
-	puts_(&o, "\r\nX-Forwarded-Proto: http\r\n");
+	buf_add(&o, x->c->peer);
+	buf_add(&o, "\r\nX-Forwarded-Proto: http\r\n");
 	if (host) {
-		puts_(&o, "X-Forwarded-Host: ");
-		put(&o, host, hostlen);
-		puts_(&o, "\r\n");
+		buf_add(&o, "X-Forwarded-Host: ");
+		buf_addn(&o, host, hostlen);
+		buf_add(&o, "\r\n");
 	}
-	puts_(&o, r->minor ? "Via: 1.1 prescal\r\n" : "Via: 1.0 prescal\r\n");
+	buf_add(&o, r->minor ? "Via: 1.1 prescal\r\n" : "Via: 1.0 prescal\r\n");
 	if (r->upgrade)
-		puts_(&o, "Connection: upgrade\r\n");
-	puts_(&o, "\r\n");
-	return o.err ? -1 : (int)o.n;
+		buf_add(&o, "Connection: upgrade\r\n");
+	buf_add(&o, "\r\n");
+	return o.over ? -1 : (int)o.len;
 }
 
 /* whether a failed attempt may be sent again: nothing of the body was read */
@@ -570,15 +546,13 @@ static int
 build_response(struct exchange *x, int dechunk)
 {
 	struct http_response *s = &x->res;
-	struct out o = { x->w->obuf, 0, x->w->ocap, 0 };
+	struct buf o = { x->w->obuf, 0, x->w->ocap, 0 };
 	int te = http_header_find(s->hdr, s->nhdr, "transfer-encoding") != NULL;
-	char line[64];
 	size_t i;
 
-	snprintf(line, sizeof(line), "HTTP/1.1 %d ", s->status);
-	puts_(&o, line);
-	put(&o, s->reason, s->rlen);
-	puts_(&o, "\r\n");
+	buf_printf(&o, "HTTP/1.1 %d ", s->status);
+	buf_addn(&o, s->reason, s->rlen);
+	buf_add(&o, "\r\n");
 	for (i = 0; i < s->nhdr; i++) {
 		const struct http_header *h = &s->hdr[i];
 		if (hop_by_hop(s->hdr, s->nhdr, h, s->status == 101))
@@ -592,13 +566,13 @@ build_response(struct exchange *x, int dechunk)
 		put_header(&o, h);
 	}
 	if (s->status == 101)
-		puts_(&o, "Connection: upgrade\r\n");
+		buf_add(&o, "Connection: upgrade\r\n");
 	else if (!x->keep)
-		puts_(&o, "Connection: close\r\n");
+		buf_add(&o, "Connection: close\r\n");
 	else if (x->req.minor == 0)
-		puts_(&o, "Connection: keep-alive\r\n");
-	puts_(&o, "\r\n");
-	return o.err ? -1 : (int)o.n;
+		buf_add(&o, "Connection: keep-alive\r\n");
+	buf_add(&o, "\r\n");
+	return o.over ? -1 : (int)o.len;
 }
 
 /* writes the pending response head (if any) and p[0..n) in one sendmsg,
@@ -826,15 +800,15 @@ starting_page(int fd)
 
 /* appends s to o with &, <, >, " escaped */
 static void
-put_html(struct out *o, const char *s)
+put_html(struct buf *o, const char *s)
 {
 	for (; *s; s++) {
 		switch (*s) {
-		case '&': put(o, "&amp;", 5); break;
-		case '<': put(o, "&lt;", 4); break;
-		case '>': put(o, "&gt;", 4); break;
-		case '"': put(o, "&quot;", 6); break;
-		default:  put(o, s, 1); break;
+		case '&': buf_addn(o, "&amp;", 5); break;
+		case '<': buf_addn(o, "&lt;", 4); break;
+		case '>': buf_addn(o, "&gt;", 4); break;
+		case '"': buf_addn(o, "&quot;", 6); break;
+		default:  buf_addn(o, s, 1); break;
 		}
 	}
 }
@@ -845,7 +819,7 @@ static void
 failing_answer(struct exchange *x)
 {
 	char cause[POOL_CAUSE], body[6 * POOL_CAUSE + 512], head[320];
-	struct out o = { body, 0, sizeof(body), 0 };
+	struct buf o = { body, 0, sizeof(body), 0 };
 	int retry = pool_failing(cause, sizeof(cause)), n;
 
 	if (!retry) {  /* the back-off ended meanwhile */
@@ -853,25 +827,23 @@ failing_answer(struct exchange *x)
 		retry = 1;
 	}
 	if (x->html) {
-		n = snprintf(head, sizeof(head), "<!doctype html><html><head><meta charset=\"utf-8\">"
-		             "<meta http-equiv=\"refresh\" content=\"%d\"><title>Failed to start"
-		             "</title></head><body style=\"font-family:sans-serif;margin:3em\">"
-		             "<h1>Failed to start</h1><p>", retry);
-		put(&o, head, n);
+		buf_printf(&o, "<!doctype html><html><head><meta charset=\"utf-8\">"
+		           "<meta http-equiv=\"refresh\" content=\"%d\"><title>Failed to start"
+		           "</title></head><body style=\"font-family:sans-serif;margin:3em\">"
+		           "<h1>Failed to start</h1><p>", retry);
 		put_html(&o, cause);
-		n = snprintf(head, sizeof(head), "</p><p>The next try is in %d s; this page "
-		             "reloads by itself.</p></body></html>\n", retry);
-		put(&o, head, n);
+		buf_printf(&o, "</p><p>The next try is in %d s; this page "
+		           "reloads by itself.</p></body></html>\n", retry);
 	} else {
-		put(&o, cause, strlen(cause));
-		put(&o, "\n", 1);
+		buf_add(&o, cause);
+		buf_add(&o, "\n");
 	}
 	n = snprintf(head, sizeof(head), "HTTP/1.1 503 Service Unavailable\r\n"
 	             "Content-Type: %s; charset=utf-8\r\nContent-Length: %zu\r\n"
 	             "Retry-After: %d\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
-	             x->html ? "text/html" : "text/plain", o.n, retry);
+	             x->html ? "text/html" : "text/plain", o.len, retry);
 	if (writeall(x->c->fd, head, n) == 0 && !x->is_head)
-		writeall(x->c->fd, body, o.n);
+		writeall(x->c->fd, body, o.len);
 }
 
 /* answers with an error unless response bytes already went out */

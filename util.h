@@ -60,6 +60,24 @@ char *addr_str(const struct sockaddr_storage *ss, char *buf, size_t n);
 /* Parses a decimal int in [lo, hi]. Returns 0, or -1 if not one. */
 int parse_int(const char *s, long lo, long hi, long *out);
 
+/* A bounded writer into p[0..cap), which the caller owns. over is sticky:
+ * what does not fit is dropped, and so is everything after it. Nothing
+ * here allocates or blocks. */
+struct buf {
+	char *p;
+	size_t len, cap;
+	int over;
+};
+
+/* Appends s[0..n), or sets over if it does not fit. */
+void buf_addn(struct buf *b, const char *s, size_t n);
+
+/* Appends the string s, or sets over. */
+void buf_add(struct buf *b, const char *s);
+
+/* Appends printf output, or sets over unless it fits with a NUL after it. */
+void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Returns 1 if c may be in a container or instance set name, else 0. */
 int name_valid_char(int c);
 
