@@ -15,7 +15,7 @@ TLIBS = -lcmocka -pthread -fsanitize=address,undefined
 SANENV = ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 UNIT = tests/http_test tests/pool_test tests/json_test tests/docker_test tests/scale_test \
-	tests/fleet_test tests/hist_test
+	tests/fleet_test tests/hist_test tests/util_test
 
 all: prescal
 
@@ -57,6 +57,8 @@ tests/fleet_test: tests/fleet_test.c fleet.c hist.c util.c scale.h fleet.h docke
 
 tests/hist_test: tests/hist_test.c hist.c util.c hist.h util.h
 	$(CC) $(TCFLAGS) -o $@ tests/hist_test.c hist.c util.c $(TLIBS)
+tests/util_test: tests/util_test.c util.c util.h
+	$(CC) $(TCFLAGS) -o $@ tests/util_test.c util.c $(TLIBS)
 tests/integ_test: tests/integ_test.c tests/tclient.c tests/tclient.h util.c
 	$(CC) $(TCFLAGS) -o $@ tests/integ_test.c tests/tclient.c util.c $(TLIBS)
 tests/scale_integ_test: tests/scale_integ_test.c tests/tclient.c tests/tclient.h tests/tdocker.c tests/tdocker.h util.c

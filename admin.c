@@ -12,7 +12,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -72,23 +71,16 @@ struct view {
 	int more;                  /* backends that did not fit b[] */
 };
 
-/* a bounded text builder; err is sticky and means "incomplete" */
-struct out {
-	char *buf;
-	size_t cap, len;
-	int err;
-};
-
 struct page {
 	const char *path;
 	const char *ctype;
-	int (*render)(struct out *o, int nshow);  /* returns the HTTP status */
+	int (*render)(struct buf *o, int nshow);  /* returns the HTTP status */
 };
 
-static int render_html(struct out *o, int nshow);
-static int render_status(struct out *o, int nshow);
-static int render_metrics(struct out *o, int nshow);
-static int render_healthz(struct out *o, int nshow);
+static int render_html(struct buf *o, int nshow);
+static int render_status(struct buf *o, int nshow);
+static int render_metrics(struct buf *o, int nshow);
+static int render_healthz(struct buf *o, int nshow);
 
 static const struct page pages[] = {
 	{ "/",        "text/html; charset=utf-8",                  render_html },
@@ -128,61 +120,33 @@ static struct {
 
 /* output */
 
-static void
-put(struct out *o, const char *s, size_t n)
-{
-	if (o->err || n > o->cap - o->len) {
-		o->err = 1;
-		return;
-	}
-	memcpy(o->buf + o->len, s, n);
-	o->len += n;
-}
-
-static void
-outf(struct out *o, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (o->err)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= o->cap - o->len)
-		o->err = 1;
-	else
-		o->len += n;
-}
-
 /* appends s escaped for a Prometheus label value, a JSON string or HTML
  * text and attributes */
 static void
-putesc(struct out *o, const char *s, int how)
+putesc(struct buf *o, const char *s, int how)
 {
 	char hex[8];
 
-	for (; *s && !o->err; s++) {
+	for (; *s && !o->over; s++) {
 		unsigned char c = *s;
 		if ((how == ESC_PROM || how == ESC_JSON) && (c == '\\' || c == '"'))
-			outf(o, "\\%c", c);
+			buf_printf(o, "\\%c", c);
 		else if (how == ESC_PROM && c == '\n')
-			put(o, "\\n", 2);
+			buf_addn(o, "\\n", 2);
 		else if (how == ESC_JSON && c < 0x20)
-			put(o, hex, snprintf(hex, sizeof(hex), "\\u%04x", c));
+			buf_addn(o, hex, snprintf(hex, sizeof(hex), "\\u%04x", c));
 		else if (how == ESC_HTML && c == '&')
-			put(o, "&amp;", 5);
+			buf_addn(o, "&amp;", 5);
 		else if (how == ESC_HTML && c == '<')
-			put(o, "&lt;", 4);
+			buf_addn(o, "&lt;", 4);
 		else if (how == ESC_HTML && c == '>')
-			put(o, "&gt;", 4);
+			buf_addn(o, "&gt;", 4);
 		else if (how == ESC_HTML && c == '"')
-			put(o, "&quot;", 6);
+			buf_addn(o, "&quot;", 6);
 		else if (how == ESC_HTML && c == '\'')
-			put(o, "&#39;", 5);
+			buf_addn(o, "&#39;", 5);
 		else
-			put(o, (const char *)&c, 1);
+			buf_addn(o, (const char *)&c, 1);
 	}
 }
 
@@ -248,71 +212,71 @@ age_s(const struct bsnap *b)
 /* GET /metrics: Prometheus text exposition format 0.0.4 */
 
 static void
-family(struct out *o, const char *name, const char *type, const char *help)
+family(struct buf *o, const char *name, const char *type, const char *help)
 {
-	outf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	buf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 static void
-histogram(struct out *o, const char *name, const char *help, const double *le,
+histogram(struct buf *o, const char *name, const char *help, const double *le,
           const long *cum, int n, double sum)
 {
 	family(o, name, "histogram", help);
 	for (int i = 0; i < n - 1; i++)
-		outf(o, "%s_bucket{le=\"%g\"} %ld\n", name, le[i], cum[i]);
-	outf(o, "%s_bucket{le=\"+Inf\"} %ld\n", name, cum[n - 1]);
-	outf(o, "%s_sum %.6f\n%s_count %ld\n", name, sum, name, cum[n - 1]);
+		buf_printf(o, "%s_bucket{le=\"%g\"} %ld\n", name, le[i], cum[i]);
+	buf_printf(o, "%s_bucket{le=\"+Inf\"} %ld\n", name, cum[n - 1]);
+	buf_printf(o, "%s_sum %.6f\n%s_count %ld\n", name, sum, name, cum[n - 1]);
 }
 
 /* one labelled series of a histogram family: labels "k=\"v\"" */
 static void
-hist_series(struct out *o, const char *name, const char *labels, const double *le,
+hist_series(struct buf *o, const char *name, const char *labels, const double *le,
             const long *cum, int n, double sum)
 {
 	for (int i = 0; i < n - 1; i++)
-		outf(o, "%s_bucket{%s,le=\"%g\"} %ld\n", name, labels, le[i], cum[i]);
-	outf(o, "%s_bucket{%s,le=\"+Inf\"} %ld\n", name, labels, cum[n - 1]);
-	outf(o, "%s_sum{%s} %.6f\n%s_count{%s} %ld\n", name, labels, sum, name, labels,
+		buf_printf(o, "%s_bucket{%s,le=\"%g\"} %ld\n", name, labels, le[i], cum[i]);
+	buf_printf(o, "%s_bucket{%s,le=\"+Inf\"} %ld\n", name, labels, cum[n - 1]);
+	buf_printf(o, "%s_sum{%s} %.6f\n%s_count{%s} %ld\n", name, labels, sum, name, labels,
 	     cum[n - 1]);
 }
 
 /* one sample of a per-backend family; extra holds further labels */
 static void
-bsample(struct out *o, const char *name, const struct bsnap *b, const char *extra, long val)
+bsample(struct buf *o, const char *name, const struct bsnap *b, const char *extra, long val)
 {
-	outf(o, "%s{backend=\"", name);
+	buf_printf(o, "%s{backend=\"", name);
 	putesc(o, b->name, ESC_PROM);
-	outf(o, "\"%s} %ld\n", extra, val);
+	buf_printf(o, "\"%s} %ld\n", extra, val);
 }
 
 static void
-metrics_proxy(struct out *o, const struct view *v)
+metrics_proxy(struct buf *o, const struct view *v)
 {
 	family(o, "prescal_requests_total", "counter", "Requests answered, by status class.");
 	for (int i = 1; i <= 5; i++)
-		outf(o, "prescal_requests_total{code=\"%dxx\"} %ld\n", i, v->px.status[i]);
+		buf_printf(o, "prescal_requests_total{code=\"%dxx\"} %ld\n", i, v->px.status[i]);
 	family(o, "prescal_requests_in_flight", "gauge", "Requests at a backend now.");
-	outf(o, "prescal_requests_in_flight %d\n", v->pl.inflight);
+	buf_printf(o, "prescal_requests_in_flight %d\n", v->pl.inflight);
 	family(o, "prescal_held_requests", "gauge", "Requests waiting for a ready backend now.");
-	outf(o, "prescal_held_requests %d\n", v->pl.waiting);
+	buf_printf(o, "prescal_held_requests %d\n", v->pl.waiting);
 	family(o, "prescal_held_requests_total", "counter",
 	       "Requests that waited for a ready backend.");
-	outf(o, "prescal_held_requests_total %ld\n", v->pl.held_total);
+	buf_printf(o, "prescal_held_requests_total %ld\n", v->pl.held_total);
 	family(o, "prescal_hold_rejected_total", "counter",
 	       "Requests refused because too many were waiting.");
-	outf(o, "prescal_hold_rejected_total %ld\n", v->pl.hold_rejected);
+	buf_printf(o, "prescal_hold_rejected_total %ld\n", v->pl.hold_rejected);
 	histogram(o, "prescal_request_duration_seconds", "Time from request head to last byte sent.",
 	          proxy_buckets, v->px.hist, PROXY_NBUCKETS, v->px.sum);
 	family(o, "prescal_bytes_sent_total", "counter", "Response bytes written to clients.");
-	outf(o, "prescal_bytes_sent_total %ld\n", v->px.bytes_out);
+	buf_printf(o, "prescal_bytes_sent_total %ld\n", v->px.bytes_out);
 	family(o, "prescal_connections_open", "gauge", "Client connections open now.");
-	outf(o, "prescal_connections_open %ld\n", v->open);
+	buf_printf(o, "prescal_connections_open %ld\n", v->open);
 	family(o, "prescal_connections_idle", "gauge", "Client connections idle in keep-alive now.");
-	outf(o, "prescal_connections_idle %ld\n", v->idle);
+	buf_printf(o, "prescal_connections_idle %ld\n", v->idle);
 }
 
 static void
-metrics_backends(struct out *o, int nshow)
+metrics_backends(struct buf *o, int nshow)
 {
 	char code[32];
 	int i, k;
@@ -334,37 +298,37 @@ metrics_backends(struct out *o, int nshow)
 }
 
 static void
-metrics_scaler(struct out *o, const struct fleet_stats *s)
+metrics_scaler(struct buf *o, const struct fleet_stats *s)
 {
 	if (A.conf.scaling) {
 		family(o, "prescal_instances", "gauge", "Instances of the scaled set, by state.");
-		outf(o, "prescal_instances{state=\"ready\"} %d\n", s->ready);
-		outf(o, "prescal_instances{state=\"starting\"} %d\n", s->starting);
-		outf(o, "prescal_instances{state=\"draining\"} %d\n", s->draining);
-		outf(o, "prescal_instances{state=\"paused\"} %d\n", s->paused);
+		buf_printf(o, "prescal_instances{state=\"ready\"} %d\n", s->ready);
+		buf_printf(o, "prescal_instances{state=\"starting\"} %d\n", s->starting);
+		buf_printf(o, "prescal_instances{state=\"draining\"} %d\n", s->draining);
+		buf_printf(o, "prescal_instances{state=\"paused\"} %d\n", s->paused);
 		family(o, "prescal_scale_target", "gauge", "Instances the scaler wants now.");
-		outf(o, "prescal_scale_target %d\n", s->want);
+		buf_printf(o, "prescal_scale_target %d\n", s->want);
 	}
 	family(o, "prescal_scale_events_total", "counter", "Scaling decisions, by direction and reason.");
-	outf(o, "prescal_scale_events_total{direction=\"up\",reason=\"load\"} %ld\n", s->up);
-	outf(o, "prescal_scale_events_total{direction=\"down\",reason=\"load\"} %ld\n", s->down_load);
-	outf(o, "prescal_scale_events_total{direction=\"down\",reason=\"idle\"} %ld\n", s->down_idle);
+	buf_printf(o, "prescal_scale_events_total{direction=\"up\",reason=\"load\"} %ld\n", s->up);
+	buf_printf(o, "prescal_scale_events_total{direction=\"down\",reason=\"load\"} %ld\n", s->down_load);
+	buf_printf(o, "prescal_scale_events_total{direction=\"down\",reason=\"idle\"} %ld\n", s->down_idle);
 	family(o, "prescal_instance_replacements_total", "counter", "Instances replaced, by reason.");
-	outf(o, "prescal_instance_replacements_total{reason=\"died\"} %ld\n", s->died);
-	outf(o, "prescal_instance_replacements_total{reason=\"unhealthy\"} %ld\n", s->unhealthy);
-	outf(o, "prescal_instance_replacements_total{reason=\"not_ready\"} %ld\n", s->not_ready);
+	buf_printf(o, "prescal_instance_replacements_total{reason=\"died\"} %ld\n", s->died);
+	buf_printf(o, "prescal_instance_replacements_total{reason=\"unhealthy\"} %ld\n", s->unhealthy);
+	buf_printf(o, "prescal_instance_replacements_total{reason=\"not_ready\"} %ld\n", s->not_ready);
 	family(o, "prescal_instance_start_failures_total", "counter",
 	       "Instances that failed to start or become ready, by reason.");
 	for (int i = SF_NONE + 1; i < NUM_SF; i++)
-		outf(o, "prescal_instance_start_failures_total{reason=\"%s\"} %ld\n",
+		buf_printf(o, "prescal_instance_start_failures_total{reason=\"%s\"} %ld\n",
 		     scale_fail_name[i], s->fail[i]);
 	if (A.conf.scaling) {
 		family(o, "prescal_app_failing", "gauge",
 		       "1 while the last start failed and no instance has been ready since.");
-		outf(o, "prescal_app_failing %d\n", s->failing);
+		buf_printf(o, "prescal_app_failing %d\n", s->failing);
 	}
 	family(o, "prescal_docker_errors_total", "counter", "Failed Docker Engine API calls.");
-	outf(o, "prescal_docker_errors_total %ld\n", s->docker_errors);
+	buf_printf(o, "prescal_docker_errors_total %ld\n", s->docker_errors);
 	histogram(o, "prescal_cold_start_seconds", "Time from container create to ready.",
 	          fleet_buckets, s->cold_hist, FLEET_NBUCKETS, s->cold_sum);
 	family(o, "prescal_wake_seconds", "histogram", "Time until an instance is ready, "
@@ -374,44 +338,44 @@ metrics_scaler(struct out *o, const struct fleet_stats *s)
 	hist_series(o, "prescal_wake_seconds", "from=\"paused\"", fleet_buckets, s->wake_hist,
 	            FLEET_NBUCKETS, s->wake_sum);
 	family(o, "prescal_pauses_total", "counter", "Instances paused, and woken from paused.");
-	outf(o, "prescal_pauses_total{action=\"pause\"} %ld\n", s->pauses);
-	outf(o, "prescal_pauses_total{action=\"wake\"} %ld\n", s->wakes);
+	buf_printf(o, "prescal_pauses_total{action=\"pause\"} %ld\n", s->pauses);
+	buf_printf(o, "prescal_pauses_total{action=\"wake\"} %ld\n", s->wakes);
 }
 
 static int
-render_metrics(struct out *o, int nshow)
+render_metrics(struct buf *o, int nshow)
 {
 	metrics_proxy(o, &A.v);
 	metrics_backends(o, nshow);
 	metrics_scaler(o, &A.v.sc);
 	if (nshow < A.v.nb + A.v.more)
-		outf(o, "# backends truncated: %d of %d shown\n", nshow, A.v.nb + A.v.more);
+		buf_printf(o, "# backends truncated: %d of %d shown\n", nshow, A.v.nb + A.v.more);
 	return 200;
 }
 
 /* GET /status: JSON */
 
 static void
-jstr(struct out *o, const char *s)
+jstr(struct buf *o, const char *s)
 {
-	put(o, "\"", 1);
+	buf_addn(o, "\"", 1);
 	putesc(o, s, ESC_JSON);
-	put(o, "\"", 1);
+	buf_addn(o, "\"", 1);
 }
 
 static void
-json_backend(struct out *o, const struct bsnap *b)
+json_backend(struct buf *o, const struct bsnap *b)
 {
-	put(o, "{\"name\":", 8);
+	buf_addn(o, "{\"name\":", 8);
 	jstr(o, b->name);
-	put(o, ",\"container\":", 13);
+	buf_addn(o, ",\"container\":", 13);
 	if (b->id[0])
 		jstr(o, b->id);
 	else
-		put(o, "null", 4);
-	outf(o, ",\"dynamic\":%s,\"state\":", b->dynamic ? "true" : "false");
+		buf_addn(o, "null", 4);
+	buf_printf(o, ",\"dynamic\":%s,\"state\":", b->dynamic ? "true" : "false");
 	jstr(o, state_name(b->state));
-	outf(o, ",\"in_flight\":%d,\"tunnels\":%d,\"served\":%ld,\"age_s\":%ld}",
+	buf_printf(o, ",\"in_flight\":%d,\"tunnels\":%d,\"served\":%ld,\"age_s\":%ld}",
 	     b->inflight, b->tunnels, b->served, age_s(b));
 }
 
@@ -434,73 +398,73 @@ hval(const struct hist_sample *s, int k)
 
 /* ,"history":{...}: the samples as one array per series, then the events */
 static void
-json_history(struct out *o)
+json_history(struct buf *o)
 {
-	outf(o, ",\"history\":{\"app\":");
+	buf_printf(o, ",\"history\":{\"app\":");
 	if (A.conf.scaling)
 		jstr(o, A.conf.set ? A.conf.set : "");
 	else
-		put(o, "null", 4);
-	outf(o, ",\"interval_s\":1,\"capacity\":%d,\"samples\":%d,\"t\":[", HIST_LEN, A.nhs);
+		buf_addn(o, "null", 4);
+	buf_printf(o, ",\"interval_s\":1,\"capacity\":%d,\"samples\":%d,\"t\":[", HIST_LEN, A.nhs);
 	for (int i = 0; i < A.nhs; i++)
-		outf(o, i ? ",%lu" : "%lu", (unsigned long)A.hs[i].t);
+		buf_printf(o, i ? ",%lu" : "%lu", (unsigned long)A.hs[i].t);
 	for (int k = 0; k < NUM_H; k++) {
-		outf(o, "],\"%s\":[", hseries[k]);
+		buf_printf(o, "],\"%s\":[", hseries[k]);
 		for (int i = 0; i < A.nhs; i++)
-			outf(o, i ? ",%ld" : "%ld", hval(&A.hs[i], k));
+			buf_printf(o, i ? ",%ld" : "%ld", hval(&A.hs[i], k));
 	}
-	outf(o, "],\"events\":[");
+	buf_printf(o, "],\"events\":[");
 	for (int i = 0; i < A.nhev; i++) {
 		const struct hist_event *e = &A.hev[i];
-		outf(o, "%s{\"t\":%lld.%03d,\"from\":%d,\"to\":%d,\"reason\":", i ? "," : "",
+		buf_printf(o, "%s{\"t\":%lld.%03d,\"from\":%d,\"to\":%d,\"reason\":", i ? "," : "",
 		     (long long)(e->t / 1000), (int)(e->t % 1000), e->from, e->to);
 		jstr(o, e->why);
-		put(o, "}", 1);
+		buf_addn(o, "}", 1);
 	}
-	put(o, "]}", 2);
+	buf_addn(o, "]}", 2);
 }
 
 static void
-json_scaler(struct out *o, const struct fleet_stats *sc)
+json_scaler(struct buf *o, const struct fleet_stats *sc)
 {
-	put(o, "{\"image\":", 9);
+	buf_addn(o, "{\"image\":", 9);
 	jstr(o, A.conf.image ? A.conf.image : "");
-	put(o, ",\"set\":", 7);
+	buf_addn(o, ",\"set\":", 7);
 	jstr(o, A.conf.set ? A.conf.set : "");
-	outf(o, ",\"min\":%ld,\"max\":%ld,\"target\":%ld,\"want\":%d,\"ready\":%d,\"starting\":%d,"
+	buf_printf(o, ",\"min\":%ld,\"max\":%ld,\"target\":%ld,\"want\":%d,\"ready\":%d,\"starting\":%d,"
 	     "\"draining\":%d,\"paused\":%d,\"state\":\"%s\",\"last_error\":", A.conf.min,
 	     A.conf.max, A.conf.target, sc->want, sc->ready, sc->starting, sc->draining, sc->paused,
 	     sc->failing ? "failing" : "ok");
 	if (sc->last_error[0])
 		jstr(o, sc->last_error);
 	else
-		put(o, "null", 4);
+		buf_addn(o, "null", 4);
 	if (sc->failing)
-		outf(o, ",\"next_try_ms\":%ld}", sc->next_try_ms);
+		buf_printf(o, ",\"next_try_ms\":%ld}", sc->next_try_ms);
 	else
-		put(o, ",\"next_try_ms\":null}", 20);
+		buf_addn(o, ",\"next_try_ms\":null}", 20);
 }
 
 static int
-render_status(struct out *o, int nshow)
+render_status(struct buf *o, int nshow)
 {
 	const struct view *v = &A.v;
 
-	outf(o, "{\"draining\":%s,\"connections\":{\"open\":%ld,\"idle\":%ld},\"requests\":%ld,"
+	buf_printf(o, "{\"draining\":%s,\"connections\":{\"open\":%ld,\"idle\":%ld},\"requests\":%ld,"
 	     "\"backends\":[", v->draining ? "true" : "false", v->open, v->idle, v->px.requests);
 	for (int i = 0; i < nshow; i++) {
 		if (i)
-			put(o, ",", 1);
+			buf_addn(o, ",", 1);
 		json_backend(o, &A.b[i]);
 	}
-	outf(o, "],\"backends_omitted\":%d,\"scaler\":", v->nb + v->more - nshow);
+	buf_printf(o, "],\"backends_omitted\":%d,\"scaler\":", v->nb + v->more - nshow);
 	if (A.conf.scaling)
 		json_scaler(o, &v->sc);
 	else
-		put(o, "null", 4);
+		buf_addn(o, "null", 4);
 	if (A.history)
 		json_history(o);
-	put(o, "}\n", 2);
+	buf_addn(o, "}\n", 2);
 	return 200;
 }
 
@@ -554,36 +518,36 @@ static const char html_tail[] =
 	"catch(e){}},3000);\n</script>\n</body></html>\n";
 
 static void
-html_age(struct out *o, long s)
+html_age(struct buf *o, long s)
 {
 	if (s < 60)
-		outf(o, "%lds", s);
+		buf_printf(o, "%lds", s);
 	else if (s < 3600)
-		outf(o, "%ldm%lds", s / 60, s % 60);
+		buf_printf(o, "%ldm%lds", s / 60, s % 60);
 	else
-		outf(o, "%ldh%ldm", s / 3600, s / 60 % 60);
+		buf_printf(o, "%ldh%ldm", s / 3600, s / 60 % 60);
 }
 
 static void
-html_backend(struct out *o, const struct bsnap *b)
+html_backend(struct buf *o, const struct bsnap *b)
 {
 	char id[13];
 	const char *st = state_name(b->state);
 
 	snprintf(id, sizeof(id), "%s", b->id[0] ? b->id : "-");
-	put(o, "<tr><td>", 8);
+	buf_addn(o, "<tr><td>", 8);
 	putesc(o, b->name, ESC_HTML);
-	put(o, "<td>", 4);
+	buf_addn(o, "<td>", 4);
 	putesc(o, id, ESC_HTML);
-	outf(o, "<td><span class=\"st %s\">%s</span>", st, st);
-	outf(o, "<td class=\"n\">%d<td class=\"n\">%d<td class=\"n\">%ld<td class=\"n\">",
+	buf_printf(o, "<td><span class=\"st %s\">%s</span>", st, st);
+	buf_printf(o, "<td class=\"n\">%d<td class=\"n\">%d<td class=\"n\">%ld<td class=\"n\">",
 	     b->inflight, b->tunnels, b->served);
 	html_age(o, age_s(b));
-	put(o, "</tr>\n", 6);
+	buf_addn(o, "</tr>\n", 6);
 }
 
 /* appends a string literal */
-#define PUTL(o, lit) put((o), (lit), sizeof(lit) - 1)
+#define PUTL(o, lit) buf_addn((o), (lit), sizeof(lit) - 1)
 
 /* the plot: panels stacked on one time axis. The outer SVG has no viewBox,
  * so text keeps its size on any width: y is in px, x in % of the width.
@@ -648,45 +612,45 @@ round_up(long m)
 
 /* one series (the sum of mask) as a step line, or an area down to 0 */
 static void
-plot_steps(struct out *o, const struct axis *ax, const char *cls, unsigned mask, long ymax,
+plot_steps(struct buf *o, const struct axis *ax, const char *cls, unsigned mask, long ymax,
            int area)
 {
 	long x, y, prev = -1;
 
-	outf(o, "<path class=\"%s\" d=\"", cls);
-	for (int i = 0; i < A.nhs && !o->err; i++) {
+	buf_printf(o, "<path class=\"%s\" d=\"", cls);
+	for (int i = 0; i < A.nhs && !o->over; i++) {
 		x = (long)A.hs[i].t - ax->t0;
 		y = 100 - hsum(&A.hs[i], mask) * (100 - PLOT_YTOP) / ymax;
 		if (i == 0)
-			outf(o, area ? "M%ld 100V%ld" : "M%ld %ld", x, y);
+			buf_printf(o, area ? "M%ld 100V%ld" : "M%ld %ld", x, y);
 		else if (y != prev)
-			outf(o, "H%ldV%ld", x, y);
+			buf_printf(o, "H%ldV%ld", x, y);
 		prev = y;
 	}
-	outf(o, "H%ld%s\"/>\n", ax->span, area ? "V100Z" : "");
+	buf_printf(o, "H%ld%s\"/>\n", ax->span, area ? "V100Z" : "");
 }
 
 /* a panel: its frame, lines at the top of its scale and half-way, the
  * nested SVG with the series drawn by fn, and its title with the scale */
 static void
-plot_panel(struct out *o, const struct axis *ax, int p, const char *title, long ymax,
-           void (*fn)(struct out *, const struct axis *, long))
+plot_panel(struct buf *o, const struct axis *ax, int p, const char *title, long ymax,
+           void (*fn)(struct buf *, const struct axis *, long))
 {
 	int y = ax->y[p], h = panel_h[p], top = y + h * PLOT_YTOP / 100, mid = (top + y + h) / 2;
 
-	outf(o, "<rect class=\"bg\" x=\"0\" y=\"%d\" width=\"100%%\" height=\"%d\"/>"
+	buf_printf(o, "<rect class=\"bg\" x=\"0\" y=\"%d\" width=\"100%%\" height=\"%d\"/>"
 	     "<line class=\"grid\" x1=\"0\" x2=\"100%%\" y1=\"%d\" y2=\"%d\"/>"
 	     "<line class=\"grid\" x1=\"0\" x2=\"100%%\" y1=\"%d\" y2=\"%d\"/>\n", y, h, top, top,
 	     mid, mid);
-	outf(o, "<svg y=\"%d\" width=\"100%%\" height=\"%d\" viewBox=\"0 0 %ld 100\" "
+	buf_printf(o, "<svg y=\"%d\" width=\"100%%\" height=\"%d\" viewBox=\"0 0 %ld 100\" "
 	     "preserveAspectRatio=\"none\">\n", y, h, ax->span);
 	fn(o, ax, ymax);
-	outf(o, "</svg><text class=\"pt\" x=\"4\" y=\"%d\">%s, 0&ndash;%ld</text>\n", y + 13,
+	buf_printf(o, "</svg><text class=\"pt\" x=\"4\" y=\"%d\">%s, 0&ndash;%ld</text>\n", y + 13,
 	     title, ymax);
 }
 
 static void
-draw_load(struct out *o, const struct axis *ax, long ymax)
+draw_load(struct buf *o, const struct axis *ax, long ymax)
 {
 	plot_steps(o, ax, "a-if", BIT(H_INFLIGHT), ymax, 1);
 	plot_steps(o, ax, "l-if", BIT(H_INFLIGHT), ymax, 0);
@@ -695,7 +659,7 @@ draw_load(struct out *o, const struct axis *ax, long ymax)
 
 /* instances stacked: ready, then starting, then draining on top */
 static void
-draw_inst(struct out *o, const struct axis *ax, long ymax)
+draw_inst(struct buf *o, const struct axis *ax, long ymax)
 {
 	plot_steps(o, ax, "a-drain", BIT(H_READY) | BIT(H_STARTING) | BIT(H_DRAINING), ymax, 1);
 	plot_steps(o, ax, "a-start", BIT(H_READY) | BIT(H_STARTING), ymax, 1);
@@ -704,7 +668,7 @@ draw_inst(struct out *o, const struct axis *ax, long ymax)
 }
 
 static void
-draw_rate(struct out *o, const struct axis *ax, long ymax)
+draw_rate(struct buf *o, const struct axis *ax, long ymax)
 {
 	plot_steps(o, ax, "l-rps", BIT(H_RPS), ymax, 0);
 	plot_steps(o, ax, "l-5xx", BIT(H_ERRS), ymax, 0);
@@ -721,7 +685,7 @@ plot_x(const struct axis *ax, int64_t t)
 
 /* time labels and lines, "-5m" ... "now", about six of them */
 static void
-plot_time(struct out *o, const struct axis *ax)
+plot_time(struct buf *o, const struct axis *ax)
 {
 	static const long steps[] = { 10, 15, 30, 60, 120, 300, 600 };
 	long step = steps[LEN(steps) - 1], end = ax->t0 + ax->span, s;
@@ -733,41 +697,41 @@ plot_time(struct out *o, const struct axis *ax)
 			break;
 		}
 	}
-	outf(o, "<text x=\"100%%\" y=\"%d\" text-anchor=\"end\">now</text>\n", ax->bottom + 14);
+	buf_printf(o, "<text x=\"100%%\" y=\"%d\" text-anchor=\"end\">now</text>\n", ax->bottom + 14);
 	for (s = step; s < ax->span; s += step) {
 		x = plot_x(ax, (end - s) * 1000);
 		if (x < 4)
 			break;
-		outf(o, "<line class=\"grid\" x1=\"%.2f%%\" x2=\"%.2f%%\" y1=\"%d\" y2=\"%d\"/>"
+		buf_printf(o, "<line class=\"grid\" x1=\"%.2f%%\" x2=\"%.2f%%\" y1=\"%d\" y2=\"%d\"/>"
 		     "<text x=\"%.2f%%\" y=\"%d\" text-anchor=\"middle\">&minus;", x, x, PLOT_TOP,
 		     ax->bottom, x, ax->bottom + 14);
 		if (s < 60)
-			outf(o, "%lds", s);
+			buf_printf(o, "%lds", s);
 		else if (s % 60)
-			outf(o, "%ldm%lds", s / 60, s % 60);
+			buf_printf(o, "%ldm%lds", s / 60, s % 60);
 		else
-			outf(o, "%ldm", s / 60);
+			buf_printf(o, "%ldm", s / 60);
 		PUTL(o, "</text>\n");
 	}
 }
 
 /* "HH:MM:SS" UTC of unix ms t */
 static void
-clock_utc(struct out *o, int64_t t)
+clock_utc(struct buf *o, int64_t t)
 {
 	time_t sec = (time_t)(t / 1000);
 	struct tm tm;
 
 	if (gmtime_r(&sec, &tm))
-		outf(o, "%02d:%02d:%02d", tm.tm_hour, tm.tm_min, tm.tm_sec);
+		buf_printf(o, "%02d:%02d:%02d", tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 /* one decision in words: "12:03:04 UTC scale up 0 -> 1: reason" */
 static void
-event_text(struct out *o, const struct hist_event *e)
+event_text(struct buf *o, const struct hist_event *e)
 {
 	clock_utc(o, e->t);
-	outf(o, " UTC scale %s %d &rarr; %d: ", e->to > e->from ? "up" : "down", e->from, e->to);
+	buf_printf(o, " UTC scale %s %d &rarr; %d: ", e->to > e->from ? "up" : "down", e->from, e->to);
 	putesc(o, e->why, ESC_HTML);
 }
 
@@ -775,7 +739,7 @@ event_text(struct out *o, const struct hist_event *e)
  * both, so no colour is needed) and the reasons on hover. Decisions less
  * than 1% of the width apart share a marker. */
 static void
-plot_events(struct out *o, const struct axis *ax)
+plot_events(struct buf *o, const struct axis *ax)
 {
 	static const char *const glyph[4] = { "", "\xe2\x96\xb2", "\xe2\x96\xbc",
 	                                      "\xe2\x97\x86" };  /* up, down, both */
@@ -795,7 +759,7 @@ plot_events(struct out *o, const struct axis *ax)
 			event_text(o, &A.hev[k]);
 			dirs |= A.hev[k].to > A.hev[k].from ? 1 : 2;
 		}
-		outf(o, "</title><line x1=\"%.2f%%\" x2=\"%.2f%%\" y1=\"%d\" y2=\"%d\"/>"
+		buf_printf(o, "</title><line x1=\"%.2f%%\" x2=\"%.2f%%\" y1=\"%d\" y2=\"%d\"/>"
 		     "<text x=\"%.2f%%\" y=\"12\" text-anchor=\"middle\">%s</text></g>\n", x, x,
 		     PLOT_TOP - 2, ax->bottom, x, glyph[dirs]);
 	}
@@ -803,23 +767,23 @@ plot_events(struct out *o, const struct axis *ax)
 
 /* the plot's text alternative */
 static void
-plot_summary(struct out *o, const struct axis *ax)
+plot_summary(struct buf *o, const struct axis *ax)
 {
 	const struct hist_sample *last = &A.hs[A.nhs - 1];
 
 	PUTL(o, "the last ");
 	html_age(o, ax->span);
-	outf(o, ": in flight up to %ld, held up to %ld; ", hmax(BIT(H_INFLIGHT)), hmax(BIT(H_HELD)));
+	buf_printf(o, ": in flight up to %ld, held up to %ld; ", hmax(BIT(H_INFLIGHT)), hmax(BIT(H_HELD)));
 	if (A.conf.scaling)
-		outf(o, "ready instances first %u, at most %ld, now %u; %d scale decisions; ",
+		buf_printf(o, "ready instances first %u, at most %ld, now %u; %d scale decisions; ",
 		     A.hs[0].ready, hmax(BIT(H_READY)), last->ready, A.nhev);
-	outf(o, "up to %ld requests/s and %ld 5xx/s", hmax(BIT(H_RPS)), hmax(BIT(H_ERRS)));
+	buf_printf(o, "up to %ld requests/s and %ld 5xx/s", hmax(BIT(H_RPS)), hmax(BIT(H_ERRS)));
 }
 
 static void
-html_plot(struct out *o, const struct axis *ax)
+html_plot(struct buf *o, const struct axis *ax)
 {
-	outf(o, "<svg class=\"plot\" width=\"100%%\" height=\"%d\" role=\"img\" "
+	buf_printf(o, "<svg class=\"plot\" width=\"100%%\" height=\"%d\" role=\"img\" "
 	     "aria-labelledby=\"sum\"><title id=\"sum\">", ax->bottom + PLOT_AXIS);
 	plot_summary(o, ax);
 	PUTL(o, "</title>\n");
@@ -837,7 +801,7 @@ html_plot(struct out *o, const struct axis *ax)
 
 /* the legend: each series' swatch drawn as in the plot */
 static void
-html_key(struct out *o)
+html_key(struct buf *o)
 {
 	static const struct { const char *cls, *label; int area, inst; } key[] = {
 		{ "l-if", "in flight", 0, 0 }, { "l-held", "held for an instance", 0, 0 },
@@ -852,10 +816,10 @@ html_key(struct out *o)
 			continue;
 		PUTL(o, "<li><svg width=\"22\" height=\"12\">");
 		if (key[i].area)
-			outf(o, "<rect class=\"%s\" width=\"22\" height=\"12\"/>", key[i].cls);
+			buf_printf(o, "<rect class=\"%s\" width=\"22\" height=\"12\"/>", key[i].cls);
 		else
-			outf(o, "<path class=\"%s\" d=\"M1 6H21\"/>", key[i].cls);
-		outf(o, "</svg>%s</li>", key[i].label);
+			buf_printf(o, "<path class=\"%s\" d=\"M1 6H21\"/>", key[i].cls);
+		buf_printf(o, "</svg>%s</li>", key[i].label);
 	}
 	if (A.conf.scaling)
 		PUTL(o, "<li>\xe2\x96\xb2 \xe2\x96\xbc \xe2\x97\x86 scale up, down, both "
@@ -865,7 +829,7 @@ html_key(struct out *o)
 
 /* the newest scale decisions in words, for phones and screen readers */
 static void
-html_events(struct out *o)
+html_events(struct buf *o)
 {
 	int i, shown = 0;
 
@@ -884,12 +848,12 @@ html_events(struct out *o)
 	if (A.nhev)
 		PUTL(o, "</ul>\n");
 	if (shown < A.nhev)
-		outf(o, "<p>the newest %d of %d; all in /status?history=1</p>\n", shown, A.nhev);
+		buf_printf(o, "<p>the newest %d of %d; all in /status?history=1</p>\n", shown, A.nhev);
 }
 
 /* per set: the plot of its history, the legend, its last decisions */
 static void
-html_history(struct out *o)
+html_history(struct buf *o)
 {
 	struct axis ax;
 	long end;
@@ -922,53 +886,53 @@ html_history(struct out *o)
 }
 
 static int
-render_html(struct out *o, int nshow)
+render_html(struct buf *o, int nshow)
 {
 	const struct view *v = &A.v;
 
-	put(o, html_head, sizeof(html_head) - 1);
-	outf(o, "<p>%s &middot; connections %ld open, %ld idle &middot; requests %ld &middot; "
+	buf_addn(o, html_head, sizeof(html_head) - 1);
+	buf_printf(o, "<p>%s &middot; connections %ld open, %ld idle &middot; requests %ld &middot; "
 	     "in flight %d &middot; held %d</p>\n",
 	     v->draining ? "<span class=\"drain\">draining</span>" : "accepting",
 	     v->open, v->idle, v->px.requests, v->pl.inflight, v->pl.waiting);
 	if (A.conf.scaling) {
-		put(o, "<p>scaler: image <b>", 20);
+		buf_addn(o, "<p>scaler: image <b>", 20);
 		putesc(o, A.conf.image ? A.conf.image : "", ESC_HTML);
-		put(o, "</b> set <b>", 12);
+		buf_addn(o, "</b> set <b>", 12);
 		putesc(o, A.conf.set ? A.conf.set : "", ESC_HTML);
-		outf(o, "</b>, %ld&ndash;%ld instances, target %ld per instance; want %d, ready %d, "
+		buf_printf(o, "</b>, %ld&ndash;%ld instances, target %ld per instance; want %d, ready %d, "
 		     "starting %d, draining %d, paused %d</p>\n", A.conf.min, A.conf.max,
 		     A.conf.target, v->sc.want, v->sc.ready, v->sc.starting, v->sc.draining,
 		     v->sc.paused);
 		if (v->sc.failing) {
-			put(o, "<p class=\"fail\"><b>failing</b>: ", 32);
+			buf_addn(o, "<p class=\"fail\"><b>failing</b>: ", 32);
 			putesc(o, v->sc.last_error, ESC_HTML);
-			outf(o, " &middot; next try in %ld s</p>\n", (v->sc.next_try_ms + 999) / 1000);
+			buf_printf(o, " &middot; next try in %ld s</p>\n", (v->sc.next_try_ms + 999) / 1000);
 		}
 	}
 	html_history(o);
-	outf(o, "<h2>Backends</h2>\n<div class=\"tw\"><table>\n<tr><th>backend<th>container"
+	buf_printf(o, "<h2>Backends</h2>\n<div class=\"tw\"><table>\n<tr><th>backend<th>container"
 	     "<th>state<th>in flight<th>tunnels<th>served<th>age</tr>\n");
 	for (int i = 0; i < nshow; i++)
 		html_backend(o, &A.b[i]);
-	put(o, "</table></div>\n", 15);
+	buf_addn(o, "</table></div>\n", 15);
 	if (nshow < v->nb + v->more)
-		outf(o, "<p>%d of %d backends shown</p>\n", nshow, v->nb + v->more);
-	put(o, html_tail, sizeof(html_tail) - 1);
+		buf_printf(o, "<p>%d of %d backends shown</p>\n", nshow, v->nb + v->more);
+	buf_addn(o, html_tail, sizeof(html_tail) - 1);
 	return 200;
 }
 
 /* GET /healthz */
 
 static int
-render_healthz(struct out *o, int nshow)
+render_healthz(struct buf *o, int nshow)
 {
 	(void)nshow;
 	if (A.v.draining) {
-		put(o, "draining\n", 9);
+		buf_addn(o, "draining\n", 9);
 		return 503;
 	}
-	put(o, "ok\n", 3);
+	buf_addn(o, "ok\n", 3);
 	return 200;
 }
 
@@ -1081,16 +1045,16 @@ route(const struct http_request *req, const struct page **pg)
 /* Renders pg into o, listing a quarter fewer backends each time the text
  * does not fit. Returns the HTTP status. */
 static int
-render(const struct page *pg, struct out *o)
+render(const struct page *pg, struct buf *o)
 {
 	int status;
 
 	gather(&A.v);
 	for (int n = A.v.nb;; n = n * 3 / 4) {
 		o->len = 0;
-		o->err = 0;
+		o->over = 0;
 		status = pg->render(o, n);
-		if (!o->err)
+		if (!o->over)
 			return status;
 		if (n == 0)
 			return 500;
@@ -1100,7 +1064,7 @@ render(const struct page *pg, struct out *o)
 /* Writes status, the fields and (unless head) the body, which starts at
  * c->out + HEADROOM, into c->out for flush(). */
 static void
-compose(struct client *c, int status, const char *ctype, const struct out *body, int head)
+compose(struct client *c, int status, const char *ctype, const struct buf *body, int head)
 {
 	char h[HEADROOM];
 	int n;
@@ -1152,7 +1116,7 @@ flush(struct client *c)
 static void
 answer(struct client *c, int status, const struct http_request *req)
 {
-	struct out o = { c->out + HEADROOM, OUT_MAX - HEADROOM, 0, 0 };
+	struct buf o = { c->out + HEADROOM, 0, OUT_MAX - HEADROOM, 0 };
 	const struct page *pg = NULL;
 	const char *ctype = "text/plain; charset=utf-8";
 	int head = 0;
@@ -1166,11 +1130,11 @@ answer(struct client *c, int status, const struct http_request *req)
 			status = render(pg, &o);
 		}
 	}
-	if (!pg || o.err) {
+	if (!pg || o.over) {
 		/* errors: just the status, no internal text */
-		o = (struct out){ c->out + HEADROOM, OUT_MAX - HEADROOM, 0, 0 };
+		o = (struct buf){ c->out + HEADROOM, 0, OUT_MAX - HEADROOM, 0 };
 		ctype = "text/plain; charset=utf-8";
-		outf(&o, "%d %s\n", status, http_reason(status));
+		buf_printf(&o, "%d %s\n", status, http_reason(status));
 	}
 	compose(c, status, ctype, &o, head);
 	c->st = AC_WRITE;

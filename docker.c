@@ -591,20 +591,7 @@ apierr(struct docker *d)
 
 /* checks; names are config or daemon data, never client input */
 
-static int
-okname(const char *s)
-{
-	size_t i;
-
-	if (!s || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') ||
-	    (s[0] >= '0' && s[0] <= '9')))
-		return 0;
-	for (i = 1; s[i]; i++)
-		if (i >= 127 || !strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-		    "0123456789_.-", s[i]))
-			return 0;
-	return 1;
-}
+#define NAMELEN 127  /* bytes of a container, instance set or id name */
 
 /* image references: [registry[:port]/]repo[:tag][@digest] */
 static int
@@ -892,9 +879,9 @@ docker_create(struct docker *d, const struct docker_spec *s, char id[65])
 
 	id[0] = '\0';
 	d->status = 0;
-	if (!okname(s->name))
+	if (!name_valid(s->name, NAMELEN))
 		return badname(d, "container name", s->name);
-	if (!okname(s->set))
+	if (!name_valid(s->set, NAMELEN))
 		return badname(d, "instance set name", s->set);
 	if (!okimage(s->image))
 		return fail(d, "invalid image name \"%.128s\"", s->image ? s->image : "(null)");
@@ -914,7 +901,7 @@ action(struct docker *d, const char *id, const char *what, const char *query, in
 {
 	char target[256];
 
-	if (!okname(id))
+	if (!name_valid(id, NAMELEN))
 		return badname(d, "container name or id", id);
 	snprintf(target, sizeof(target), DOCKER_API "/containers/%s/%s%s", id, what, query);
 	return call(d, "POST", target, NULL, extra_ms, SINK_BODY);
@@ -982,7 +969,7 @@ docker_remove(struct docker *d, const char *id)
 	char target[256];
 	int st;
 
-	if (!okname(id))
+	if (!name_valid(id, NAMELEN))
 		return badname(d, "container name or id", id);
 	snprintf(target, sizeof(target), DOCKER_API "/containers/%s?force=1", id);
 	if ((st = call(d, "DELETE", target, NULL, 0, SINK_BODY)) < 0)
@@ -1047,7 +1034,7 @@ docker_logs(struct docker *d, const char *id, int tail, char *out, size_t n)
 	int st;
 
 	out[0] = '\0';
-	if (!okname(id))
+	if (!name_valid(id, NAMELEN))
 		return badname(d, "container name or id", id);
 	snprintf(target, sizeof(target), DOCKER_API "/containers/%s/logs?stdout=1&stderr=1&tail=%d",
 	         id, tail);
@@ -1119,7 +1106,7 @@ docker_inspect(struct docker *d, const char *id, int port, struct docker_state *
 	int r;
 
 	memset(st, 0, sizeof(*st));
-	if (!okname(id))
+	if (!name_valid(id, NAMELEN))
 		return badname(d, "container name or id", id);
 	snprintf(target, sizeof(target), DOCKER_API "/containers/%s/json", id);
 	if ((r = call(d, "GET", target, NULL, 0, SINK_BODY)) < 0)
@@ -1198,7 +1185,7 @@ docker_list(struct docker *d, const char *set, int port, struct docker_ctr *out,
 	int st;
 
 	*n = 0;
-	if (!okname(set))
+	if (!name_valid(set, NAMELEN))
 		return badname(d, "instance set name", set);
 	if (filters(d, set, 0, f, sizeof(f)) < 0)
 		return -1;
@@ -1235,7 +1222,7 @@ docker_events_open(struct docker *d, const char *set)
 	char target[1024], f[768];
 	int n;
 
-	if (set && !okname(set))
+	if (set && !name_valid(set, NAMELEN))
 		return badname(d, "instance set name", set);
 	if (filters(d, set, 1, f, sizeof(f)) < 0)
 		return -1;

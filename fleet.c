@@ -1393,7 +1393,7 @@ fleet_events(void *arg)
 			atomic_fetch_add(&docker_errors, 1);
 			warn("docker events: %s; again in %d ms", docker_error(d), backoff);
 			usleep(backoff * 1000);
-			backoff = MIN(backoff * 2, 30000);
+			backoff = MIN(backoff * 2, BACKOFF_MAX);
 			continue;
 		}
 		if (!first) {

@@ -602,44 +602,31 @@ json_object_next(const struct json_val *obj, size_t *pos, struct json_val *key,
 	return 1;
 }
 
-/* writer */
-
-static void
-put(struct json_w *w, const char *s, size_t n)
-{
-	if (w->err)
-		return;
-	if (n >= w->cap - w->len) {
-		w->err = 1;
-		return;
-	}
-	memcpy(w->buf + w->len, s, n);
-	w->len += n;
-	w->buf[w->len] = '\0';
-}
+/* writer: b.cap leaves room for the NUL that json_w_end() adds; b.over is
+ * also set for calls out of order */
 
 /* checks the place of a value and writes the comma before it */
 static int
 beginval(struct json_w *w)
 {
-	if (w->err)
+	if (w->b.over)
 		return -1;
 	if (w->depth == 0) {
 		if (!w->first[0])
-			w->err = 1;  /* a second top-level value */
+			w->b.over = 1;  /* a second top-level value */
 		w->first[0] = 0;
-		return w->err ? -1 : 0;
+		return w->b.over ? -1 : 0;
 	}
 	if (w->open[w->depth - 1] == '{') {
 		if (!w->afterkey)
-			w->err = 1;
+			w->b.over = 1;
 		w->afterkey = 0;
-		return w->err ? -1 : 0;
+		return w->b.over ? -1 : 0;
 	}
 	if (!w->first[w->depth])
-		put(w, ",", 1);
+		buf_addn(&w->b, ",", 1);
 	w->first[w->depth] = 0;
-	return w->err ? -1 : 0;
+	return w->b.over ? -1 : 0;
 }
 
 static void
@@ -650,39 +637,39 @@ putstr(struct json_w *w, const char *s)
 	char hex[8];
 	int n;
 
-	put(w, "\"", 1);
-	while (p < end && !w->err) {
+	buf_addn(&w->b, "\"", 1);
+	while (p < end && !w->b.over) {
 		if (*p == '"' || *p == '\\') {
 			hex[0] = '\\';
 			hex[1] = *p;
-			put(w, hex, 2);
+			buf_addn(&w->b, hex, 2);
 			n = 1;
 		} else if (*p < 0x20) {
 			snprintf(hex, sizeof(hex), "\\u%04x", *p);
-			put(w, hex, 6);
+			buf_addn(&w->b, hex, 6);
 			n = 1;
 		} else if ((n = utf8len(p, end)) < 0) {
-			w->err = 1;
+			w->b.over = 1;
 			return;
 		} else {
-			put(w, (const char *)p, n);
+			buf_addn(&w->b, (const char *)p, n);
 		}
 		p += n;
 	}
-	put(w, "\"", 1);
+	buf_addn(&w->b, "\"", 1);
 }
 
 void
 json_w_init(struct json_w *w, char *buf, size_t cap)
 {
 	memset(w, 0, sizeof(*w));
-	w->buf = buf;
-	w->cap = cap;
 	w->first[0] = 1;
-	if (cap)
+	if (cap) {
+		w->b = (struct buf){ buf, 0, cap - 1, 0 };
 		buf[0] = '\0';
-	else
-		w->err = 1;
+	} else {
+		w->b.over = 1;
+	}
 }
 
 void
@@ -691,10 +678,10 @@ json_w_open(struct json_w *w, char c)
 	if (beginval(w) < 0)
 		return;
 	if ((c != '{' && c != '[') || w->depth >= JSON_MAXDEPTH) {
-		w->err = 1;
+		w->b.over = 1;
 		return;
 	}
-	put(w, &c, 1);
+	buf_addn(&w->b, &c, 1);
 	w->open[w->depth++] = c;
 	w->first[w->depth] = 1;
 }
@@ -703,25 +690,25 @@ void
 json_w_close(struct json_w *w)
 {
 	if (w->depth == 0 || w->afterkey) {
-		w->err = 1;
+		w->b.over = 1;
 		return;
 	}
 	w->depth--;
-	put(w, w->open[w->depth] == '{' ? "}" : "]", 1);
+	buf_addn(&w->b, w->open[w->depth] == '{' ? "}" : "]", 1);
 }
 
 void
 json_w_key(struct json_w *w, const char *k)
 {
 	if (w->depth == 0 || w->open[w->depth - 1] != '{' || w->afterkey) {
-		w->err = 1;
+		w->b.over = 1;
 		return;
 	}
 	if (!w->first[w->depth])
-		put(w, ",", 1);
+		buf_addn(&w->b, ",", 1);
 	w->first[w->depth] = 0;
 	putstr(w, k);
-	put(w, ":", 1);
+	buf_addn(&w->b, ":", 1);
 	w->afterkey = 1;
 }
 
@@ -738,20 +725,22 @@ json_w_int(struct json_w *w, long long v)
 	char num[32];
 
 	if (beginval(w) == 0)
-		put(w, num, snprintf(num, sizeof(num), "%lld", v));
+		buf_addn(&w->b, num, snprintf(num, sizeof(num), "%lld", v));
 }
 
 void
 json_w_bool(struct json_w *w, int b)
 {
 	if (beginval(w) == 0)
-		put(w, b ? "true" : "false", b ? 4 : 5);
+		buf_addn(&w->b, b ? "true" : "false", b ? 4 : 5);
 }
 
 int
 json_w_end(struct json_w *w)
 {
-	if (w->err || w->depth || w->afterkey || w->first[0] || w->len > 0x7fffffff)
+	if (w->b.p)
+		w->b.p[w->b.len] = '\0';
+	if (w->b.over || w->depth || w->afterkey || w->first[0] || w->b.len > 0x7fffffff)
 		return -1;
-	return (int)w->len;
+	return (int)w->b.len;
 }

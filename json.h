@@ -14,6 +14,8 @@
 
 #include <stddef.h>
 
+#include "util.h"
+
 #define JSON_MAXDEPTH 64  /* nesting deeper than this is malformed */
 
 enum json_type {
@@ -68,9 +70,7 @@ int json_object_next(const struct json_val *obj, size_t *pos, struct json_val *k
 
 /* Writer: a bounded builder. Errors are sticky; check json_w_end(). */
 struct json_w {
-	char *buf;
-	size_t cap, len;
-	int err;
+	struct buf b;                    /* over: did not fit, or calls out of order */
 	int depth;
 	int afterkey;                    /* a key was written; its value comes next */
 	char open[JSON_MAXDEPTH];        /* '{' or '[' for each open level */

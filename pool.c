@@ -12,8 +12,6 @@
 #include "pool.h"
 #include "util.h"
 
-#define BACKOFF_MAX 30000
-
 const char *const backend_state_name[NUM_B] = {
 	[B_STARTING] = "starting",
 	[B_UP]       = "up",

@@ -18,11 +18,25 @@
 #include "proxy.h"
 #include "util.h"
 
-/* outcomes of the request path beside HTTP statuses */
-enum {
+/* what a request step returns: ST_OK to go on, the status to answer with
+ * (its value is the HTTP code), or an outcome beside them */
+enum status {
+	ST_OK               = 0,
+	ST_BAD_REQUEST      = 400,
+	ST_REQUEST_TIMEOUT  = 408,
+	ST_FIELDS_TOO_LARGE = 431,
+	ST_BAD_GATEWAY      = 502,
+	ST_UNAVAILABLE      = 503,
+	ST_GATEWAY_TIMEOUT  = 504,
+	/* outcomes */
+	ST_ABORTED = -1,     /* no answer can be given (the client is gone, or
+	                        response bytes went out): close */
 	ST_STARTING = 1000,  /* send the "starting" page */
 	ST_HOLD,             /* nothing ready: park the request until something is */
 	ST_FAILING,          /* the app fails to start: 503 with the cause */
+	ST_STALE,            /* a cached backend connection failed before any
+	                        response byte: try again on a fresh one */
+	ST_UNANSWERED,       /* the backend failed or closed before any response byte */
 };
 
 /* conf is immutable after proxy_init(); the rest are atomics */
@@ -146,37 +160,13 @@ proxy_error(int fd, int status, const char *extra)
 		writeall(fd, buf, n);
 }
 
-/* bounded append to a head being built; -1 once it would overflow */
-struct out {
-	char *p;
-	size_t n, cap;
-	int err;
-};
-
 static void
-put(struct out *o, const char *s, size_t n)
+put_header(struct buf *o, const struct http_header *h)
 {
-	if (o->err || o->n + n > o->cap) {
-		o->err = 1;
-		return;
-	}
-	memcpy(o->p + o->n, s, n);
-	o->n += n;
-}
-
-static void
-puts_(struct out *o, const char *s)
-{
-	put(o, s, strlen(s));
-}
-
-static void
-put_header(struct out *o, const struct http_header *h)
-{
-	put(o, h->name, h->nlen);
-	put(o, ": ", 2);
-	put(o, h->value, h->vlen);
-	put(o, "\r\n", 2);
+	buf_addn(o, h->name, h->nlen);
+	buf_addn(o, ": ", 2);
+	buf_addn(o, h->value, h->vlen);
+	buf_addn(o, "\r\n", 2);
 }
 
 /* whether the comma-separated list v[0..vn) holds name[0..nn), any case */
@@ -225,23 +215,23 @@ static int
 build_request(struct exchange *x)
 {
 	struct http_request *r = &x->req;
-	struct out o = { x->w->obuf, 0, x->w->ocap, 0 };
+	struct buf o = { x->w->obuf, 0, x->w->ocap, 0 };
 	const struct http_header *h;
 	const char *host = r->authority ? r->authority : r->host;
 	size_t hostlen = r->authority ? r->alen : r->hostlen, i;
 	int xff = 0;
 
-	put(&o, r->method, r->mlen);
-	put(&o, " ", 1);
+	buf_addn(&o, r->method, r->mlen);
+	buf_addn(&o, " ", 1);
 	if (r->pathlen && r->path[0] == '?')
-		put(&o, "/", 1);
-	put(&o, r->path, r->pathlen);
-	puts_(&o, " HTTP/1.1\r\n");
+		buf_addn(&o, "/", 1);
+	buf_addn(&o, r->path, r->pathlen);
+	buf_add(&o, " HTTP/1.1\r\n");
 	/* RFC 9112 3.2: HTTP/1.1 needs Host, empty when the client gave none */
-	puts_(&o, "Host: ");
+	buf_add(&o, "Host: ");
 	if (host)
-		put(&o, host, hostlen);
-	puts_(&o, "\r\n");
+		buf_addn(&o, host, hostlen);
+	buf_add(&o, "\r\n");
 	for (i = 0; i < r->nhdr; i++) {
 		h = &r->hdr[i];
 		if (http_eq(h->name, h->nlen, "host") || http_eq(h->name, h->nlen, "expect") ||
@@ -256,26 +246,26 @@ build_request(struct exchange *x)
 		}
 		put_header(&o, h);
 	}
-	puts_(&o, "X-Forwarded-For: ");
+	buf_add(&o, "X-Forwarded-For: ");
 	for (i = 0; xff && i < r->nhdr; i++) {
 		h = &r->hdr[i];
 		if (http_eq(h->name, h->nlen, "x-forwarded-for") && h->vlen) {
-			put(&o, h->value, h->vlen);
-			put(&o, ", ", 2);
+			buf_addn(&o, h->value, h->vlen);
+			buf_addn(&o, ", ", 2);
 		}
 	}
-	puts_(&o, x->c->peer);
-	puts_(&o, "\r\nX-Forwarded-Proto: http\r\n");
+	buf_add(&o, x->c->peer);
+	buf_add(&o, "\r\nX-Forwarded-Proto: http\r\n");
 	if (host) {
-		puts_(&o, "X-Forwarded-Host: ");
-		put(&o, host, hostlen);
-		puts_(&o, "\r\n");
+		buf_add(&o, "X-Forwarded-Host: ");
+		buf_addn(&o, host, hostlen);
+		buf_add(&o, "\r\n");
 	}
-	puts_(&o, r->minor ? "Via: 1.1 prescal\r\n" : "Via: 1.0 prescal\r\n");
+	buf_add(&o, r->minor ? "Via: 1.1 prescal\r\n" : "Via: 1.0 prescal\r\n");
 	if (r->upgrade)
-		puts_(&o, "Connection: upgrade\r\n");
-	puts_(&o, "\r\n");
-	return o.err ? -1 : (int)o.n;
+		buf_add(&o, "Connection: upgrade\r\n");
+	buf_add(&o, "\r\n");
+	return o.over ? -1 : (int)o.len;
 }
 
 /* whether a failed attempt may be sent again: nothing of the body was read */
@@ -420,13 +410,13 @@ client_fill(struct exchange *x, size_t max)
 		if (r > 0) {
 			c->len += r;
 			x->rx += r;
-			return 0;
+			return ST_OK;
 		}
 		if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
-			return -1;
+			return ST_ABORTED;
 		if (errno != EINTR && wait_peer(x, c->fd, POLLIN, x->rx_start, x->rx,
 		                                C.body_timeout) < 0)
-			return 408;
+			return ST_REQUEST_TIMEOUT;
 	}
 }
 
@@ -451,15 +441,15 @@ body_length(struct exchange *x)
 		if (c->len == 0) {
 			r = client_fill(x, MIN(left, (unsigned long long)c->cap));
 			if (r)
-				return r == 408 ? 408 : 400;
+				return r == ST_REQUEST_TIMEOUT ? r : ST_BAD_REQUEST;
 		}
 		n = MIN((unsigned long long)c->len, left);
 		if (writeall(x->bfd, c->buf, n) < 0)
-			return 502;
+			return ST_BAD_GATEWAY;
 		consume(c, n);
 		left -= n;
 	}
-	return 0;
+	return ST_OK;
 }
 
 /* whether the chunked body bytes in c->buf from off on are malformed */
@@ -499,22 +489,22 @@ body_chunked(struct exchange *x)
 		while (!ch.done && off < c->len) {
 			n = http_chunked_step(&ch, c->buf + off, c->len - off, &C.lim, &data, &dlen);
 			if (n < 0)
-				return 400;
+				return ST_BAD_REQUEST;
 			off += n;
 			if (n == 0)
 				break;
 		}
 		if (off && writeall(x->bfd, c->buf, off) < 0)
-			return 502;
+			return ST_BAD_GATEWAY;
 		consume(c, off);
 		if (ch.done)
 			break;
 		if (c->len == c->cap)
-			return 400;  /* a framing line longer than the buffer */
+			return ST_BAD_REQUEST;  /* a framing line longer than the buffer */
 		if ((r = client_fill(x, c->cap)))
-			return r == 408 ? 408 : 400;
+			return r == ST_REQUEST_TIMEOUT ? r : ST_BAD_REQUEST;
 	}
-	return 0;
+	return ST_OK;
 }
 
 /* sends the request head and body; returns a status */
@@ -522,19 +512,19 @@ static int
 send_request(struct exchange *x, int hlen)
 {
 	if (writeall(x->bfd, x->w->obuf, hlen) < 0)
-		return 502;
+		return ST_BAD_GATEWAY;
 	x->rx_start = now_ms();
 	if (x->req.expect100 && x->req.minor == 1 && x->req.body != HTTP_BODY_NONE &&
 	    x->c->len == 0) {
 		/* we read the body ourselves, so we answer the expectation (RFC 9110 10.1.1) */
 		if (writeall(x->c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25) < 0)
-			return 400;
+			return ST_BAD_REQUEST;
 	}
 	if (x->req.body == HTTP_BODY_LENGTH)
 		return body_length(x);
 	if (x->req.body == HTTP_BODY_CHUNKED)
 		return body_chunked(x);
-	return 0;
+	return ST_OK;
 }
 
 /* reads a response head into w->rbuf; returns 0, or a status; *got bytes read */
@@ -550,17 +540,17 @@ read_response_head(struct exchange *x, size_t *got, int *hlen)
 		if (*got) {
 			*hlen = http_parse_response(w->rbuf, *got, &C.lim, is_head, &x->res);
 			if (*hlen > 0)
-				return 0;
+				return ST_OK;
 			if (*hlen == -1)
-				return 502;
+				return ST_BAD_GATEWAY;
 		}
 		do
 			r = recv(x->bfd, w->rbuf + *got, w->rcap - *got, 0);
 		while (r < 0 && errno == EINTR);
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return 504;
+			return ST_GATEWAY_TIMEOUT;
 		if (r <= 0)
-			return *got == 0 ? -1 : 502;  /* -1: closed before any byte */
+			return *got == 0 ? ST_UNANSWERED : ST_BAD_GATEWAY;
 		*got += r;
 	}
 }
@@ -570,15 +560,13 @@ static int
 build_response(struct exchange *x, int dechunk)
 {
 	struct http_response *s = &x->res;
-	struct out o = { x->w->obuf, 0, x->w->ocap, 0 };
+	struct buf o = { x->w->obuf, 0, x->w->ocap, 0 };
 	int te = http_header_find(s->hdr, s->nhdr, "transfer-encoding") != NULL;
-	char line[64];
 	size_t i;
 
-	snprintf(line, sizeof(line), "HTTP/1.1 %d ", s->status);
-	puts_(&o, line);
-	put(&o, s->reason, s->rlen);
-	puts_(&o, "\r\n");
+	buf_printf(&o, "HTTP/1.1 %d ", s->status);
+	buf_addn(&o, s->reason, s->rlen);
+	buf_add(&o, "\r\n");
 	for (i = 0; i < s->nhdr; i++) {
 		const struct http_header *h = &s->hdr[i];
 		if (hop_by_hop(s->hdr, s->nhdr, h, s->status == 101))
@@ -592,13 +580,13 @@ build_response(struct exchange *x, int dechunk)
 		put_header(&o, h);
 	}
 	if (s->status == 101)
-		puts_(&o, "Connection: upgrade\r\n");
+		buf_add(&o, "Connection: upgrade\r\n");
 	else if (!x->keep)
-		puts_(&o, "Connection: close\r\n");
+		buf_add(&o, "Connection: close\r\n");
 	else if (x->req.minor == 0)
-		puts_(&o, "Connection: keep-alive\r\n");
-	puts_(&o, "\r\n");
-	return o.err ? -1 : (int)o.n;
+		buf_add(&o, "Connection: keep-alive\r\n");
+	buf_add(&o, "\r\n");
+	return o.over ? -1 : (int)o.len;
 }
 
 /* writes the pending response head (if any) and p[0..n) in one sendmsg,
@@ -718,9 +706,9 @@ handoff(struct exchange *x, size_t have, size_t hlen)
 	struct conn *c = x->c;
 
 	if (have > hlen && to_client(x, x->w->rbuf + hlen, have - hlen) < 0)
-		return -1;
+		return ST_ABORTED;
 	if (c->len && writeall(x->bfd, c->buf, c->len) < 0)
-		return -1;
+		return ST_ABORTED;
 	c->len = 0;
 	atomic_fetch_add(&x->b->tunnels, 1);
 	c->tun_fd = x->bfd;
@@ -729,7 +717,7 @@ handoff(struct exchange *x, size_t have, size_t hlen)
 	x->b = NULL;
 	x->tunslot = 0;
 	x->handoff = 1;
-	return 0;
+	return ST_OK;
 }
 
 void
@@ -826,15 +814,15 @@ starting_page(int fd)
 
 /* appends s to o with &, <, >, " escaped */
 static void
-put_html(struct out *o, const char *s)
+put_html(struct buf *o, const char *s)
 {
 	for (; *s; s++) {
 		switch (*s) {
-		case '&': put(o, "&amp;", 5); break;
-		case '<': put(o, "&lt;", 4); break;
-		case '>': put(o, "&gt;", 4); break;
-		case '"': put(o, "&quot;", 6); break;
-		default:  put(o, s, 1); break;
+		case '&': buf_addn(o, "&amp;", 5); break;
+		case '<': buf_addn(o, "&lt;", 4); break;
+		case '>': buf_addn(o, "&gt;", 4); break;
+		case '"': buf_addn(o, "&quot;", 6); break;
+		default:  buf_addn(o, s, 1); break;
 		}
 	}
 }
@@ -845,7 +833,7 @@ static void
 failing_answer(struct exchange *x)
 {
 	char cause[POOL_CAUSE], body[6 * POOL_CAUSE + 512], head[320];
-	struct out o = { body, 0, sizeof(body), 0 };
+	struct buf o = { body, 0, sizeof(body), 0 };
 	int retry = pool_failing(cause, sizeof(cause)), n;
 
 	if (!retry) {  /* the back-off ended meanwhile */
@@ -853,25 +841,23 @@ failing_answer(struct exchange *x)
 		retry = 1;
 	}
 	if (x->html) {
-		n = snprintf(head, sizeof(head), "<!doctype html><html><head><meta charset=\"utf-8\">"
-		             "<meta http-equiv=\"refresh\" content=\"%d\"><title>Failed to start"
-		             "</title></head><body style=\"font-family:sans-serif;margin:3em\">"
-		             "<h1>Failed to start</h1><p>", retry);
-		put(&o, head, n);
+		buf_printf(&o, "<!doctype html><html><head><meta charset=\"utf-8\">"
+		           "<meta http-equiv=\"refresh\" content=\"%d\"><title>Failed to start"
+		           "</title></head><body style=\"font-family:sans-serif;margin:3em\">"
+		           "<h1>Failed to start</h1><p>", retry);
 		put_html(&o, cause);
-		n = snprintf(head, sizeof(head), "</p><p>The next try is in %d s; this page "
-		             "reloads by itself.</p></body></html>\n", retry);
-		put(&o, head, n);
+		buf_printf(&o, "</p><p>The next try is in %d s; this page "
+		           "reloads by itself.</p></body></html>\n", retry);
 	} else {
-		put(&o, cause, strlen(cause));
-		put(&o, "\n", 1);
+		buf_add(&o, cause);
+		buf_add(&o, "\n");
 	}
 	n = snprintf(head, sizeof(head), "HTTP/1.1 503 Service Unavailable\r\n"
 	             "Content-Type: %s; charset=utf-8\r\nContent-Length: %zu\r\n"
 	             "Retry-After: %d\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
-	             x->html ? "text/html" : "text/plain", o.n, retry);
+	             x->html ? "text/html" : "text/plain", o.len, retry);
 	if (writeall(x->c->fd, head, n) == 0 && !x->is_head)
-		writeall(x->c->fd, body, o.n);
+		writeall(x->c->fd, body, o.len);
 }
 
 /* answers with an error unless response bytes already went out */
@@ -883,20 +869,20 @@ fail(struct exchange *x, int status)
 			starting_page(x->c->fd);
 		else
 			failing_answer(x);
-		x->status = 503;
+		x->status = ST_UNAVAILABLE;
 		return PROXY_CLOSE;
 	}
 	if (!x->sent_any) {
-		const char *extra = status == 503 ? "Retry-After: 1\r\n" : NULL;
+		const char *extra = status == ST_UNAVAILABLE ? "Retry-After: 1\r\n" : NULL;
 		proxy_error(x->c->fd, status, extra);
 		x->status = status;
 	}
 	return PROXY_CLOSE;
 }
 
-/* one attempt: connect, send, read the response head; returns 0 or a status,
- * -1 when a reused connection failed before any response byte, -3 when a
- * fresh one did */
+/* one attempt: connect, send, read the response head; returns ST_OK, a
+ * status, ST_STALE when a reused connection failed before any response
+ * byte, or ST_UNANSWERED when a fresh one did */
 static int
 attempt(struct exchange *x, int hlen, size_t *got, int *rhlen,
         struct backend **tried, int *ntried)
@@ -908,20 +894,20 @@ attempt(struct exchange *x, int hlen, size_t *got, int *rhlen,
 	if (C.access_log)
 		snprintf(x->lback, sizeof(x->lback), "%s", x->b->name);
 	if ((r = send_request(x, hlen)))
-		return r != 502 ? r : x->reused ? -1 : -3;
+		return r != ST_BAD_GATEWAY ? r : x->reused ? ST_STALE : ST_UNANSWERED;
 	*got = 0;
 	for (;;) {
 		r = read_response_head(x, got, rhlen);
-		if (r == -1)
-			return x->reused ? -1 : -3;
+		if (r == ST_UNANSWERED)
+			return x->reused ? ST_STALE : ST_UNANSWERED;
 		if (r)
 			return r;
 		if (x->res.status >= 200 || x->res.status == 101)
-			return 0;
+			return ST_OK;
 		/* 1xx: forward informational responses but our own 100 */
 		if (x->res.status != 100 && x->req.minor == 1 &&
 		    to_client(x, x->w->rbuf, *rhlen) < 0)
-			return 400;
+			return ST_BAD_REQUEST;
 		memmove(x->w->rbuf, x->w->rbuf + *rhlen, *got - *rhlen);
 		*got -= *rhlen;
 	}
@@ -972,7 +958,7 @@ respond(struct exchange *x, size_t got, int rhlen)
 	int n;
 
 	if (x->res.status == 101 && !upgraded(x))
-		return 502;
+		return ST_BAD_GATEWAY;
 	/* bytes after a complete body-less response are nobody's answer */
 	if (x->res.body == HTTP_BODY_NONE && got > (size_t)rhlen && x->res.status != 101)
 		x->bkeep = 0;
@@ -982,20 +968,20 @@ respond(struct exchange *x, size_t got, int rhlen)
 	if (x->res.body == HTTP_BODY_CLOSE || dechunk)
 		x->keep = 0;
 	if ((n = build_response(x, dechunk)) < 0)
-		return 502;
+		return ST_BAD_GATEWAY;
 	x->pend = x->w->obuf;
 	x->pendlen = n;
 	if (x->res.status == 101 || x->res.body == HTTP_BODY_NONE || got == (size_t)rhlen) {
 		/* nothing to send along: the head goes alone */
 		if (to_client(x, NULL, 0) < 0)
-			return -1;
+			return ST_ABORTED;
 	}
 	if (x->res.status == 101)
 		return handoff(x, got, rhlen);
 	memmove(x->w->rbuf, x->w->rbuf + rhlen, got - rhlen);
 	if (relay_body(x, got - rhlen, dechunk) < 0)
-		return -1;
-	return 0;
+		return ST_ABORTED;
+	return ST_OK;
 }
 
 /* sends the request to backends until one answers with a head, retrying
@@ -1009,11 +995,11 @@ forward(struct exchange *x, int hlen, size_t *got, int *rhlen)
 
 	for (;;) {
 		r = attempt(x, hlen, got, rhlen, tried, &ntried);
-		if (r != -1 && r != -3)
+		if (r != ST_STALE && r != ST_UNANSWERED)
 			return r;
 		close(x->bfd);
 		x->bfd = -1;
-		if (r == -1) {
+		if (r == ST_STALE) {
 			/* a stale cached connection: once more on a fresh one, if the
 			 * method allows it (RFC 9110 9.2.2): the backend may have got
 			 * the request before it closed, as a draining instance that is
@@ -1021,16 +1007,16 @@ forward(struct exchange *x, int hlen, size_t *got, int *rhlen)
 			pool_done(x->b, 1);
 			ntried--;
 			x->fresh = 1;
-			r = again-- && x->idem ? 0 : 502;
+			r = again-- && x->idem ? ST_OK : ST_BAD_GATEWAY;
 		} else {
 			/* closed before answering (a dying instance): another backend */
 			warn("backend %s closed the connection before answering", x->b->name);
 			pool_done(x->b, 0);
-			r = x->idem ? 0 : 502;
+			r = x->idem ? ST_OK : ST_BAD_GATEWAY;
 		}
 		x->b = NULL;
 		if (r || !replayable(x))
-			return 502;
+			return ST_BAD_GATEWAY;
 	}
 }
 
@@ -1049,7 +1035,7 @@ prepare(struct exchange *x)
 	}
 	x->req.hdr = x->w->hdr;
 	if ((x->head_len = http_parse_request(x->c->buf, x->c->len, &C.lim, &x->req)) < 0)
-		return x->req.status ? x->req.status : 400;
+		return x->req.status ? x->req.status : ST_BAD_REQUEST;
 	if (C.access_log)
 		snprintf(x->lreq, sizeof(x->lreq), "%.*s %.*s HTTP/1.%d",
 		         (int)MIN(x->req.mlen, 32), x->req.method, (int)MIN(x->req.tlen, 256),
@@ -1058,7 +1044,7 @@ prepare(struct exchange *x)
 	x->is_head = x->req.mlen == 4 && !memcmp(x->req.method, "HEAD", 4);
 	x->idem = idempotent(x);
 	x->html = C.starting_page && wants_html(x);
-	return 0;
+	return ST_OK;
 }
 
 /* the steps before the head may leave c->buf: parse, rewrite, check, pick */
@@ -1070,25 +1056,25 @@ begin(struct exchange *x, int *hlen)
 	if ((r = prepare(x)))
 		return r;
 	if ((*hlen = build_request(x)) < 0)
-		return 431;
+		return ST_FIELDS_TOO_LARGE;
 	/* what we already hold of a chunked body is malformed: no backend sees any of it */
 	if (x->req.body == HTTP_BODY_CHUNKED && bad_chunks(x->c, x->head_len))
-		return 400;
+		return ST_BAD_REQUEST;
 	if ((r = first_pick(x)))
 		return r;
 	if (x->req.upgrade) {
 		if (atomic_fetch_add(&tunnels_open, 1) >= C.max_tunnels) {
 			atomic_fetch_sub(&tunnels_open, 1);
 			release_backend(x, 1);
-			return 503;
+			return ST_UNAVAILABLE;
 		}
 		x->tunslot = 1;
 	}
-	return 0;
+	return ST_OK;
 }
 
-/* forwards the request and relays the response; returns 0, a status to
- * answer with, or -1 once the answer cannot be given */
+/* forwards the request and relays the response; returns ST_OK, a status to
+ * answer with, or ST_ABORTED once the answer cannot be given */
 static int
 exchange(struct exchange *x, int hlen)
 {
@@ -1097,18 +1083,18 @@ exchange(struct exchange *x, int hlen)
 
 	if ((r = forward(x, hlen, &got, &rhlen))) {
 		x->bkeep = 0;
-		release_backend(x, r != 502 && r != 504);
+		release_backend(x, r != ST_BAD_GATEWAY && r != ST_GATEWAY_TIMEOUT);
 		return r;
 	}
 	if ((r = respond(x, got, rhlen))) {
 		x->bkeep = 0;
-		release_backend(x, r < 0);
+		release_backend(x, r == ST_ABORTED);
 		return r;
 	}
 	if (!x->res.keepalive)
 		x->bkeep = 0;
 	release_backend(x, 1);
-	return 0;
+	return ST_OK;
 }
 
 int
@@ -1119,16 +1105,16 @@ proxy_serve(struct worker *w, struct conn *c)
 
 	if ((r = begin(&x, &hlen)) == ST_HOLD)
 		return PROXY_HOLD;  /* the head stays in c->buf for the next try */
-	if (r == 0) {
+	if (r == ST_OK) {
 		consume(c, x.head_len);
 		r = exchange(&x, hlen);
 	}
-	if (r > 0)
+	if (r != ST_OK && r != ST_ABORTED)
 		fail(&x, r);
 	if (x.tunslot)
 		atomic_fetch_sub(&tunnels_open, 1);
 	count(&x);
 	if (x.handoff)
 		return PROXY_TUNNEL;
-	return r == 0 && x.keep ? PROXY_KEEP : PROXY_CLOSE;
+	return r == ST_OK && x.keep ? PROXY_KEEP : PROXY_CLOSE;
 }

@@ -7,18 +7,6 @@
 #include "util.h"
 
 #define BACKOFF_FIRST 1000
-#define BACKOFF_MAX   30000
-
-static int
-valid_name(const char *s)
-{
-	if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9')))
-		return 0;
-	for (; *s; s++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-", *s))
-			return 0;
-	return 1;
-}
 
 void
 scale_default_name(struct scale_conf *c, const char *listen)
@@ -34,8 +22,7 @@ scale_default_name(struct scale_conf *c, const char *listen)
 		char ch = listen[i];
 		if (ch == '[' || ch == ']')
 			continue;
-		host[k++] = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-		                   "0123456789_.-", ch) ? ch : '_';
+		host[k++] = name_valid_char(ch) ? ch : '_';
 	}
 	host[k] = '\0';
 	if (!k || !strcmp(host, "0.0.0.0") || !strcmp(host, "__") || !strcmp(host, "_"))
@@ -57,7 +44,7 @@ scale_check_conf(const struct scale_conf *c, FILE *err)
 			return -1;
 		}
 	}
-	if (!valid_name(c->name) || strlen(c->name) > 48) {
+	if (!name_valid(c->name, 48)) {
 		fprintf(err, "prescal: -n '%s': use up to 48 of [a-zA-Z0-9][a-zA-Z0-9_.-]\n", c->name);
 		return -1;
 	}

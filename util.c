@@ -288,3 +288,56 @@ parse_int(const char *s, long lo, long hi, long *out)
 	*out = v;
 	return 0;
 }
+
+void
+buf_addn(struct buf *b, const char *s, size_t n)
+{
+	if (b->over || n > b->cap - b->len) {
+		b->over = 1;
+		return;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+}
+
+void
+buf_add(struct buf *b, const char *s)
+{
+	buf_addn(b, s, strlen(s));
+}
+
+void
+buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->over)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= b->cap - b->len)
+		b->over = 1;
+	else
+		b->len += n;
+}
+
+int
+name_valid_char(int c)
+{
+	return c && strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-", c);
+}
+
+int
+name_valid(const char *s, size_t max)
+{
+	size_t i;
+
+	if (!s || !name_valid_char(s[0]) || s[0] == '_' || s[0] == '.' || s[0] == '-')
+		return 0;
+	for (i = 1; s[i]; i++)
+		if (i >= max || !name_valid_char(s[i]))
+			return 0;
+	return 1;
+}

@@ -1,6 +1,8 @@
 /* See LICENSE file for copyright and license details. */
 /* util.h: logging, time, socket and parsing helpers. Helpers return 0 or
  * -1 with errno set unless said otherwise. */
+#ifndef UTIL_H
+#define UTIL_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -9,6 +11,8 @@
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#define BACKOFF_MAX 30000  /* ms: a doubling retry back-off stops growing here */
 
 /* Prints "prescal: msg" to stderr and exits 1. A format ending in ':'
  * appends strerror(errno). Start-up only. */
@@ -55,3 +59,30 @@ char *addr_str(const struct sockaddr_storage *ss, char *buf, size_t n);
 
 /* Parses a decimal int in [lo, hi]. Returns 0, or -1 if not one. */
 int parse_int(const char *s, long lo, long hi, long *out);
+
+/* A bounded writer into p[0..cap), which the caller owns. over is sticky:
+ * what does not fit is dropped, and so is everything after it. Nothing
+ * here allocates or blocks. */
+struct buf {
+	char *p;
+	size_t len, cap;
+	int over;
+};
+
+/* Appends s[0..n), or sets over if it does not fit. */
+void buf_addn(struct buf *b, const char *s, size_t n);
+
+/* Appends the string s, or sets over. */
+void buf_add(struct buf *b, const char *s);
+
+/* Appends printf output, or sets over unless it fits with a NUL after it. */
+void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Returns 1 if c may be in a container or instance set name, else 0. */
+int name_valid_char(int c);
+
+/* Returns 1 if s is a container or instance set name of at most max bytes,
+ * [a-zA-Z0-9][a-zA-Z0-9_.-]*, else 0 (also for NULL). */
+int name_valid(const char *s, size_t max);
+
+#endif
