@@ -4,9 +4,9 @@
 
 include config.mk
 
-SRC = prescal.c proxy.c http.c pool.c docker.c json.c scale.c fleet.c admin.c hist.c util.c
+SRC = prescal.c proxy.c http.c pool.c docker.c json.c scale.c fleet.c app.c conf.c admin.c hist.c util.c
 OBJ = $(SRC:.c=.o)
-HDR = http.h pool.h docker.h json.h scale.h fleet.h util.h proxy.h admin.h hist.h
+HDR = http.h pool.h docker.h json.h scale.h fleet.h app.h conf.h util.h proxy.h admin.h hist.h
 
 TCFLAGS = $(PCPPFLAGS) $(PCFLAGS) -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=all -I.

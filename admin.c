@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 #include "pool.h"
 #include "scale.h"
 #include "fleet.h"
+#include "app.h"
 #include "hist.h"
 #include "admin.h"
 
@@ -66,7 +68,8 @@ struct view {
 	long open, idle;
 	struct proxy_stats px;
 	struct pool_stats pl;
-	struct fleet_stats sc;
+	struct fleet_stats sc;     /* the first scaled app's */
+	int scaled;                /* scaled apps */
 	int nb;                    /* backends in b[] */
 	int more;                  /* backends that did not fit b[] */
 };
@@ -178,6 +181,33 @@ copy_backend(struct backend *b, void *arg)
 		d->status[i] = atomic_load(&b->status[i]);
 }
 
+/* adds one app's pool and scaler to the view (its owner's lock is held) */
+static void
+gather_app(struct app *a, void *arg)
+{
+	struct view *v = arg;
+	struct pool_stats pl;
+	struct fleet_stats sc;
+
+	pool_get_stats(a->pool, &pl);
+	v->pl.total += pl.total;
+	v->pl.up += pl.up;
+	v->pl.starting += pl.starting;
+	v->pl.down += pl.down;
+	v->pl.draining += pl.draining;
+	v->pl.paused += pl.paused;
+	v->pl.inflight += pl.inflight;
+	v->pl.tunnels += pl.tunnels;
+	v->pl.waiting += pl.waiting;
+	v->pl.held_total += pl.held_total;
+	v->pl.hold_rejected += pl.hold_rejected;
+	if (a->fleet && !v->scaled++) {
+		fleet_get_stats(a->fleet, &sc);
+		v->sc = sc;
+	}
+	pool_foreach(a->pool, copy_backend, v);
+}
+
 static void
 gather(struct view *v)
 {
@@ -187,10 +217,8 @@ gather(struct view *v)
 	if (A.conf.conns)
 		A.conf.conns(&v->open, &v->idle);
 	proxy_get_stats(&v->px);
-	pool_get_stats(&v->pl);
-	if (A.conf.scaling)
-		fleet_get_stats(&v->sc);
-	pool_foreach(copy_backend, v);
+	if (A.conf.each_app)
+		A.conf.each_app(gather_app, v);
 	A.nhs = A.conf.hist ? hist_samples(A.conf.hist, A.hs, HIST_LEN) : 0;
 	A.nhev = A.conf.hist ? hist_events(A.conf.hist, A.hev, HIST_NEV) : 0;
 }

@@ -5,6 +5,8 @@
  * loopback address it answers only a loopback Host. Nothing here touches
  * the request path. */
 
+struct app;
+
 struct admin_conf {
 	int scaling;                       /* 1 with -i: include the scaler */
 	const char *image, *set;           /* -i, -n */
@@ -12,6 +14,8 @@ struct admin_conf {
 	int (*draining)(void);             /* 1 once SIGTERM arrived */
 	void (*conns)(long *open, long *idle); /* client connections now */
 	struct hist *hist;                 /* the set's history (hist.c), or NULL */
+	/* calls fn(app, arg) for each app, with the apps' lock held for reading */
+	void (*each_app)(void (*fn)(struct app *a, void *arg), void *arg);
 };
 
 /* Opens the admin listening socket for addr ("[host:]port"). Returns the

@@ -13,10 +13,10 @@
 
 /* one (host, path) of an app; a table keeps them most specific first */
 struct route {
-	const char *host;      /* "" for none, "*.x" for a wildcard */
+	char host[APP_HOSTLEN];  /* "" for none, "*.x" for a wildcard */
 	size_t hostlen;
-	int kind;              /* R_EXACT, R_WILD, R_ANY */
-	const char *path;
+	int kind;                /* R_EXACT, R_WILD, R_ANY */
+	char path[APP_PATHLEN];
 	size_t pathlen;
 	struct app *app;
 };
@@ -115,17 +115,17 @@ routes_build(struct app *const *apps, int n, char *err, size_t errn)
 		const struct app_conf *c = &apps[i]->c;
 		for (k = 0; k < (c->nhost ? c->nhost : 1); k++) {
 			struct route *r = &rt->r[rt->n++];
-			r->host = c->nhost ? c->host[k] : "";
+			snprintf(r->host, sizeof(r->host), "%s", c->nhost ? c->host[k] : "");
 			r->hostlen = strlen(r->host);
 			r->kind = !c->nhost ? R_ANY : r->host[0] == '*' ? R_WILD : R_EXACT;
-			r->path = c->path;
-			r->pathlen = strlen(c->path);
+			snprintf(r->path, sizeof(r->path), "%s", c->path);
+			r->pathlen = strlen(r->path);
 			/* "/" and "" both match every path */
 			if (r->pathlen == 1)
 				r->pathlen = 0;
 			r->app = apps[i];
 		}
-		if (!strcmp(c->name, "default"))
+		if (!strcmp(apps[i]->name, "default"))
 			rt->def = apps[i];
 	}
 	qsort(rt->r, rt->n, sizeof(*rt->r), cmp);
@@ -133,8 +133,8 @@ routes_build(struct app *const *apps, int n, char *err, size_t errn)
 		struct route *a = &rt->r[i - 1], *b = &rt->r[i];
 		if (a->kind == b->kind && !strcmp(a->host, b->host) && a->pathlen == b->pathlen &&
 		    !memcmp(a->path, b->path, a->pathlen)) {
-			snprintf(err, errn, "apps %s and %s both match host %s path %s", a->app->c.name,
-			         b->app->c.name, a->host[0] ? a->host : "(any)",
+			snprintf(err, errn, "apps %s and %s both match host %s path %s", a->app->name,
+			         b->app->name, a->host[0] ? a->host : "(any)",
 			         a->pathlen ? a->path : "/");
 			routes_free(rt);
 			return NULL;

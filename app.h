@@ -40,9 +40,14 @@ struct fleet;
 
 /* one app at run time */
 struct app {
-	struct app_conf c;                  /* replaced by a reload (main only) */
+	char name[APP_NAME];                /* c.name, for good: a reload that renames
+	                                       an app removes one and adds another */
+	struct app_conf c;                  /* changed by a reload: main writes it, and
+	                                       others read it, under the owner's lock */
+	/* what the request path reads; a reload stores new values */
+	_Atomic long hold_timeout, starting_page;
 	struct pool *pool;
-	struct fleet *fleet;                /* NULL when the app is not scaled */
+	struct fleet *_Atomic fleet;        /* NULL when the app is not scaled */
 	void *owner;                        /* the caller's (prescal.c: held list) */
 	atomic_int refs;                    /* routes + requests that hold it */
 	int removed;                        /* a reload removed it: no new requests */
@@ -65,7 +70,7 @@ const char *app_check_path(const char *p);
  * host, the longest path prefix). An app named "default" also gets the
  * requests nothing matches. Two apps with the same host and path are an
  * error written to err[0..errn). Returns the table, or NULL. The table
- * takes a reference to each app. */
+ * copies what it needs of each app's c and takes a reference to it. */
 struct routes *routes_build(struct app *const *apps, int n, char *err, size_t errn);
 
 /* Frees rt and drops its references (apps are not freed: app_put does). */

@@ -12,6 +12,7 @@
  * keys override the defaults for that app. With no block, the keys (and
  * the flags -b -i -p -m -M -c -n) define one app that matches every host.
  */
+#include <errno.h>
 #include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -43,7 +44,7 @@ struct option {
 #define GS(f) G(f), sizeof(((struct settings *)0)->f)
 #define AS(f) A(f), sizeof(((struct app_conf *)0)->f)
 
-static const struct option opts[] = {
+static struct option opts[] = {  /* const but threads' bound: conf_init() */
 	{ 'l', "listen",            O_STR,  GS(listen), 0, 0, NULL },
 	{ 'a', "admin",             O_STR,  GS(admin), 0, 0, NULL },
 	{ 't', "threads",           O_INT,  G(threads), 0, 0, 65536, NULL },
@@ -99,6 +100,14 @@ static const struct option opts[] = {
 	{ 0, "min_paused",          O_INT,  A(sc.min_paused), 0, 0, 1000, NULL },
 	{ 0, "max_paused",          O_INT,  A(sc.max_paused), 0, 0, 1000, NULL },
 };
+
+void
+conf_init(long threads_max)
+{
+	for (size_t i = 0; i < LEN(opts); i++)
+		if (opts[i].scope == GLOBAL && opts[i].off == offsetof(struct settings, threads))
+			opts[i].hi = threads_max;
+}
 
 /* whether val is one of the space-separated words of list */
 static int
@@ -254,16 +263,15 @@ from_rules(struct settings *s, const struct conf_rule *r, FILE *err)
 		a.path[0] = '\0';
 		snprintf(a.file, sizeof(a.file), "config.h");
 		snprintf(a.name, sizeof(a.name), "%s", r->name);
-		if ((r->hosts && r->hosts[0] && (e = set(o = by_key("host"), where(o, s, &a),
-		                                          r->hosts, msg, sizeof(msg)))) ||
-		    (r->path && (e = set(o = by_key("path"), where(o, s, &a), r->path, msg,
-		                         sizeof(msg)))) ||
-		    (r->backends && (e = set(o = by_key("backend"), where(o, s, &a), r->backends,
-		                             msg, sizeof(msg)))) ||
-		    (r->image && (e = set(o = by_key("image"), where(o, s, &a), r->image, msg,
-		                          sizeof(msg))))) {
-			fprintf(err, "prescal: config.h: apps[] %s: %s: %s\n", r->name, o->key, e);
-			return -1;
+		static const char *const keys[] = { "host", "path", "backend", "image" };
+		const char *vals[] = { r->hosts && r->hosts[0] ? r->hosts : NULL, r->path,
+		                       r->backends, r->image };
+		for (size_t i = 0; i < LEN(keys); i++) {
+			o = by_key(keys[i]);
+			if (vals[i] && (e = set(o, where(o, s, &a), vals[i], msg, sizeof(msg)))) {
+				fprintf(err, "prescal: config.h: apps[] %s: %s: %s\n", r->name, o->key, e);
+				return -1;
+			}
 		}
 		if (r->port)
 			a.sc.port = r->port;
@@ -294,7 +302,7 @@ load_file(struct settings *s, const char *path, FILE *err)
 	int ln = 0, r = -1, rules = s->blocks;
 
 	if (!(f = fopen(path, "r"))) {
-		fprintf(err, "prescal: %s: cannot open: %s\n", path, strerror(errno));
+		fprintf(err, "prescal: %s: %s\n", path, strerror(errno));
 		return -1;
 	}
 	while (fgets(line, sizeof(line), f)) {
@@ -432,21 +440,30 @@ check_app(struct settings *s, struct app_conf *a, FILE *err)
 	FILE *m;
 	int r = 0;
 
-	origin(a, where_, sizeof(where_));
+	/* one app of flags and top-level keys: messages as they always were */
+	if (s->blocks) {
+		origin(a, where_, sizeof(where_) - 2);
+		strcat(where_, ": ");
+	} else {
+		where_[0] = '\0';
+	}
 	if (a->nbackend == 0 && !a->sc.image[0]) {
-		fprintf(err, "prescal: %s: nothing to proxy to: give %s\n", where_,
+		fprintf(err, "prescal: %snothing to proxy to: give %s\n", where_,
 		        s->blocks ? "backend host:port or image" : "-b host:port or -i image");
 		return -1;
 	}
 	for (int i = 0; i < a->nbackend; i++) {
 		if (resolve_addr(a->backend[i], "127.0.0.1", &ss, &sl, &msg) < 0) {
-			fprintf(err, "prescal: %s: backend %s: %s\n", where_, a->backend[i], msg);
+			fprintf(err, "prescal: %sbackend %s: %s\n", where_, a->backend[i], msg);
 			return -1;
 		}
 	}
 	if (a->sc.image[0] && a->sc.min > a->sc.max) {
-		fprintf(err, "prescal: %s: min %ld is above max %ld\n", where_, a->sc.min,
-		        a->sc.max);
+		if (s->blocks)
+			fprintf(err, "prescal: %smin %ld is above max %ld\n", where_, a->sc.min,
+			        a->sc.max);
+		else
+			fprintf(err, "prescal: -m %ld is above -M %ld\n", a->sc.min, a->sc.max);
 		return -1;
 	}
 	snprintf(a->sc.name, sizeof(a->sc.name), "%s", a->name);
@@ -463,7 +480,7 @@ check_app(struct settings *s, struct app_conf *a, FILE *err)
 			e = l + strcspn(l, "\n");
 			if (!strncmp(l, "prescal: ", 9))
 				l += 9;
-			fprintf(err, "prescal: %s: %.*s\n", where_, (int)(e - l), l);
+			fprintf(err, "prescal: %s%.*s\n", where_, (int)(e - l), l);
 		}
 	}
 	free(buf);
@@ -522,7 +539,7 @@ conf_load(struct settings *s, const struct settings *def, const struct conf_rule
 		/* no app blocks: the defaults are the one app, for every host */
 		scale_default_name(&s->def.sc, s->listen);
 		if (!s->def.name[0])
-			snprintf(s->def.name, sizeof(s->def.name), "%s", s->def.sc.name);
+			snprintf(s->def.name, sizeof(s->def.name), "%.48s", s->def.sc.name);
 		if (add_app(s, &s->def) < 0)
 			goto fail;
 	}

@@ -41,6 +41,10 @@ struct conf_flags {
 	int quiet;                 /* -q */
 };
 
+/* Sets the bounds that come from config.h (threads at most threads_max);
+ * call first. */
+void conf_init(long threads_max);
+
 /* Records flag ch (one of "l b t a i p m M c n s") with val. Returns 0, or
  * -1 with a message on err for an unknown flag or a bad value. */
 int conf_flag(struct conf_flags *fl, int ch, const char *val, FILE *err);

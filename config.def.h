@@ -72,6 +72,8 @@
 #define HOLD_TIMEOUT     30000     /* longest a request waits for an instance, ms -> 503 */
 #define HOLD_MAX         1000      /* requests held at once; beyond: 503 + Retry-After */
 #define CONN_CAP         0         /* in-flight requests per backend, 0 = no cap */
+#define MAX_INFLIGHT     0         /* max_inflight: in-flight requests per app, 0 = no cap;
+                                      beyond, requests are held (hold_timeout, hold_max) */
 #define STARTING_PAGE    0         /* 1: held browser GETs (Accept: text/html) get a
                                       self-refreshing "starting" page + 503 instead */
 
@@ -101,6 +103,21 @@
 #define MAX_PAUSED       4         /* at most this many paused, 0..1000 */
 #define SAMPLE_MS        100       /* load sampling period, ms */
 #define SCALE_WORKERS    4         /* threads running Docker starts/drains in parallel */
+
+/* apps: several behind one listener, each matched by host name (exact or
+ * "*.suffix", any case, port ignored) and path prefix, each with its own
+ * backends or image and scaling. Unset fields take the defaults above (0 or
+ * NULL); an app named "default" also gets requests nothing else matches.
+ * A config file with app blocks replaces this table. Empty: the flags
+ * (-b -i -p -m -M -c -n) define one app for every host. Example:
+ *
+ *	{ "blog",  "blog.example.com www.example.com", NULL, "127.0.0.1:9000", NULL },
+ *	{ "api",   "api.example.com", "/v1", NULL, "api:latest", 8080, 0, 4, 10 },
+ */
+#define APPS { \
+	/* name     hosts       path   backends   image   port min max target */ \
+	{ NULL }, \
+}
 
 /* logging */
 #define ACCESS_LOG       1         /* 1: one line per request on stdout; -q: 0 */

@@ -87,8 +87,11 @@ static struct settings S;
 static struct conf_flags flags;
 static int check_only;
 
-/* every app, the removed ones too until they are freed; main only */
+/* every app, the removed ones too until they are freed. main changes the
+ * list and the apps' settings; with apps_lock held for writing when the
+ * admin thread (which reads under it) could see it */
 static struct app *apps;
+static pthread_rwlock_t apps_lock = PTHREAD_RWLOCK_INITIALIZER;
 static int scaling;                /* Docker is in use (fleet threads started) */
 
 /* connections and buffers; lock protects the free lists and counts */
@@ -859,6 +862,7 @@ parse_args(int argc, char *argv[])
 {
 	int ch;
 
+	conf_init(THREADS_MAX);
 	opterr = 0;
 	while ((ch = getopt(argc, argv, ":hqvTf:l:b:t:a:i:p:m:M:c:n:s:")) != -1) {
 		switch (ch) {
@@ -904,6 +908,14 @@ parse_args(int argc, char *argv[])
 	}
 	if (S.threads_why[0] == 'b' && !check_only)
 		warn("threads %ld is %s", S.threads, S.threads_why);
+}
+
+/* a's request-path settings from its conf */
+static void
+publish(struct app *a)
+{
+	a->hold_timeout = a->c.hold_timeout;
+	a->starting_page = a->c.starting_page;
 }
 
 /* the pool settings of an app */
@@ -958,9 +970,10 @@ sync_backends(struct app *a)
 	return 0;
 }
 
-/* a new app: its pool, its static backends, its fleet. 0 or -1 (logged) */
+/* a new app: its pool, its static backends, its fleet; listed in apps
+ * (not routed to yet). NULL on failure (logged) */
 static struct app *
-app_start(const struct app_conf *c)
+app_create(const struct app_conf *c)
 {
 	struct app *a;
 	struct pool_conf pc;
@@ -968,13 +981,17 @@ app_start(const struct app_conf *c)
 	if (!(a = calloc(1, sizeof(*a))))
 		return NULL;
 	a->c = *c;
+	snprintf(a->name, sizeof(a->name), "%s", c->name);
+	publish(a);
 	pc = pool_conf_of(a);
 	if (!(a->pool = pool_new(&pc)) || sync_backends(a) < 0)
 		goto fail;
 	if (c->sc.image[0] && !(a->fleet = fleet_new(&c->sc, a->pool, NULL)))
 		goto fail;
+	pthread_rwlock_wrlock(&apps_lock);
 	a->next = apps;
 	apps = a;
+	pthread_rwlock_unlock(&apps_lock);
 	return a;
 fail:
 	pool_free(a->pool);
@@ -1035,9 +1052,9 @@ start_workers(void)
 	struct proxy_conf pc = {
 		.lim = lim, .body_timeout = S.body_timeout, .send_timeout = S.send_timeout,
 		.connect_timeout = S.connect_timeout, .backend_timeout = S.backend_timeout,
-		.tunnel_timeout = S.tunnel_timeout, .hold_timeout = S.hold_timeout,
+		.tunnel_timeout = S.tunnel_timeout,
 		.max_tries = S.max_tries, .access_log = S.access_log,
-		.starting_page = S.starting_page && S.scaling, .max_tunnels = S.max_tunnels,
+		.max_tunnels = S.max_tunnels,
 		.min_rate = S.min_rate, .min_rate_grace = S.min_rate_grace,
 	};
 	static struct worker *w;  /* lives as long as the process */
@@ -1054,7 +1071,8 @@ start_workers(void)
 	}
 }
 
-/* main, once a second: the counters as one sample of the history */
+/* main, once a second: the counters as one sample of the history (the
+ * sum over the apps) */
 static void
 record_history(void)
 {
@@ -1064,17 +1082,19 @@ record_history(void)
 	struct fleet_stats sc;
 
 	proxy_get_stats(&px);
-	pool_get_stats(&pl);
-	r.inflight = pl.inflight;
-	r.held = pl.waiting;
 	r.requests = px.requests;
 	r.errs = px.status[5];
-	if (S.scaling) {
-		fleet_get_stats(&sc);
-		r.starting = sc.starting;
-		r.ready = sc.ready;
-		r.draining = sc.draining;
-		r.want = sc.want;
+	for (struct app *a = apps; a; a = a->next) {
+		pool_get_stats(a->pool, &pl);
+		r.inflight += pl.inflight;
+		r.held += pl.waiting;
+		if (a->fleet) {
+			fleet_get_stats(a->fleet, &sc);
+			r.starting += sc.starting;
+			r.ready += sc.ready;
+			r.draining += sc.draining;
+			r.want += sc.want;
+		}
 	}
 	hist_add(&history, &r);
 }
@@ -1095,12 +1115,24 @@ conn_counts(long *open, long *idle)
 }
 
 static void
+each_app(void (*fn)(struct app *a, void *arg), void *arg)
+{
+	pthread_rwlock_rdlock(&apps_lock);
+	for (struct app *a = apps; a; a = a->next)
+		if (!a->removed)
+			fn(a, arg);
+	pthread_rwlock_unlock(&apps_lock);
+}
+
+static void
 start_admin(void)
 {
+	const struct app_conf *c = &S.app[0];
 	struct admin_conf ac = {
-		.scaling = S.scaling, .image = S.sc.image, .set = S.sc.name,
-		.min = S.sc.min, .max = S.sc.max, .target = S.sc.target,
+		.scaling = scaling, .image = c->sc.image, .set = c->name,
+		.min = c->sc.min, .max = c->sc.max, .target = c->sc.target,
 		.draining = is_draining, .conns = conn_counts, .hist = &history,
+		.each_app = each_app,
 	};
 	const char *msg;
 	int fd;
@@ -1116,6 +1148,186 @@ start_admin(void)
 	start_thread(admin_loop, (void *)(intptr_t)fd, (size_t)THREAD_STACK * 1024);
 }
 
+/* the Docker side, once, when the first scaled app comes */
+static int
+start_scaling(void)
+{
+	if (scaling)
+		return 0;
+	if (fleet_init(S.socket) < 0)
+		return -1;
+	start_thread(fleet_loop, NULL, (size_t)THREAD_STACK * 1024);
+	start_thread(fleet_events, NULL, (size_t)THREAD_STACK * 1024);
+	for (int i = 0; i < SCALE_WORKERS; i++)
+		start_thread(fleet_worker, NULL, (size_t)THREAD_STACK * 1024);
+	scaling = 1;
+	return 0;
+}
+
+/* builds and installs the routes to the live apps; 0 or -1 (logged) */
+static int
+install_routes(void)
+{
+	struct app *list[APP_MAX];
+	struct routes *rt;
+	char err[256];
+	int n = 0;
+
+	for (struct app *a = apps; a && n < APP_MAX; a = a->next)
+		if (!a->removed)
+			list[n++] = a;
+	if (!(rt = routes_build(list, n, err, sizeof(err)))) {
+		warn("routes: %s", err);
+		return -1;
+	}
+	routes_free(app_install(rt));
+	return 0;
+}
+
+/* starts the apps of S at start-up; exits on failure */
+static void
+start_apps(void)
+{
+	for (int i = S.napp - 1; i >= 0; i--) {
+		if (S.app[i].sc.image[0] && start_scaling() < 0)
+			exit(1);
+		if (!app_create(&S.app[i]))
+			exit(1);
+	}
+	if (install_routes() < 0)
+		exit(1);
+}
+
+static struct app *
+app_find(const char *name)
+{
+	for (struct app *a = apps; a; a = a->next)
+		if (!a->removed && !strcmp(a->name, name))
+			return a;
+	return NULL;
+}
+
+/* a removed app: no new requests; those in flight finish; held ones are
+ * answered; its instances drain and go */
+static void
+app_remove(struct app *a)
+{
+	warn("app %s removed: draining it", a->name);
+	a->removed = 1;
+	pool_wake_all(a->pool);
+	if (a->fleet)
+		fleet_retire(a->fleet);
+}
+
+/* a changed app: settings at once, backends added and removed, the fleet
+ * told (it replaces instances when the image changed) */
+static int
+app_change(struct app *a, const struct app_conf *c)
+{
+	struct pool_conf pc;
+	int had = a->fleet != NULL;
+
+	if (!memcmp(&a->c, c, sizeof(*c)))
+		return 0;
+	pthread_rwlock_wrlock(&apps_lock);
+	a->c = *c;
+	pthread_rwlock_unlock(&apps_lock);
+	publish(a);
+	pc = pool_conf_of(a);
+	pool_set_conf(a->pool, &pc);
+	if (sync_backends(a) < 0)
+		return -1;
+	if (c->sc.image[0] && had) {
+		fleet_set_conf(a->fleet, &c->sc);
+	} else if (c->sc.image[0]) {
+		if (start_scaling() < 0 || !(a->fleet = fleet_new(&c->sc, a->pool, NULL)))
+			return -1;
+	} else if (had) {
+		fleet_retire(a->fleet);  /* freed by reap() */
+	}
+	warn("app %s: settings changed", a->name);
+	return 0;
+}
+
+/* SIGHUP: the config file again. A file that does not load changes
+ * nothing. Global settings other than the apps take effect at a restart. */
+static void
+reload(void)
+{
+	struct settings ns;
+	struct app *a;
+	int i, changed = 0;
+
+	warn("SIGHUP: reloading %s", flags.file ? flags.file : "the configuration");
+	if (load(&ns) < 0) {
+		warn("reload failed (see above): keeping the configuration as it was");
+		return;
+	}
+	if (strcmp(ns.listen, S.listen) || strcmp(ns.admin, S.admin) || ns.threads != S.threads ||
+	    ns.max_conns != S.max_conns || ns.header_timeout != S.header_timeout ||
+	    ns.keepalive_timeout != S.keepalive_timeout || ns.body_timeout != S.body_timeout ||
+	    ns.send_timeout != S.send_timeout || ns.connect_timeout != S.connect_timeout ||
+	    ns.backend_timeout != S.backend_timeout || ns.access_log != S.access_log ||
+	    strcmp(ns.socket, S.socket))
+		warn("reload: global settings changed; they take effect at the next start");
+	for (a = apps; a; a = a->next) {
+		if (a->removed)
+			continue;
+		for (i = 0; i < ns.napp && strcmp(ns.app[i].name, a->name); i++)
+			;
+		if (i == ns.napp) {
+			pthread_rwlock_wrlock(&apps_lock);
+			app_remove(a);
+			pthread_rwlock_unlock(&apps_lock);
+			changed++;
+		}
+	}
+	for (i = ns.napp - 1; i >= 0; i--) {
+		if ((a = app_find(ns.app[i].name))) {
+			if (memcmp(&a->c, &ns.app[i], sizeof(a->c)))
+				changed++;
+			if (app_change(a, &ns.app[i]) < 0)
+				warn("app %s: not all of its new settings could be applied", a->name);
+		} else if ((ns.app[i].sc.image[0] && start_scaling() < 0) ||
+		           !app_create(&ns.app[i])) {
+			warn("app %s: could not be added", ns.app[i].name);
+		} else {
+			warn("app %s added", ns.app[i].name);
+			changed++;
+		}
+	}
+	if (install_routes() < 0)
+		warn("reload: the routes could not be built; the old ones stay");
+	conf_free(&S);
+	S.app = ns.app;
+	S.napp = ns.napp;
+	S.blocks = ns.blocks;
+	warn("reload done: %d apps, %d changed", ns.napp, changed);
+}
+
+/* main, every second: frees removed apps once nothing holds them */
+static void
+reap(void)
+{
+	struct app **pp = &apps, *a;
+
+	while ((a = *pp)) {
+		struct fleet *f = a->fleet;
+		if (a->removed && atomic_load(&a->refs) == 0 && (!f || fleet_done(f))) {
+			pthread_rwlock_wrlock(&apps_lock);
+			*pp = a->next;
+			pthread_rwlock_unlock(&apps_lock);
+			if (f)
+				fleet_free(f);
+			pool_free(a->pool);
+			warn("app %s: gone", a->name);
+			free(a);
+			continue;
+		}
+		pp = &a->next;
+	}
+}
+
 /* SIGTERM/SIGINT: stop accepting, let in-flight requests finish */
 static void
 drain(void)
@@ -1126,7 +1338,8 @@ drain(void)
 	proxy_set_draining(1);
 	epoll_ctl(epfd, EPOLL_CTL_DEL, lfd, NULL);
 	close(lfd);
-	pool_wake_all();
+	for (struct app *a = apps; a; a = a->next)
+		pool_wake_all(a->pool);
 	while (now_ms() < until) {
 		sweep();  /* closes idle keep-alive connections now */
 		if (atomic_load(&busy) == 0 && atomic_load(&ntunnels) == 0)
@@ -1136,32 +1349,20 @@ drain(void)
 	if (atomic_load(&busy) > 0 || atomic_load(&ntunnels) > 0)
 		warn("drain timeout: %d requests and %d tunnels still open", atomic_load(&busy),
 		     atomic_load(&ntunnels));
-	if (S.scaling)
+	if (scaling)
 		fleet_stop();
 }
 
 int
 main(int argc, char *argv[])
 {
-	struct pool_conf pcf;
 	sigset_t set;
-	int sig;
+	int sig, nstatic = 0;
 
 	parse_args(argc, argv);
-	check_settings();
 	lim = (struct http_limits){ MAX_LINE, MAX_HEAD, MAX_HEADERS, MAX_CHUNK_LINE, MAX_TRAILER };
-	S.scaling = S.sc.image[0] != '\0';
-	pcf = (struct pool_conf){
-		.balance = strcmp(S.balance, "rr") ? BAL_LEAST : BAL_RR,
-		.max_fails = S.max_fails, .backoff_ms = S.down_backoff,
-		.idle_max = S.idle_per_backend, .idle_ms = S.backend_idle,
-		.hold = S.scaling, .hold_max = S.hold_max, .conn_cap = S.conn_cap,
-		.demand = S.scaling ? fleet_demand : NULL, .ready = on_ready,
-	};
-	pool_init(&pcf);
-	add_static_backends();
-	if (S.check_only) {
-		print_settings();
+	if (check_only) {
+		conf_print(&S, stdout);
 		fprintf(stderr, "prescal: configuration ok\n");
 		return 0;
 	}
@@ -1169,31 +1370,31 @@ main(int argc, char *argv[])
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	setup_tables();
 	start_listener();
 	hist_init(&history);
-	if (S.scaling) {
-		if (fleet_start(&S.sc) < 0)
-			exit(1);
-		start_thread(fleet_loop, &history, (size_t)THREAD_STACK * 1024);
-		start_thread(fleet_events, NULL, (size_t)THREAD_STACK * 1024);
-		for (int i = 0; i < SCALE_WORKERS; i++)
-			start_thread(fleet_worker, NULL, (size_t)THREAD_STACK * 1024);
-	}
+	start_apps();
 	start_workers();
 	start_admin();
-	warn("listening on %s, %ld workers (%s), %d static backends%s", S.listen, S.threads,
-	     S.threads_why, S.nbackend, S.scaling ? ", scaling" : "");
+	for (int i = 0; i < S.napp; i++)
+		nstatic += S.app[i].nbackend;
+	warn("listening on %s, %ld workers (%s), %d apps, %d static backends%s", S.listen,
+	     S.threads, S.threads_why, S.napp, nstatic, scaling ? ", scaling" : "");
 	for (int tick = 0; ; tick++) {
 		struct timespec ts = { 0, 100000000 };
 		sig = sigtimedwait(&set, NULL, &ts);
 		if (sig == SIGTERM || sig == SIGINT)
 			break;
+		if (sig == SIGHUP)
+			reload();
 		sweep();
 		if (tick % 10 == 0) {
-			pool_expire_idle();
+			for (struct app *a = apps; a; a = a->next)
+				pool_expire_idle(a->pool);
 			record_history();
+			reap();
 		}
 	}
 	warn("signal %d: draining", sig);

@@ -16,6 +16,8 @@
 #include "http.h"
 #include "pool.h"
 #include "proxy.h"
+#include "scale.h"
+#include "app.h"
 #include "util.h"
 
 /* what a request step returns: ST_OK to go on, the status to answer with
@@ -23,6 +25,7 @@
 enum status {
 	ST_OK               = 0,
 	ST_BAD_REQUEST      = 400,
+	ST_NOT_FOUND        = 404,  /* no app matches */
 	ST_REQUEST_TIMEOUT  = 408,
 	ST_FIELDS_TOO_LARGE = 431,
 	ST_BAD_GATEWAY      = 502,
@@ -294,8 +297,18 @@ static void
 unhold(struct conn *c)
 {
 	if (c->holding) {
-		pool_unhold();
+		pool_unhold(c->app->pool);
 		c->holding = 0;
+	}
+}
+
+void
+proxy_release(struct conn *c)
+{
+	unhold(c);
+	if (c->app) {
+		app_put(c->app);
+		c->app = NULL;
 	}
 }
 
@@ -308,23 +321,24 @@ static int
 first_pick(struct exchange *x)
 {
 	struct conn *c = x->c;
-	int r = pool_pick(&x->b, NULL, 0);
+	struct app *a = c->app;
+	int r = pool_pick(a->pool, &x->b, NULL, 0);
 
 	if (r == POOL_WAIT && c->holding && now_ms() < c->hold_until)
 		return ST_HOLD;
 	/* anything but a first wait ends a hold */
-	if (r != POOL_WAIT || c->holding || (C.starting_page && x->html)) {
+	if (r != POOL_WAIT || c->holding || x->html) {
 		unhold(c);
 		if (r == POOL_FAILING)
 			return ST_FAILING;
 		if (r == POOL_WAIT)  /* the page refreshes; the pick told the scaler */
-			return x->html && C.starting_page ? ST_STARTING : 503;
+			return x->html ? ST_STARTING : 503;
 		return r;
 	}
-	if (C.hold_timeout == 0 || pool_hold() < 0)
+	if (a->hold_timeout == 0 || pool_hold(a->pool) < 0)
 		return 503;
 	c->holding = 1;
-	c->hold_until = now_ms() + C.hold_timeout;
+	c->hold_until = now_ms() + a->hold_timeout;
 	c->hold_us = x->start_us;
 	return ST_HOLD;
 }
@@ -341,7 +355,7 @@ connect_backend(struct exchange *x, struct backend **tried, int *ntried)
 	}
 	while (*ntried < C.max_tries) {
 		/* the head has left c->buf: no holding now */
-		if ((r = pool_pick(&x->b, tried, *ntried)) != 0)
+		if ((r = pool_pick(x->c->app->pool, &x->b, tried, *ntried)) != 0)
 			return *ntried ? 502 : r == POOL_WAIT || r == POOL_FAILING ? 503 : r;
 		tried[(*ntried)++] = x->b;
 picked:
@@ -753,6 +767,7 @@ proxy_tunnel_end(struct conn *c)
 	c->tun_fd = -1;
 	c->tun_b = NULL;
 	atomic_fetch_sub(&tunnels_open, 1);
+	proxy_release(c);
 }
 
 static void
@@ -763,9 +778,10 @@ access_log(struct exchange *x)
 
 	if (!C.access_log)
 		return;
-	n = snprintf(line, sizeof(line), "%s \"%s\" %d %ld %s %lld\n", x->c->peer,
+	n = snprintf(line, sizeof(line), "%s \"%s\" %d %ld %s %lld %s\n", x->c->peer,
 	             x->lreq[0] ? x->lreq : "-", x->status, x->bytes,
-	             x->lback[0] ? x->lback : "-", (long long)(now_ms() - x->start));
+	             x->lback[0] ? x->lback : "-", (long long)(now_ms() - x->start),
+	             x->c->app ? x->c->app->name : "-");
 	if (n > (int)sizeof(line) - 1)
 		n = sizeof(line) - 1;
 	(void)!write(1, line, n);
@@ -789,6 +805,13 @@ count(struct exchange *x)
 	atomic_fetch_add(&st_bytes, x->bytes);
 	if (x->status >= 100 && x->status < 600)
 		atomic_fetch_add(&st_status[x->status / 100], 1);
+	if (x->c->app) {
+		struct app *a = x->c->app;
+		atomic_fetch_add(&a->requests, 1);
+		atomic_fetch_add(&a->bytes, x->bytes);
+		if (x->status >= 100 && x->status < 600)
+			atomic_fetch_add(&a->status[x->status / 100], 1);
+	}
 	access_log(x);
 }
 
@@ -834,7 +857,7 @@ failing_answer(struct exchange *x)
 {
 	char cause[POOL_CAUSE], body[6 * POOL_CAUSE + 512], head[320];
 	struct buf o = { body, 0, sizeof(body), 0 };
-	int retry = pool_failing(cause, sizeof(cause)), n;
+	int retry = pool_failing(x->c->app->pool, cause, sizeof(cause)), n;
 
 	if (!retry) {  /* the back-off ended meanwhile */
 		snprintf(cause, sizeof(cause), "the app is starting");
@@ -1043,7 +1066,24 @@ prepare(struct exchange *x)
 	x->keep = x->req.keepalive && !atomic_load(&draining);
 	x->is_head = x->req.mlen == 4 && !memcmp(x->req.method, "HEAD", 4);
 	x->idem = idempotent(x);
-	x->html = C.starting_page && wants_html(x);
+	x->html = wants_html(x);
+	return ST_OK;
+}
+
+/* the request's app (a held one keeps its own): ST_OK or 404 */
+static int
+route(struct exchange *x)
+{
+	struct http_request *r = &x->req;
+
+	if (!x->c->app) {
+		x->c->app = r->authority ? app_route(r->authority, r->alen, r->path, r->pathlen) :
+		            app_route(r->host, r->host ? r->hostlen : 0, r->path, r->pathlen);
+		if (!x->c->app)
+			return ST_NOT_FOUND;
+	}
+	/* browsers get the starting page only from apps that want it */
+	x->html = x->html && x->c->app->starting_page && x->c->app->fleet;
 	return ST_OK;
 }
 
@@ -1053,7 +1093,7 @@ begin(struct exchange *x, int *hlen)
 {
 	int r;
 
-	if ((r = prepare(x)))
+	if ((r = prepare(x)) || (r = route(x)))
 		return r;
 	if ((*hlen = build_request(x)) < 0)
 		return ST_FIELDS_TOO_LARGE;
@@ -1115,6 +1155,7 @@ proxy_serve(struct worker *w, struct conn *c)
 		atomic_fetch_sub(&tunnels_open, 1);
 	count(&x);
 	if (x.handoff)
-		return PROXY_TUNNEL;
+		return PROXY_TUNNEL;  /* proxy_tunnel_end() ends the app's reference */
+	proxy_release(c);
 	return r == ST_OK && x.keep ? PROXY_KEEP : PROXY_CLOSE;
 }

@@ -14,10 +14,8 @@ struct proxy_conf {
 	int connect_timeout;   /* ms, backend connect */
 	int backend_timeout;   /* ms, backend first byte and between reads */
 	int tunnel_timeout;    /* ms, idle upgraded connection */
-	int hold_timeout;      /* ms, waiting for a backend (scale from zero) */
 	int max_tries;         /* backends tried when connects fail */
 	int access_log;        /* 1: one line per request on stdout */
-	int starting_page;     /* 1: browsers get a "starting" page while held */
 	int max_tunnels;       /* upgraded connections open at once; beyond: 503 */
 	long min_rate;         /* bytes/s a request body or response must average, 0 = off */
 	long min_rate_grace;   /* ms a transfer may take before min_rate applies */
@@ -40,6 +38,8 @@ struct conn {
 	atomic_int sweeping;   /* sweep() is marking it: its fd must stay open */
 	unsigned nreq;         /* requests served on this connection */
 	struct conn *next;     /* free list link */
+	struct app *app;       /* its request's app (referenced) while it is served,
+	                          held or tunnelled */
 	/* a held request (proxy_serve returned PROXY_HOLD) */
 	int holding;           /* counts in pool_hold() */
 	int64_t hold_until;    /* now_ms() when its hold ends -> 503 */
@@ -87,6 +87,10 @@ void proxy_worker_trim(struct worker *w);
  * untouched and c holding (call again once pool_conf.ready says so, or at
  * c->hold_until); PROXY_TUNNEL hands c's upgraded sockets to proxy_tunnel(). */
 int proxy_serve(struct worker *w, struct conn *c);
+
+/* Ends c's hold (if any) and its reference to its app; for a held
+ * request prescal gives up on. */
+void proxy_release(struct conn *c);
 
 /* Relays bytes both ways until either side closes or idles out, then ends
  * the tunnel (proxy_tunnel_end). Blocks; uses PROXY_TUNNEL_BUF of stack. The

@@ -92,7 +92,8 @@ static const struct row rows[] = {
 	  "prescal: configuration ok", "name               web" },
 	{ "bad set name", NULL, { "-i", "img", "-n", "bad name", NULL }, 2,
 	  "prescal: -n 'bad name': use up to 48 of [a-zA-Z0-9][a-zA-Z0-9_.-]", NULL },
-	{ "bad backend", NULL, { "-b", "127.0.0.1:99999", NULL }, 1,
+	/* a configuration error like the others (exit 1 before conf.c checked it) */
+	{ "bad backend", NULL, { "-b", "127.0.0.1:99999", NULL }, 2,
 	  "prescal: backend 127.0.0.1:99999: expected [host:]port with a port in 1..65535", NULL },
 	{ "missing file", "", { "-b", "127.0.0.1:9", NULL }, 2, NULL, NULL },  /* see below */
 };
