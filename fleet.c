@@ -822,10 +822,13 @@ job_reconcile(struct docker *d)
 	memset(F.tomb, 0, sizeof(F.tomb));
 	pthread_mutex_unlock(&F.lock);
 	for (k = 0; k < NTOMB; k++) {
-		if (tomb[k][0] && docker_remove(d, tomb[k]) < 0) {
+		if (!tomb[k][0])
+			continue;
+		if (docker_remove(d, tomb[k]) < 0) {
 			bury(tomb[k]);
 			goto out;  /* Docker is still away */
 		}
+		warn("container %.12s removed on a later try", tomb[k]);
 	}
 	listed = now_ms();
 	if (!ctr || docker_list(d, F.c.name, F.c.port, ctr, FLEET_CAP, &n) < 0)
