@@ -825,8 +825,12 @@ job_reconcile(struct docker *d)
 		if (!tomb[k][0])
 			continue;
 		if (docker_remove(d, tomb[k]) < 0) {
-			bury(tomb[k]);
-			goto out;  /* Docker is still away */
+			/* Docker is still away: this one and the rest wait
+			 * for the next pass */
+			for (; k < NTOMB; k++)
+				if (tomb[k][0])
+					bury(tomb[k]);
+			goto out;
 		}
 		warn("container %.12s removed on a later try", tomb[k]);
 	}
