@@ -35,6 +35,9 @@
 
 #define IMAGE      "prescal-test-backend:latest"
 #define IMAGE_HC   "prescal-test-backend-hc:latest"
+/* IMAGE_HC under a name of its own: a run from an older tree, whose backend
+ * has no /sick, may rebuild IMAGE_HC on a shared daemon meanwhile */
+#define IMAGE_SICK "prescal-test-backend-sick:latest"
 #define NOIMAGE    "prescal-no-such-image:latest"
 #define IMAGE_SLOW "prescal-test-backend-slow:latest"   /* BOOT_MS=2000 */
 #define WOKE       " woke from paused, ready on "
@@ -316,6 +319,19 @@ admin_get(int port, const char *path, char *out, size_t n)
 	return st;
 }
 
+/* the value of the sample named name (with its labels) in a Prometheus
+ * text body, or -1 */
+static double
+metric(const char *body, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = body; p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (!strncmp(p, name, n) && p[n] == ' ')
+			return atof(p + n + 1);
+	return -1;
+}
+
 static void
 load_err(struct load *l, const char *fmt, ...)
 {
@@ -415,6 +431,7 @@ group_setup(void **state)
 	}
 	if (sh("sh tests/mkimage.sh >&2") != 0 ||
 	    sh("sh tests/mkimage.sh " IMAGE_HC " health >&2") != 0 ||
+	    sh("sh tests/mkimage.sh " IMAGE_SICK " health >&2") != 0 ||
 	    sh("printf 'FROM " IMAGE "\\nENV BOOT_MS=2000\\n' | DOCKER_BUILDKIT=0 "
 	       "docker build -q -t " IMAGE_SLOW " - >/dev/null") != 0) {
 		print_error("tests/mkimage.sh failed\n");
@@ -687,6 +704,88 @@ test_kill_under_load(void **state)
 	      sizeof(buf)));
 }
 
+/* the host port prescal routes to for instance name, from its ready line; -1 */
+static int
+ready_port(const struct tproc *p, const char *name)
+{
+	char prefix[128], line[512], *s;
+
+	snprintf(prefix, sizeof(prefix), "instance %s ", name);
+	if (!log_line(p, prefix, READY, line, sizeof(line)) || !(s = strstr(line, READY)))
+		return -1;
+	return atoi(s + strlen(READY));
+}
+
+/* issue 20: an instance that Docker marks unhealthy leaves selection and is
+ * replaced, and no client request fails meanwhile: the other one serves.
+ * /sick makes the backend's HEALTHCHECK fail while every route still
+ * answers, so only Docker's health_status event can tell prescal */
+static void
+test_unhealthy_replaced(void **state)
+{
+	static char body[65536];
+	struct fix *f = *state;
+	struct ctr c[NCTR];
+	struct load l;
+	pthread_t t[2];
+	char victim[96] = "", buf[512], line[512];
+	int64_t t0, gone = -1;
+	double unhealthy, ready, died;
+	int n, i, hport, st;
+
+	if (!have_docker)
+		DOCKER_SKIP("no Docker daemon");
+	name_set(f, 0, "htests-sick");
+	CHECK(f, (f->admin[0] = free_port()) > 0, "admin port");
+	CHECK(f, start_prescal(f, 0, 0, IMAGE_SICK, 2, 2, 10, "pull never\n") == 0, "start");
+	CHECK(f, wait_log(f->p[0], READY, 2, 30000) == 0, "2 instances not ready");
+	n = dk_list(f->set[0], c, NCTR);
+	for (i = 0; i < n && !victim[0]; i++)
+		if (!strcmp(c[i].state, "running"))
+			snprintf(victim, sizeof(victim), "%s", c[i].name);
+	CHECK(f, victim[0], "no running instance: %s", dk_fmt(c, n, buf, sizeof(buf)));
+	CHECK(f, (hport = ready_port(f->p[0], victim)) > 0, "no ready line for %s", victim);
+
+	/* 2 clients through prescal while the victim's health checks fail */
+	load_start(&l, t, LEN(t), f->port[0], "/slow?ms=10", 10000);
+	t0 = now_ms();
+	st = get(hport, "/sick", NULL, 0, 5000);
+	snprintf(line, sizeof(line), "instance %s became unhealthy: removing", victim);
+	wait_log(f->p[0], line, 1, 15000);
+	for (i = 0; i < 100; i++) {
+		n = dk_list(f->set[0], c, NCTR);
+		if (n >= 0 && dk_find(c, n, victim) < 0) {
+			gone = now_ms() - t0;
+			break;
+		}
+		msleep(100);
+	}
+	load_join(&l, t, LEN(t));
+	print_message("    /sick on %s (port %d): %d; removed %lld ms later; %ld requests during, "
+	              "%ld failed\n", victim, hport, st, (long long)gone, atomic_load(&l.sent),
+	              atomic_load(&l.failed));
+	CHECK(f, st == 200, "/sick on the instance: status %d", st);
+	CHECK(f, tproc_log_count(f->p[0], line) == 1, "no '%s' logged", line);
+	CHECK(f, gone >= 0, "%s not removed: %s", victim, dk_fmt(c, n, buf, sizeof(buf)));
+	CHECK(f, atomic_load(&l.sent) > 100, "only %ld requests", atomic_load(&l.sent));
+	CHECK(f, atomic_load(&l.failed) == 0, "%ld of %ld requests failed",
+	      atomic_load(&l.failed), atomic_load(&l.sent));
+
+	/* a replacement, healthy, and the reason in /metrics */
+	CHECK(f, wait_log(f->p[0], READY, 3, 30000) == 0, "no replacement became ready");
+	CHECK(f, dk_wait_count(f->set[0], "running", 2, 5000) == 0, "not 2 running at the end: %s",
+	      dk_fmt(c, dk_list(f->set[0], c, NCTR), buf, sizeof(buf)));
+	CHECK(f, admin_get(f->admin[0], "/metrics", body, sizeof(body)) == 200, "/metrics");
+	unhealthy = metric(body, "prescal_instance_replacements_total{reason=\"unhealthy\"}");
+	died = metric(body, "prescal_instance_replacements_total{reason=\"died\"}");
+	ready = metric(body, "prescal_instances{state=\"ready\"}");
+	print_message("    /metrics: replacements unhealthy %.0f, died %.0f; instances ready "
+	              "%.0f\n", unhealthy, died, ready);
+	CHECK(f, unhealthy == 1 && died == 0, "replacements: unhealthy %.0f, died %.0f; want 1, 0",
+	      unhealthy, died);
+	CHECK(f, ready == 2, "instances ready %.0f, want 2", ready);
+}
+
 /* the ids of the set's containers, sorted by name, as one string */
 static char *
 ids_of(const char *set, char *out, size_t sz)
@@ -945,19 +1044,6 @@ sequential(int port, int ms)
 	tconn_close(c);
 	free(r);
 	return ok;
-}
-
-/* the value of the sample named name (with its labels) in a Prometheus
- * text body, or -1 */
-static double
-metric(const char *body, const char *name)
-{
-	size_t n = strlen(name);
-
-	for (const char *p = body; p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-		if (!strncmp(p, name, n) && p[n] == ' ')
-			return atof(p + n + 1);
-	return -1;
 }
 
 /* what the admin listener says after the rps prescal (i) scaled to 3:
@@ -1504,6 +1590,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_ramp_reaches_max, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_instance_drain_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kill_under_load, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unhealthy_replaced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_adoption, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sigterm_cleanup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_queue_full, setup, teardown),
