@@ -69,6 +69,7 @@ struct fix {
 	char set[NSET][64];
 	char conf[NPROC][64];
 	int noname[NPROC];          /* start without -n: set s is the default name */
+	char immutable[2][256];     /* files made chattr +i; teardown undoes it */
 };
 
 /* a load generator: threads send GET path until the deadline */
@@ -463,6 +464,9 @@ teardown(void **state)
 	tresp_free_all();
 	for (int i = 0; i < NPROC; i++)
 		tproc_stop(f->p[i], SIGKILL);
+	for (int i = 0; i < 2; i++)
+		if (f->immutable[i][0])
+			sh("chattr -i '%s' >/dev/null 2>&1", f->immutable[i]);
 	for (int i = 0; i < NSET; i++)
 		if (f->set[i][0])
 			dk_rmset(f->set[i]);
@@ -784,6 +788,86 @@ test_unhealthy_replaced(void **state)
 	CHECK(f, unhealthy == 1 && died == 0, "replacements: unhealthy %.0f, died %.0f; want 1, 0",
 	      unhealthy, died);
 	CHECK(f, ready == 2, "instances ready %.0f, want 2", ready);
+}
+
+/* issue 20: removals that Docker refuses are tried again until they work.
+ * An immutable file in a container's directory makes dockerd's DELETE fail
+ * with 500 ("unable to remove filesystem ... operation not permitted") and
+ * leaves the container dead. Two instances die, both removals fail; the
+ * files stay immutable through one reconcile pass (RECONCILE_MS, 10 s), so
+ * that pass fails too, then Docker may remove them: the next pass must
+ * remove both as retries, none as a leftover found by listing the set */
+static void
+test_remove_retried(void **state)
+{
+	struct fix *f = *state;
+	struct ctr c[NCTR];
+	char victim[2][96], id[2][80], buf[512], line[512], st[2][32] = { "", "" };
+	int64_t t0, gone = -1;
+	int n, i, k;
+
+	if (!have_docker)
+		DOCKER_SKIP("no Docker daemon");
+	name_set(f, 0, "htests-rmfail");
+	CHECK(f, start_prescal(f, 0, 0, IMAGE, 2, 2, 10, "pull never\n") == 0, "start");
+	CHECK(f, wait_log(f->p[0], READY, 2, 20000) == 0, "2 instances not ready");
+	n = dk_list(f->set[0], c, NCTR);
+	CHECK(f, n == 2, "%d containers: %s", n, dk_fmt(c, n, buf, sizeof(buf)));
+	for (k = 0; k < 2; k++) {
+		snprintf(victim[k], sizeof(victim[k]), "%s", c[k].name);
+		snprintf(id[k], sizeof(id[k]), "%s", c[k].id);
+		CHECK(f, sh_line(f->immutable[k], sizeof(f->immutable[k]), "docker inspect -f "
+		      "'{{.ResolvConfPath}}' %s", id[k]) == 0 && f->immutable[k][0] == '/',
+		      "resolv.conf path of %s", victim[k]);
+		if (sh("chattr +i '%s' 2>/dev/null", f->immutable[k]) != 0) {
+			f->immutable[k][0] = '\0';
+			CHECK(f, !docker_required(), "chattr +i on a container's resolv.conf failed "
+			      "(not root, or a file system without the immutable flag)");
+			DOCKER_SKIP("chattr +i not possible here");
+		}
+	}
+
+	/* they die; their removals fail and are put off */
+	CHECK(f, sh("docker kill %s %s >/dev/null 2>&1", victim[0], victim[1]) == 0, "docker kill");
+	for (k = 0; k < 2; k++) {
+		snprintf(line, sizeof(line), "instance %s: remove: ", victim[k]);
+		CHECK(f, wait_log(f->p[0], line, 1, 10000) == 0, "no failed removal of %s logged",
+		      victim[k]);
+		CHECK(f, log_line(f->p[0], line, "will try again", buf, sizeof(buf)),
+		      "the failed removal of %s is not to be tried again", victim[k]);
+	}
+	print_message("    %s\n", buf);
+	msleep(11000);  /* a reconcile pass, whose retries fail */
+	for (k = 0; k < 2; k++) {
+		sh_line(st[k], sizeof(st[k]), "docker inspect -f '{{.State.Status}}' %s", id[k]);
+		CHECK(f, st[k][0], "%s is gone, while its directory is immutable", victim[k]);
+	}
+
+	/* Docker can remove them now: the next reconcile does */
+	for (k = 0; k < 2; k++) {
+		sh("chattr -i '%s'", f->immutable[k]);
+		f->immutable[k][0] = '\0';
+	}
+	t0 = now_ms();
+	for (i = 0; i < 150; i++) {
+		n = dk_list(f->set[0], c, NCTR);
+		if (n >= 0 && dk_find(c, n, victim[0]) < 0 && dk_find(c, n, victim[1]) < 0) {
+			gone = now_ms() - t0;
+			break;
+		}
+		msleep(100);
+	}
+	print_message("    %s and %s were %s and %s 11 s after the failed removals; both gone "
+	              "%lld ms after Docker could remove them\n", victim[0], victim[1], st[0], st[1],
+	              (long long)gone);
+	CHECK(f, gone >= 0, "not both removed 15 s later: %s", dk_fmt(c, n, buf, sizeof(buf)));
+	for (k = 0; k < 2; k++) {
+		snprintf(line, sizeof(line), "container %.12s removed on a later try", id[k]);
+		CHECK(f, wait_log(f->p[0], line, 1, 2000) == 0, "no '%s' logged", line);
+	}
+	CHECK(f, tproc_log_count(f->p[0], "removing leftover container") == 0,
+	      "removed as a leftover, not by a retry");
+	CHECK(f, wait_log(f->p[0], READY, 4, 20000) == 0, "no replacements became ready");
 }
 
 /* the ids of the set's containers, sorted by name, as one string */
@@ -1591,6 +1675,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_instance_drain_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kill_under_load, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unhealthy_replaced, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_remove_retried, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_adoption, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sigterm_cleanup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_queue_full, setup, teardown),
