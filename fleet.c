@@ -879,10 +879,17 @@ job_reconcile(struct fleet *f, struct docker *d)
 	memset(F.tomb, 0, sizeof(F.tomb));
 	pthread_mutex_unlock(&F.lock);
 	for (k = 0; k < NTOMB; k++) {
-		if (tomb[k][0] && docker_remove(d, tomb[k]) < 0) {
-			bury(tomb[k]);
-			goto out;  /* Docker is still away */
+		if (!tomb[k][0])
+			continue;
+		if (docker_remove(d, tomb[k]) < 0) {
+			/* Docker is still away: this one and the rest wait
+			 * for the next pass */
+			for (; k < NTOMB; k++)
+				if (tomb[k][0])
+					bury(tomb[k]);
+			goto out;
 		}
+		warn("container %.12s removed on a later try", tomb[k]);
 	}
 	listed = now_ms();
 	if (!ctr || docker_list(d, jc.name, jc.port, ctr, f->cap, &n) < 0)

@@ -8,8 +8,8 @@
  * usage: backend [-p port] [-r recordfile]   listen on 0.0.0.0:port
  *                                            (default $PORT, else 8080;
  *                                            recordfile default $RECORD)
- *        backend check [-p port]             exit 0 if GET / on 127.0.0.1
- *                                            answers 200 within 1 s
+ *        backend check [-p port]             exit 0 if GET /health on
+ *                                            127.0.0.1 answers 200 within 1 s
  *
  * Routes, chosen by the first path segment (a query string is allowed):
  *   /, anything else   200 "hello from <hostname>\n"
@@ -28,6 +28,9 @@
  *   /close             as /, then close the connection
  *   /hang              read until the peer closes, never answer
  *   /early103          103 Early Hints, then as /
+ *   /health            200 "ok\n", or 503 once /sick was asked (check)
+ *   /sick              200; from now on /health answers 503, so the image's
+ *                      HEALTHCHECK fails while every other route still works
  * HEAD works on every route: the headers of the GET, no body. With
  * $BOOT_MS it waits that many milliseconds before it listens (a slow boot). With a
  * record file, every byte received on every connection is appended to it.
@@ -44,6 +47,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +104,7 @@ struct route {
 /* set in main() before the first thread starts, read-only afterwards */
 static char hostname[256] = "unknown";
 static const char *instance;
+static atomic_int sick;             /* /sick was asked: /health answers 503 */
 static int recfd = -1;
 static char pattern[PATSZ];       /* a..z repeated */
 static char xs[PATSZ];            /* 'x' repeated */
@@ -911,6 +916,23 @@ r_early103(struct conn *c, struct req *r)
 	return hello(c, r);
 }
 
+static int
+r_health(struct conn *c, struct req *r)
+{
+	if (drain(c, r) < 0)
+		return bad(c, r);
+	return atomic_load(&sick) ? replytext(c, r, 503, "sick\n") : replytext(c, r, 200, "ok\n");
+}
+
+static int
+r_sick(struct conn *c, struct req *r)
+{
+	if (drain(c, r) < 0)
+		return bad(c, r);
+	atomic_store(&sick, 1);
+	return replytext(c, r, 200, "sick from now on\n");
+}
+
 static const struct route routes[] = {
 	{ "name",     r_name },
 	{ "echo",     r_echo },
@@ -925,6 +947,8 @@ static const struct route routes[] = {
 	{ "close",    r_close },
 	{ "hang",     r_hang },
 	{ "early103", r_early103 },
+	{ "health",   r_health },
+	{ "sick",     r_sick },
 };
 
 /* the handler for the first path segment of target */
@@ -987,7 +1011,7 @@ serve(void *arg)
 	return NULL;
 }
 
-/* "backend check": 0 if GET / on 127.0.0.1:port answers 200 within 1 s */
+/* "backend check": 0 if GET /health on 127.0.0.1:port answers 200 within 1 s */
 static void
 ontimeout(int sig)
 {
@@ -1011,7 +1035,7 @@ check(int port)
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
 	    connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-	    sendall(fd, S("GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")) < 0)
+	    sendall(fd, S("GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")) < 0)
 		return 1;
 	while (got < 12 && (n = read(fd, buf + got, sizeof(buf) - got)) > 0)
 		got += (size_t)n;

@@ -35,6 +35,9 @@
 
 #define IMAGE      "prescal-test-backend:latest"
 #define IMAGE_HC   "prescal-test-backend-hc:latest"
+/* IMAGE_HC under a name of its own: a run from an older tree, whose backend
+ * has no /sick, may rebuild IMAGE_HC on a shared daemon meanwhile */
+#define IMAGE_SICK "prescal-test-backend-sick:latest"
 #define NOIMAGE    "prescal-no-such-image:latest"
 #define IMAGE_SLOW "prescal-test-backend-slow:latest"   /* BOOT_MS=2000 */
 #define WOKE       " woke from paused, ready on "
@@ -66,6 +69,7 @@ struct fix {
 	char set[NSET][64];
 	char conf[NPROC][64];
 	int noname[NPROC];          /* start without -n: set s is the default name */
+	char immutable[2][256];     /* files made chattr +i; teardown undoes it */
 };
 
 /* a load generator: threads send GET path until the deadline */
@@ -316,6 +320,19 @@ admin_get(int port, const char *path, char *out, size_t n)
 	return st;
 }
 
+/* the value of the sample named name (with its labels) in a Prometheus
+ * text body, or -1 */
+static double
+metric(const char *body, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = body; p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (!strncmp(p, name, n) && p[n] == ' ')
+			return atof(p + n + 1);
+	return -1;
+}
+
 static void
 load_err(struct load *l, const char *fmt, ...)
 {
@@ -415,6 +432,7 @@ group_setup(void **state)
 	}
 	if (sh("sh tests/mkimage.sh >&2") != 0 ||
 	    sh("sh tests/mkimage.sh " IMAGE_HC " health >&2") != 0 ||
+	    sh("sh tests/mkimage.sh " IMAGE_SICK " health >&2") != 0 ||
 	    sh("printf 'FROM " IMAGE "\\nENV BOOT_MS=2000\\n' | DOCKER_BUILDKIT=0 "
 	       "docker build -q -t " IMAGE_SLOW " - >/dev/null") != 0) {
 		print_error("tests/mkimage.sh failed\n");
@@ -446,6 +464,9 @@ teardown(void **state)
 	tresp_free_all();
 	for (int i = 0; i < NPROC; i++)
 		tproc_stop(f->p[i], SIGKILL);
+	for (int i = 0; i < 2; i++)
+		if (f->immutable[i][0])
+			sh("chattr -i '%s' >/dev/null 2>&1", f->immutable[i]);
 	for (int i = 0; i < NSET; i++)
 		if (f->set[i][0])
 			dk_rmset(f->set[i]);
@@ -685,6 +706,168 @@ test_kill_under_load(void **state)
 	CHECK(f, dk_wait_count(f->set[0], "running", 2, 5000) == 0,
 	      "not 2 running at the end: %s", dk_fmt(c, dk_list(f->set[0], c, NCTR), buf,
 	      sizeof(buf)));
+}
+
+/* the host port prescal routes to for instance name, from its ready line; -1 */
+static int
+ready_port(const struct tproc *p, const char *name)
+{
+	char prefix[128], line[512], *s;
+
+	snprintf(prefix, sizeof(prefix), "instance %s ", name);
+	if (!log_line(p, prefix, READY, line, sizeof(line)) || !(s = strstr(line, READY)))
+		return -1;
+	return atoi(s + strlen(READY));
+}
+
+/* issue 20: an instance that Docker marks unhealthy leaves selection and is
+ * replaced, and no client request fails meanwhile: the other one serves.
+ * /sick makes the backend's HEALTHCHECK fail while every route still
+ * answers, so only Docker's health_status event can tell prescal */
+static void
+test_unhealthy_replaced(void **state)
+{
+	static char body[65536];
+	struct fix *f = *state;
+	struct ctr c[NCTR];
+	struct load l;
+	pthread_t t[2];
+	char victim[96] = "", buf[512], line[512];
+	int64_t t0, gone = -1;
+	double unhealthy, ready, died;
+	int n, i, hport, st;
+
+	if (!have_docker)
+		DOCKER_SKIP("no Docker daemon");
+	name_set(f, 0, "htests-sick");
+	CHECK(f, (f->admin[0] = free_port()) > 0, "admin port");
+	CHECK(f, start_prescal(f, 0, 0, IMAGE_SICK, 2, 2, 10, "pull never\n") == 0, "start");
+	CHECK(f, wait_log(f->p[0], READY, 2, 30000) == 0, "2 instances not ready");
+	n = dk_list(f->set[0], c, NCTR);
+	for (i = 0; i < n && !victim[0]; i++)
+		if (!strcmp(c[i].state, "running"))
+			snprintf(victim, sizeof(victim), "%s", c[i].name);
+	CHECK(f, victim[0], "no running instance: %s", dk_fmt(c, n, buf, sizeof(buf)));
+	CHECK(f, (hport = ready_port(f->p[0], victim)) > 0, "no ready line for %s", victim);
+
+	/* 2 clients through prescal while the victim's health checks fail */
+	load_start(&l, t, LEN(t), f->port[0], "/slow?ms=10", 10000);
+	t0 = now_ms();
+	st = get(hport, "/sick", NULL, 0, 5000);
+	snprintf(line, sizeof(line), "instance %s became unhealthy: removing", victim);
+	wait_log(f->p[0], line, 1, 15000);
+	for (i = 0; i < 100; i++) {
+		n = dk_list(f->set[0], c, NCTR);
+		if (n >= 0 && dk_find(c, n, victim) < 0) {
+			gone = now_ms() - t0;
+			break;
+		}
+		msleep(100);
+	}
+	load_join(&l, t, LEN(t));
+	print_message("    /sick on %s (port %d): %d; removed %lld ms later; %ld requests during, "
+	              "%ld failed\n", victim, hport, st, (long long)gone, atomic_load(&l.sent),
+	              atomic_load(&l.failed));
+	CHECK(f, st == 200, "/sick on the instance: status %d", st);
+	CHECK(f, tproc_log_count(f->p[0], line) == 1, "no '%s' logged", line);
+	CHECK(f, gone >= 0, "%s not removed: %s", victim, dk_fmt(c, n, buf, sizeof(buf)));
+	CHECK(f, atomic_load(&l.sent) > 100, "only %ld requests", atomic_load(&l.sent));
+	CHECK(f, atomic_load(&l.failed) == 0, "%ld of %ld requests failed",
+	      atomic_load(&l.failed), atomic_load(&l.sent));
+
+	/* a replacement, healthy, and the reason in /metrics */
+	CHECK(f, wait_log(f->p[0], READY, 3, 30000) == 0, "no replacement became ready");
+	CHECK(f, dk_wait_count(f->set[0], "running", 2, 5000) == 0, "not 2 running at the end: %s",
+	      dk_fmt(c, dk_list(f->set[0], c, NCTR), buf, sizeof(buf)));
+	CHECK(f, admin_get(f->admin[0], "/metrics", body, sizeof(body)) == 200, "/metrics");
+	unhealthy = metric(body, "prescal_instance_replacements_total{reason=\"unhealthy\"}");
+	died = metric(body, "prescal_instance_replacements_total{reason=\"died\"}");
+	ready = metric(body, "prescal_instances{state=\"ready\"}");
+	print_message("    /metrics: replacements unhealthy %.0f, died %.0f; instances ready "
+	              "%.0f\n", unhealthy, died, ready);
+	CHECK(f, unhealthy == 1 && died == 0, "replacements: unhealthy %.0f, died %.0f; want 1, 0",
+	      unhealthy, died);
+	CHECK(f, ready == 2, "instances ready %.0f, want 2", ready);
+}
+
+/* issue 20: removals that Docker refuses are tried again until they work.
+ * An immutable file in a container's directory makes dockerd's DELETE fail
+ * with 500 ("unable to remove filesystem ... operation not permitted") and
+ * leaves the container dead. Two instances die, both removals fail; the
+ * files stay immutable through one reconcile pass (RECONCILE_MS, 10 s), so
+ * that pass fails too, then Docker may remove them: the next pass must
+ * remove both as retries, none as a leftover found by listing the set */
+static void
+test_remove_retried(void **state)
+{
+	struct fix *f = *state;
+	struct ctr c[NCTR];
+	char victim[2][96], id[2][80], buf[512], line[512], st[2][32] = { "", "" };
+	int64_t t0, gone = -1;
+	int n, i, k;
+
+	if (!have_docker)
+		DOCKER_SKIP("no Docker daemon");
+	name_set(f, 0, "htests-rmfail");
+	CHECK(f, start_prescal(f, 0, 0, IMAGE, 2, 2, 10, "pull never\n") == 0, "start");
+	CHECK(f, wait_log(f->p[0], READY, 2, 20000) == 0, "2 instances not ready");
+	n = dk_list(f->set[0], c, NCTR);
+	CHECK(f, n == 2, "%d containers: %s", n, dk_fmt(c, n, buf, sizeof(buf)));
+	for (k = 0; k < 2; k++) {
+		snprintf(victim[k], sizeof(victim[k]), "%s", c[k].name);
+		snprintf(id[k], sizeof(id[k]), "%s", c[k].id);
+		CHECK(f, sh_line(f->immutable[k], sizeof(f->immutable[k]), "docker inspect -f "
+		      "'{{.ResolvConfPath}}' %s", id[k]) == 0 && f->immutable[k][0] == '/',
+		      "resolv.conf path of %s", victim[k]);
+		if (sh("chattr +i '%s' 2>/dev/null", f->immutable[k]) != 0) {
+			f->immutable[k][0] = '\0';
+			CHECK(f, !docker_required(), "chattr +i on a container's resolv.conf failed "
+			      "(not root, or a file system without the immutable flag)");
+			DOCKER_SKIP("chattr +i not possible here");
+		}
+	}
+
+	/* they die; their removals fail and are put off */
+	CHECK(f, sh("docker kill %s %s >/dev/null 2>&1", victim[0], victim[1]) == 0, "docker kill");
+	for (k = 0; k < 2; k++) {
+		snprintf(line, sizeof(line), "instance %s: remove: ", victim[k]);
+		CHECK(f, wait_log(f->p[0], line, 1, 10000) == 0, "no failed removal of %s logged",
+		      victim[k]);
+		CHECK(f, log_line(f->p[0], line, "will try again", buf, sizeof(buf)),
+		      "the failed removal of %s is not to be tried again", victim[k]);
+	}
+	print_message("    %s\n", buf);
+	msleep(11000);  /* a reconcile pass, whose retries fail */
+	for (k = 0; k < 2; k++) {
+		sh_line(st[k], sizeof(st[k]), "docker inspect -f '{{.State.Status}}' %s", id[k]);
+		CHECK(f, st[k][0], "%s is gone, while its directory is immutable", victim[k]);
+	}
+
+	/* Docker can remove them now: the next reconcile does */
+	for (k = 0; k < 2; k++) {
+		sh("chattr -i '%s'", f->immutable[k]);
+		f->immutable[k][0] = '\0';
+	}
+	t0 = now_ms();
+	for (i = 0; i < 150; i++) {
+		n = dk_list(f->set[0], c, NCTR);
+		if (n >= 0 && dk_find(c, n, victim[0]) < 0 && dk_find(c, n, victim[1]) < 0) {
+			gone = now_ms() - t0;
+			break;
+		}
+		msleep(100);
+	}
+	print_message("    %s and %s were %s and %s 11 s after the failed removals; both gone "
+	              "%lld ms after Docker could remove them\n", victim[0], victim[1], st[0], st[1],
+	              (long long)gone);
+	CHECK(f, gone >= 0, "not both removed 15 s later: %s", dk_fmt(c, n, buf, sizeof(buf)));
+	for (k = 0; k < 2; k++) {
+		snprintf(line, sizeof(line), "container %.12s removed on a later try", id[k]);
+		CHECK(f, wait_log(f->p[0], line, 1, 2000) == 0, "no '%s' logged", line);
+	}
+	CHECK(f, tproc_log_count(f->p[0], "removing leftover container") == 0,
+	      "removed as a leftover, not by a retry");
+	CHECK(f, wait_log(f->p[0], READY, 4, 20000) == 0, "no replacements became ready");
 }
 
 /* the ids of the set's containers, sorted by name, as one string */
@@ -945,19 +1128,6 @@ sequential(int port, int ms)
 	tconn_close(c);
 	free(r);
 	return ok;
-}
-
-/* the value of the sample named name (with its labels) in a Prometheus
- * text body, or -1 */
-static double
-metric(const char *body, const char *name)
-{
-	size_t n = strlen(name);
-
-	for (const char *p = body; p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-		if (!strncmp(p, name, n) && p[n] == ' ')
-			return atof(p + n + 1);
-	return -1;
 }
 
 /* what the admin listener says after the rps prescal (i) scaled to 3:
@@ -1504,6 +1674,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_ramp_reaches_max, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_instance_drain_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kill_under_load, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unhealthy_replaced, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_remove_retried, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_adoption, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sigterm_cleanup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_queue_full, setup, teardown),
