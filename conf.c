@@ -487,6 +487,45 @@ check_app(struct settings *s, struct app_conf *a, FILE *err)
 	return r;
 }
 
+/* two apps must not match the same host and path */
+static int
+check_routes(struct settings *s, FILE *err)
+{
+	struct app *a = calloc(s->napp, sizeof(*a)), **list = calloc(s->napp, sizeof(*list));
+	struct routes *rt = NULL;
+	char msg[256], w[256];
+	int r = -1;
+
+	if (a && list) {
+		for (int i = 0; i < s->napp; i++) {
+			a[i].c = s->app[i];
+			snprintf(a[i].name, sizeof(a[i].name), "%s", s->app[i].name);
+			list[i] = &a[i];
+		}
+		if ((rt = routes_build(list, s->napp, msg, sizeof(msg)))) {
+			r = 0;
+		} else {
+			/* the later of the two, where the user looks */
+			int k = s->napp - 1;
+			char p1[128], p2[128];
+			for (int i = 0; i < s->napp; i++) {
+				for (int j = i + 1; j < s->napp; j++) {
+					snprintf(p1, sizeof(p1), "apps %s and %s ", a[i].name, a[j].name);
+					snprintf(p2, sizeof(p2), "apps %s and %s ", a[j].name, a[i].name);
+					if (!strncmp(msg, p1, strlen(p1)) || !strncmp(msg, p2, strlen(p2)))
+						k = j;
+				}
+			}
+			origin(&s->app[k], w, sizeof(w));
+			fprintf(err, "prescal: %s: %s\n", w, msg);
+		}
+	}
+	routes_free(rt);
+	free(list);
+	free(a);
+	return r;
+}
+
 /*
  * the worker count. A worker blocks for a request's whole exchange, so the
  * pool must carry what the apps allow in flight: per app, max x target of
@@ -555,6 +594,8 @@ conf_load(struct settings *s, const struct settings *def, const struct conf_rule
 			}
 		}
 	}
+	if (check_routes(s, err) < 0)
+		goto fail;
 	size_threads(s, threads_min, threads_max, per_backend);
 	if (s->max_active < s->threads)
 		s->max_active = s->threads;

@@ -5,7 +5,7 @@
  * with file:line and the key, so a reload can keep the old settings.
  * Needs stdio.h, scale.h and app.h. */
 
-#define CONF_FLAGS 64          /* flags remembered for reloads */
+#define CONF_FLAGS 256         /* flags remembered for reloads */
 
 struct settings {
 	char listen[128], admin[128], socket[256];

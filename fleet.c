@@ -59,6 +59,8 @@ struct inst {
 	int64_t t0;            /* start of the current phase, ms (FI_PAUSED: paused at) */
 	int warm;              /* started for the warm pool: paused once ready */
 	int waking;            /* FI_STARTING after an unpause, not a create */
+	int adopting;          /* its J_ADOPT has not finished: the app decides
+	                          nothing until it knows what it adopted */
 	unsigned spec;         /* the fleet's spec generation it was created with */
 };
 
@@ -1001,6 +1003,8 @@ fleet_worker(void *arg)
 		default:       break;
 		}
 		pthread_mutex_lock(&F.lock);
+		if (j.kind == J_ADOPT && mine_unlocked(&t))
+			t.in->adopting = 0;
 		F.busy--;
 		job_done_unlocked(&j);
 		pthread_cond_broadcast(&F.wake);
@@ -1279,6 +1283,9 @@ tick_unlocked(struct fleet *f, int demand)
 		}
 		return;
 	}
+	for (int i = 0; i < f->cap; i++)
+		if (f->inst[i].state != FI_FREE && f->inst[i].adopting)
+			return;
 	sample(f, &in);
 	if (demand && in.waiting == 0)
 		in.waiting = 1;  /* a request found nothing ready, even if it did not wait */
@@ -1449,6 +1456,7 @@ adopt(struct fleet *f, struct docker *d)
 		if (!strcmp(ctr[i].state, "running") || !strcmp(ctr[i].state, "paused")) {
 			struct inst *in = inst_new_unlocked(f, ctr[i].id, ctr[i].name, FI_STARTING);
 			if (in) {
+				in->adopting = 1;
 				warn("adopting instance %s", ctr[i].name);
 				push_unlocked(f, J_ADOPT, in);
 				continue;

@@ -902,7 +902,7 @@ parse_args(int argc, char *argv[])
 		exit(2);
 	}
 	if (load(&S) < 0) {
-		if (!flags.file && S.napp == 0)
+		if (!flags.file && flags.n == 0)
 			usage();
 		exit(2);
 	}

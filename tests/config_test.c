@@ -54,6 +54,47 @@ static const struct row rows[] = {
 	  NULL },
 	{ "out of range", "threads 4097\n", { "-b", "127.0.0.1:9", NULL }, 2,
 	  "prescal: %F:1: threads '4097': expected a whole number from 0 to 4096", NULL },
+	/* issue 13: app blocks */
+	{ "app blocks", "listen 127.0.0.1:8080\nmin 0\n\napp blog\n  host Blog.Example.com\n"
+	  "  backend 127.0.0.1:81\napp api\n  host api.example.com *.api.example.com\n"
+	  "  path /v1\n  image api:1\n  max 7\n", { NULL }, 0,
+	  "prescal: configuration ok", "\thost               blog.example.com" },
+	{ "app block inherits and overrides", "max 3\ntarget 5\napp a\nhost a.x\nimage i\n"
+	  "target 9\napp b\nhost b.x\nimage i\n", { NULL }, 0,
+	  "prescal: configuration ok", "\ttarget             9" },
+	{ "app flags beat the blocks", "app a\nhost a.x\nimage i\nmax 9\n",
+	  { "-M", "2", NULL }, 0, "prescal: configuration ok", "\tmax                2" },
+	{ "threads sum over apps", "app a\nhost a.x\nimage i\nmax 20\ntarget 10\n"
+	  "app b\nhost b.x\nimage i\nmax 30\ntarget 10\n", { NULL }, 0,
+	  "prescal: configuration ok", "threads            625" },
+	{ "max_inflight caps an app's threads", "app a\nhost a.x\nbackend 127.0.0.1:9\n"
+	  "max_inflight 100\n", { NULL }, 0, "prescal: configuration ok",
+	  "threads            128" },
+	{ "global key in a block", "app a\nhost a.x\nbackend 127.0.0.1:9\nthreads 4\n",
+	  { NULL }, 2, "prescal: %F:4: threads is a global key: put it above the first app block",
+	  NULL },
+	{ "unknown key in a block", "app a\nhost a.x\nbackend 127.0.0.1:9\nhots b.x\n",
+	  { NULL }, 2, "prescal: %F:4: unknown key 'hots'", NULL },
+	{ "bad host", "app a\nhost a.x:80\nbackend 127.0.0.1:9\n", { NULL }, 2,
+	  "prescal: %F:2: host 'a.x:80': a.x:80: host names have letters, digits, '-', '_' "
+	  "and '.' only (no port)", NULL },
+	{ "bad path", "app a\nhost a.x\npath api\nbackend 127.0.0.1:9\n", { NULL }, 2,
+	  "prescal: %F:3: path 'api': a path prefix starts with '/'", NULL },
+	{ "app with nothing", "app a\nhost a.x\n", { NULL }, 2,
+	  "prescal: %F:1: app a: nothing to proxy to: give backend host:port or image", NULL },
+	{ "two apps, one name", "app a\nhost a.x\nbackend 127.0.0.1:9\napp a\nhost b.x\n"
+	  "backend 127.0.0.1:9\n", { NULL }, 2,
+	  "prescal: %F:4: app a: a second app of that name", NULL },
+	{ "two apps, one route", "app a\nhost a.x\nbackend 127.0.0.1:9\napp b\nhost A.x\n"
+	  "backend 127.0.0.1:9\n", { NULL }, 2,
+	  "prescal: %F:4: app b: apps a and b both match host a.x path /", NULL },
+	{ "bad app name", "app -a\nhost a.x\nimage i\n", { NULL }, 2,
+	  "prescal: %F:1: app -a: -n '-a': use up to 48 of [a-zA-Z0-9][a-zA-Z0-9_.-]", NULL },
+	{ "-i with app blocks", "app a\nhost a.x\nbackend 127.0.0.1:9\n", { "-i", "x", NULL },
+	  2, "prescal: -i defines the one app of a setup without app blocks, but %F defines apps",
+	  NULL },
+	{ "app scaling check names its app", "app a\nhost a.x\nimage i\nready_path x\n",
+	  { NULL }, 2, "prescal: %F:1: app a: ready_path 'x': must start with /", NULL },
 	/* issue 19: the worker count follows the configuration */
 	{ "threads auto, static", "", { "-b", "127.0.0.1:9", NULL }, 0,
 	  "prescal: configuration ok", "threads            640" },
@@ -189,11 +230,72 @@ test_table(void **state)
 	printf("config: %zu cases\n", LEN(rows));
 }
 
+/* whether man has a line "<macro> key" with key a whole word */
+static int
+documented(const char *man, const char *macro, const char *key)
+{
+	char pat[80];
+	const char *p;
+	size_t n;
+
+	n = (size_t)snprintf(pat, sizeof(pat), "\n%s %s", macro, key);
+	for (p = man; (p = strstr(p, pat)); p += n)
+		if (strchr(" \n\\", p[n]))
+			return 1;
+	return 0;
+}
+
+/* every key -T prints (the settings table, global and per app, and "app")
+ * is documented in prescal.1 as ".B key" or ".BR key" */
+static void
+test_man_lists_every_key(void **state)
+{
+	static char out[32768], man[131072];
+	char *argv[] = { NULL, "-T", "-b", "127.0.0.1:9", NULL }, *line, *save;
+	char key[64], path[64], *argv2[] = { NULL, "-T", "-f", path, NULL };
+	const char *mp = getenv("PRESCAL_MAN") ? getenv("PRESCAL_MAN") : "prescal.1";
+	FILE *f;
+	size_t n;
+	int keys = 0, missing = 0;
+
+	(void)state;
+	argv[0] = argv2[0] = strdup(bin);
+	assert_int_equal(trun(argv, 5000, out, sizeof(out)), 0);
+	/* and an app block, for the keys only blocks print (host, path) */
+	snprintf(path, sizeof(path), "/tmp/prescal-config-%d", (int)getpid());
+	assert_non_null(f = fopen(path, "w"));
+	fputs("app a\nhost a.example.com\npath /x\nbackend 127.0.0.1:9\n", f);
+	fclose(f);
+	n = strlen(out);
+	assert_int_equal(trun(argv2, 5000, out + n, sizeof(out) - n), 0);
+	unlink(path);
+	free(argv[0]);
+	assert_non_null(f = fopen(mp, "r"));
+	n = fread(man, 1, sizeof(man) - 1, f);
+	fclose(f);
+	man[n] = '\0';
+	strcat(out, "app x\n");  /* the block keyword */
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (line[0] == '#' || !strncmp(line, "prescal:", 8) ||
+		    sscanf(line, "%63s", key) != 1)
+			continue;
+		keys++;
+		if (documented(man, ".B", key) || documented(man, ".BR", key))
+			continue;
+		printf("config: key '%s' is not in %s\n", key, mp);
+		missing++;
+	}
+	printf("config: %d keys, %d missing from %s\n", keys, missing, mp);
+	assert_true(keys > 50);
+	assert_int_equal(missing, 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_man_lists_every_key),
 	};
 
 	if (getenv("PRESCAL_BIN"))

@@ -2168,7 +2168,7 @@ test_flags(void **state)
 	expect_run((char *[]){ bin, "-t", "4097", "-b", bp, NULL }, 2, "-t", "-t 4097");
 	expect_run((char *[]){ bin, "-b", NULL }, 2, "-b", "-b without value");
 	expect_run((char *[]){ bin, "-v", NULL }, 0, "prescal ", "-v");
-	expect_run((char *[]){ bin, "-l", lp, "-b", "nosuchhost.invalid:80", NULL }, 1,
+	expect_run((char *[]){ bin, "-l", lp, "-b", "nosuchhost.invalid:80", NULL }, 2,
 	           "nosuchhost.invalid", "unresolvable backend");
 
 	/* a port in use */

@@ -1421,10 +1421,10 @@ test_foreign_image(void **state)
 	      IMAGE " >/dev/null 2>&1", f->set[0], f->set[0], f->set[0]) == 0, "docker run -3");
 	CHECK(f, start_prescal(f, 0, 0, IMAGE, 1, 1, 10, "pull never\n") == 0, "start");
 	CHECK(f, wait_log(f->p[0], READY, 1, 20000) == 0, "not ready");
-	snprintf(want, sizeof(want), "container %s-1 of set", f->set[0]);
+	snprintf(want, sizeof(want), "container %s-1 of app", f->set[0]);
 	CHECK(f, log_line(f->p[0], want, "not " IMAGE, line, sizeof(line)), "no '%s' line", want);
 	print_message("    %s\n", line);
-	snprintf(want, sizeof(want), "container %s-5 of set", f->set[0]);
+	snprintf(want, sizeof(want), "container %s-5 of app", f->set[0]);
 	CHECK(f, log_line(f->p[0], want, "leaving it alone", line, sizeof(line)),
 	      "no '%s' line", want);
 	CHECK(f, tproc_log_count(f->p[0], "adopting") == 0, "a foreign container was adopted");
