@@ -1106,10 +1106,10 @@ docker_network_check(struct docker *d, const char *name)
 		return badjson(d, "network inspect");
 	if (!selfid(self, sizeof(self)))
 		return 0;
+	/* 404: a container, but not one of this daemon's (another host's, or
+	 * a VM's): nothing here can be checked */
 	if (docker_inspect(d, self, 0, &st) < 0)
-		return fail(d, "prescal runs in a container, but container %.64s is unknown "
-		            "to the daemon (%s), so it cannot check that it is on network %s",
-		            self, docker_status(d) ? docker_error(d) : "no answer", name);
+		return docker_status(d) == 404 ? 0 : -1;
 	if (!docker_net_ip(st.nets, st.nnets, real))
 		return fail(d, "prescal runs in container %s, which is not attached to network "
 		            "%s (docker network connect %s %s)", st.name, real, real, st.name);

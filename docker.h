@@ -169,9 +169,10 @@ int docker_ping(struct docker *d, char *version, size_t n);
 int docker_image_exists(struct docker *d, const char *image);
 
 /* Checks that the user-defined network name exists and, when prescal
- * itself runs in a container (its id found in /proc/self/mountinfo, else
- * /.dockerenv and the hostname), that this container is attached to it.
- * Returns 0, or -1 with the reason in docker_error(). Blocks. */
+ * itself runs in a container of this daemon (its id found in
+ * /proc/self/mountinfo, else /.dockerenv and the hostname; a container the
+ * daemon does not know is not checked), that this container is attached
+ * to it. Returns 0, or -1 with the reason in docker_error(). Blocks. */
 int docker_network_check(struct docker *d, const char *name);
 
 /* Pulls image, reading the progress stream to its end (up to 10 minutes).

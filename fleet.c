@@ -17,6 +17,7 @@
  * is still the one it was given (mine_unlocked).
  */
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -55,6 +56,8 @@ struct inst {
 	char name[72];
 	struct backend *b;     /* NULL until it has a host port */
 	int port;              /* its host port, once b is set */
+	in_addr_t addr;        /* where port is (network order): 127.0.0.1, or its
+	                          IP on F.c.network */
 	int64_t t0;            /* start of the current phase, ms (FI_PAUSED: paused at) */
 	int warm;              /* started for the warm pool: paused once ready */
 	int waking;            /* FI_STARTING after an unpause, not a create */
@@ -226,10 +229,10 @@ dopen(void)
 
 /* readiness: an HTTP answer below 500 on the ready path */
 static int
-probe_http(int port, const char *path)
+probe_http(in_addr_t addr, int port, const char *path)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port),
-	                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	                           .sin_addr.s_addr = addr };
 	struct sockaddr_storage ss;
 	char buf[256];
 	int fd, n, got = 0, status = -1;
@@ -295,7 +298,11 @@ wait_ready(struct docker *d, const struct ticket *t, int port, int *code)
 	struct docker_state ds;
 	int64_t until = now_ms() + F.c.start_timeout;
 	int delay = 10, status, why;
+	in_addr_t addr;
 
+	pthread_mutex_lock(&F.lock);
+	addr = mine_unlocked(t) ? t->in->addr : htonl(INADDR_LOOPBACK);
+	pthread_mutex_unlock(&F.lock);
 	while (now_ms() < until && !removing(t)) {
 		if ((why = stopped(d, t->id, &ds, code)) != SF_NONE)
 			return why;
@@ -303,7 +310,7 @@ wait_ready(struct docker *d, const struct ticket *t, int port, int *code)
 			return SF_NONE;
 		if (ds.health == DOCKER_HEALTH_UNHEALTHY)
 			return SF_UNHEALTHY;
-		if (ds.health == DOCKER_HEALTH_NONE && (status = probe_http(port, F.c.ready_path)) > 0 &&
+		if (ds.health == DOCKER_HEALTH_NONE && (status = probe_http(addr, port, F.c.ready_path)) > 0 &&
 		    status < 500)
 			return SF_NONE;
 		usleep(delay * 1000);
@@ -312,14 +319,14 @@ wait_ready(struct docker *d, const struct ticket *t, int port, int *code)
 	return removing(t) ? NUM_SF : SF_TIMEOUT;
 }
 
-/* puts t's instance into the pool at 127.0.0.1:port in state st
- * (B_STARTING, or B_PAUSED for an adopted paused one), unless it was
- * condemned meanwhile. Returns 0 or -1 */
+/* puts t's instance into the pool at addr:port in state st (B_STARTING,
+ * or B_PAUSED for an adopted paused one), unless it was condemned
+ * meanwhile. Returns 0 or -1 */
 static int
-attach(const struct ticket *t, int port, enum backend_state st)
+attach(const struct ticket *t, in_addr_t addr, int port, enum backend_state st)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port),
-	                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	                           .sin_addr.s_addr = addr };
 	struct sockaddr_storage ss;
 	int r = -1;
 
@@ -328,6 +335,7 @@ attach(const struct ticket *t, int port, enum backend_state st)
 	if (mine_unlocked(t) && (t->in->state == FI_STARTING || t->in->state == FI_PAUSED) &&
 	    (t->in->b = pool_add(t->name, t->id, &ss, sizeof(sin), st))) {
 		t->in->port = port;
+		t->in->addr = addr;
 		r = 0;
 	}
 	pthread_mutex_unlock(&F.lock);
@@ -449,6 +457,7 @@ make_ready(struct docker *d, const struct ticket *t, int port)
 	struct inst *in = t->in;
 	int64_t t0 = t->t0;
 	int why, code = 0;
+	char ip[INET_ADDRSTRLEN];
 
 	if ((why = wait_ready(d, t, port, &code)) != SF_NONE) {
 		if (why != NUM_SF)
@@ -474,8 +483,10 @@ make_ready(struct docker *d, const struct ticket *t, int port)
 				observe(M.cold, &M.cold_sum, secs);
 			in->state = FI_READY;
 			pool_set_state(in->b, B_UP);
-			warn("instance %s %s on 127.0.0.1:%d in %lld ms", t->name,
-			     in->waking ? "woke from paused, ready" : "ready", port,
+			if (!inet_ntop(AF_INET, &in->addr, ip, sizeof(ip)))
+				snprintf(ip, sizeof(ip), "?");
+			warn("instance %s %s on %s:%d in %lld ms", t->name,
+			     in->waking ? "woke from paused, ready" : "ready", ip, port,
 			     (long long)(now_ms() - t0));
 			in->waking = 0;
 		}
@@ -492,7 +503,8 @@ create_start(struct docker *d, char *name, size_t nn, char id[65], char *msg, si
 	char env[2][96];
 	const char *envp[2] = { env[0], env[1] };
 	struct docker_spec sp = { .image = F.c.image, .set = F.c.name, .port = F.c.port,
-	                          .env = envp, .nenv = 2, .hostnet = F.c.hostnet };
+	                          .env = envp, .nenv = 2, .hostnet = F.c.hostnet,
+	                          .network = F.c.network };
 	int tries, r;
 
 	for (tries = 0; tries < 5; tries++) {
@@ -514,19 +526,40 @@ create_start(struct docker *d, char *name, size_t nn, char id[65], char *msg, si
 	return r < 0 && docker_status(d) == 404 ? SF_IMAGE : SF_CREATE;
 }
 
-/* host port: set by Docker at start; polled briefly */
+/* where an inspected instance is reached: 127.0.0.1 and its host port,
+ * or its IP on F.c.network and the container port. Returns the port, 0 if
+ * not known yet */
 static int
-host_port(struct docker *d, const char *id)
+reach(const struct docker_state *ds, in_addr_t *addr)
+{
+	const char *ip;
+
+	*addr = htonl(INADDR_LOOPBACK);
+	if (F.c.hostnet)
+		return (int)F.c.port;
+	if (!F.c.network[0])
+		return ds->hostport;
+	if (!(ip = docker_net_ip(ds->nets, ds->nnets, F.c.network)) ||
+	    inet_pton(AF_INET, ip, addr) != 1)
+		return 0;
+	return (int)F.c.port;
+}
+
+/* host port (or IP on the network): set by Docker at start; polled briefly */
+static int
+host_port(struct docker *d, const char *id, in_addr_t *addr)
 {
 	struct docker_state ds;
+	int port;
 
+	*addr = htonl(INADDR_LOOPBACK);
 	if (F.c.hostnet)
 		return (int)F.c.port;
 	for (int i = 0; i < 50; i++) {
 		if (docker_inspect(d, id, F.c.port, &ds) < 0)
 			return -1;
-		if (ds.hostport > 0)
-			return ds.hostport;
+		if ((port = reach(&ds, addr)) > 0)
+			return port;
 		if (!ds.running && strcmp(ds.status, "created"))
 			return -1;
 		usleep(10000);
@@ -544,6 +577,7 @@ job_start(struct docker *d, int warm)
 	struct ticket t;
 	int port = -1, why, code = 0;
 	int64_t t0 = now_ms();
+	in_addr_t addr;
 
 	if ((why = create_start(d, name, sizeof(name), id, msg, sizeof(msg))) == SF_NONE) {
 		pthread_mutex_lock(&F.lock);
@@ -556,11 +590,15 @@ job_start(struct docker *d, int warm)
 		if (!in) {
 			warn("fleet: more than %d instances", FLEET_CAP);
 			docker_remove(d, id);
-		} else if ((port = host_port(d, id)) < 0 || attach(&t, port, B_STARTING) < 0) {
+		} else if ((port = host_port(d, id, &addr)) < 0 ||
+		           attach(&t, addr, port, B_STARTING) < 0) {
 			/* most often it exited at once */
 			if ((why = stopped(d, id, &ds, &code)) != SF_EXIT && why != SF_OOM) {
 				why = SF_CREATE;
-				snprintf(msg, sizeof(msg), "no host port for %ld/tcp", F.c.port);
+				if (F.c.network[0])
+					snprintf(msg, sizeof(msg), "no IP on network %s", F.c.network);
+				else
+					snprintf(msg, sizeof(msg), "no host port for %ld/tcp", F.c.port);
 			}
 		}
 	} else {
@@ -584,11 +622,12 @@ static void
 job_adopt(struct docker *d, const struct ticket *t)
 {
 	struct docker_state ds;
+	in_addr_t addr;
 	int port;
 
 	if (docker_inspect(d, t->id, F.c.port, &ds) < 0 || !ds.running ||
-	    (port = F.c.hostnet ? (int)F.c.port : ds.hostport) <= 0 ||
-	    attach(t, port, ds.paused ? B_PAUSED : B_STARTING) < 0) {
+	    (port = reach(&ds, &addr)) <= 0 ||
+	    attach(t, addr, port, ds.paused ? B_PAUSED : B_STARTING) < 0) {
 		condemn_mine(t, "cannot be adopted");
 		return;
 	}
@@ -1310,6 +1349,10 @@ fleet_start(const struct scale_conf *c)
 		goto out;
 	}
 	warn("docker engine %s at %s", version, F.sock);
+	if (c->network[0] && docker_network_check(d, c->network) < 0) {
+		warn("docker: %s", docker_error(d));
+		goto out;
+	}
 	if ((e = docker_image_exists(d, c->image)) < 0) {
 		warn("docker: %s", docker_error(d));
 		goto out;

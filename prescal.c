@@ -836,6 +836,7 @@ static struct option opts[] = {
 	{ 0, "pull",                O_STR,  S.sc.pull, sizeof(S.sc.pull), 0, 0, 0, "never missing" },
 	{ 0, "keep_on_exit",        O_INT,  &S.sc.keep, 0, 0, 1, 0, NULL },
 	{ 0, "host_network",        O_INT,  &S.sc.hostnet, 0, 0, 1, 0, NULL },
+	{ 0, "network",             O_STR,  S.sc.network, sizeof(S.sc.network), 0, 0, 0, NULL },
 	{ 0, "pause_after",         O_INT,  &S.sc.pause_after, 0, 0, 86400000, 0, NULL },
 	{ 0, "remove_after",        O_INT,  &S.sc.remove_after, 0, 0, 604800000, 0, NULL },
 	{ 0, "min_paused",          O_INT,  &S.sc.min_paused, 0, 0, 1000, 0, NULL },

@@ -25,6 +25,8 @@ struct scale_conf {
 	long drain_timeout;    /* ms to wait for in-flight requests of a draining instance */
 	long sample_ms;        /* sampling period */
 	long hostnet;          /* 1: NetworkMode host; the image must listen on port */
+	char network[64];      /* "": publish on 127.0.0.1; else instances join this
+	                          user-defined network, reached at their IP there */
 	long pause_after;      /* ms unneeded before a scale-down pauses instead of
 	                          removing (at least down_delay); 0 = off */
 	long remove_after;     /* ms paused before removal (down to min_paused), 0 = kept */
