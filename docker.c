@@ -778,6 +778,8 @@ setenvvar(struct docker_spec_buf *s, const char *v, char *err, size_t n)
 		return specerr(err, n, "expected NAME=VALUE");
 	if (!spanof(v, k, ALNUM "_.-", 1) || (v[0] >= '0' && v[0] <= '9'))
 		return specerr(err, n, "variable name must be [A-Za-z_.-][A-Za-z0-9_.-]*");
+	if ((k == 4 && !strncmp(v, "PORT", 4)) || (k == 16 && !strncmp(v, "PRESCAL_INSTANCE", 16)))
+		return specerr(err, n, "%.*s is prescal's (PORT is the container port)", (int)k, v);
 	return specadd(s, DOCKER_SL_ENV, v, strlen(v), err, n);
 }
 
@@ -954,6 +956,74 @@ docker_spec_set(struct docker_spec_buf *s, const char *key, const char *val, cha
 		return 0;
 	}
 	return specerr(err, n, "unknown container setting '%.32s'", key);
+}
+
+/* the words of cmd on one line, quoted where docker_spec_set() needs it */
+static void
+cmdline(const struct docker_spec_buf *s, char *out, size_t n)
+{
+	const char *a;
+	size_t k = 0;
+
+	for (size_t i = 0; i < s->n[DOCKER_SL_CMD]; i++) {
+		a = specstr(s, DOCKER_SL_CMD, i);
+		if (i && k + 1 < n)
+			out[k++] = ' ';
+		if (*a && !strpbrk(a, " \t\"")) {
+			for (; *a && k + 1 < n; a++)
+				out[k++] = *a;
+			continue;
+		}
+		if (k + 1 < n)
+			out[k++] = '"';
+		for (; *a && k + 2 < n; a++) {
+			if (*a == '"' || *a == '\\')
+				out[k++] = '\\';
+			out[k++] = *a;
+		}
+		if (k + 1 < n)
+			out[k++] = '"';
+	}
+	out[k] = '\0';
+}
+
+int
+docker_spec_get(const struct docker_spec_buf *s, const char *key, size_t i, char *out,
+                size_t n)
+{
+	static const char *lists[] = {
+		[DOCKER_SL_ENV] = "env", [DOCKER_SL_VOLUME] = "volume", [DOCKER_SL_LABEL] = "label",
+	};
+	long long c = s->nanocpus;
+	int l, k;
+
+	out[0] = '\0';
+	for (l = 0; l < NUM_DOCKER_SL; l++)
+		if (lists[l] && !strcmp(key, lists[l])) {
+			if (i >= s->n[l])
+				return 0;
+			scopy(out, n, specstr(s, l, i));
+			return 1;
+		}
+	if (i > 0)
+		return 0;
+	if (!strcmp(key, "cmd") && s->n[DOCKER_SL_CMD])
+		cmdline(s, out, n);
+	else if (!strcmp(key, "memory") && s->memory)
+		snprintf(out, n, "%lld", s->memory);
+	else if (!strcmp(key, "cpus") && c) {
+		/* "0.500000000" -> "0.5", "2.000000000" -> "2" */
+		k = snprintf(out, n, "%lld.%09lld", c / 1000000000, c % 1000000000);
+		if (k > 0 && (size_t)k < n) {
+			while (out[k - 1] == '0')
+				k--;
+			if (out[k - 1] == '.')
+				k--;
+			out[k] = '\0';
+		}
+	} else if (!strcmp(key, "user") && s->user[0])
+		scopy(out, n, s->user);
+	return out[0] != '\0';
 }
 
 int

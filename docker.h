@@ -9,6 +9,8 @@
  * Containers are labelled prescal.managed=true, prescal.name=<set> and
  * prescal.image=<image>; docker_list() and docker_events_open() select
  * them by the first two. */
+#ifndef DOCKER_H
+#define DOCKER_H
 
 #include <stddef.h>
 
@@ -113,13 +115,20 @@ struct docker_event {
 	int exitcode;             /* Actor.Attributes.exitCode on "die", else 0 */
 };
 
-/* Applies one config key of container settings to s: env "K=V", cmd
+/* Applies one config key of container settings to s: env "K=V" (not
+ * PORT or PRESCAL_INSTANCE, which prescal sets), cmd
  * "ARGS" (words split at blanks; "..." quotes, with \" and \\ inside),
  * volume "SRC:/PATH[:ro|:rw]", label "K=V" (not prescal.*) append; memory
  * "N[b|k|m|g]" (1024s), cpus "N[.N]" and user "USER[:GROUP]" replace.
  * Returns 0, or -1 with s unchanged and err[0..n) saying what is wrong.
  * Pure. */
 int docker_spec_set(struct docker_spec_buf *s, const char *key, const char *val, char *err,
+                    size_t n);
+
+/* Writes the i-th value of key (as docker_spec_set() reads it back: cmd
+ * is one value, its words quoted as needed) into out[0..n). Returns 1, or
+ * 0 if there is none (then out is ""). Pure. */
+int docker_spec_get(const struct docker_spec_buf *s, const char *key, size_t i, char *out,
                     size_t n);
 
 /* Returns 1 if a and b hold the same settings (in the same order), else 0.
@@ -265,3 +274,5 @@ struct docker_reply {
  * for tests and fuzzing. */
 int docker_parse_reply(struct docker *d, struct docker_reply *rep, const char *buf,
                        size_t n, size_t step);
+
+#endif

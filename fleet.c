@@ -501,11 +501,13 @@ static int
 create_start(struct docker *d, char *name, size_t nn, char id[65], char *msg, size_t mn)
 {
 	char env[2][96];
-	const char *envp[2] = { env[0], env[1] };
+	const char *envp[2] = { env[0], env[1] }, *vec[DOCKER_SPEC_NVEC];
 	struct docker_spec sp = { .image = F.c.image, .set = F.c.name, .port = F.c.port,
-	                          .env = envp, .nenv = 2, .hostnet = F.c.hostnet,
-	                          .network = F.c.network };
+	                          .hostnet = F.c.hostnet, .network = F.c.network };
 	int tries, r;
+
+	/* the configured settings, and prescal's two variables after their env */
+	docker_spec_view(&F.c.spec, envp, 2, vec, LEN(vec), &sp);
 
 	for (tries = 0; tries < 5; tries++) {
 		pthread_mutex_lock(&F.lock);

@@ -775,7 +775,7 @@ sweep(void)
 }
 
 /* options: one table for flags and config-file keys */
-enum { O_STR, O_INT, O_LIST };
+enum { O_STR, O_INT, O_LIST, O_SPEC };  /* O_SPEC: a container setting */
 
 struct option {
 	char flag;            /* 0: config file only */
@@ -837,6 +837,13 @@ static struct option opts[] = {
 	{ 0, "keep_on_exit",        O_INT,  &S.sc.keep, 0, 0, 1, 0, NULL },
 	{ 0, "host_network",        O_INT,  &S.sc.hostnet, 0, 0, 1, 0, NULL },
 	{ 0, "network",             O_STR,  S.sc.network, sizeof(S.sc.network), 0, 0, 0, NULL },
+	{ 0, "env",                 O_SPEC, NULL, 0, 0, 0, 0, NULL },
+	{ 0, "cmd",                 O_SPEC, NULL, 0, 0, 0, 0, NULL },
+	{ 0, "memory",              O_SPEC, NULL, 0, 0, 0, 0, NULL },
+	{ 0, "cpus",                O_SPEC, NULL, 0, 0, 0, 0, NULL },
+	{ 0, "volume",              O_SPEC, NULL, 0, 0, 0, 0, NULL },
+	{ 0, "label",               O_SPEC, NULL, 0, 0, 0, 0, NULL },
+	{ 0, "user",                O_SPEC, NULL, 0, 0, 0, 0, NULL },
 	{ 0, "pause_after",         O_INT,  &S.sc.pause_after, 0, 0, 86400000, 0, NULL },
 	{ 0, "remove_after",        O_INT,  &S.sc.remove_after, 0, 0, 604800000, 0, NULL },
 	{ 0, "min_paused",          O_INT,  &S.sc.min_paused, 0, 0, 1000, 0, NULL },
@@ -890,6 +897,8 @@ set_option(struct option *o, const char *val)
 		if (!(S.backend[S.nbackend++] = strdup(val)))
 			return "out of memory";
 		return NULL;
+	case O_SPEC:
+		return docker_spec_set(&S.sc.spec, o->key, val, msg, sizeof(msg)) < 0 ? msg : NULL;
 	}
 	return "unknown option kind";
 }
@@ -960,6 +969,8 @@ load_file(const char *path)
 static void
 print_settings(void)
 {
+	char val[2 * DOCKER_SPEC_MAXSTR];
+
 	for (size_t i = 0; i < LEN(opts); i++) {
 		const struct option *o = &opts[i];
 		switch (o->kind) {
@@ -974,6 +985,10 @@ print_settings(void)
 		case O_LIST:
 			for (int k = 0; k < S.nbackend; k++)
 				printf("%-18s %s\n", o->key, S.backend[k]);
+			break;
+		case O_SPEC:
+			for (size_t k = 0; docker_spec_get(&S.sc.spec, o->key, k, val, sizeof(val)); k++)
+				printf("%-18s %s\n", o->key, val);
 			break;
 		}
 	}

@@ -651,6 +651,8 @@ test_spec_errors(void **state)
 		{ "env", "1A=v", "variable name must be" },
 		{ "env", "A B=v", "variable name must be" },
 		{ "env", "A=\xff", "not valid UTF-8" },
+		{ "env", "PORT=1", "PORT is prescal's" },
+		{ "env", "PRESCAL_INSTANCE=x", "PRESCAL_INSTANCE is prescal's" },
 		{ "env", "A=\xed\xa0\x80", "not valid UTF-8" },
 		{ "cmd", "   ", "no arguments" },
 		{ "cmd", "a \"b c", "unterminated \" quote" },

@@ -1552,7 +1552,8 @@ test_network_mode(void **state)
 	CHECK(f, sh("docker network create --label hspec=1 %s >/dev/null", f->net) == 0,
 	      "docker network create %s", f->net);
 	snprintf(conf, sizeof(conf), "pull never\nnetwork %s\nscale_down_delay 1000\n"
-	         "idle_timeout 600000\n", f->net);
+	         "idle_timeout 600000\nenv HSPEC=a \"b\"\nlabel hspec.test=yes\n"
+	         "memory 64m\ncpus 0.5\nuser 1000:1000\n", f->net);
 
 	/* from zero: the first request is held until an instance on the
 	 * network is ready */
@@ -1568,6 +1569,12 @@ test_network_mode(void **state)
 	CHECK(f, tproc_log_count(f->p[0], READY) == 0, "an instance on 127.0.0.1");
 	CHECK(f, net_check(f->set[0], f->net, buf, sizeof(buf)) == 0, "%s", buf);
 	print_message("    network mode: %s\n", buf);
+	/* the container settings of the config file reached the container */
+	sh_line(buf, sizeof(buf), "docker inspect -f '{{index .Config.Env 0}}|"
+	        "{{index .Config.Labels \"hspec.test\"}}|{{.HostConfig.Memory}}|"
+	        "{{.HostConfig.NanoCpus}}|{{.Config.User}}' %s-1", f->set[0]);
+	CHECK(f, !strcmp(buf, "HSPEC=a \"b\"|yes|67108864|500000000|1000:1000"),
+	      "settings: %s", buf);
 
 	/* up under load, then down under a lighter one: the drain fails nothing */
 	load_start(&l, t, LEN(t), f->port[0], "/slow?ms=100", 3000);
