@@ -3,9 +3,11 @@
  * scale_integ_test: prescal's scaling against a live dockerd. Each test
  * starts ./prescal (or $PRESCAL_BIN) with -i on a loopback port, drives it
  * with real HTTP requests, and watches the containers of its own set
- * ("pit-<pid>-<test>") with the docker CLI. Teardown kills what is left of
- * prescal and removes every container labelled with the test's sets, also
- * after a failed assertion.
+ * ("pit-<pid>-<test>"; "hspec-<pid>-<test>" for the network tests, on
+ * network "hspec-net-<pid>") with the docker CLI. Teardown kills what is
+ * left of prescal and removes every container labelled with the test's
+ * sets, and the network, container and image a test made, also after a
+ * failed assertion.
  *
  * Without a reachable Docker daemon every test is skipped, unless
  * PRESCAL_REQUIRE_DOCKER=1. INTEG_KEEP_LOGS=1 keeps prescal's logs;
@@ -67,6 +69,8 @@ struct fix {
 	char conf[NPROC][64];
 	int noname[NPROC];          /* start without -n: set s is the default name */
 	char net[64];               /* a Docker network the test made, or "" */
+	char ctr[64];               /* a container (not of a set) the test made, or "" */
+	char image[96];             /* an image the test built, or "" */
 };
 
 /* a load generator: threads send GET path until the deadline */
@@ -447,11 +451,15 @@ teardown(void **state)
 	tresp_free_all();
 	for (int i = 0; i < NPROC; i++)
 		tproc_stop(f->p[i], SIGKILL);
+	if (f->ctr[0])
+		sh("docker rm -f %s >/dev/null 2>&1", f->ctr);
 	for (int i = 0; i < NSET; i++)
 		if (f->set[i][0])
 			dk_rmset(f->set[i]);
 	if (f->net[0])
 		sh("docker network rm %s >/dev/null 2>&1", f->net);
+	if (f->image[0])
+		sh("docker rmi %s >/dev/null 2>&1", f->image);
 	for (int i = 0; i < NPROC; i++)
 		if (f->conf[i][0])
 			unlink(f->conf[i]);
@@ -1672,6 +1680,90 @@ test_network_missing(void **state)
 	CHECK(f, dk_count(f->set[0], NULL) == 0, "a container was created");
 }
 
+/* prescal in its own FROM scratch image (make static), on the network
+ * with the socket mounted and only its listener published on 127.0.0.1;
+ * and the same image on another network: a start-up error */
+static int
+net_image(struct fix *f, char *img, size_t n)
+{
+	char dir[] = "/tmp/hspec-img-XXXXXX";
+	int r;
+
+	snprintf(img, n, "hspec-prescal-%d:latest", (int)getpid());
+	snprintf(f->image, sizeof(f->image), "%s", img);
+	if (!mkdtemp(dir))
+		return -1;
+	r = sh("cp prescal-static %s/prescal && printf 'FROM scratch\\nCOPY prescal /prescal\\n"
+	       "ENTRYPOINT [\"/prescal\"]\\n' > %s/Dockerfile && DOCKER_BUILDKIT=0 docker build "
+	       "-q -t %s %s >/dev/null 2>&1", dir, dir, img, dir);
+	sh("rm -rf %s", dir);
+	return r;
+}
+
+/* docker run of prescal's image as container f->ctr on network net */
+static int
+net_run(struct fix *f, const char *img, const char *net, const char *conf, int port)
+{
+	snprintf(f->ctr, sizeof(f->ctr), "hspec-prescal-%d", (int)getpid());
+	snprintf(f->conf[0], sizeof(f->conf[0]), "/tmp/hspec-conf-XXXXXX");
+	if (!(f->conf[0][0] && close(mkstemp(f->conf[0])) == 0))
+		return -1;
+	if (sh("printf '%s' > %s && chmod 644 %s", conf, f->conf[0], f->conf[0]) != 0)
+		return -1;
+	return sh("docker run -d --name %s --label hspec=1 --network %s -p 127.0.0.1:%d:8080 "
+	          "-v %s:/var/run/docker.sock -v %s:/p.conf:ro %s -f /p.conf -l 0.0.0.0:8080 "
+	          "-a off -i " IMAGE " -p 8080 -m 0 -M 2 -c 10 -n %s >/dev/null", f->ctr, net,
+	          port, docker_sock(), f->conf[0], img, f->set[0]);
+}
+
+static void
+test_network_in_container(void **state)
+{
+	struct fix *f = *state;
+	char img[96], conf[128], buf[256], logs[1024];
+	int port, st, n;
+
+	if (!have_docker)
+		DOCKER_SKIP("no Docker daemon");
+	net_fix(f, "ctr");
+	if (sh("make -s prescal-static >&2") != 0) {
+		fprintf(stderr, "\n*** SKIPPED: make prescal-static failed (musl-gcc?) ***\n\n");
+		skip();
+	}
+	CHECK(f, net_image(f, img, sizeof(img)) == 0, "cannot build image %s", img);
+	CHECK(f, sh("docker network create --label hspec=1 %s >/dev/null", f->net) == 0,
+	      "docker network create %s", f->net);
+	snprintf(conf, sizeof(conf), "pull never\\nnetwork %s\\n", f->net);
+	CHECK(f, (port = free_port()) > 0, "port");
+	CHECK(f, net_run(f, img, f->net, conf, port) == 0, "docker run %s", img);
+	CHECK(f, wait_port(port, 10000) == 0, "the published listener does not answer");
+	st = get(port, "/name", buf, sizeof(buf), 30000);
+	sh_line(logs, sizeof(logs), "docker logs %s 2>&1 | grep ' ready on ' | head -1", f->ctr);
+	print_message("    prescal in a container on %s: %d '%.*s'; %s\n", f->net, st,
+	              (int)strcspn(buf, "\n"), buf, logs);
+	CHECK(f, st == 200 && !strncmp(buf, f->set[0], strlen(f->set[0])), "status %d '%.60s'",
+	      st, buf);
+	CHECK(f, strstr(logs, " ready on 172.") || strstr(logs, " ready on 10.") ||
+	      strstr(logs, " ready on 192.168."), "not ready on a network IP: %s", logs);
+	for (int i = n = 0; i < 10; i++)
+		n += get(port, "/", NULL, 0, 5000) == 200;
+	CHECK(f, n == 10, "%d of 10 answered 200", n);
+	/* docker stop: SIGTERM, drained and removed */
+	CHECK(f, sh("docker stop -t 20 %s >/dev/null", f->ctr) == 0, "docker stop");
+	CHECK(f, dk_count(f->set[0], NULL) == 0, "containers left after docker stop");
+	sh("docker rm -f %s >/dev/null 2>&1", f->ctr);
+	unlink(f->conf[0]);
+
+	/* on the default bridge instead: a start-up error naming the network */
+	CHECK(f, net_run(f, img, "bridge", conf, port) == 0, "docker run %s", img);
+	sh_line(buf, sizeof(buf), "timeout 20 docker wait %s", f->ctr);
+	sh_line(logs, sizeof(logs), "docker logs %s 2>&1 | grep 'not attached' | head -1", f->ctr);
+	print_message("    not attached: exit %s: %s\n", buf, logs);
+	CHECK(f, !strcmp(buf, "1"), "exit '%s'", buf);
+	CHECK(f, strstr(logs, "not attached to network") && strstr(logs, f->net), "%s", logs);
+	CHECK(f, dk_count(f->set[0], NULL) == 0, "a container was created");
+}
+
 int
 main(void)
 {
@@ -1699,6 +1791,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_pause_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_network_mode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_network_missing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_network_in_container, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
