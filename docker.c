@@ -1174,6 +1174,9 @@ docker_network_check(struct docker *d, const char *name)
 		return apierr(d);
 	if (getstr(d->body, d->blen, "Name", real, sizeof(real)) != 1)
 		return badjson(d, "network inspect");
+	/* inspect lists a container's networks by name: an id would not match */
+	if (strcmp(real, name))
+		return fail(d, "network %s: give its name, %s", name, real);
 	if (!selfid(self, sizeof(self)))
 		return 0;
 	/* 404: a container, but not one of this daemon's (another host's, or

@@ -812,6 +812,43 @@ test_networks(void **state)
 	docker_close(d);
 }
 
+/* network checks that end before prescal looks for its own container: a
+ * missing network, and one given by id */
+static void
+test_network_check(void **state)
+{
+	static const char req[] = "GET /v1.41/networks/%s HTTP/1.1\r\nHost: docker\r\n"
+		UA_OURS "\r\n\r\n";
+	static const char r404[] = "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n"
+		"Content-Length: 44\r\n\r\n{\"message\":\"network hspec-nonet not found\"}\n";
+	static const char r200[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+		"Content-Length: 41\r\n\r\n{\"Name\":\"hspec-net\",\"Id\":\"ab245f9e2be1\"}\n";
+	static char q1[256], q2[256];
+	static struct step steps[] = {
+		{ .reqraw = q1, .respraw = r404 },
+		{ .reqraw = q2, .respraw = r200 },
+	};
+	struct server *sv;
+	struct docker *d;
+
+	(void)state;
+	snprintf(q1, sizeof(q1), req, "hspec-nonet");
+	snprintf(q2, sizeof(q2), req, "ab245f9e2be1");
+	assert_int_equal(strlen(r404) - strcspn(r404, "{"), 44);
+	assert_int_equal(strlen(r200) - strcspn(r200, "{"), 41);
+	sv = start(steps, LEN(steps));
+	d = client(sv);
+	EXPECT(d, docker_network_check(d, "hspec-nonet"), -1);
+	assert_string_equal(docker_error(d), "network hspec-nonet does not exist (create it "
+	                    "with docker network create hspec-nonet)");
+	EXPECT(d, docker_network_check(d, "ab245f9e2be1"), -1);
+	assert_string_equal(docker_error(d), "network ab245f9e2be1: give its name, hspec-net");
+	EXPECT(d, docker_network_check(d, "a/b"), -1);
+	assert_non_null(strstr(docker_error(d), "invalid network name"));
+	docker_close(d);
+	finish(sv);
+}
+
 static void
 test_validation(void **state)
 {
@@ -2177,6 +2214,7 @@ main(void)
 		cmocka_unit_test(test_spec_errors),
 		cmocka_unit_test(test_spec_equal),
 		cmocka_unit_test(test_networks),
+		cmocka_unit_test(test_network_check),
 		cmocka_unit_test(test_start),
 		cmocka_unit_test(test_inspect),
 		cmocka_unit_test(test_inspect_other_port),
