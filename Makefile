@@ -48,7 +48,7 @@ tests/json_test: tests/json_test.c json.c util.c json.h util.h
 	$(CC) $(TCFLAGS) -o $@ tests/json_test.c json.c util.c $(TLIBS)
 tests/docker_test: tests/docker_test.c docker.c json.c http.c util.c docker.h json.h http.h util.h
 	$(CC) $(TCFLAGS) -o $@ tests/docker_test.c docker.c json.c http.c util.c $(TLIBS)
-tests/scale_test: tests/scale_test.c scale.c util.c scale.h util.h
+tests/scale_test: tests/scale_test.c scale.c util.c scale.h docker.h util.h
 	$(CC) $(TCFLAGS) -o $@ tests/scale_test.c scale.c util.c $(TLIBS)
 # fleet.c with fake docker, pool and scaler, under TSan: a stress test of its slots
 tests/fleet_test: tests/fleet_test.c fleet.c hist.c util.c scale.h fleet.h docker.h pool.h hist.h util.h

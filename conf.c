@@ -20,12 +20,13 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "docker.h"
 #include "scale.h"
 #include "app.h"
 #include "conf.h"
 #include "util.h"
 
-enum { O_STR, O_INT, O_BACKEND, O_HOST, O_PATH };
+enum { O_STR, O_INT, O_BACKEND, O_HOST, O_PATH, O_SPEC };  /* O_SPEC: a container setting */
 enum { GLOBAL, APP };
 
 struct option {
@@ -95,6 +96,14 @@ static struct option opts[] = {  /* const but threads' bound: conf_init() */
 	{ 0, "pull",                O_STR,  AS(sc.pull), 0, 0, "never missing" },
 	{ 0, "keep_on_exit",        O_INT,  A(sc.keep), 0, 0, 1, NULL },
 	{ 0, "host_network",        O_INT,  A(sc.hostnet), 0, 0, 1, NULL },
+	{ 0, "network",             O_STR,  AS(sc.network), 0, 0, NULL },
+	{ 0, "env",                 O_SPEC, A(sc.spec), 0, 0, 0, NULL },
+	{ 0, "cmd",                 O_SPEC, A(sc.spec), 0, 0, 0, NULL },
+	{ 0, "memory",              O_SPEC, A(sc.spec), 0, 0, 0, NULL },
+	{ 0, "cpus",                O_SPEC, A(sc.spec), 0, 0, 0, NULL },
+	{ 0, "volume",              O_SPEC, A(sc.spec), 0, 0, 0, NULL },
+	{ 0, "label",               O_SPEC, A(sc.spec), 0, 0, 0, NULL },
+	{ 0, "user",                O_SPEC, A(sc.spec), 0, 0, 0, NULL },
 	{ 0, "pause_after",         O_INT,  A(sc.pause_after), 0, 0, 86400000, NULL },
 	{ 0, "remove_after",        O_INT,  A(sc.remove_after), 0, 0, 604800000, NULL },
 	{ 0, "min_paused",          O_INT,  A(sc.min_paused), 0, 0, 1000, NULL },
@@ -173,6 +182,8 @@ set(const struct option *o, void *dst, const char *val, char *msg, size_t n)
 			snprintf(a->host[a->nhost++], APP_HOSTLEN, "%s", w);
 		}
 		return NULL;
+	case O_SPEC:
+		return docker_spec_set(dst, o->key, val, msg, n) < 0 ? msg : NULL;
 	case O_BACKEND:
 		snprintf(buf, sizeof(buf), "%s", val);
 		for (w = strtok_r(buf, " \t,", &save); w; w = strtok_r(NULL, " \t,", &save)) {
@@ -618,6 +629,7 @@ print_opt(const struct option *o, const void *base, const char *indent, FILE *ou
 {
 	const void *p = (const char *)base + o->off;
 	const struct app_conf *a = base;
+	char val[2 * DOCKER_SPEC_MAXSTR];
 
 	switch (o->kind) {
 	case O_STR:
@@ -637,6 +649,10 @@ print_opt(const struct option *o, const void *base, const char *indent, FILE *ou
 	case O_BACKEND:
 		for (int k = 0; k < a->nbackend; k++)
 			fprintf(out, "%s%-18s %s\n", indent, o->key, a->backend[k]);
+		break;
+	case O_SPEC:
+		for (size_t k = 0; docker_spec_get(p, o->key, k, val, sizeof(val)); k++)
+			fprintf(out, "%s%-18s %s\n", indent, o->key, val);
 		break;
 	}
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -704,6 +705,373 @@ badjson(struct docker *d, const char *what)
 	return fail(d, "malformed %s response from %s", what, d->path);
 }
 
+/* container settings (docker_spec_buf): pure, for config files */
+
+static int
+specerr(char *err, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static const char *
+specstr(const struct docker_spec_buf *s, int list, size_t i)
+{
+	return s->str + s->off[list][i];
+}
+
+/* appends v[0..k) to a list */
+static int
+specadd(struct docker_spec_buf *s, int list, const char *v, size_t k, char *err, size_t n)
+{
+	static const char *what[] = {
+		[DOCKER_SL_ENV] = "env", [DOCKER_SL_CMD] = "cmd",
+		[DOCKER_SL_VOLUME] = "volume", [DOCKER_SL_LABEL] = "label",
+	};
+
+	if (s->n[list] >= DOCKER_SPEC_MAXITEMS)
+		return specerr(err, n, "more than %d %s entries", DOCKER_SPEC_MAXITEMS, what[list]);
+	if (k >= DOCKER_SPEC_MAXLEN)
+		return specerr(err, n, "%s entry longer than %d bytes", what[list],
+		               DOCKER_SPEC_MAXLEN - 1);
+	if (k + 1 > DOCKER_SPEC_MAXSTR - s->len)
+		return specerr(err, n, "container settings longer than %d bytes in all",
+		               DOCKER_SPEC_MAXSTR);
+	if (memchr(v, '\0', k) || !json_utf8_valid(v, k))
+		return specerr(err, n, "%s entry is not valid UTF-8", what[list]);
+	memcpy(s->str + s->len, v, k);
+	s->str[s->len + k] = '\0';
+	s->off[list][s->n[list]++] = (unsigned short)s->len;
+	s->len += k + 1;
+	return 0;
+}
+
+/* whether s[0..k) has only bytes of set, at least min of them */
+static int
+spanof(const char *s, size_t k, const char *set, size_t min)
+{
+	return k >= min && strspn(s, set) >= k;
+}
+
+#define ALNUM "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+static int
+setenvvar(struct docker_spec_buf *s, const char *v, char *err, size_t n)
+{
+	size_t k = strcspn(v, "=");
+
+	if (!v[k] || k == 0)
+		return specerr(err, n, "expected NAME=VALUE");
+	if (!spanof(v, k, ALNUM "_.-", 1) || (v[0] >= '0' && v[0] <= '9'))
+		return specerr(err, n, "variable name must be [A-Za-z_.-][A-Za-z0-9_.-]*");
+	if ((k == 4 && !strncmp(v, "PORT", 4)) || (k == 16 && !strncmp(v, "PRESCAL_INSTANCE", 16)))
+		return specerr(err, n, "%.*s is prescal's (PORT is the container port)", (int)k, v);
+	return specadd(s, DOCKER_SL_ENV, v, strlen(v), err, n);
+}
+
+/* splits v into words at blanks; "..." quotes blanks, \" and \\ in it */
+static int
+setcmd(struct docker_spec_buf *s, const char *v, char *err, size_t n)
+{
+	char w[DOCKER_SPEC_MAXLEN];
+	size_t k;
+	int q, words = 0;
+
+	for (;;) {
+		v += strspn(v, " \t");
+		if (!*v)
+			break;
+		for (k = 0, q = 0; *v && (q || !strchr(" \t", *v)); v++) {
+			if (*v == '"') {
+				q = !q;
+				continue;
+			}
+			if (q && *v == '\\' && (v[1] == '"' || v[1] == '\\'))
+				v++;
+			if (k + 1 >= sizeof(w))
+				return specerr(err, n, "cmd argument longer than %d bytes",
+				               DOCKER_SPEC_MAXLEN - 1);
+			w[k++] = *v;
+		}
+		if (q)
+			return specerr(err, n, "unterminated \" quote");
+		if (specadd(s, DOCKER_SL_CMD, w, k, err, n) < 0)
+			return -1;
+		words++;
+	}
+	return words ? 0 : specerr(err, n, "no arguments");
+}
+
+/* a container path: absolute, no ':', not "/" */
+static int
+okpath(const char *p, size_t k)
+{
+	return k >= 2 && p[0] == '/' && !memchr(p, ':', k) && !memchr(p, ',', k);
+}
+
+static int
+setvolume(struct docker_spec_buf *s, const char *v, char *err, size_t n)
+{
+	const char *dst, *mode;
+	size_t k = strcspn(v, ":");
+
+	if (!v[k])
+		return specerr(err, n, "expected SOURCE:/PATH[:ro|:rw]");
+	dst = v + k + 1;
+	mode = dst + strcspn(dst, ":");
+	if (v[0] == '/') {
+		if (!okpath(v, k))
+			return specerr(err, n, "host path must be absolute and longer than \"/\"");
+	} else if (!spanof(v, k, ALNUM "_.-", 2) || !strchr(ALNUM, v[0])) {
+		return specerr(err, n, "volume name must be [a-zA-Z0-9][a-zA-Z0-9_.-]+ "
+		               "(or a host path starting with /)");
+	}
+	if (!okpath(dst, mode - dst))
+		return specerr(err, n, "container path must be absolute, not \"/\", without ':'");
+	if (*mode && strcmp(mode, ":ro") && strcmp(mode, ":rw"))
+		return specerr(err, n, "mode must be ro or rw");
+	return specadd(s, DOCKER_SL_VOLUME, v, strlen(v), err, n);
+}
+
+static int
+setlabel(struct docker_spec_buf *s, const char *v, char *err, size_t n)
+{
+	size_t k = strcspn(v, "="), i;
+	const char *o;
+
+	if (!v[k] || k == 0)
+		return specerr(err, n, "expected KEY=VALUE");
+	if (!spanof(v, k, ALNUM "_.-/", 1))
+		return specerr(err, n, "label key must be [A-Za-z0-9_./-]+");
+	if (k >= 8 && !strncasecmp(v, "prescal.", 8))
+		return specerr(err, n, "label keys prescal.* are prescal's own");
+	for (i = 0; i < s->n[DOCKER_SL_LABEL]; i++) {
+		o = specstr(s, DOCKER_SL_LABEL, i);
+		if (!strncmp(o, v, k) && o[k] == '=')
+			return specerr(err, n, "label %.*s given twice", (int)MIN(k, 64), v);
+	}
+	return specadd(s, DOCKER_SL_LABEL, v, strlen(v), err, n);
+}
+
+/* "N[b|k|m|g]", 1024s: Docker's minimum is 6 MiB; "0" is no limit */
+static int
+setmemory(struct docker_spec_buf *s, const char *v, char *err, size_t n)
+{
+	unsigned long long x = 0, mul = 1;
+	size_t k = strspn(v, "0123456789");
+	const char *u = v + k;
+
+	if (k == 0 || k > 13 || (u[0] && u[1]) || (*u && !strchr("bBkKmMgG", *u)))
+		return specerr(err, n, "expected bytes, or a number ending in k, m or g "
+		               "(1024s), e.g. 512m");
+	for (size_t i = 0; i < k; i++)
+		x = x * 10 + (v[i] - '0');
+	if (*u == 'k' || *u == 'K')
+		mul = 1ULL << 10;
+	else if (*u == 'm' || *u == 'M')
+		mul = 1ULL << 20;
+	else if (*u == 'g' || *u == 'G')
+		mul = 1ULL << 30;
+	if (x != 0 && (x > (1ULL << 42) / mul || x * mul < (6ULL << 20)))
+		return specerr(err, n, "memory limit must be 0 (none) or 6m to 4096g");
+	s->memory = (long long)(x * mul);
+	return 0;
+}
+
+/* "N[.N]" CPUs, at most 9 decimals: 0.01 to 1024; "0" is no limit */
+static int
+setcpus(struct docker_spec_buf *s, const char *v, char *err, size_t n)
+{
+	size_t k = strspn(v, "0123456789"), f = 0;
+	long long x = 0, frac = 0, scale = 1000000000;
+
+	if (v[k] == '.')
+		f = strspn(v + k + 1, "0123456789");
+	if (k == 0 || k > 4 || (v[k] && (v[k] != '.' || f == 0 || f > 9 || v[k + 1 + f])))
+		return specerr(err, n, "expected a number of CPUs such as 0.5 or 2");
+	for (size_t i = 0; i < k; i++)
+		x = x * 10 + (v[i] - '0');
+	for (size_t i = 0; i < f; i++) {
+		scale /= 10;
+		frac += (v[k + 1 + i] - '0') * scale;
+	}
+	x = x * 1000000000 + frac;
+	if (x != 0 && (x < 10000000 || x > 1024LL * 1000000000))
+		return specerr(err, n, "CPUs must be 0 (no limit) or 0.01 to 1024");
+	s->nanocpus = x;
+	return 0;
+}
+
+static int
+setuser(struct docker_spec_buf *s, const char *v, char *err, size_t n)
+{
+	size_t k = strcspn(v, ":"), len = strlen(v);
+
+	if (len >= sizeof(s->user))
+		return specerr(err, n, "user longer than %zu bytes", sizeof(s->user) - 1);
+	if (!spanof(v, k, ALNUM "_.-", 1) || (v[k] && !spanof(v + k + 1, len - k - 1,
+	    ALNUM "_.-", 1)))
+		return specerr(err, n, "expected USER or USER:GROUP, names or ids "
+		               "[A-Za-z0-9_.-]");
+	memcpy(s->user, v, len + 1);
+	return 0;
+}
+
+int
+docker_spec_set(struct docker_spec_buf *s, const char *key, const char *val, char *err,
+                size_t n)
+{
+	static const struct {
+		const char *key;
+		int (*set)(struct docker_spec_buf *, const char *, char *, size_t);
+	} keys[] = {
+		{ "env", setenvvar }, { "cmd", setcmd }, { "volume", setvolume },
+		{ "label", setlabel }, { "memory", setmemory }, { "cpus", setcpus },
+		{ "user", setuser },
+	};
+	struct docker_spec_buf t;
+
+	for (size_t i = 0; i < LEN(keys); i++) {
+		if (strcmp(key, keys[i].key))
+			continue;
+		/* on a copy: an error leaves s as it was */
+		t = *s;
+		if (keys[i].set(&t, val, err, n) < 0)
+			return -1;
+		*s = t;
+		return 0;
+	}
+	return specerr(err, n, "unknown container setting '%.32s'", key);
+}
+
+/* the words of cmd on one line, quoted where docker_spec_set() needs it */
+static void
+cmdline(const struct docker_spec_buf *s, char *out, size_t n)
+{
+	const char *a;
+	size_t k = 0;
+
+	for (size_t i = 0; i < s->n[DOCKER_SL_CMD]; i++) {
+		a = specstr(s, DOCKER_SL_CMD, i);
+		if (i && k + 1 < n)
+			out[k++] = ' ';
+		if (*a && !strpbrk(a, " \t\"")) {
+			for (; *a && k + 1 < n; a++)
+				out[k++] = *a;
+			continue;
+		}
+		if (k + 1 < n)
+			out[k++] = '"';
+		for (; *a && k + 2 < n; a++) {
+			if (*a == '"' || *a == '\\')
+				out[k++] = '\\';
+			out[k++] = *a;
+		}
+		if (k + 1 < n)
+			out[k++] = '"';
+	}
+	out[k] = '\0';
+}
+
+int
+docker_spec_get(const struct docker_spec_buf *s, const char *key, size_t i, char *out,
+                size_t n)
+{
+	static const char *lists[] = {
+		[DOCKER_SL_ENV] = "env", [DOCKER_SL_VOLUME] = "volume", [DOCKER_SL_LABEL] = "label",
+	};
+	long long c = s->nanocpus;
+	int l, k;
+
+	out[0] = '\0';
+	for (l = 0; l < NUM_DOCKER_SL; l++)
+		if (lists[l] && !strcmp(key, lists[l])) {
+			if (i >= s->n[l])
+				return 0;
+			scopy(out, n, specstr(s, l, i));
+			return 1;
+		}
+	if (i > 0)
+		return 0;
+	if (!strcmp(key, "cmd") && s->n[DOCKER_SL_CMD])
+		cmdline(s, out, n);
+	else if (!strcmp(key, "memory") && s->memory)
+		snprintf(out, n, "%lld", s->memory);
+	else if (!strcmp(key, "cpus") && c) {
+		/* "0.500000000" -> "0.5", "2.000000000" -> "2" */
+		k = snprintf(out, n, "%lld.%09lld", c / 1000000000, c % 1000000000);
+		if (k > 0 && (size_t)k < n) {
+			while (out[k - 1] == '0')
+				k--;
+			if (out[k - 1] == '.')
+				k--;
+			out[k] = '\0';
+		}
+	} else if (!strcmp(key, "user") && s->user[0])
+		scopy(out, n, s->user);
+	return out[0] != '\0';
+}
+
+int
+docker_spec_equal(const struct docker_spec_buf *a, const struct docker_spec_buf *b)
+{
+	if (a->memory != b->memory || a->nanocpus != b->nanocpus || strcmp(a->user, b->user))
+		return 0;
+	for (int l = 0; l < NUM_DOCKER_SL; l++) {
+		if (a->n[l] != b->n[l])
+			return 0;
+		for (size_t i = 0; i < a->n[l]; i++)
+			if (strcmp(specstr(a, l, i), specstr(b, l, i)))
+				return 0;
+	}
+	return 1;
+}
+
+int
+docker_spec_view(const struct docker_spec_buf *b, const char *const *pre, size_t npre,
+                 const char **vec, size_t nvec, struct docker_spec *s)
+{
+	const char **lists[NUM_DOCKER_SL];
+	size_t k = 0, i;
+	int l;
+
+	if (nvec < npre + b->n[0] + b->n[1] + b->n[2] + b->n[3])
+		return -1;
+	for (l = 0; l < NUM_DOCKER_SL; l++) {
+		lists[l] = vec + k;
+		for (i = 0; i < b->n[l]; i++)
+			vec[k++] = specstr(b, l, i);
+		if (l == DOCKER_SL_ENV)
+			for (i = 0; i < npre; i++)
+				vec[k++] = pre[i];
+	}
+	s->env = lists[DOCKER_SL_ENV];
+	s->nenv = b->n[DOCKER_SL_ENV] + npre;
+	s->cmd = lists[DOCKER_SL_CMD];
+	s->ncmd = b->n[DOCKER_SL_CMD];
+	s->volumes = lists[DOCKER_SL_VOLUME];
+	s->nvolumes = b->n[DOCKER_SL_VOLUME];
+	s->labels = lists[DOCKER_SL_LABEL];
+	s->nlabels = b->n[DOCKER_SL_LABEL];
+	s->memory = b->memory;
+	s->nanocpus = b->nanocpus;
+	s->user = b->user;
+	return 0;
+}
+
+const char *
+docker_net_ip(const struct docker_net *nets, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n && i < DOCKER_MAXNETS; i++)
+		if (!strcmp(nets[i].name, name))
+			return nets[i].ip[0] ? nets[i].ip : NULL;
+	return NULL;
+}
+
 /* API calls */
 
 int
@@ -747,6 +1115,70 @@ docker_image_exists(struct docker *d, const char *image)
 	return 1;
 }
 
+/* prescal's own container id or name, if it runs in one: the id in the
+ * paths of the files Docker mounts (/etc/hostname and others, any cgroup
+ * version), else the hostname when /.dockerenv exists. Returns 1, 0 if
+ * not in a container */
+static int
+selfid(char *out, size_t n)
+{
+	char line[1024], *p;
+	FILE *f;
+	int found = 0;
+
+	if ((f = fopen("/proc/self/mountinfo", "r"))) {
+		while (!found && fgets(line, sizeof(line), f))
+			for (p = line; !found && (p = strstr(p, "/containers/")); p++)
+				if (strspn(p + 12, "0123456789abcdef") >= 64 && p[76] == '/') {
+					snprintf(out, n, "%.64s", p + 12);
+					found = 1;
+				}
+		fclose(f);
+	}
+	if (found)
+		return 1;
+	if (access("/.dockerenv", F_OK) < 0 || gethostname(line, sizeof(line)) < 0)
+		return 0;
+	line[sizeof(line) - 1] = '\0';
+	scopy(out, n, line);
+	return 1;
+}
+
+int
+docker_network_check(struct docker *d, const char *name)
+{
+	char target[256], real[64], self[128];
+	struct docker_state st;
+	int r;
+
+	d->status = 0;
+	if (!name_valid(name, NAMELEN))
+		return badname(d, "network name", name);
+	snprintf(target, sizeof(target), DOCKER_API "/networks/%s", name);
+	if ((r = call(d, "GET", target, NULL, 0, SINK_BODY)) < 0)
+		return -1;
+	if (r == 404)
+		return fail(d, "network %s does not exist (create it with docker network "
+		            "create %s)", name, name);
+	if (r != 200)
+		return apierr(d);
+	if (getstr(d->body, d->blen, "Name", real, sizeof(real)) != 1)
+		return badjson(d, "network inspect");
+	/* inspect lists a container's networks by name: an id would not match */
+	if (strcmp(real, name))
+		return fail(d, "network %s: give its name, %s", name, real);
+	if (!selfid(self, sizeof(self)))
+		return 0;
+	/* 404: a container, but not one of this daemon's (another host's, or
+	 * a VM's): nothing here can be checked */
+	if (docker_inspect(d, self, 0, &st) < 0)
+		return docker_status(d) == 404 ? 0 : -1;
+	if (!docker_net_ip(st.nets, st.nnets, real))
+		return fail(d, "prescal runs in container %s, which is not attached to network "
+		            "%s (docker network connect %s %s)", st.name, real, real, st.name);
+	return 0;
+}
+
 /* the rest of docker_image_pull() once a reply with status st is read */
 static int
 pulled(struct docker *d, int st, const char *image)
@@ -778,26 +1210,102 @@ docker_image_pull(struct docker *d, const char *image)
 	return pulled(d, st, image);
 }
 
-/* the create body: see tests/fixtures/create-201.req */
+/* the extra labels, skipping any prescal.* one: ours come after and win */
+static void
+extralabels(struct json_w *w, const struct docker_spec *s)
+{
+	char key[DOCKER_SPEC_MAXLEN];
+	const char *l, *eq;
+
+	for (size_t i = 0; i < s->nlabels; i++) {
+		l = s->labels[i] ? s->labels[i] : "";
+		if (!(eq = strchr(l, '=')) || eq == l || (size_t)(eq - l) >= sizeof(key) ||
+		    !strncasecmp(l, "prescal.", 8))
+			continue;
+		memcpy(key, l, eq - l);
+		key[eq - l] = '\0';
+		json_w_key(w, key);
+		json_w_str(w, eq + 1);
+	}
+}
+
+static void
+strarray(struct json_w *w, const char *key, const char *const *v, size_t n)
+{
+	json_w_key(w, key);
+	json_w_open(w, '[');
+	for (size_t i = 0; i < n; i++)
+		json_w_str(w, v[i] ? v[i] : "");
+	json_w_close(w);
+}
+
+/* HostConfig: networking, limits, volumes */
+static void
+hostconfig(struct json_w *w, const struct docker_spec *s, const char *port)
+{
+	json_w_key(w, "HostConfig");
+	json_w_open(w, '{');
+	if (s->hostnet || (s->network && s->network[0])) {
+		json_w_key(w, "NetworkMode");
+		json_w_str(w, s->hostnet ? "host" : s->network);
+	} else {
+		/* HostPort "": an ephemeral port, chosen at start */
+		json_w_key(w, "PortBindings");
+		json_w_open(w, '{');
+		json_w_key(w, port);
+		json_w_open(w, '[');
+		json_w_open(w, '{');
+		json_w_key(w, "HostIp");
+		json_w_str(w, "127.0.0.1");
+		json_w_key(w, "HostPort");
+		json_w_str(w, "");
+		json_w_close(w);
+		json_w_close(w);
+		json_w_close(w);
+	}
+	if (s->memory > 0) {
+		json_w_key(w, "Memory");
+		json_w_int(w, s->memory);
+	}
+	if (s->nanocpus > 0) {
+		json_w_key(w, "NanoCpus");
+		json_w_int(w, s->nanocpus);
+	}
+	if (s->nvolumes > 0)
+		strarray(w, "Binds", s->volumes, s->nvolumes);
+	json_w_key(w, "AutoRemove");
+	json_w_bool(w, 0);
+	json_w_key(w, "RestartPolicy");
+	json_w_open(w, '{');
+	json_w_key(w, "Name");
+	json_w_str(w, "no");
+	json_w_close(w);
+	json_w_close(w);
+}
+
+/* the create body: see tests/fixtures/create-201.req and
+ * create-spec-201.req */
 static int
 createbody(struct docker *d, const struct docker_spec *s)
 {
 	struct json_w w;
 	char port[16];
-	size_t i;
 
 	snprintf(port, sizeof(port), "%d/tcp", s->port);
 	json_w_init(&w, d->json, MAXJSON);
 	json_w_open(&w, '{');
 	json_w_key(&w, "Image");
 	json_w_str(&w, s->image);
-	json_w_key(&w, "Env");
-	json_w_open(&w, '[');
-	for (i = 0; i < s->nenv; i++)
-		json_w_str(&w, s->env[i] ? s->env[i] : "");
-	json_w_close(&w);
+	if (s->user && s->user[0]) {
+		json_w_key(&w, "User");
+		json_w_str(&w, s->user);
+	}
+	strarray(&w, "Env", s->env, s->nenv);
+	if (s->ncmd > 0)
+		strarray(&w, "Cmd", s->cmd, s->ncmd);
 	json_w_key(&w, "Labels");
 	json_w_open(&w, '{');
+	extralabels(&w, s);
 	json_w_key(&w, "prescal.managed");
 	json_w_str(&w, "true");
 	json_w_key(&w, "prescal.name");
@@ -805,7 +1313,7 @@ createbody(struct docker *d, const struct docker_spec *s)
 	json_w_key(&w, "prescal.image");
 	json_w_str(&w, s->image);
 	json_w_close(&w);
-	if (!s->hostnet) {
+	if (!s->hostnet && !(s->network && s->network[0])) {
 		json_w_key(&w, "ExposedPorts");
 		json_w_open(&w, '{');
 		json_w_key(&w, port);
@@ -813,34 +1321,7 @@ createbody(struct docker *d, const struct docker_spec *s)
 		json_w_close(&w);
 		json_w_close(&w);
 	}
-	json_w_key(&w, "HostConfig");
-	json_w_open(&w, '{');
-	if (s->hostnet) {
-		json_w_key(&w, "NetworkMode");
-		json_w_str(&w, "host");
-	} else {
-		/* HostPort "": an ephemeral port, chosen at start */
-		json_w_key(&w, "PortBindings");
-		json_w_open(&w, '{');
-		json_w_key(&w, port);
-		json_w_open(&w, '[');
-		json_w_open(&w, '{');
-		json_w_key(&w, "HostIp");
-		json_w_str(&w, "127.0.0.1");
-		json_w_key(&w, "HostPort");
-		json_w_str(&w, "");
-		json_w_close(&w);
-		json_w_close(&w);
-		json_w_close(&w);
-	}
-	json_w_key(&w, "AutoRemove");
-	json_w_bool(&w, 0);
-	json_w_key(&w, "RestartPolicy");
-	json_w_open(&w, '{');
-	json_w_key(&w, "Name");
-	json_w_str(&w, "no");
-	json_w_close(&w);
-	json_w_close(&w);
+	hostconfig(&w, s, port);
 	json_w_close(&w);
 	if (json_w_end(&w) < 0)
 		return fail(d, "create request for %s too large or not UTF-8", s->name);
@@ -887,6 +1368,10 @@ docker_create(struct docker *d, const struct docker_spec *s, char id[65])
 		return fail(d, "invalid image name \"%.128s\"", s->image ? s->image : "(null)");
 	if (!s->hostnet && (s->port < 1 || s->port > 65535))
 		return fail(d, "invalid container port %d", s->port);
+	if (s->network && s->network[0] && !okname(s->network))
+		return badname(d, "network name", s->network);
+	if (s->memory < 0 || s->nanocpus < 0)
+		return fail(d, "invalid memory or CPU limit");
 	if (createbody(d, s) < 0)
 		return -1;
 	snprintf(target, sizeof(target), DOCKER_API "/containers/create?name=%s", s->name);
@@ -1056,6 +1541,32 @@ health(const char *s)
 	return DOCKER_HEALTH_NONE;
 }
 
+/* reads the object at path (NetworkSettings.Networks) into nets: the
+ * first DOCKER_MAXNETS networks, name and IPAddress. Returns 0 or -1 */
+static int
+netsof(const char *js, size_t n, const char *path, struct docker_net *nets, size_t *nn)
+{
+	struct json_val obj, k, v, ip;
+	size_t pos = 0;
+	int r;
+
+	*nn = 0;
+	if ((r = json_get(js, n, path, &obj)) != 1 || obj.type != JSON_OBJECT)
+		return r < 0 ? -1 : 0;
+	while (*nn < DOCKER_MAXNETS && (r = json_object_next(&obj, &pos, &k, &v)) == 1) {
+		struct docker_net *e = &nets[*nn];
+
+		if (json_string(&k, e->name, sizeof(e->name)) < 0)
+			continue;  /* a name too long cannot be ours */
+		e->ip[0] = '\0';
+		if (json_get(v.s, v.n, "IPAddress", &ip) == 1 && ip.type == JSON_STRING &&
+		    json_string(&ip, e->ip, sizeof(e->ip)) < 0)
+			e->ip[0] = '\0';
+		(*nn)++;
+	}
+	return r < 0 ? -1 : 0;
+}
+
 /* the rest of docker_inspect() once a reply with status r is read */
 static int
 inspected(struct docker *d, int r, int port, struct docker_state *st)
@@ -1096,6 +1607,8 @@ inspected(struct docker *d, int r, int port, struct docker_state *st)
 		return badjson(d, "inspect");
 	if (r == 1 && parse_int(s, 1, 65535, &hp) == 0)
 		st->hostport = (int)hp;
+	if (netsof(js, n, "NetworkSettings.Networks", st->nets, &st->nnets) < 0)
+		return badjson(d, "inspect");
 	return 0;
 }
 
@@ -1132,6 +1645,8 @@ listentry(const struct json_val *e, int port, struct docker_ctr *c)
 	    (r == 0 && getstr(e->s, e->n, "Image", c->image, sizeof(c->image)) < 0))
 		return -1;
 	scopy(c->name, sizeof(c->name), name[0] == '/' ? name + 1 : name);
+	if (netsof(e->s, e->n, "NetworkSettings.Networks", c->nets, &c->nnets) < 0)
+		return -1;
 	if (json_get(e->s, e->n, "Ports", &ports) != 1 || ports.type != JSON_ARRAY)
 		return 0;
 	while (json_array_next(&ports, &pos, &p) == 1) {

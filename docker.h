@@ -9,6 +9,8 @@
  * Containers are labelled prescal.managed=true, prescal.name=<set> and
  * prescal.image=<image>; docker_list() and docker_events_open() select
  * them by the first two. */
+#ifndef DOCKER_H
+#define DOCKER_H
 
 #include <stddef.h>
 
@@ -37,7 +39,51 @@ struct docker_spec {
 	size_t nenv;
 	int hostnet;              /* 1: NetworkMode "host"; nothing is published,
 	                             the container listens on the host's port */
+	const char *const *cmd;   /* Cmd: the argv; none: the image's */
+	size_t ncmd;
+	long long memory;         /* HostConfig.Memory, bytes; 0: no limit */
+	long long nanocpus;       /* HostConfig.NanoCpus, 1e9 per CPU; 0: no limit */
+	const char *const *volumes; /* HostConfig.Binds: "name:/path[:ro]" (a named
+	                             volume) or "/host/path:/path[:ro]" */
+	size_t nvolumes;
+	const char *const *labels; /* "k=v" beside the prescal.* ones, which win */
+	size_t nlabels;
+	const char *user;         /* Config.User "user[:group]"; NULL or "": the image's */
+	const char *network;      /* NULL or "": publish on 127.0.0.1; else join this
+	                             user-defined network (NetworkMode) and publish
+	                             nothing: reached at its IP there on port */
 };
+
+/* container settings from a config file: docker_spec_set() fills one, key
+ * by key; docker_spec_view() lends its strings to a struct docker_spec.
+ * Plain data without pointers: copy it with '=', compare it with
+ * docker_spec_equal(). Zero it (memset or "= { 0 }") before use. */
+#define DOCKER_SPEC_MAXITEMS 32    /* env, cmd, volume and label entries, each */
+#define DOCKER_SPEC_MAXLEN   1024  /* bytes of one value */
+#define DOCKER_SPEC_MAXSTR   8192  /* bytes of all of its strings together */
+#define DOCKER_SPEC_MAXUSER  64    /* bytes of user */
+
+enum { DOCKER_SL_ENV, DOCKER_SL_CMD, DOCKER_SL_VOLUME, DOCKER_SL_LABEL, NUM_DOCKER_SL };
+
+struct docker_spec_buf {
+	char str[DOCKER_SPEC_MAXSTR];   /* the strings, each NUL-terminated */
+	size_t len;                     /* bytes of str used */
+	unsigned short off[NUM_DOCKER_SL][DOCKER_SPEC_MAXITEMS]; /* into str */
+	unsigned char n[NUM_DOCKER_SL]; /* entries in each list */
+	long long memory;               /* bytes, 0: no limit */
+	long long nanocpus;             /* 0: no limit */
+	char user[DOCKER_SPEC_MAXUSER];
+};
+
+/* the pointer arrays docker_spec_view() fills: the lists, plus room for
+ * the caller's own env entries */
+#define DOCKER_SPEC_NVEC (NUM_DOCKER_SL * DOCKER_SPEC_MAXITEMS + 8)
+
+struct docker_net {
+	char name[64];            /* network name ("bridge", or user-defined) */
+	char ip[46];              /* its IPAddress, "" if none yet */
+};
+#define DOCKER_MAXNETS 4          /* networks kept per container */
 
 struct docker_state {
 	int running, exitcode;
@@ -48,6 +94,8 @@ struct docker_state {
 	int health;               /* DOCKER_HEALTH_* */
 	int hostport;             /* NetworkSettings.Ports["<port>/tcp"][0].HostPort, 0 if none */
 	char name[128];           /* without the leading '/' */
+	struct docker_net nets[DOCKER_MAXNETS]; /* NetworkSettings.Networks */
+	size_t nnets;
 };
 
 struct docker_ctr {
@@ -56,6 +104,8 @@ struct docker_ctr {
 	char state[16];           /* created/running/exited/... */
 	int hostport;             /* PublicPort where PrivatePort == port (tcp), 0 if none */
 	char image[256];          /* label prescal.image, else Image as created */
+	struct docker_net nets[DOCKER_MAXNETS]; /* NetworkSettings.Networks */
+	size_t nnets;
 };
 
 struct docker_event {
@@ -64,6 +114,38 @@ struct docker_event {
 	char name[128];           /* Actor.Attributes.name */
 	int exitcode;             /* Actor.Attributes.exitCode on "die", else 0 */
 };
+
+/* Applies one config key of container settings to s: env "K=V" (not
+ * PORT or PRESCAL_INSTANCE, which prescal sets), cmd
+ * "ARGS" (words split at blanks; "..." quotes, with \" and \\ inside),
+ * volume "SRC:/PATH[:ro|:rw]", label "K=V" (not prescal.*) append; memory
+ * "N[b|k|m|g]" (1024s), cpus "N[.N]" and user "USER[:GROUP]" replace.
+ * Returns 0, or -1 with s unchanged and err[0..n) saying what is wrong.
+ * Pure. */
+int docker_spec_set(struct docker_spec_buf *s, const char *key, const char *val, char *err,
+                    size_t n);
+
+/* Writes the i-th value of key (as docker_spec_set() reads it back: cmd
+ * is one value, its words quoted as needed) into out[0..n). Returns 1, or
+ * 0 if there is none (then out is ""). Pure. */
+int docker_spec_get(const struct docker_spec_buf *s, const char *key, size_t i, char *out,
+                    size_t n);
+
+/* Returns 1 if a and b hold the same settings (in the same order), else 0.
+ * Pure. */
+int docker_spec_equal(const struct docker_spec_buf *a, const struct docker_spec_buf *b);
+
+/* Points s's cmd, volumes, labels, user and limits at b's, and s->env at
+ * b's env followed by the npre strings of pre (which thus win), using
+ * vec[0..nvec) for the pointer arrays; other fields of s are left as they
+ * are. b, pre and vec must outlive s. Returns 0, -1 if vec is too small.
+ * Pure. */
+int docker_spec_view(const struct docker_spec_buf *b, const char *const *pre, size_t npre,
+                     const char **vec, size_t nvec, struct docker_spec *s);
+
+/* Returns the IP of the network named name among nets[0..n), or NULL if
+ * the container is not on it or has no IP there yet. Pure. */
+const char *docker_net_ip(const struct docker_net *nets, size_t n, const char *name);
 
 /* Returns the socket path from DOCKER_HOST if it is "unix://PATH", else
  * "/var/run/docker.sock". The string is not owned by the caller. */
@@ -94,6 +176,13 @@ int docker_ping(struct docker *d, char *version, size_t n);
 /* Inspects a local image. Returns 1 if present, 0 if not (error text "image
  * X not found locally"), -1 on error. Blocks. */
 int docker_image_exists(struct docker *d, const char *image);
+
+/* Checks that the user-defined network name exists and, when prescal
+ * itself runs in a container of this daemon (its id found in
+ * /proc/self/mountinfo, else /.dockerenv and the hostname; a container the
+ * daemon does not know is not checked), that this container is attached
+ * to it. Returns 0, or -1 with the reason in docker_error(). Blocks. */
+int docker_network_check(struct docker *d, const char *name);
 
 /* Pulls image, reading the progress stream to its end (up to 10 minutes).
  * Returns 0, or -1 also when the stream reports an error. Blocks. */
@@ -186,3 +275,5 @@ struct docker_reply {
  * for tests and fuzzing. */
 int docker_parse_reply(struct docker *d, struct docker_reply *rep, const char *buf,
                        size_t n, size_t step);
+
+#endif

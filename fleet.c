@@ -17,6 +17,7 @@
  * is still the one it was given (mine_unlocked).
  */
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -56,6 +57,8 @@ struct inst {
 	char name[72];
 	struct backend *b;     /* NULL until it has a host port */
 	int port;              /* its host port, once b is set */
+	in_addr_t addr;        /* where port is (network order): 127.0.0.1, or its
+	                          IP on the app's network */
 	int64_t t0;            /* start of the current phase, ms (FI_PAUSED: paused at) */
 	int warm;              /* started for the warm pool: paused once ready */
 	int waking;            /* FI_STARTING after an unpause, not a create */
@@ -266,10 +269,10 @@ dopen(void)
 
 /* readiness: an HTTP answer below 500 on the ready path */
 static int
-probe_http(int port, const char *path)
+probe_http(in_addr_t addr, int port, const char *path)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port),
-	                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	                           .sin_addr.s_addr = addr };
 	struct sockaddr_storage ss;
 	char buf[256];
 	int fd, n, got = 0, status = -1;
@@ -335,7 +338,11 @@ wait_ready(struct docker *d, const struct ticket *t, int port, int *code)
 	struct docker_state ds;
 	int64_t until = now_ms() + jc.start_timeout;
 	int delay = 10, status, why;
+	in_addr_t addr;
 
+	pthread_mutex_lock(&F.lock);
+	addr = mine_unlocked(t) ? t->in->addr : htonl(INADDR_LOOPBACK);
+	pthread_mutex_unlock(&F.lock);
 	while (now_ms() < until && !removing(t)) {
 		if ((why = stopped(d, t->id, &ds, code)) != SF_NONE)
 			return why;
@@ -343,7 +350,7 @@ wait_ready(struct docker *d, const struct ticket *t, int port, int *code)
 			return SF_NONE;
 		if (ds.health == DOCKER_HEALTH_UNHEALTHY)
 			return SF_UNHEALTHY;
-		if (ds.health == DOCKER_HEALTH_NONE && (status = probe_http(port, jc.ready_path)) > 0 &&
+		if (ds.health == DOCKER_HEALTH_NONE && (status = probe_http(addr, port, jc.ready_path)) > 0 &&
 		    status < 500)
 			return SF_NONE;
 		usleep(delay * 1000);
@@ -352,14 +359,14 @@ wait_ready(struct docker *d, const struct ticket *t, int port, int *code)
 	return removing(t) ? NUM_SF : SF_TIMEOUT;
 }
 
-/* puts t's instance into the pool at 127.0.0.1:port in state st
- * (B_STARTING, or B_PAUSED for an adopted paused one), unless it was
- * condemned meanwhile. Returns 0 or -1 */
+/* puts t's instance into the pool at addr:port in state st (B_STARTING,
+ * or B_PAUSED for an adopted paused one), unless it was condemned
+ * meanwhile. Returns 0 or -1 */
 static int
-attach(const struct ticket *t, int port, enum backend_state st)
+attach(const struct ticket *t, in_addr_t addr, int port, enum backend_state st)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port),
-	                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	                           .sin_addr.s_addr = addr };
 	struct sockaddr_storage ss;
 	int r = -1;
 
@@ -368,6 +375,7 @@ attach(const struct ticket *t, int port, enum backend_state st)
 	if (mine_unlocked(t) && (t->in->state == FI_STARTING || t->in->state == FI_PAUSED) &&
 	    (t->in->b = pool_add(t->in->f->pool, t->name, t->id, &ss, sizeof(sin), st))) {
 		t->in->port = port;
+		t->in->addr = addr;
 		r = 0;
 	}
 	pthread_mutex_unlock(&F.lock);
@@ -491,6 +499,7 @@ make_ready(struct docker *d, const struct ticket *t, int port)
 	struct fleet *f = in->f;
 	int64_t t0 = t->t0;
 	int why, code = 0;
+	char ip[INET_ADDRSTRLEN];
 
 	if ((why = wait_ready(d, t, port, &code)) != SF_NONE) {
 		if (why != NUM_SF)
@@ -520,8 +529,10 @@ make_ready(struct docker *d, const struct ticket *t, int port)
 			else if (f->roll_ready >= 0)
 				f->roll_ready = 1;
 			pool_set_state(in->b, B_UP);
-			warn("instance %s %s on 127.0.0.1:%d in %lld ms", t->name,
-			     in->waking ? "woke from paused, ready" : "ready", port,
+			if (!inet_ntop(AF_INET, &in->addr, ip, sizeof(ip)))
+				snprintf(ip, sizeof(ip), "?");
+			warn("instance %s %s on %s:%d in %lld ms", t->name,
+			     in->waking ? "woke from paused, ready" : "ready", ip, port,
 			     (long long)(now_ms() - t0));
 			in->waking = 0;
 		}
@@ -536,10 +547,13 @@ static int
 create_start(struct fleet *f, struct docker *d, char *name, size_t nn, char id[65], char *msg, size_t mn)
 {
 	char env[2][96];
-	const char *envp[2] = { env[0], env[1] };
+	const char *envp[2] = { env[0], env[1] }, *vec[DOCKER_SPEC_NVEC];
 	struct docker_spec sp = { .image = jc.image, .set = jc.name, .port = jc.port,
-	                          .env = envp, .nenv = 2, .hostnet = jc.hostnet };
+	                          .hostnet = jc.hostnet, .network = jc.network };
 	int tries, r;
+
+	/* the configured settings, and prescal's two variables after their env */
+	docker_spec_view(&jc.spec, envp, 2, vec, LEN(vec), &sp);
 
 	for (tries = 0; tries < 5; tries++) {
 		pthread_mutex_lock(&F.lock);
@@ -560,19 +574,40 @@ create_start(struct fleet *f, struct docker *d, char *name, size_t nn, char id[6
 	return r < 0 && docker_status(d) == 404 ? SF_IMAGE : SF_CREATE;
 }
 
-/* host port: set by Docker at start; polled briefly */
+/* where an inspected instance is reached: 127.0.0.1 and its host port,
+ * or its IP on the app's network and the container port. Returns the port, 0 if
+ * not known yet */
 static int
-host_port(struct docker *d, const char *id)
+reach(const struct docker_state *ds, in_addr_t *addr)
+{
+	const char *ip;
+
+	*addr = htonl(INADDR_LOOPBACK);
+	if (jc.hostnet)
+		return (int)jc.port;
+	if (!jc.network[0])
+		return ds->hostport;
+	if (!(ip = docker_net_ip(ds->nets, ds->nnets, jc.network)) ||
+	    inet_pton(AF_INET, ip, addr) != 1)
+		return 0;
+	return (int)jc.port;
+}
+
+/* host port (or IP on the network): set by Docker at start; polled briefly */
+static int
+host_port(struct docker *d, const char *id, in_addr_t *addr)
 {
 	struct docker_state ds;
+	int port;
 
+	*addr = htonl(INADDR_LOOPBACK);
 	if (jc.hostnet)
 		return (int)jc.port;
 	for (int i = 0; i < 50; i++) {
 		if (docker_inspect(d, id, jc.port, &ds) < 0)
 			return -1;
-		if (ds.hostport > 0)
-			return ds.hostport;
+		if ((port = reach(&ds, addr)) > 0)
+			return port;
 		if (!ds.running && strcmp(ds.status, "created"))
 			return -1;
 		usleep(10000);
@@ -590,6 +625,7 @@ job_start(struct fleet *f, struct docker *d, int warm)
 	struct ticket t;
 	int port = -1, why, code = 0;
 	int64_t t0 = now_ms();
+	in_addr_t addr;
 
 	if ((why = create_start(f, d, name, sizeof(name), id, msg, sizeof(msg))) == SF_NONE) {
 		pthread_mutex_lock(&F.lock);
@@ -602,11 +638,15 @@ job_start(struct fleet *f, struct docker *d, int warm)
 		if (!in) {
 			warn("app %s: more than %d instances", jc.name, f->cap);
 			docker_remove(d, id);
-		} else if ((port = host_port(d, id)) < 0 || attach(&t, port, B_STARTING) < 0) {
+		} else if ((port = host_port(d, id, &addr)) < 0 ||
+		           attach(&t, addr, port, B_STARTING) < 0) {
 			/* most often it exited at once */
 			if ((why = stopped(d, id, &ds, &code)) != SF_EXIT && why != SF_OOM) {
 				why = SF_CREATE;
-				snprintf(msg, sizeof(msg), "no host port for %ld/tcp", jc.port);
+				if (jc.network[0])
+					snprintf(msg, sizeof(msg), "no IP on network %s", jc.network);
+				else
+					snprintf(msg, sizeof(msg), "no host port for %ld/tcp", jc.port);
 			}
 		}
 	} else {
@@ -630,11 +670,12 @@ static void
 job_adopt(struct docker *d, const struct ticket *t)
 {
 	struct docker_state ds;
+	in_addr_t addr;
 	int port;
 
 	if (docker_inspect(d, t->id, jc.port, &ds) < 0 || !ds.running ||
-	    (port = jc.hostnet ? (int)jc.port : ds.hostport) <= 0 ||
-	    attach(t, port, ds.paused ? B_PAUSED : B_STARTING) < 0) {
+	    (port = reach(&ds, &addr)) <= 0 ||
+	    attach(t, addr, port, ds.paused ? B_PAUSED : B_STARTING) < 0) {
 		condemn_mine(t, "cannot be adopted");
 		return;
 	}
@@ -1490,6 +1531,17 @@ fleet_init(const char *sock)
 	return r;
 }
 
+/* the app's network (if any) exists and prescal is on it; returns 0 or -1 */
+static int
+check_network(struct docker *d, const struct scale_conf *c)
+{
+	if (c->network[0] && docker_network_check(d, c->network) < 0) {
+		warn("app %s: docker: %s", c->name, docker_error(d));
+		return -1;
+	}
+	return 0;
+}
+
 /* the image is there, or pulled with pull "missing"; returns 0 or -1 */
 static int
 check_image(struct docker *d, const struct scale_conf *c)
@@ -1533,7 +1585,8 @@ fleet_new(const struct scale_conf *c, struct pool *p, struct hist *h)
 		return NULL;
 	}
 	d = dopen();
-	if (check_image(d, c) < 0 || adopt(f, d) < 0) {  /* adopt queues nothing then */
+	if (check_network(d, c) < 0 || check_image(d, c) < 0 ||
+	    adopt(f, d) < 0) {  /* adopt queues nothing then */
 		docker_close(d);
 		free(f->inst);
 		free(f);
@@ -1554,7 +1607,8 @@ static int
 spec_changed(const struct scale_conf *a, const struct scale_conf *b)
 {
 	return strcmp(a->image, b->image) || a->port != b->port || a->hostnet != b->hostnet ||
-	       strcmp(a->ready_path, b->ready_path);
+	       strcmp(a->ready_path, b->ready_path) || strcmp(a->network, b->network) ||
+	       !docker_spec_equal(&a->spec, &b->spec);
 }
 
 void

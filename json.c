@@ -121,6 +121,20 @@ string(struct scan *sc)
 	return -1;
 }
 
+int
+json_utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+	int k;
+
+	while (p < end) {
+		if ((k = utf8len(p, end)) < 0)
+			return 0;
+		p += k;
+	}
+	return 1;
+}
+
 static int
 digits(struct scan *sc)
 {

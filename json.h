@@ -68,6 +68,10 @@ int json_array_next(const struct json_val *arr, size_t *pos, struct json_val *el
 int json_object_next(const struct json_val *obj, size_t *pos, struct json_val *key,
                      struct json_val *val);
 
+/* Returns 1 if s[0..n) is valid UTF-8 (RFC 3629: no overlong forms,
+ * surrogates or code points above U+10FFFF), else 0. Pure. */
+int json_utf8_valid(const char *s, size_t n);
+
 /* Writer: a bounded builder. Errors are sticky; check json_w_end(). */
 struct json_w {
 	struct buf b;                    /* over: did not fit, or calls out of order */

@@ -48,6 +48,12 @@ scale_check_conf(const struct scale_conf *c, FILE *err)
 		fprintf(err, "prescal: -n '%s': use up to 48 of [a-zA-Z0-9][a-zA-Z0-9_.-]\n", c->name);
 		return -1;
 	}
+	if (c->network[0] && (!name_valid(c->network, 127) || c->hostnet)) {
+		fprintf(err, c->hostnet ? "prescal: network '%s' and host_network 1 exclude "
+		        "each other\n" : "prescal: network '%s': expected a network name "
+		        "[a-zA-Z0-9][a-zA-Z0-9_.-]*\n", c->network);
+		return -1;
+	}
 	if (strcmp(c->metric, "concurrency") && strcmp(c->metric, "rps")) {
 		fprintf(err, "prescal: metric '%s': expected concurrency or rps\n", c->metric);
 		return -1;

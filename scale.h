@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "docker.h"
+
 struct scale_conf {
 	char image[256];       /* -i */
 	long port;             /* -p container port */
@@ -25,6 +27,10 @@ struct scale_conf {
 	long drain_timeout;    /* ms to wait for in-flight requests of a draining instance */
 	long sample_ms;        /* sampling period */
 	long hostnet;          /* 1: NetworkMode host; the image must listen on port */
+	char network[64];      /* "": publish on 127.0.0.1; else instances join this
+	                          user-defined network, reached at their IP there */
+	struct docker_spec_buf spec; /* container settings: env, cmd, memory, cpus,
+	                          volume, label, user keys */
 	long pause_after;      /* ms unneeded before a scale-down pauses instead of
 	                          removing (at least down_delay); 0 = off */
 	long remove_after;     /* ms paused before removal (down to min_paused), 0 = kept */

@@ -136,6 +136,32 @@ static const struct row rows[] = {
 	/* a configuration error like the others (exit 1 before conf.c checked it) */
 	{ "bad backend", NULL, { "-b", "127.0.0.1:99999", NULL }, 2,
 	  "prescal: backend 127.0.0.1:99999: expected [host:]port with a port in 1..65535", NULL },
+	/* container settings (#13) and network (#14) */
+	{ "container settings", "env A=1\ncmd -p 9090  \"a b\" \"q\\\"x\"\nmemory 1g\n"
+	  "cpus 0.50\nvolume data:/data:ro\nlabel team=web\nuser 1000:1000\n",
+	  { "-i", "img", NULL }, 0, "prescal: configuration ok",
+	  "cmd                -p 9090 \"a b\" \"q\\\"x\"" },
+	{ "memory in bytes", "memory 512m\n", { "-i", "img", NULL }, 0,
+	  "prescal: configuration ok", "memory             536870912" },
+	{ "cpus", "cpus 0.50\n", { "-i", "img", NULL }, 0,
+	  "prescal: configuration ok", "cpus               0.5" },
+	{ "env repeats", "env A=1\nenv B=2\n", { "-i", "img", NULL }, 0,
+	  "prescal: configuration ok", "env                B=2" },
+	{ "bad memory", "\nmemory lots\n", { "-i", "img", NULL }, 2,
+	  "prescal: %F:2: memory 'lots': expected bytes, or a number ending in k, m or g "
+	  "(1024s), e.g. 512m", NULL },
+	{ "reserved label", "label prescal.managed=false\n", { "-i", "img", NULL }, 2,
+	  "prescal: %F:1: label 'prescal.managed=false': label keys prescal.* are "
+	  "prescal's own", NULL },
+	{ "bad volume", "volume data:relative\n", { "-i", "img", NULL }, 2,
+	  "prescal: %F:1: volume 'data:relative': container path must be absolute, not "
+	  "\"/\", without ':'", NULL },
+	{ "network", "network apps\n", { "-i", "img", NULL }, 0,
+	  "prescal: configuration ok", "network            apps" },
+	{ "network and host_network", "network apps\nhost_network 1\n", { "-i", "img", NULL }, 2,
+	  "prescal: network 'apps' and host_network 1 exclude each other", NULL },
+	{ "bad network", "network a/b\n", { "-i", "img", NULL }, 2,
+	  "prescal: network 'a/b': expected a network name [a-zA-Z0-9][a-zA-Z0-9_.-]*", NULL },
 	{ "missing file", "", { "-b", "127.0.0.1:9", NULL }, 2, NULL, NULL },  /* see below */
 };
 

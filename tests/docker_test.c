@@ -433,7 +433,8 @@ client(const struct server *sv)
 static const char *const fxenv[] = { "PORT=8080", "PRESCAL_BACKEND=web-1" };
 
 static const struct docker_spec fxspec = {
-	"prescal-fixture-backend:latest", "prescal-fx-web-1", "web", 8080, fxenv, 2, 0
+	.image = "prescal-fixture-backend:latest", .name = "prescal-fx-web-1", .set = "web",
+	.port = 8080, .env = fxenv, .nenv = 2,
 };
 
 /* fixture tests */
@@ -553,7 +554,8 @@ test_create_hostnet_escape(void **state)
 		{ .reqraw = req, .respraw = resp },
 	};
 	const char *env[] = { "A=\"q\" \\ \n\tx", "PORT=9000" };
-	struct docker_spec s = { "img:1", "h-1", "s.1", 0, env, 2, 1 };
+	struct docker_spec s = { .image = "img:1", .name = "h-1", .set = "s.1", .env = env,
+	                         .nenv = 2, .hostnet = 1 };
 	struct server *sv;
 	struct docker *d;
 	struct json_val v;
@@ -568,6 +570,281 @@ test_create_hostnet_escape(void **state)
 	d = client(sv);
 	EXPECT(d, docker_create(d, &s, id), 0);
 	assert_string_equal(id, IDP);
+	docker_close(d);
+	finish(sv);
+}
+
+/* container settings: docker_spec_set() for each key, then the create
+ * request they make, escaping included (tests/fixtures/create-spec-201.req) */
+static void
+spec_fill(struct docker_spec_buf *b)
+{
+	static const char *const kv[][2] = {
+		{ "env", "GREETING=say \"hi\" \\ there" },
+		{ "env", "CTL=a\tb\nc\001d\177e" },
+		{ "env", "CITY=Z\xc3\xbcrich \xe2\x98\x83 \xf0\x9f\x98\x80" },
+		{ "cmd", "/backend -port" },
+		{ "cmd", " 8080\t\"a b\" \"q\\\"x\\\\y\" " },
+		{ "memory", "512m" },
+		{ "cpus", "0.5" },
+		{ "volume", "hspec-data:/data" },
+		{ "volume", "/tmp/hspec-bind:/bind:ro" },
+		{ "label", "team=web" },
+		{ "label", "note=a\"b\\c \xc3\xa9" },
+		{ "user", "1000:1000" },
+	};
+	char err[256];
+
+	memset(b, 0, sizeof(*b));
+	for (size_t i = 0; i < LEN(kv); i++)
+		if (docker_spec_set(b, kv[i][0], kv[i][1], err, sizeof(err)) < 0)
+			fail_msg("%s %s: %s", kv[i][0], kv[i][1], err);
+}
+
+static void
+test_create_spec(void **state)
+{
+	static const struct step steps[] = {
+		{ .req = "create-spec-201.req", .resp = "create-201.http" },
+	};
+	static struct docker_spec_buf b;
+	const char *pre[] = { "PORT=8080", "PRESCAL_INSTANCE=web-1" };
+	const char *vec[DOCKER_SPEC_NVEC];
+	struct docker_spec s = fxspec;
+	struct server *sv;
+	struct docker *d;
+	char id[65];
+
+	(void)state;
+	spec_fill(&b);
+	assert_int_equal(b.memory, 536870912LL);
+	assert_int_equal(b.nanocpus, 500000000LL);
+	assert_int_equal(docker_spec_view(&b, pre, 2, vec, LEN(vec), &s), 0);
+	assert_int_equal(s.nenv, 5);
+	assert_int_equal(s.ncmd, 5);
+	assert_string_equal(s.cmd[3], "a b");
+	assert_string_equal(s.cmd[4], "q\"x\\y");
+	assert_string_equal(s.env[4], "PRESCAL_INSTANCE=web-1");
+	assert_int_equal(docker_spec_view(&b, pre, 2, vec, 6, &s), -1);
+	s.network = "hspec-net";
+	sv = start(steps, LEN(steps));
+	d = client(sv);
+	EXPECT(d, docker_create(d, &s, id), 0);
+	assert_string_equal(id, ID1);
+	/* a bad network name never reaches the daemon */
+	s.network = "hspec net";
+	EXPECT(d, docker_create(d, &s, id), -1);
+	assert_non_null(strstr(docker_error(d), "invalid network name"));
+	docker_close(d);
+	finish(sv);
+}
+
+/* each key's errors: the text says what is wrong, and s is unchanged */
+static void
+test_spec_errors(void **state)
+{
+	static const struct {
+		const char *key, *val, *err;
+	} t[] = {
+		{ "env", "NOEQUALS", "expected NAME=VALUE" },
+		{ "env", "=v", "expected NAME=VALUE" },
+		{ "env", "1A=v", "variable name must be" },
+		{ "env", "A B=v", "variable name must be" },
+		{ "env", "A=\xff", "not valid UTF-8" },
+		{ "env", "PORT=1", "PORT is prescal's" },
+		{ "env", "PRESCAL_INSTANCE=x", "PRESCAL_INSTANCE is prescal's" },
+		{ "env", "A=\xed\xa0\x80", "not valid UTF-8" },
+		{ "cmd", "   ", "no arguments" },
+		{ "cmd", "a \"b c", "unterminated \" quote" },
+		{ "memory", "", "expected bytes" },
+		{ "memory", "12x", "expected bytes" },
+		{ "memory", "1.5g", "expected bytes" },
+		{ "memory", "-1", "expected bytes" },
+		{ "memory", "512mb", "expected bytes" },
+		{ "memory", "1k", "0 (none) or 6m to 4096g" },
+		{ "memory", "5000g", "0 (none) or 6m to 4096g" },
+		{ "memory", "99999999999999999", "expected bytes" },
+		{ "cpus", "", "expected a number of CPUs" },
+		{ "cpus", "1.", "expected a number of CPUs" },
+		{ "cpus", ".5", "expected a number of CPUs" },
+		{ "cpus", "0.5.1", "expected a number of CPUs" },
+		{ "cpus", "0.0000000001", "expected a number of CPUs" },
+		{ "cpus", "0.001", "0.01 to 1024" },
+		{ "cpus", "2000", "0.01 to 1024" },
+		{ "volume", "data", "expected SOURCE:/PATH" },
+		{ "volume", "d:/data", "volume name must be" },
+		{ "volume", "a b:/data", "volume name must be" },
+		{ "volume", "/:/data", "host path must be absolute" },
+		{ "volume", "data:rel", "container path must be absolute" },
+		{ "volume", "data:/", "container path must be absolute" },
+		{ "volume", "data:/x:rx", "mode must be ro or rw" },
+		{ "volume", "data:/x:ro:z", "mode must be ro or rw" },
+		{ "label", "novalue", "expected KEY=VALUE" },
+		{ "label", "a b=c", "label key must be" },
+		{ "label", "prescal.name=evil", "prescal.* are prescal's own" },
+		{ "label", "PRESCAL.managed=false", "prescal.* are prescal's own" },
+		{ "label", "team=again", "label team given twice" },
+		{ "user", "", "expected USER or USER:GROUP" },
+		{ "user", "a:", "expected USER or USER:GROUP" },
+		{ "user", "a b", "expected USER or USER:GROUP" },
+		{ "user", "a:b:c", "expected USER or USER:GROUP" },
+		{ "user", "uuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuuu",
+		  "user longer than 63 bytes" },
+		{ "image", "x", "unknown container setting 'image'" },
+	};
+	static struct docker_spec_buf b, before;
+	static char big[DOCKER_SPEC_MAXLEN + 8];
+	char err[256], kv[32];
+
+	(void)state;
+	memset(&b, 0, sizeof(b));
+	assert_int_equal(docker_spec_set(&b, "label", "team=web", err, sizeof(err)), 0);
+	before = b;
+	for (size_t i = 0; i < LEN(t); i++) {
+		err[0] = '\0';
+		if (docker_spec_set(&b, t[i].key, t[i].val, err, sizeof(err)) != -1 ||
+		    !strstr(err, t[i].err))
+			fail_msg("%s '%s': got \"%s\", want \"%s\"", t[i].key, t[i].val, err,
+			         t[i].err);
+		assert_true(docker_spec_equal(&b, &before));
+		assert_memory_equal(&b, &before, sizeof(b));
+	}
+	/* bounds: a value, the entries of a list, all the strings */
+	memset(big, 'x', sizeof(big) - 1);
+	memcpy(big, "A=", 2);
+	assert_int_equal(docker_spec_set(&b, "env", big, err, sizeof(err)), -1);
+	assert_string_equal(err, "env entry longer than 1023 bytes");
+	for (int i = 0; i < DOCKER_SPEC_MAXITEMS; i++) {
+		snprintf(kv, sizeof(kv), "V%d=1", i);
+		assert_int_equal(docker_spec_set(&b, "env", kv, err, sizeof(err)), 0);
+	}
+	assert_int_equal(docker_spec_set(&b, "env", "X=1", err, sizeof(err)), -1);
+	assert_string_equal(err, "more than 32 env entries");
+	big[DOCKER_SPEC_MAXLEN - 2] = '\0';
+	big[0] = '/';
+	for (int i = 0; i < 8; i++)
+		if (docker_spec_set(&b, "cmd", big, err, sizeof(err)) < 0)
+			break;
+	assert_string_equal(err, "container settings longer than 8192 bytes in all");
+	/* good values of the scalar keys */
+	memset(&b, 0, sizeof(b));
+	assert_int_equal(docker_spec_set(&b, "memory", "1g", err, sizeof(err)), 0);
+	assert_int_equal(b.memory, 1LL << 30);
+	assert_int_equal(docker_spec_set(&b, "memory", "6291456", err, sizeof(err)), 0);
+	assert_int_equal(b.memory, 6291456);
+	assert_int_equal(docker_spec_set(&b, "memory", "0", err, sizeof(err)), 0);
+	assert_int_equal(b.memory, 0);
+	assert_int_equal(docker_spec_set(&b, "cpus", "2", err, sizeof(err)), 0);
+	assert_int_equal(b.nanocpus, 2000000000LL);
+	assert_int_equal(docker_spec_set(&b, "cpus", "0.25", err, sizeof(err)), 0);
+	assert_int_equal(b.nanocpus, 250000000LL);
+	assert_int_equal(docker_spec_set(&b, "cpus", "1024.000000001", err, sizeof(err)), -1);
+	assert_int_equal(docker_spec_set(&b, "user", "nobody", err, sizeof(err)), 0);
+	assert_string_equal(b.user, "nobody");
+}
+
+/* a copy is equal; any one change is not */
+static void
+test_spec_equal(void **state)
+{
+	static struct docker_spec_buf a, b;
+	static const char *const change[][2] = {
+		{ "env", "MORE=1" }, { "cmd", "x" }, { "memory", "1g" }, { "cpus", "1" },
+		{ "volume", "v2:/v2" }, { "label", "extra=1" }, { "user", "0" },
+	};
+	char err[128];
+
+	(void)state;
+	spec_fill(&a);
+	b = a;
+	assert_true(docker_spec_equal(&a, &b));
+	for (size_t i = 0; i < LEN(change); i++) {
+		b = a;
+		assert_int_equal(docker_spec_set(&b, change[i][0], change[i][1], err, sizeof(err)), 0);
+		assert_false(docker_spec_equal(&a, &b));
+	}
+	/* the same settings given in another key order are equal */
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	assert_int_equal(docker_spec_set(&a, "user", "1", err, sizeof(err)), 0);
+	assert_int_equal(docker_spec_set(&a, "env", "A=1", err, sizeof(err)), 0);
+	assert_int_equal(docker_spec_set(&b, "env", "A=1", err, sizeof(err)), 0);
+	assert_int_equal(docker_spec_set(&b, "user", "1", err, sizeof(err)), 0);
+	assert_true(docker_spec_equal(&a, &b));
+	/* but another order of entries is another command */
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	assert_int_equal(docker_spec_set(&a, "cmd", "x y", err, sizeof(err)), 0);
+	assert_int_equal(docker_spec_set(&b, "cmd", "y x", err, sizeof(err)), 0);
+	assert_false(docker_spec_equal(&a, &b));
+}
+
+/* inspect and list keep each network's IP (network mode reaches them there) */
+static void
+test_networks(void **state)
+{
+	struct docker *d = docker_open("/nonexistent/docker.sock", 100);
+	static struct docker_reply rep;
+	static struct docker_ctr c[4];
+	char *buf;
+	size_t n;
+
+	(void)state;
+	assert_non_null(buf = slurp("inspect-running.http", &n));
+	rep.call = DOCKER_CALL_INSPECT;
+	rep.port = 8080;
+	EXPECT(d, docker_parse_reply(d, &rep, buf, n, 0), 0);
+	assert_int_equal(rep.st.nnets, 1);
+	assert_string_equal(rep.st.nets[0].name, "bridge");
+	assert_string_equal(docker_net_ip(rep.st.nets, rep.st.nnets, "bridge"), "172.17.0.2");
+	assert_null(docker_net_ip(rep.st.nets, rep.st.nnets, "hspec-net"));
+	free(buf);
+	assert_non_null(buf = slurp("list-running-200.http", &n));
+	memset(&rep, 0, sizeof(rep));
+	rep.call = DOCKER_CALL_LIST;
+	rep.port = 8080;
+	rep.ctr = c;
+	rep.max = LEN(c);
+	EXPECT(d, docker_parse_reply(d, &rep, buf, n, 0), 0);
+	assert_true(rep.nctr >= 1);
+	assert_string_equal(docker_net_ip(c[0].nets, c[0].nnets, "bridge"), "172.17.0.2");
+	free(buf);
+	docker_close(d);
+}
+
+/* network checks that end before prescal looks for its own container: a
+ * missing network, and one given by id */
+static void
+test_network_check(void **state)
+{
+	static const char req[] = "GET /v1.41/networks/%s HTTP/1.1\r\nHost: docker\r\n"
+		UA_OURS "\r\n\r\n";
+	static const char r404[] = "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n"
+		"Content-Length: 44\r\n\r\n{\"message\":\"network hspec-nonet not found\"}\n";
+	static const char r200[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+		"Content-Length: 41\r\n\r\n{\"Name\":\"hspec-net\",\"Id\":\"ab245f9e2be1\"}\n";
+	static char q1[256], q2[256];
+	static struct step steps[] = {
+		{ .reqraw = q1, .respraw = r404 },
+		{ .reqraw = q2, .respraw = r200 },
+	};
+	struct server *sv;
+	struct docker *d;
+
+	(void)state;
+	snprintf(q1, sizeof(q1), req, "hspec-nonet");
+	snprintf(q2, sizeof(q2), req, "ab245f9e2be1");
+	assert_int_equal(strlen(r404) - strcspn(r404, "{"), 44);
+	assert_int_equal(strlen(r200) - strcspn(r200, "{"), 41);
+	sv = start(steps, LEN(steps));
+	d = client(sv);
+	EXPECT(d, docker_network_check(d, "hspec-nonet"), -1);
+	assert_string_equal(docker_error(d), "network hspec-nonet does not exist (create it "
+	                    "with docker network create hspec-nonet)");
+	EXPECT(d, docker_network_check(d, "ab245f9e2be1"), -1);
+	assert_string_equal(docker_error(d), "network ab245f9e2be1: give its name, hspec-net");
+	EXPECT(d, docker_network_check(d, "a/b"), -1);
+	assert_non_null(strstr(docker_error(d), "invalid network name"));
 	docker_close(d);
 	finish(sv);
 }
@@ -1642,7 +1919,8 @@ static void
 test_live_lifecycle(void **state)
 {
 	const char *env[] = { "PORT=8080" };
-	struct docker_spec s = { live.image, NULL, live.set, 8080, env, 1, 0 };
+	struct docker_spec s = { .image = live.image, .set = live.set, .port = 8080,
+	                         .env = env, .nenv = 1 };
 	struct docker_state st;
 	struct docker_event ev;
 	struct docker_ctr c[4];
@@ -1735,7 +2013,8 @@ static void
 test_live_stop(void **state)
 {
 	const char *env[] = { "PORT=8080" };
-	struct docker_spec s = { live.image, NULL, live.set, 8080, env, 1, 0 };
+	struct docker_spec s = { .image = live.image, .set = live.set, .port = 8080,
+	                         .env = env, .nenv = 1 };
 	struct docker_state st;
 	char name[96], id[65];
 	int64_t t;
@@ -1767,7 +2046,8 @@ static void
 test_live_health(void **state)
 {
 	const char *env[] = { "PORT=8080" };
-	struct docker_spec s = { live.hcimage, NULL, live.set, 8080, env, 1, 0 };
+	struct docker_spec s = { .image = live.hcimage, .set = live.set, .port = 8080,
+	                         .env = env, .nenv = 1 };
 	struct docker_state st;
 	char name[96], id[65];
 	int64_t t, deadline;
@@ -1805,7 +2085,8 @@ static void
 test_live_errors(void **state)
 {
 	const char *env[] = { "PORT=8080" };
-	struct docker_spec s = { live.image, NULL, live.set, 8080, env, 1, 0 };
+	struct docker_spec s = { .image = live.image, .set = live.set, .port = 8080,
+	                         .env = env, .nenv = 1 };
 	char name[96], id[65], id2[65], img[128];
 
 	(void)state;
@@ -1832,6 +2113,94 @@ test_live_errors(void **state)
 	EXPECT(live.d, docker_remove(live.d, id), 0);
 }
 
+/* container settings on the live daemon: a container with env, cmd,
+ * memory, cpus, a named volume, a label and a user, checked through
+ * docker inspect; hspec_cleanup removes it and its volume whatever happens */
+static char hspec_name[80], hspec_vol[64];
+
+static int
+hspec_cleanup(void **state)
+{
+	char cmd[256];
+
+	(void)state;
+	if (!live.up)
+		return 0;
+	if (hspec_name[0] && docker_remove(live.d, hspec_name) < 0)
+		fprintf(stderr, "live cleanup: %s: %s\n", hspec_name, docker_error(live.d));
+	snprintf(cmd, sizeof(cmd), "docker volume rm -f %s >/dev/null 2>&1", hspec_vol);
+	if (hspec_vol[0] && system(cmd) != 0)
+		fprintf(stderr, "live cleanup: cannot remove volume %s\n", hspec_vol);
+	return 0;
+}
+
+static void
+test_live_spec(void **state)
+{
+	static struct docker_spec_buf b;
+	static const char fmt[] = "{{json .Config.Env}}|{{json .Config.Cmd}}|"
+		"{{.HostConfig.Memory}}|{{.HostConfig.NanoCpus}}|{{json .HostConfig.Binds}}|"
+		"{{range .Mounts}}{{.Type}} {{.Name}} {{.Destination}} {{.RW}}{{end}}|"
+		"{{index .Config.Labels \"hspec.test\"}}|{{index .Config.Labels \"prescal.name\"}}|"
+		"{{.Config.User}}|{{.State.Running}}";
+	const char *pre[] = { "PRESCAL_INSTANCE=x" };
+	const char *vec[DOCKER_SPEC_NVEC];
+	struct docker_spec s = { .image = live.image, .set = NULL, .port = 9090 };
+	struct docker_state st;
+	char set[64], vol[96], want[1024], got[1024], cmd[512], id[65], body[256], err[128];
+	int64_t deadline;
+	FILE *p;
+
+	(void)state;
+	if (!live.up)
+		skip();
+	snprintf(set, sizeof(set), "hspec-spec-%ld", (long)getpid());
+	snprintf(hspec_name, sizeof(hspec_name), "%s-1", set);
+	snprintf(hspec_vol, sizeof(hspec_vol), "hspec-vol-%ld", (long)getpid());
+	snprintf(vol, sizeof(vol), "%s:/data", hspec_vol);
+	memset(&b, 0, sizeof(b));
+	if (docker_spec_set(&b, "env", "HSPEC=say \"hi\" \\ \xc3\xa9", err, sizeof(err)) < 0 ||
+	    docker_spec_set(&b, "cmd", "-p 9090", err, sizeof(err)) < 0 ||
+	    docker_spec_set(&b, "memory", "64m", err, sizeof(err)) < 0 ||
+	    docker_spec_set(&b, "cpus", "0.5", err, sizeof(err)) < 0 ||
+	    docker_spec_set(&b, "volume", vol, err, sizeof(err)) < 0 ||
+	    docker_spec_set(&b, "label", "hspec.test=yes", err, sizeof(err)) < 0 ||
+	    docker_spec_set(&b, "user", "1000:1000", err, sizeof(err)) < 0)
+		fail_msg("spec: %s", err);
+	assert_int_equal(docker_spec_view(&b, pre, 1, vec, LEN(vec), &s), 0);
+	s.name = hspec_name;
+	s.set = set;
+	if (docker_create(live.d, &s, id) < 0)
+		fail_msg("create: %s", docker_error(live.d));
+	if (docker_start(live.d, id) < 0)
+		fail_msg("start: %s", docker_error(live.d));
+
+	/* the command took: it listens on 9090, as the cmd said */
+	deadline = now_ms() + 10000;
+	do {
+		if (docker_inspect(live.d, id, 9090, &st) < 0)
+			fail_msg("inspect: %s", docker_error(live.d));
+	} while (!(st.running && st.hostport) && now_ms() < deadline && usleep(10000) == 0);
+	assert_true(st.hostport > 0);
+	while (!http_get(st.hostport, body, sizeof(body)) && now_ms() < deadline)
+		usleep(50000);
+	assert_true(strncmp(body, "hello from ", 11) == 0);
+
+	/* what the daemon made of each setting */
+	snprintf(cmd, sizeof(cmd), "docker inspect -f '%s' %s", fmt, id);
+	assert_non_null(p = popen(cmd, "r"));
+	if (!fgets(got, sizeof(got), p))
+		got[0] = '\0';
+	pclose(p);
+	got[strcspn(got, "\n")] = '\0';
+	snprintf(want, sizeof(want), "[\"HSPEC=say \\\"hi\\\" \\\\ \xc3\xa9\",\"PRESCAL_INSTANCE=x\","
+	         "\"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\","
+	         "\"PORT=8080\"]|[\"-p\",\"9090\"]|67108864|500000000|[\"%s\"]|"
+	         "volume %s /data true|yes|%s|1000:1000|true", vol, hspec_vol, set);
+	fprintf(stderr, "live: inspect of the spec container: %s\n", got);
+	assert_string_equal(got, want);
+}
+
 int
 main(void)
 {
@@ -1841,6 +2210,11 @@ main(void)
 		cmocka_unit_test(test_create),
 		cmocka_unit_test(test_create_hostnet_escape),
 		cmocka_unit_test(test_validation),
+		cmocka_unit_test(test_create_spec),
+		cmocka_unit_test(test_spec_errors),
+		cmocka_unit_test(test_spec_equal),
+		cmocka_unit_test(test_networks),
+		cmocka_unit_test(test_network_check),
 		cmocka_unit_test(test_start),
 		cmocka_unit_test(test_inspect),
 		cmocka_unit_test(test_inspect_other_port),
@@ -1869,6 +2243,7 @@ main(void)
 		cmocka_unit_test_teardown(test_live_stop, live_cleanup),
 		cmocka_unit_test_teardown(test_live_health, live_cleanup),
 		cmocka_unit_test_teardown(test_live_errors, live_cleanup),
+		cmocka_unit_test_teardown(test_live_spec, hspec_cleanup),
 	};
 	int r;
 

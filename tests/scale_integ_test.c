@@ -3,9 +3,11 @@
  * scale_integ_test: prescal's scaling against a live dockerd. Each test
  * starts ./prescal (or $PRESCAL_BIN) with -i on a loopback port, drives it
  * with real HTTP requests, and watches the containers of its own set
- * ("pit-<pid>-<test>") with the docker CLI. Teardown kills what is left of
- * prescal and removes every container labelled with the test's sets, also
- * after a failed assertion.
+ * ("pit-<pid>-<test>"; "hspec-<pid>-<test>" for the network tests, on
+ * network "hspec-net-<pid>") with the docker CLI. Teardown kills what is
+ * left of prescal and removes every container labelled with the test's
+ * sets, and the network, container and image a test made, also after a
+ * failed assertion.
  *
  * Without a reachable Docker daemon every test is skipped, unless
  * PRESCAL_REQUIRE_DOCKER=1. INTEG_KEEP_LOGS=1 keeps prescal's logs;
@@ -70,6 +72,9 @@ struct fix {
 	char conf[NPROC][64];
 	int noname[NPROC];          /* start without -n: set s is the default name */
 	char immutable[2][256];     /* files made chattr +i; teardown undoes it */
+	char net[64];               /* a Docker network the test made, or "" */
+	char ctr[64];               /* a container (not of a set) the test made, or "" */
+	char image[96];             /* an image the test built, or "" */
 };
 
 /* a load generator: threads send GET path until the deadline */
@@ -467,9 +472,15 @@ teardown(void **state)
 	for (int i = 0; i < 2; i++)
 		if (f->immutable[i][0])
 			sh("chattr -i '%s' >/dev/null 2>&1", f->immutable[i]);
+	if (f->ctr[0])
+		sh("docker rm -f %s >/dev/null 2>&1", f->ctr);
 	for (int i = 0; i < NSET; i++)
 		if (f->set[i][0])
 			dk_rmset(f->set[i]);
+	if (f->net[0])
+		sh("docker network rm %s >/dev/null 2>&1", f->net);
+	if (f->image[0])
+		sh("docker rmi %s >/dev/null 2>&1", f->image);
 	for (int i = 0; i < NPROC; i++)
 		if (f->conf[i][0])
 			unlink(f->conf[i]);
@@ -1666,6 +1677,263 @@ test_pause_restart(void **state)
 	CHECK(f, n == 0, "containers left when prescal had exited: %s", buf);
 }
 
+/* network NAME (#14): the set "hspec-<pid>-<tag>" on the bridge network
+ * "hspec-net-<pid>", which teardown removes after the containers */
+static void
+net_fix(struct fix *f, const char *tag)
+{
+	snprintf(f->set[0], sizeof(f->set[0]), "hspec-%d-%s", (int)getpid(), tag);
+	snprintf(f->net, sizeof(f->net), "hspec-net-%d", (int)getpid());
+}
+
+/* the running containers of set: each on net with an IP, none published */
+static int
+net_check(const char *set, const char *net, char *out, size_t n)
+{
+	struct ctr c[NCTR];
+	char mode[96], ip[64], ports[16];
+	int k = dk_list(set, c, NCTR), bad = 0;
+
+	out[0] = '\0';
+	for (int i = 0; i < k; i++) {
+		if (strcmp(c[i].state, "running"))
+			continue;
+		sh_line(mode, sizeof(mode), "docker inspect -f '{{.HostConfig.NetworkMode}}' %s",
+		        c[i].id);
+		sh_line(ip, sizeof(ip), "docker inspect -f '{{(index .NetworkSettings.Networks "
+		        "\"%s\").IPAddress}}' %s", net, c[i].id);
+		sh_line(ports, sizeof(ports), "docker port %s | wc -l", c[i].id);
+		if (strcmp(mode, net) || !ip[0] || strcmp(ports, "0"))
+			bad++;
+		snprintf(out + strlen(out), n - strlen(out), "%s%s %s %s ports %s",
+		         out[0] ? ", " : "", c[i].name, mode, ip, ports);
+	}
+	return bad;
+}
+
+/* scale from zero, serve, drain with no failed request, a container killed
+ * under load is replaced, and a restarted prescal adopts without
+ * duplicates: all as with published ports */
+static void
+test_network_mode(void **state)
+{
+	struct fix *f = *state;
+	struct ctr c[NCTR];
+	struct load l;
+	pthread_t t[8];
+	char conf[256], buf[1024], before[512], after[512], victim[96] = "", died[160];
+	int st, n, i, maxrun = 0, run;
+
+	if (!have_docker)
+		DOCKER_SKIP("no Docker daemon");
+	net_fix(f, "net");
+	CHECK(f, sh("docker network create --label hspec=1 %s >/dev/null", f->net) == 0,
+	      "docker network create %s", f->net);
+	snprintf(conf, sizeof(conf), "pull never\nnetwork %s\nscale_down_delay 1000\n"
+	         "idle_timeout 600000\nenv HSPEC=a \"b\"\nlabel hspec.test=yes\n"
+	         "memory 64m\ncpus 0.5\nuser 1000:1000\n", f->net);
+
+	/* from zero: the first request is held until an instance on the
+	 * network is ready */
+	CHECK(f, start_prescal(f, 0, 0, IMAGE, 0, 3, 2, conf) == 0, "start");
+	CHECK(f, wait_port(f->port[0], 10000) == 0, "prescal does not listen");
+	CHECK(f, dk_count(f->set[0], NULL) == 0, "containers before the first request");
+	st = get(f->port[0], "/name", buf, sizeof(buf), 30000);
+	CHECK(f, st == 200 && !strncmp(buf, f->set[0], strlen(f->set[0])),
+	      "first request: %d '%.60s'", st, buf);
+	CHECK(f, tproc_log_count(f->p[0], " ready on 172.") + tproc_log_count(f->p[0],
+	      " ready on 10.") + tproc_log_count(f->p[0], " ready on 192.168.") == 1,
+	      "not ready on a network IP");
+	CHECK(f, tproc_log_count(f->p[0], READY) == 0, "an instance on 127.0.0.1");
+	CHECK(f, net_check(f->set[0], f->net, buf, sizeof(buf)) == 0, "%s", buf);
+	print_message("    network mode: %s\n", buf);
+	/* the container settings of the config file reached the container */
+	sh_line(buf, sizeof(buf), "docker inspect -f '{{index .Config.Env 0}}|"
+	        "{{index .Config.Labels \"hspec.test\"}}|{{.HostConfig.Memory}}|"
+	        "{{.HostConfig.NanoCpus}}|{{.Config.User}}' %s-1", f->set[0]);
+	CHECK(f, !strcmp(buf, "HSPEC=a \"b\"|yes|67108864|500000000|1000:1000"),
+	      "settings: %s", buf);
+
+	/* up under load, then down under a lighter one: the drain fails nothing */
+	load_start(&l, t, LEN(t), f->port[0], "/slow?ms=100", 3000);
+	while (now_ms() < l.until) {
+		if ((run = dk_count(f->set[0], "running")) > maxrun)
+			maxrun = run;
+		msleep(200);
+	}
+	load_join(&l, t, LEN(t));
+	CHECK(f, atomic_load(&l.failed) == 0, "%ld of %ld requests failed under load",
+	      atomic_load(&l.failed), atomic_load(&l.sent));
+	CHECK(f, maxrun >= 2, "at most %d running under load", maxrun);
+	load_start(&l, t, 1, f->port[0], "/slow?ms=20", 5000);
+	load_join(&l, t, 1);
+	print_message("    network mode: up to %d running; light load while draining: %ld "
+	              "requests, %ld failed; %d scale-downs logged\n", maxrun,
+	              atomic_load(&l.sent), atomic_load(&l.failed),
+	              tproc_log_count(f->p[0], "scale down"));
+	CHECK(f, atomic_load(&l.failed) == 0, "%ld of %ld requests failed while draining",
+	      atomic_load(&l.failed), atomic_load(&l.sent));
+	CHECK(f, tproc_log_count(f->p[0], "scale down") >= 1, "no scale down logged");
+	CHECK(f, dk_wait_count(f->set[0], NULL, 1, 10000) == 0, "not down to 1: %s",
+	      dk_fmt(c, dk_list(f->set[0], c, NCTR), buf, sizeof(buf)));
+	tproc_stop(f->p[0], SIGKILL);
+	f->p[0] = NULL;
+	dk_rmset(f->set[0]);
+
+	/* two instances; one killed under load is replaced, nothing fails */
+	CHECK(f, start_prescal(f, 1, 0, IMAGE, 2, 3, 10, conf) == 0, "start 2");
+	CHECK(f, wait_log(f->p[1], " ready on ", 2, 20000) == 0, "2 instances not ready");
+	load_start(&l, t, LEN(t), f->port[1], "/slow?ms=20", 4000);
+	msleep(1000);
+	n = dk_list(f->set[0], c, NCTR);
+	for (i = 0; i < n && !victim[0]; i++)
+		if (!strcmp(c[i].state, "running"))
+			snprintf(victim, sizeof(victim), "%s", c[i].name);
+	if (victim[0])
+		sh("docker kill %s >/dev/null 2>&1", victim);
+	load_join(&l, t, LEN(t));
+	print_message("    network mode, kill under load: killed %s; %ld requests, %ld failed\n",
+	              victim, atomic_load(&l.sent), atomic_load(&l.failed));
+	CHECK(f, victim[0], "no running instance to kill");
+	CHECK(f, atomic_load(&l.failed) == 0, "%ld of %ld requests failed",
+	      atomic_load(&l.failed), atomic_load(&l.sent));
+	snprintf(died, sizeof(died), "instance %s ", victim);
+	for (i = 0; i < 50 && !log_line(f->p[1], died, ": removing", buf, sizeof(buf)); i++)
+		msleep(100);
+	CHECK(f, log_line(f->p[1], died, ": removing", buf, sizeof(buf)),
+	      "no 'instance %s ...: removing' logged", victim);
+	CHECK(f, wait_log(f->p[1], " ready on ", 3, 15000) == 0, "no replacement became ready");
+	CHECK(f, dk_wait_count(f->set[0], "running", 2, 5000) == 0, "not 2 running: %s",
+	      dk_fmt(c, dk_list(f->set[0], c, NCTR), buf, sizeof(buf)));
+
+	/* SIGKILL and restart: the same two are adopted at their network IPs */
+	msleep(500);
+	ids_of(f->set[0], before, sizeof(before));
+	tproc_stop(f->p[1], SIGKILL);
+	f->p[1] = NULL;
+	CHECK(f, start_prescal(f, 2, 0, IMAGE, 2, 3, 10, conf) == 0, "restart");
+	CHECK(f, wait_log(f->p[2], " ready on ", 2, 20000) == 0, "adopted instances not ready");
+	CHECK(f, tproc_log_count(f->p[2], "adopting instance") == 2, "not 2 adoptions logged");
+	msleep(1500);
+	ids_of(f->set[0], after, sizeof(after));
+	print_message("    network mode, restart: before %s\n    after  %s\n", before, after);
+	CHECK(f, !strcmp(before, after), "containers changed across the restart");
+	CHECK(f, tproc_log_count(f->p[2], "scale up") == 0, "the restarted prescal started more");
+	CHECK(f, tproc_log_count(f->p[2], READY) == 0, "an adopted instance on 127.0.0.1");
+	for (i = 0, n = 0; i < 10; i++)
+		n += get(f->port[2], "/", NULL, 0, 5000) == 200;
+	CHECK(f, n == 10, "%d of 10 requests after the restart answered 200", n);
+
+	/* SIGTERM: drained and removed */
+	CHECK(f, stop_prescal(f, 2, SIGTERM, 20000) == 0, "exit after SIGTERM");
+	CHECK(f, dk_count(f->set[0], NULL) == 0, "containers left after SIGTERM");
+}
+
+/* a network that does not exist: a start-up error naming it, no container */
+static void
+test_network_missing(void **state)
+{
+	struct fix *f = *state;
+	char conf[128], want[160];
+	int code;
+
+	if (!have_docker)
+		DOCKER_SKIP("no Docker daemon");
+	net_fix(f, "nonet");
+	snprintf(f->net, sizeof(f->net), "hspec-nonet-%d", (int)getpid());
+	snprintf(conf, sizeof(conf), "pull never\nnetwork %s\n", f->net);
+	CHECK(f, start_prescal(f, 0, 0, IMAGE, 1, 2, 10, conf) == 0, "start");
+	code = stop_prescal(f, 0, 0, 15000);
+	snprintf(want, sizeof(want), "network %s does not exist", f->net);
+	CHECK(f, code == 1, "exit code %d (want 1)", code);
+	CHECK(f, tproc_log_count(f->p[0], want) == 1, "no '%s' logged", want);
+	CHECK(f, dk_count(f->set[0], NULL) == 0, "a container was created");
+}
+
+/* prescal in its own FROM scratch image (make static), on the network
+ * with the socket mounted and only its listener published on 127.0.0.1;
+ * and the same image on another network: a start-up error */
+static int
+net_image(struct fix *f, char *img, size_t n)
+{
+	char dir[] = "/tmp/hspec-img-XXXXXX";
+	int r;
+
+	snprintf(img, n, "hspec-prescal-%d:latest", (int)getpid());
+	snprintf(f->image, sizeof(f->image), "%s", img);
+	if (!mkdtemp(dir))
+		return -1;
+	r = sh("cp prescal-static %s/prescal && printf 'FROM scratch\\nCOPY prescal /prescal\\n"
+	       "ENTRYPOINT [\"/prescal\"]\\n' > %s/Dockerfile && DOCKER_BUILDKIT=0 docker build "
+	       "-q -t %s %s >/dev/null 2>&1", dir, dir, img, dir);
+	sh("rm -rf %s", dir);
+	return r;
+}
+
+/* docker run of prescal's image as container f->ctr on network net */
+static int
+net_run(struct fix *f, const char *img, const char *net, const char *conf, int port)
+{
+	snprintf(f->ctr, sizeof(f->ctr), "hspec-prescal-%d", (int)getpid());
+	snprintf(f->conf[0], sizeof(f->conf[0]), "/tmp/hspec-conf-XXXXXX");
+	if (!(f->conf[0][0] && close(mkstemp(f->conf[0])) == 0))
+		return -1;
+	if (sh("printf '%s' > %s && chmod 644 %s", conf, f->conf[0], f->conf[0]) != 0)
+		return -1;
+	return sh("docker run -d --name %s --label hspec=1 --network %s -p 127.0.0.1:%d:8080 "
+	          "-v %s:/var/run/docker.sock -v %s:/p.conf:ro %s -f /p.conf -l 0.0.0.0:8080 "
+	          "-a off -i " IMAGE " -p 8080 -m 0 -M 2 -c 10 -n %s >/dev/null", f->ctr, net,
+	          port, docker_sock(), f->conf[0], img, f->set[0]);
+}
+
+static void
+test_network_in_container(void **state)
+{
+	struct fix *f = *state;
+	char img[96], conf[128], buf[256], logs[1024];
+	int port, st, n;
+
+	if (!have_docker)
+		DOCKER_SKIP("no Docker daemon");
+	net_fix(f, "ctr");
+	if (sh("make -s prescal-static >&2") != 0) {
+		fprintf(stderr, "\n*** SKIPPED: make prescal-static failed (musl-gcc?) ***\n\n");
+		skip();
+	}
+	CHECK(f, net_image(f, img, sizeof(img)) == 0, "cannot build image %s", img);
+	CHECK(f, sh("docker network create --label hspec=1 %s >/dev/null", f->net) == 0,
+	      "docker network create %s", f->net);
+	snprintf(conf, sizeof(conf), "pull never\\nnetwork %s\\n", f->net);
+	CHECK(f, (port = free_port()) > 0, "port");
+	CHECK(f, net_run(f, img, f->net, conf, port) == 0, "docker run %s", img);
+	CHECK(f, wait_port(port, 10000) == 0, "the published listener does not answer");
+	st = get(port, "/name", buf, sizeof(buf), 30000);
+	sh_line(logs, sizeof(logs), "docker logs %s 2>&1 | grep ' ready on ' | head -1", f->ctr);
+	print_message("    prescal in a container on %s: %d '%.*s'; %s\n", f->net, st,
+	              (int)strcspn(buf, "\n"), buf, logs);
+	CHECK(f, st == 200 && !strncmp(buf, f->set[0], strlen(f->set[0])), "status %d '%.60s'",
+	      st, buf);
+	CHECK(f, strstr(logs, " ready on 172.") || strstr(logs, " ready on 10.") ||
+	      strstr(logs, " ready on 192.168."), "not ready on a network IP: %s", logs);
+	for (int i = n = 0; i < 10; i++)
+		n += get(port, "/", NULL, 0, 5000) == 200;
+	CHECK(f, n == 10, "%d of 10 answered 200", n);
+	/* docker stop: SIGTERM, drained and removed */
+	CHECK(f, sh("docker stop -t 20 %s >/dev/null", f->ctr) == 0, "docker stop");
+	CHECK(f, dk_count(f->set[0], NULL) == 0, "containers left after docker stop");
+	sh("docker rm -f %s >/dev/null 2>&1", f->ctr);
+	unlink(f->conf[0]);
+
+	/* on the default bridge instead: a start-up error naming the network */
+	CHECK(f, net_run(f, img, "bridge", conf, port) == 0, "docker run %s", img);
+	sh_line(buf, sizeof(buf), "timeout 20 docker wait %s", f->ctr);
+	sh_line(logs, sizeof(logs), "docker logs %s 2>&1 | grep 'not attached' | head -1", f->ctr);
+	print_message("    not attached: exit %s: %s\n", buf, logs);
+	CHECK(f, !strcmp(buf, "1"), "exit '%s'", buf);
+	CHECK(f, strstr(logs, "not attached to network") && strstr(logs, f->net), "%s", logs);
+	CHECK(f, dk_count(f->set[0], NULL) == 0, "a container was created");
+}
+
 int
 main(void)
 {
@@ -1693,6 +1961,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_pause_slow_boot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pause_keepalive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pause_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_network_mode, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_network_missing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_network_in_container, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
