@@ -1368,7 +1368,7 @@ docker_create(struct docker *d, const struct docker_spec *s, char id[65])
 		return fail(d, "invalid image name \"%.128s\"", s->image ? s->image : "(null)");
 	if (!s->hostnet && (s->port < 1 || s->port > 65535))
 		return fail(d, "invalid container port %d", s->port);
-	if (s->network && s->network[0] && !okname(s->network))
+	if (s->network && s->network[0] && !name_valid(s->network, NAMELEN))
 		return badname(d, "network name", s->network);
 	if (s->memory < 0 || s->nanocpus < 0)
 		return fail(d, "invalid memory or CPU limit");

@@ -157,6 +157,12 @@ docker_image_pull(struct docker *d, const char *image)
 }
 
 int
+docker_spec_equal(const struct docker_spec_buf *a, const struct docker_spec_buf *b)
+{
+	return !memcmp(a, b, sizeof(*a));
+}
+
+int
 docker_spec_view(const struct docker_spec_buf *b, const char *const *pre, size_t npre,
                  const char **vec, size_t nvec, struct docker_spec *s)
 {
