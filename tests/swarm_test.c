@@ -619,7 +619,7 @@ live_setup(void **state)
 {
 	const char *net = getenv("PRESCAL_SWARM_NET");
 	const char *req = getenv("PRESCAL_REQUIRE_DOCKER");
-	int pid = (int)getpid();
+	int pid = (int)getpid(), i;
 	char s[32];
 
 	*state = &live;
@@ -634,6 +634,9 @@ live_setup(void **state)
 	}
 	if (!(live.d = docker_open(docker_default_socket(), 10000)))
 		return -1;
+	/* after a dockerd restart (chaos_test) the manager takes a moment */
+	for (i = 0; i < 100 && !manager(live.d); i++)
+		usleep(200000);
 	if (!manager(live.d)) {
 		if (req && strcmp(req, "1") == 0) {
 			fprintf(stderr, "swarm_test: PRESCAL_SWARM=1 and PRESCAL_REQUIRE_DOCKER=1, "
