@@ -370,30 +370,54 @@ specbody(const struct swarm_spec *s, char *buf, size_t cap)
 	return json_w_end(&w) < 0 ? -1 : 0;
 }
 
+/* checks s. Returns 0 or -1 with the error set */
+static int
+checkspec(struct docker *d, const struct swarm_spec *s)
+{
+	if (!okname(s->name))
+		return docker_seterror(d, "invalid service name \"%.128s\"", s->name);
+	if (!okname(s->app))
+		return docker_seterror(d, "invalid app name \"%.128s\"", s->app);
+	if (!okname(s->network))
+		return docker_seterror(d, "invalid network name \"%.128s\"", s->network);
+	if (!s->image || !s->image[0] || strlen(s->image) > 255)
+		return docker_seterror(d, "invalid image name \"%.128s\"", s->image);
+	if (s->port < 1 || s->port > 65535 || s->replicas < 0 || s->replicas > 1 ||
+	    s->nconstraints > SWARM_MAXCONSTR || s->nanocpus < 0 || s->membytes < 0)
+		return docker_seterror(d, "invalid service spec for %.128s", s->name);
+	return 0;
+}
+
 /* checks s and writes its spec into a new buffer. Returns it or NULL */
 static char *
 spec(struct docker *d, const struct swarm_spec *s)
 {
 	char *buf;
 
-	if (!okname(s->name))
-		return docker_seterror(d, "invalid service name \"%.128s\"", s->name), NULL;
-	if (!okname(s->app))
-		return docker_seterror(d, "invalid app name \"%.128s\"", s->app), NULL;
-	if (!okname(s->network))
-		return docker_seterror(d, "invalid network name \"%.128s\"", s->network), NULL;
-	if (!s->image || !s->image[0] || strlen(s->image) > 255)
-		return docker_seterror(d, "invalid image name \"%.128s\"", s->image), NULL;
-	if (s->port < 1 || s->port > 65535 || s->replicas < 0 || s->replicas > 1 ||
-	    s->nconstraints > SWARM_MAXCONSTR || s->nanocpus < 0 || s->membytes < 0)
-		return docker_seterror(d, "invalid service spec for %.128s", s->name), NULL;
-	if (!(buf = malloc(MAXJSON)))
-		return docker_seterror(d, "out of memory for %.128s", s->name), NULL;
+	if (checkspec(d, s) < 0)
+		return NULL;
+	if (!(buf = malloc(MAXJSON))) {
+		docker_seterror(d, "out of memory for the spec of %.128s", s->name);
+		return NULL;
+	}
 	if (specbody(s, buf, MAXJSON) < 0) {
 		free(buf);
-		return docker_seterror(d, "service spec of %.128s too large or not UTF-8", s->name), NULL;
+		docker_seterror(d, "service spec of %.128s too large or not UTF-8", s->name);
+		return NULL;
 	}
 	return buf;
+}
+
+/* a reply's status st is want. Returns 0, or -1 with the error set (the
+ * daemon's message for a status >= 300, set by docker_request()) */
+static int
+expect(struct docker *d, int st, int want)
+{
+	if (st == want)
+		return 0;
+	if (st >= 0 && st < 300)
+		docker_seterror(d, "unexpected status %d, want %d", st, want);
+	return -1;
 }
 
 int
@@ -409,7 +433,7 @@ swarm_create(struct docker *d, const struct swarm_spec *s, char id[SWARM_IDLEN])
 		return -1;
 	st = docker_request(d, "POST", DOCKER_API "/services/create", body, &b, &n);
 	free(body);
-	if (st != 201)
+	if (expect(d, st, 201) < 0)
 		return -1;
 	if (jstr(b, n, "ID", id, SWARM_IDLEN) != 1 || !okname(id)) {
 		id[0] = '\0';
@@ -429,7 +453,7 @@ swarm_inspect(struct docker *d, const char *id, struct swarm_service *svc)
 	if (!okname(id))
 		return docker_seterror(d, "invalid service id \"%.128s\"", id);
 	snprintf(target, sizeof(target), DOCKER_API "/services/%s", id);
-	if (docker_request(d, "GET", target, NULL, &b, &n) != 200)
+	if (expect(d, docker_request(d, "GET", target, NULL, &b, &n), 200) < 0)
 		return -1;
 	if (swarm_parse_service(b, n, svc) < 0)
 		return docker_seterror(d, "malformed service inspect reply for %.128s", id);
@@ -469,7 +493,7 @@ swarm_update(struct docker *d, const char *id, long long version, const struct s
 		version = svc.version;
 	}
 	free(body);
-	return st == 200 ? 0 : -1;
+	return expect(d, st, 200);
 }
 
 int
@@ -484,7 +508,7 @@ swarm_remove(struct docker *d, const char *id)
 		return docker_seterror(d, "invalid service id \"%.128s\"", id);
 	snprintf(target, sizeof(target), DOCKER_API "/services/%s", id);
 	st = docker_request(d, "DELETE", target, NULL, &b, &n);
-	return st == 200 || st == 404 ? 0 : -1;
+	return st == 404 ? 0 : expect(d, st, 200);
 }
 
 /* GET target and parse the array reply */
@@ -497,7 +521,7 @@ getlist(struct docker *d, const char *target, int what, const char *network, voi
 	int r;
 
 	*nout = 0;
-	if (docker_request(d, "GET", target, NULL, &b, &n) != 200)
+	if (expect(d, docker_request(d, "GET", target, NULL, &b, &n), 200) < 0)
 		return -1;
 	if ((r = parselist(b, n, what, network, out, max, nout)) < 0)
 		return docker_seterror(d, "malformed %s list reply", what == L_TASKS ? "task" :

@@ -110,7 +110,8 @@ int swarm_inspect(struct docker *d, const char *id, struct swarm_service *svc);
 /* Replaces service id's spec with s, sent with ?version=version. On a 500
  * "update out of sequence" it reads the service again and retries with its
  * new version, SWARM_TRIES attempts in all; *tries (NULL: not wanted)
- * gets the number made. Returns 0 or -1. Blocks. */
+ * gets the number made. Returns 0 or -1. Blocks: at most 2 * SWARM_TRIES
+ * - 1 calls, each bounded by the handle's timeout. */
 int swarm_update(struct docker *d, const char *id, long long version,
                  const struct swarm_spec *s, int *tries);
 

@@ -656,12 +656,12 @@ live_setup(void **state)
 		snprintf(live.net, sizeof(live.net), "%s", net);
 	} else {
 		snprintf(live.net, sizeof(live.net), "hswarm-net-%d", pid);
-		if (sh("docker network create -d overlay --attachable --label hswarm=1 %s >&2",
+		if (sh("docker network create -d overlay --attachable --label hswarm=1 %s > /dev/null",
 		       live.net) != 0)
 			return -1;
 		live.ownnet = 1;
 	}
-	if (sh("docker run -d --name %s --label hswarm=1 --network %s " IMAGE " >&2",
+	if (sh("docker run -d --name %s --label hswarm=1 --network %s " IMAGE " > /dev/null",
 	       live.probe, live.net) != 0)
 		return -1;
 	if (sh_line(s, sizeof(s), "docker inspect -f '{{.State.Pid}}' %s", live.probe) < 0 ||
