@@ -96,6 +96,7 @@ struct swarm_assessment {
 	char addr[SWARM_ADDRLEN];  /* for SWARM_ROUTE */
 };
 
+/* names for log lines: "starting", "route", "replace"; "", "node down", ... */
 extern const char *const swarm_verdict_str[NUM_SWARM_VERDICT];
 extern const char *const swarm_reason_str[NUM_SWARM_REASON];
 

@@ -564,6 +564,13 @@ struct live {
 
 static struct live live;
 
+/* a swarm call that must return want, else its error text */
+#define CALL(l, call, want) do { \
+	long r_ = (call); \
+	if (r_ != (want)) \
+		fail_msg("%s = %ld: %s", #call, r_, docker_error((l)->d)); \
+} while (0)
+
 /* runs a shell command, output to stderr. Returns its exit status or -1 */
 static int
 sh(const char *fmt, ...)
@@ -768,7 +775,7 @@ test_live(void **state)
 	              (long long)route, (long long)(route + http), a.addr, out);
 
 	/* listed by its app's labels */
-	assert_int_equal(swarm_services(l->d, l->app, svc, LEN(svc), &n), 0);
+	CALL(l, swarm_services(l->d, l->app, svc, LEN(svc), &n), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(svc[0].id, l->id);
 	assert_string_equal(svc[0].app, l->app);
@@ -777,7 +784,7 @@ test_live(void **state)
 	assert_int_equal(svc[0].replicas, 1);
 
 	/* update, then again with the version that is stale now */
-	assert_int_equal(swarm_inspect(l->d, l->id, &svc[0]), 0);
+	CALL(l, swarm_inspect(l->d, l->id, &svc[0]), 0);
 	v0 = svc[0].version;
 	s.force = 1;
 	if (swarm_update(l->d, l->id, v0, &s, &tries) < 0)
@@ -787,7 +794,7 @@ test_live(void **state)
 	if (swarm_update(l->d, l->id, v0, &s, &tries) < 0)
 		fail_msg("stale update: %s", docker_error(l->d));
 	assert_int_equal(tries, 2);
-	assert_int_equal(swarm_inspect(l->d, l->id, &svc[0]), 0);
+	CALL(l, swarm_inspect(l->d, l->id, &svc[0]), 0);
 	assert_true(svc[0].version > v0);
 	print_message("    update with stale version %lld: retried, %d attempts, now %lld\n",
 	              v0, tries, svc[0].version);
@@ -802,17 +809,18 @@ test_live(void **state)
 	assert_non_null(strstr(out, "hello from "));
 
 	/* its container killed: the task fails and stays failed; replace it */
-	assert_int_equal(sh("docker kill %s > /dev/null", a.task->container), 0);
+	if (sh("docker kill %s > /dev/null", a.task->container) != 0)
+		fail_msg("docker kill %s failed", a.task->container);
 	a = await(l, SWARM_REPLACE, t, LEN(t));
 	assert_int_equal(a.reason, SWARM_R_TASKENDED);
 
 	/* removed: no service, no task, no container left */
-	assert_int_equal(swarm_remove(l->d, l->id), 0);
-	assert_int_equal(swarm_remove(l->d, l->id), 0);  /* 404: already gone */
+	CALL(l, swarm_remove(l->d, l->id), 0);
+	CALL(l, swarm_remove(l->d, l->id), 0);  /* 404: already gone */
 	t0 = now_ms();
 	for (;;) {
-		assert_int_equal(swarm_services(l->d, l->app, svc, LEN(svc), &n), 0);
-		assert_int_equal(swarm_tasks(l->d, l->app, NULL, l->net, t, LEN(t), &nt), 0);
+		CALL(l, swarm_services(l->d, l->app, svc, LEN(svc), &n), 0);
+		CALL(l, swarm_tasks(l->d, l->app, NULL, l->net, t, LEN(t), &nt), 0);
 		if (n == 0 && nt == 0 && sh_line(out, sizeof(out), "docker ps -aq --filter "
 		    "label=com.docker.swarm.service.id=%s", l->id) < 0)
 			break;
