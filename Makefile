@@ -4,9 +4,9 @@
 
 include config.mk
 
-SRC = prescal.c proxy.c http.c pool.c docker.c json.c scale.c fleet.c app.c conf.c admin.c hist.c util.c
+SRC = prescal.c proxy.c http.c pool.c docker.c json.c scale.c fleet.c app.c conf.c admin.c hist.c util.c swarm.c
 OBJ = $(SRC:.c=.o)
-HDR = http.h pool.h docker.h json.h scale.h fleet.h app.h conf.h util.h proxy.h admin.h hist.h
+HDR = http.h pool.h docker.h json.h scale.h fleet.h app.h conf.h util.h proxy.h admin.h hist.h swarm.h
 
 TCFLAGS = $(PCPPFLAGS) $(PCFLAGS) -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=all -I.
@@ -48,6 +48,10 @@ tests/json_test: tests/json_test.c json.c util.c json.h util.h
 	$(CC) $(TCFLAGS) -o $@ tests/json_test.c json.c util.c $(TLIBS)
 tests/docker_test: tests/docker_test.c docker.c json.c http.c util.c docker.h json.h http.h util.h
 	$(CC) $(TCFLAGS) -o $@ tests/docker_test.c docker.c json.c http.c util.c $(TLIBS)
+# swarm.c: recorded replies, a fake daemon, the decision, then a live swarm
+tests/swarm_test: tests/swarm_test.c swarm.c docker.c json.c http.c util.c swarm.h docker.h json.h \
+		http.h util.h
+	$(CC) $(TCFLAGS) -o $@ tests/swarm_test.c swarm.c docker.c json.c http.c util.c $(TLIBS)
 tests/scale_test: tests/scale_test.c scale.c util.c scale.h docker.h util.h
 	$(CC) $(TCFLAGS) -o $@ tests/scale_test.c scale.c util.c $(TLIBS)
 # fleet.c with fake docker, pool and scaler, under TSan: a stress test of its slots
@@ -101,7 +105,7 @@ unit: $(UNIT)
 	@for t in $(UNIT); do echo "== $$t"; $(SANENV) ./$$t || exit 1; done
 
 INTEG = tests/config_test tests/integ_test tests/abuse_test tests/exhaust_test tests/admin_integ_test \
-	tests/scale_integ_test tests/fail_test tests/chaos_test
+	tests/scale_integ_test tests/fail_test tests/chaos_test tests/swarm_test
 
 integ: prescal tests/backend tests/backend-static $(INTEG)
 	@for t in $(INTEG); do echo "== $$t"; $(SANENV) ./$$t || exit 1; done

@@ -1852,6 +1852,31 @@ docker_events_next(struct docker *d, struct docker_event *ev, int timeout_ms)
 
 /* replies */
 
+/* reads the head of a recorded reply in buf[0..n) as if from the socket.
+ * Returns 0 or -1 */
+static int
+replay(struct docker *d, const char *buf, size_t n, size_t step, int mode)
+{
+	int st;
+
+	disconnect(d);
+	d->src = buf;
+	d->srclen = n;
+	d->srcstep = step;
+	d->status = 0;
+	d->err[0] = '\0';
+	d->pullerr[0] = '\0';
+	d->sink = mode;
+	logstart(d);
+	if ((st = readhead(d)) < 0) {
+		if (st == -2)
+			fail(d, "%s closed the connection without a response", d->path);
+		disconnect(d);
+		return -1;
+	}
+	return 0;
+}
+
 int
 docker_parse_reply(struct docker *d, struct docker_reply *rep, const char *buf, size_t n,
                    size_t step)
@@ -1861,23 +1886,10 @@ docker_parse_reply(struct docker *d, struct docker_reply *rep, const char *buf, 
 	rep->id[0] = '\0';
 	memset(&rep->st, 0, sizeof(rep->st));
 	rep->nctr = 0;
-	disconnect(d);
-	d->src = buf;
-	d->srclen = n;
-	d->srcstep = step;
-	d->status = 0;
-	d->err[0] = '\0';
-	d->pullerr[0] = '\0';
-	d->sink = rep->call == DOCKER_CALL_PULL ? SINK_PULL :
-	          rep->call == DOCKER_CALL_LOGS ? SINK_LOGS : SINK_BODY;
 	rep->logs[0] = '\0';
-	logstart(d);
-	if ((st = readhead(d)) < 0) {
-		if (st == -2)
-			fail(d, "%s closed the connection without a response", d->path);
-		disconnect(d);
+	if (replay(d, buf, n, step, rep->call == DOCKER_CALL_PULL ? SINK_PULL :
+	           rep->call == DOCKER_CALL_LOGS ? SINK_LOGS : SINK_BODY) < 0)
 		return -1;
-	}
 	if (rep->call == DOCKER_CALL_EVENTS) {
 		/* on success the stream stays open for docker_events_next() */
 		if ((st = evopened(d)) < 0)
@@ -1906,6 +1918,64 @@ docker_parse_reply(struct docker *d, struct docker_reply *rep, const char *buf, 
 			break;
 		}
 	}
+	disconnect(d);
+	return st;
+}
+
+/* generic requests */
+
+int
+docker_seterror(struct docker *d, const char *fmt, ...)
+{
+	va_list ap;
+
+	d->status = 0;
+	va_start(ap, fmt);
+	vsnprintf(d->err, sizeof(d->err), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* the rest of docker_request() once a reply with status st is read */
+static int
+answered(struct docker *d, int st, const char **body, size_t *n)
+{
+	*body = d->body;
+	*n = d->blen;
+	if (st >= 300)
+		apierr(d);
+	return st;
+}
+
+int
+docker_request(struct docker *d, const char *method, const char *target, const char *json,
+               const char **body, size_t *n)
+{
+	int st;
+
+	*body = "";
+	*n = 0;
+	d->status = 0;
+	if (target[0] != '/' || target[strcspn(target, " \t\r\n")] ||
+	    method[strcspn(method, " \t\r\n")])
+		return fail(d, "invalid request target \"%.128s\"", target);
+	if ((st = call(d, method, target, json, 0, SINK_BODY)) < 0)
+		return -1;
+	return answered(d, st, body, n);
+}
+
+int
+docker_parse_raw(struct docker *d, const char *buf, size_t n, size_t step, const char **body,
+                 size_t *blen)
+{
+	int st;
+
+	*body = "";
+	*blen = 0;
+	if (replay(d, buf, n, step, SINK_BODY) < 0)
+		return -1;
+	if ((st = finish(d)) >= 0)
+		st = answered(d, st, body, blen);
 	disconnect(d);
 	return st;
 }

@@ -276,4 +276,22 @@ struct docker_reply {
 int docker_parse_reply(struct docker *d, struct docker_reply *rep, const char *buf,
                        size_t n, size_t step);
 
+/* Sends method target (a path with its query, e.g. DOCKER_API
+ * "/services/ID") with the JSON body json (NULL: none) and reads the whole
+ * reply, bounded by DOCKER_MAXBODY and the handle's timeout. Returns the
+ * HTTP status, with the body in *body[0..*n) (NUL-terminated, owned by d,
+ * valid until its next call) and, for a status >= 300, "<status>: <daemon
+ * message>" in docker_error(); or -1 if no reply was read. Blocks. */
+int docker_request(struct docker *d, const char *method, const char *target, const char *json,
+                   const char **body, size_t *n);
+
+/* As docker_request(), but reads a recorded reply from buf[0..n) in reads
+ * of at most step bytes (0: any); *body is owned by d and valid until its
+ * next call. No I/O: for tests and fuzzing. */
+int docker_parse_raw(struct docker *d, const char *buf, size_t n, size_t step, const char **body,
+                     size_t *blen);
+
+/* Sets d's error text from a printf format and its status to 0, for
+ * modules that build calls on docker_request(). Returns -1. No I/O. */
+int docker_seterror(struct docker *d, const char *fmt, ...);
 #endif

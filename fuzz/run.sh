@@ -22,7 +22,7 @@ JOBS=${FUZZ_JOBS:-1}
 CLANG=${CLANG:-clang}
 FLAGS="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1 -std=c11
        -D_DEFAULT_SOURCE -D_GNU_SOURCE -I."
-ALL="request response chunked json docker spec"
+ALL="request response chunked json docker spec swarm"
 LOGS=${FUZZ_LOGS:-$(mktemp -d "${TMPDIR:-/tmp}/prescal-fuzz.XXXXXX")} || exit 2
 mkdir -p "$LOGS" || exit 2
 
@@ -32,6 +32,7 @@ srcs() {
 	request|response|chunked) echo http.c ;;
 	json) echo json.c ;;
 	docker|spec) echo docker.c http.c json.c ;;
+	swarm) echo swarm.c docker.c http.c json.c ;;
 	*) return 1 ;;
 	esac
 }

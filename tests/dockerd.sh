@@ -7,6 +7,9 @@
 # Otherwise starts dockerd in its own session (it outlives this script;
 # log in $DOCKERD_LOG, default /tmp/dockerd.log, extra flags in
 # $DOCKERD_FLAGS) and waits up to $DOCKERD_WAIT seconds (default 60) for it.
+# The daemon it starts has DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 (unless the
+# caller set it otherwise), so Swarm services use local images and never try
+# a registry; every restart through this script (chaos_test) keeps it.
 # Exits non-zero with the tail of the log if it does not come up.
 set -eu
 
@@ -54,7 +57,8 @@ fi
 # start: own session, stdin closed, so it survives this script and its shell
 echo "== dockerd.sh: starting dockerd $hostflag ${DOCKERD_FLAGS:-} at $(date)" >> "$log"
 # shellcheck disable=SC2086  # the flags are meant to split
-setsid nohup dockerd $hostflag ${DOCKERD_FLAGS:-} < /dev/null >> "$log" 2>&1 &
+DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=${DOCKER_SERVICE_PREFER_OFFLINE_IMAGE:-1} \
+	setsid nohup dockerd $hostflag ${DOCKERD_FLAGS:-} < /dev/null >> "$log" 2>&1 &
 pid=$!
 echo "dockerd.sh: started dockerd (pid $pid), log in $log"
 
