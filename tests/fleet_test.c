@@ -43,7 +43,7 @@
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t ev;
-	struct { char id[65], name[72]; int removed; struct backend *b; } c[NCTR];
+	struct { char id[65], name[72], image[32]; int removed; struct backend *b; } c[NCTR];
 	int nc;
 	char evq[NEV][65];
 	int evhead, evn;
@@ -205,6 +205,7 @@ docker_create(struct docker *d, const struct docker_spec *s, char id[65])
 	T.nc++;
 	snprintf(T.c[k].id, sizeof(T.c[k].id), "%064d", k + 1);
 	snprintf(T.c[k].name, sizeof(T.c[k].name), "%s", s->name);
+	snprintf(T.c[k].image, sizeof(T.c[k].image), "%s", s->image);
 	snprintf(id, 65, "%s", T.c[k].id);
 	pthread_mutex_unlock(&T.lock);
 	d->status = 201;
@@ -256,18 +257,20 @@ int
 docker_list(struct docker *d, const char *set, int port, struct docker_ctr *out,
             size_t max, size_t *n)
 {
-	(void)set;
+	size_t sl = strlen(set);
+
 	(void)port;
 	*n = 0;
 	pthread_mutex_lock(&T.lock);
 	for (int i = 0; i < T.nc && *n < max; i++) {
-		if (T.c[i].removed)
+		/* the set's containers are named "<set>-<n>" */
+		if (T.c[i].removed || strncmp(T.c[i].name, set, sl) || T.c[i].name[sl] != '-')
 			continue;
 		memset(&out[*n], 0, sizeof(out[*n]));
 		snprintf(out[*n].id, sizeof(out[*n].id), "%s", T.c[i].id);
 		snprintf(out[*n].name, sizeof(out[*n].name), "%s", T.c[i].name);
 		snprintf(out[*n].state, sizeof(out[*n].state), "running");
-		snprintf(out[*n].image, sizeof(out[*n].image), "img");
+		snprintf(out[*n].image, sizeof(out[*n].image), "%s", T.c[i].image);
 		(*n)++;
 	}
 	pthread_mutex_unlock(&T.lock);
@@ -558,9 +561,28 @@ spawn(void *(*fn)(void *))
 		abort();
 }
 
-/* waits until nothing starts or drains and the counts hold still */
-static struct fleet *fleet;
+#define NFLEET 3    /* ft churns; fu gets a new image (a reload) midway; fr is
+                       retired (its app removed) midway */
+static struct fleet *fleet[NFLEET];
 
+/* the ready, starting and draining counts of the fleets still listed */
+static void
+stats(struct fleet_stats *st)
+{
+	struct fleet_stats one;
+
+	memset(st, 0, sizeof(*st));
+	for (int i = 0; i < NFLEET; i++) {
+		if (!fleet[i])
+			continue;
+		fleet_get_stats(fleet[i], &one);
+		st->ready += one.ready;
+		st->starting += one.starting;
+		st->draining += one.draining;
+	}
+}
+
+/* waits until nothing starts or drains and the counts hold still */
 static int
 settle(struct fleet_stats *st, int timeout_ms)
 {
@@ -571,7 +593,7 @@ settle(struct fleet_stats *st, int timeout_ms)
 	memset(&prev, 0xff, sizeof(prev));
 	while (now_ms() < until) {
 		usleep(200000);
-		fleet_get_stats(fleet, st);
+		stats(st);
 		pthread_mutex_lock(&T.lock);
 		if (st->starting == 0 && st->draining == 0 && st->ready == prev.ready &&
 		    T.adds == adds && T.evn == 0) {
@@ -601,19 +623,43 @@ test_slot_reuse(void **state)
 	(void)state;
 	saved = quiet(-1);
 	assert_int_equal(fleet_init(NULL), 0);
-	assert_non_null(fleet = fleet_new(&c, NULL, NULL));
+	for (i = 0; i < NFLEET; i++) {
+		snprintf(c.name, sizeof(c.name), "%s", (const char *[]){ "ft", "fu", "fr" }[i]);
+		assert_non_null(fleet[i] = fleet_new(&c, NULL, NULL));
+	}
 	spawn(fleet_loop);
 	spawn(fleet_events);
 	for (i = 0; i < 4; i++)
 		spawn(fleet_worker);
 	atomic_store(&inject, 1);
 	atomic_store(&churn, 1);
-	usleep(ms * 1000);
+	usleep(ms * 500);
+	/* a reload: fu's image changes (its instances are replaced one at a
+	 * time), fr's app is removed (its instances drain and go) */
+	snprintf(c.name, sizeof(c.name), "fu");
+	snprintf(c.image, sizeof(c.image), "img2");
+	fleet_set_conf(fleet[1], &c);
+	fleet_retire(fleet[2]);
+	usleep(ms * 500);
 	atomic_store(&churn, 0);
 	atomic_store(&inject, 0);
-	i = settle(&st, 10000);
+	i = settle(&st, 20000);
+	for (int64_t until = now_ms() + 10000; !fleet_done(fleet[2]) && now_ms() < until; )
+		usleep(50000);
 	quiet(saved);
 	assert_int_equal(i, 0);
+	assert_true(fleet_done(fleet[2]));
+	fleet_free(fleet[2]);
+	fleet[2] = NULL;
+	pthread_mutex_lock(&T.lock);
+	for (i = 0; i < T.nc; i++) {
+		if (!strncmp(T.c[i].name, "fr-", 3) && !T.c[i].removed)
+			violation_locked("container %s of the removed app is left", T.c[i].name);
+		if (!strncmp(T.c[i].name, "fu-", 3) && !T.c[i].removed &&
+		    strcmp(T.c[i].image, "img2"))
+			violation_locked("container %s still runs the old image", T.c[i].name);
+	}
+	pthread_mutex_unlock(&T.lock);
 
 	pthread_mutex_lock(&T.lock);
 	print_message("    %d containers created, %ld killed while a job waited, %ld backends "
