@@ -144,9 +144,12 @@ static struct {
 	.sample_ms = 100,
 };
 
-/* a fleet worker's copy of its job's app settings, taken with the job
- * (a reload may change the app's meanwhile) */
-static _Thread_local struct scale_conf jc;
+/* a fleet worker's copy of its job's app settings, taken with the job (a
+ * reload may change the app's meanwhile). The copy lives on the worker's
+ * stack: thread-local storage of its size would be on every thread's, the
+ * request workers' too */
+static _Thread_local struct scale_conf *jcp;
+#define jc (*jcp)
 
 static atomic_long docker_errors;
 static atomic_int queued_now;          /* requests waiting for a worker (fleet_queued) */
@@ -1016,10 +1019,12 @@ void *
 fleet_worker(void *arg)
 {
 	struct docker *d = dopen();
+	struct scale_conf snap;
 	struct ticket t;
 	struct job j;
 
 	(void)arg;
+	jcp = &snap;
 	for (;;) {
 		pthread_mutex_lock(&F.lock);
 		while (F.qn == 0)
@@ -1031,7 +1036,7 @@ fleet_worker(void *arg)
 			continue;
 		}
 		F.busy++;
-		jc = j.f->c;
+		snap = j.f->c;
 		pthread_mutex_unlock(&F.lock);
 		switch (j.kind) {
 		case J_START:  job_start(j.f, d, j.warm); break;
