@@ -32,9 +32,11 @@ prescal: $(OBJ)
 	$(CC) -o $@ $(OBJ) $(PLDFLAGS) $(LDFLAGS)
 
 # fully static binary for FROM scratch images; SMALL drops unused sections
-# and the unwind tables (C needs none): 195,496 -> 174,968 bytes
+# and the unwind tables (C needs none): 195,496 -> 174,968 bytes; and keeps
+# code and read-only data in one segment instead of page-aligning each
+# (ld's -z separate-code): 206,400 -> 198,208 bytes at the many-apps merge
 SMALL = -Os -ffunction-sections -fdata-sections -Wl,--gc-sections -fno-asynchronous-unwind-tables \
-	-fno-unwind-tables
+	-fno-unwind-tables -Wl,-z,noseparate-code
 static: prescal-static
 prescal-static: config.h $(SRC) $(HDR)
 	$(MUSLCC) $(PCPPFLAGS) $(PCFLAGS) $(SMALL) -static -s -o $@ $(SRC) $(PLDFLAGS)
