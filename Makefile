@@ -15,7 +15,7 @@ TLIBS = -lcmocka -pthread -fsanitize=address,undefined
 SANENV = ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 UNIT = tests/http_test tests/pool_test tests/json_test tests/docker_test tests/scale_test \
-	tests/fleet_test tests/hist_test tests/app_test tests/util_test
+	tests/fleet_test tests/hist_test tests/app_test tests/conf_test tests/util_test
 
 all: prescal
 
@@ -61,6 +61,9 @@ tests/fleet_test: tests/fleet_test.c fleet.c hist.c util.c scale.h fleet.h docke
 	$(CC) $(PCPPFLAGS) $(PCFLAGS) -g -O1 -fsanitize=thread -I. -o $@ tests/fleet_test.c fleet.c \
 		hist.c util.c -lcmocka -pthread -fsanitize=thread
 
+tests/conf_test: tests/conf_test.c conf.c app.c scale.c docker.c json.c http.c util.c conf.h app.h \
+		scale.h docker.h util.h
+	$(CC) $(TCFLAGS) -o $@ tests/conf_test.c conf.c app.c scale.c docker.c json.c http.c util.c $(TLIBS)
 tests/app_test: tests/app_test.c app.c util.c app.h scale.h util.h
 	$(CC) $(TCFLAGS) -o $@ tests/app_test.c app.c util.c $(TLIBS)
 tests/hist_test: tests/hist_test.c hist.c util.c hist.h util.h
