@@ -531,6 +531,23 @@ pool_foreach(struct pool *p, void (*fn)(struct backend *b, void *arg), void *arg
 	pthread_mutex_unlock(&p->lock);
 }
 
+int
+pool_static(struct pool *p, struct backend **out, int max)
+{
+	struct backend *b;
+	int n = 0;
+
+	pthread_mutex_lock(&p->lock);
+	for (b = p->head; b && n < max; b = b->next) {
+		if (!b->dynamic) {
+			b->refs++;
+			out[n++] = b;
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}
+
 void
 pool_wake_all(struct pool *p)
 {

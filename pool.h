@@ -163,6 +163,10 @@ void pool_get_stats(struct pool *p, struct pool_stats *st);
  * or call pool_ functions. */
 void pool_foreach(struct pool *p, void (*fn)(struct backend *b, void *arg), void *arg);
 
+/* Stores up to max static backends of p in out, each referenced (end
+ * with pool_unref). Returns how many. */
+int pool_static(struct pool *p, struct backend **out, int max);
+
 /* From now on no pick waits, and every held request is woken (shutdown). */
 void pool_wake_all(struct pool *p);
 

@@ -93,6 +93,9 @@ static int check_only;
 static struct app *apps;
 static pthread_rwlock_t apps_lock = PTHREAD_RWLOCK_INITIALIZER;
 static int scaling;                /* Docker is in use (fleet threads started) */
+static struct fleet **retired;     /* fleets of apps that lost their image on a
+                                      reload, freed by reap() once done */
+static int nretired;
 
 /* connections and buffers; lock protects the free lists and counts */
 static struct {
@@ -348,24 +351,6 @@ app_demand(void *arg)
 
 	if (a->fleet)
 		fleet_demand(a->fleet);
-}
-
-struct collect {
-	struct backend **b;
-	int *n;
-	size_t cap;
-};
-
-/* pool_foreach: the static backends, referenced */
-static void
-collect_static(struct backend *b, void *arg)
-{
-	struct collect *c = arg;
-
-	if (!b->dynamic && (size_t)*c->n < c->cap) {
-		b->refs++;  /* pool_foreach holds the pool lock: pool_ref would deadlock */
-		c->b[(*c->n)++] = b;
-	}
 }
 
 /* parks c with the partial head it holds, moved to a buffer of its own */
@@ -941,9 +926,9 @@ sync_backends(struct app *a)
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	const char *msg;
-	int n = 0, i, k;
+	int n, i, k, r = 0;
 
-	pool_foreach(a->pool, collect_static, &(struct collect){ have, &n, LEN(have) });
+	n = pool_static(a->pool, have, LEN(have));
 	for (i = 0; i < n; i++) {
 		for (k = 0; k < a->c.nbackend && strcmp(a->c.backend[k], have[i]->name); k++)
 			;
@@ -951,7 +936,6 @@ sync_backends(struct app *a)
 			warn("app %s: backend %s removed", a->c.name, have[i]->name);
 			pool_remove(have[i]);
 		}
-		pool_unref(have[i]);
 	}
 	for (k = 0; k < a->c.nbackend; k++) {
 		for (i = 0; i < n && strcmp(a->c.backend[k], have[i]->name); i++)
@@ -960,14 +944,16 @@ sync_backends(struct app *a)
 			continue;
 		if (resolve_addr(a->c.backend[k], "127.0.0.1", &ss, &sl, &msg) < 0) {
 			warn("app %s: backend %s: %s", a->c.name, a->c.backend[k], msg);
-			return -1;
-		}
-		if (!pool_add(a->pool, a->c.backend[k], NULL, &ss, sl, B_UP))
-			return -1;
-		if (n > 0)
+			r = -1;
+		} else if (!pool_add(a->pool, a->c.backend[k], NULL, &ss, sl, B_UP)) {
+			r = -1;
+		} else if (n > 0) {
 			warn("app %s: backend %s added", a->c.name, a->c.backend[k]);
+		}
 	}
-	return 0;
+	for (i = 0; i < n; i++)
+		pool_unref(have[i]);
+	return r;
 }
 
 /* a new app: its pool, its static backends, its fleet; listed in apps
@@ -1243,7 +1229,13 @@ app_change(struct app *a, const struct app_conf *c)
 		if (start_scaling() < 0 || !(a->fleet = fleet_new(&c->sc, a->pool, NULL)))
 			return -1;
 	} else if (had) {
-		fleet_retire(a->fleet);  /* freed by reap() */
+		struct fleet **r = realloc(retired, (nretired + 1) * sizeof(*r));
+		fleet_retire(a->fleet);
+		if (r) {  /* else it is never freed: a leak, not a fault */
+			retired = r;
+			retired[nretired++] = a->fleet;
+		}
+		a->fleet = NULL;
 	}
 	warn("app %s: settings changed", a->name);
 	return 0;
@@ -1298,6 +1290,9 @@ reload(void)
 	}
 	if (install_routes() < 0)
 		warn("reload: the routes could not be built; the old ones stay");
+	if (ns.threads > S.threads)
+		warn("reload: the apps now need %ld workers (%s); prescal keeps its %ld until "
+		     "it restarts", ns.threads, ns.threads_why, S.threads);
 	conf_free(&S);
 	S.app = ns.app;
 	S.napp = ns.napp;
@@ -1305,11 +1300,19 @@ reload(void)
 	warn("reload done: %d apps, %d changed", ns.napp, changed);
 }
 
-/* main, every second: frees removed apps once nothing holds them */
+/* main, every second: frees removed apps once nothing holds them, and
+ * fleets retired from apps that go on without an image */
 static void
 reap(void)
 {
 	struct app **pp = &apps, *a;
+
+	for (int i = 0; i < nretired; i++) {
+		if (fleet_done(retired[i])) {
+			fleet_free(retired[i]);
+			retired[i--] = retired[--nretired];
+		}
+	}
 
 	while ((a = *pp)) {
 		struct fleet *f = a->fleet;
