@@ -454,7 +454,7 @@ check_app(struct settings *s, struct app_conf *a, FILE *err)
 	/* one app of flags and top-level keys: messages as they always were */
 	if (s->blocks) {
 		origin(a, where_, sizeof(where_) - 2);
-		strcat(where_, ": ");
+		memcpy(where_ + strlen(where_), ": ", 3);
 	} else {
 		where_[0] = '\0';
 	}
@@ -502,7 +502,8 @@ check_app(struct settings *s, struct app_conf *a, FILE *err)
 static int
 check_routes(struct settings *s, FILE *err)
 {
-	struct app *a = calloc(s->napp, sizeof(*a)), **list = calloc(s->napp, sizeof(*list));
+	struct app *a = calloc(s->napp, sizeof(*a));
+	struct app **list = calloc(s->napp, sizeof(struct app *));
 	struct routes *rt = NULL;
 	char msg[256], w[256];
 	int r = -1;

@@ -972,8 +972,11 @@ app_create(const struct app_conf *c)
 	pc = pool_conf_of(a);
 	if (!(a->pool = pool_new(&pc)) || sync_backends(a) < 0)
 		goto fail;
-	if (c->sc.image[0] && !(a->fleet = fleet_new(&c->sc, a->pool, NULL)))
-		goto fail;
+	if (c->sc.image[0]) {
+		a->fleet = fleet_new(&c->sc, a->pool, NULL);
+		if (!a->fleet)
+			goto fail;
+	}
 	pthread_rwlock_wrlock(&apps_lock);
 	a->next = apps;
 	apps = a;
@@ -1205,6 +1208,16 @@ app_remove(struct app *a)
 		fleet_retire(a->fleet);
 }
 
+/* whether two app settings are the same. Both are built by conf.c in
+ * zeroed memory, but a string shorter than the one it replaced leaves
+ * bytes after its NUL: those can only make equal settings look changed,
+ * which re-applies them to no effect */
+static int
+same_conf(const struct app_conf *x, const struct app_conf *y)
+{
+	return !memcmp(x, y, sizeof(*x));  /* NOLINT(bugprone-suspicious-memory-comparison,cert-exp42-c,cert-flp37-c) */
+}
+
 /* a changed app: settings at once, backends added and removed, the fleet
  * told (it replaces instances when the image changed) */
 static int
@@ -1213,7 +1226,7 @@ app_change(struct app *a, const struct app_conf *c)
 	struct pool_conf pc;
 	int had = a->fleet != NULL;
 
-	if (!memcmp(&a->c, c, sizeof(*c)))
+	if (same_conf(&a->c, c))
 		return 0;
 	pthread_rwlock_wrlock(&apps_lock);
 	a->c = *c;
@@ -1226,10 +1239,13 @@ app_change(struct app *a, const struct app_conf *c)
 	if (c->sc.image[0] && had) {
 		fleet_set_conf(a->fleet, &c->sc);
 	} else if (c->sc.image[0]) {
-		if (start_scaling() < 0 || !(a->fleet = fleet_new(&c->sc, a->pool, NULL)))
+		if (start_scaling() < 0)
+			return -1;
+		a->fleet = fleet_new(&c->sc, a->pool, NULL);
+		if (!a->fleet)
 			return -1;
 	} else if (had) {
-		struct fleet **r = realloc(retired, (nretired + 1) * sizeof(*r));
+		struct fleet **r = realloc(retired, (nretired + 1) * sizeof(struct fleet *));
 		fleet_retire(a->fleet);
 		if (r) {  /* else it is never freed: a leak, not a fault */
 			retired = r;
@@ -1276,7 +1292,7 @@ reload(void)
 	}
 	for (i = ns.napp - 1; i >= 0; i--) {
 		if ((a = app_find(ns.app[i].name))) {
-			if (memcmp(&a->c, &ns.app[i], sizeof(a->c)))
+			if (!same_conf(&a->c, &ns.app[i]))
 				changed++;
 			if (app_change(a, &ns.app[i]) < 0)
 				warn("app %s: not all of its new settings could be applied", a->name);
