@@ -1271,7 +1271,7 @@ reload(void)
 		warn("reload failed (see above): keeping the configuration as it was");
 		return;
 	}
-	if (strcmp(ns.listen, S.listen) || strcmp(ns.admin, S.admin) || ns.threads != S.threads ||
+	if (strcmp(ns.listen, S.listen) || strcmp(ns.admin, S.admin) ||
 	    ns.max_conns != S.max_conns || ns.header_timeout != S.header_timeout ||
 	    ns.keepalive_timeout != S.keepalive_timeout || ns.body_timeout != S.body_timeout ||
 	    ns.send_timeout != S.send_timeout || ns.connect_timeout != S.connect_timeout ||
