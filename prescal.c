@@ -1158,10 +1158,7 @@ each_app(void (*fn)(struct app *a, void *arg), void *arg)
 static void
 start_admin(void)
 {
-	const struct app_conf *c = &S.app[0];
 	struct admin_conf ac = {
-		.scaling = scaling, .image = c->sc.image, .set = c->name,
-		.min = c->sc.min, .max = c->sc.max, .target = c->sc.target,
 		.draining = is_draining, .conns = conn_counts, .hist = &history,
 		.each_app = each_app,
 	};
