@@ -572,9 +572,19 @@ metrics_wake(struct buf *o)
 	}
 }
 
+/* the families of the scaled apps, if any is shown (a family with no
+ * sample is left out, as client libraries do); Docker's errors always */
 static void
 metrics_scaler(struct buf *o, const struct view *v)
 {
+	int any = 0;
+
+	for (int i = 0; i < A.nap; i++)
+		any |= A.ap[i].scaled;
+	family(o, "prescal_docker_errors_total", "counter", "Failed Docker Engine API calls.");
+	buf_printf(o, "prescal_docker_errors_total %ld\n", v->docker_errors);
+	if (!any)
+		return;
 	metrics_scaled(o, "prescal_instances", "gauge", "Instances of each scaled app, by state.",
 	               NULL, inst_lab, LEN(inst_lab), inst_val);
 	metrics_app_family(o, M_TARGET);
@@ -587,8 +597,6 @@ metrics_scaler(struct buf *o, const struct view *v)
 	               "Instances that failed to start or become ready, by reason.",
 	               "reason", scale_fail_name + SF_NONE + 1, NUM_SF - SF_NONE - 1, fail_val);
 	metrics_app_family(o, M_FAILING);
-	family(o, "prescal_docker_errors_total", "counter", "Failed Docker Engine API calls.");
-	buf_printf(o, "prescal_docker_errors_total %ld\n", v->docker_errors);
 	metrics_wake(o);
 	metrics_scaled(o, "prescal_pauses_total", "counter",
 	               "Instances paused, and woken from paused.", NULL, pause_lab, LEN(pause_lab),
