@@ -1394,6 +1394,7 @@ test_two_apps(void **state)
 		fail_msg("/status lacks the apps as %s and %s", web, api);
 	snprintf(series, sizeof(series), "{\"name\":\"%s\",\"container\":null", gbackend);
 	assert_true(before(strstr(st, web), series, api));
+	assert_false(before(strstr(st, api), series, NULL));
 	snprintf(series, sizeof(series), "{\"name\":\"%s\",\"container\":null", n2);
 	assert_true(before(strstr(st, api), series, NULL));
 	assert_false(before(strstr(st, web), series, api));
@@ -1410,6 +1411,7 @@ test_two_apps(void **state)
 	assert_true(before(st, "api.localhost, *.api.localhost &middot; path /status &middot; "
 	                   "requests 3 (2xx 2, 5xx 1)", "</p>"));
 	assert_true(before(st, n2, "</section>"));
+	assert_false(before(st, gbackend, "</section>"));
 	/* a reload without api: its requests count as no app's from now on */
 	rest2xx = metric(admin, "prescal_requests_total{app=\"\",code=\"2xx\"}");
 	snprintf(text, sizeof(text), "access_log 0\napp web\nhost web.localhost\n"
