@@ -2,7 +2,8 @@
 /* admin.c: the admin listener. One thread serves up to NCLIENT
  * connections at once from a poll() loop over non-blocking sockets: each
  * reads one request head, gets its answer from a snapshot of the counters
- * (proxy.c, pool.c, fleet.c) and is closed, all within its own deadline,
+ * (proxy.c, and each app's: its pool, fleet and history, copied under the
+ * apps' read lock by each_app) and is closed, all within its own deadline,
  * so a stalled client never holds up another (a /healthz probe). Bound to
  * a loopback address it answers only requests for a loopback Host (DNS
  * rebinding). All buffers are file-scope and fixed: only the admin thread
@@ -230,7 +231,7 @@ copy_hist(struct view *v, struct hist *h)
 	return v->nplot++;
 }
 
-/* adds a's pool to the sums of the view */
+/* adds one app's pool counts pl to the sums t */
 static void
 add_pool(struct pool_stats *t, const struct pool_stats *pl)
 {
@@ -815,6 +816,7 @@ static const char html_head[] =
 	".key{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.1em 1.2em;margin:.4em 0}\n"
 	".key svg{vertical-align:middle;margin-right:.3em}\n"
 	".evl{padding-left:1.2em;font-variant-numeric:tabular-nums}\n"
+	"section.app{border-top:1px solid var(--grid);margin-top:1.5em}h4{margin:.6em 0 .2em}\n"
 	"</style></head><body>\n<main id=\"m\">\n<h1>prescal</h1>\n";
 
 /* the refresh: the page fetched again and its main swapped in, no flicker;
