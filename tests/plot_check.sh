@@ -127,7 +127,7 @@ done
 sleep 5
 url="http://127.0.0.1:$aport/"
 curl -s -o "$out/peak.html" "$url"
-browse t --window-size=1200,1800 --hide-scrollbars --screenshot="$out/tall.png" "$url" >/dev/null
+browse t --window-size=1200,2000 --hide-scrollbars --screenshot="$out/tall.png" "$url" >/dev/null
 browse a --window-size=1200,900 --screenshot="$out/peak.png" "$url" >/dev/null
 wait $loads
 loads=
