@@ -1350,7 +1350,7 @@ static void
 test_two_apps(void **state)
 {
 	static const char conf[] =
-		"access_log 0\n"
+		"access_log 0\nthreads 16\n"
 		"app web\nhost web.localhost\nbackend 127.0.0.1:%d\n"
 		"app api\nhost api.localhost\nhost *.api.localhost\npath /status\nbackend 127.0.0.1:%d\n";
 	struct tproc *p, *b2;
@@ -1420,7 +1420,7 @@ test_two_apps(void **state)
 	assert_false(before(st, gbackend, "</section>"));
 	/* a reload without api: its requests count as no app's from now on */
 	rest2xx = metric(admin, "prescal_requests_total{app=\"\",code=\"2xx\"}");
-	snprintf(text, sizeof(text), "access_log 0\napp web\nhost web.localhost\n"
+	snprintf(text, sizeof(text), "access_log 0\nthreads 16\napp web\nhost web.localhost\n"
 	         "backend 127.0.0.1:%d\n", bport);
 	assert_non_null(file2 = tmp_write("admin-apps", text));
 	assert_int_equal(rename(file2, file), 0);
