@@ -2,7 +2,8 @@
 /* admin.c: the admin listener. One thread serves up to NCLIENT
  * connections at once from a poll() loop over non-blocking sockets: each
  * reads one request head, gets its answer from a snapshot of the counters
- * (proxy.c, pool.c, fleet.c) and is closed, all within its own deadline,
+ * (proxy.c, and each app's: its pool, fleet and history, copied under the
+ * apps' read lock by each_app) and is closed, all within its own deadline,
  * so a stalled client never holds up another (a /healthz probe). Bound to
  * a loopback address it answers only requests for a loopback Host (DNS
  * rebinding). All buffers are file-scope and fixed: only the admin thread
@@ -33,12 +34,14 @@
 #define REQLINE_MAX  2048     /* request line, bytes: longer -> 414 */
 #define HEAD_MAX     8192     /* request head, bytes: larger -> 431 */
 #define NHDR         32       /* request header fields: more -> 431 */
-#define OUT_MAX      131072   /* response head + body, bytes (a full history: < 90 KiB) */
+#define OUT_MAX      (1 << 20) /* response head + body, bytes (100 scaled apps' metrics fit) */
 #define HEADROOM     512      /* of OUT_MAX, kept for the response head */
 #define IO_MS        2000     /* per client: the whole head read; the whole answer sent */
 #define LINGER_MS    500      /* wait for the client's FIN before close() */
 #define NCLIENT      8        /* clients served at once; more wait in the backlog */
 #define MAX_BACKENDS 512      /* backends copied per request; more are counted */
+#define NPLOT        8        /* scaled apps whose history is copied per request */
+#define LABEL_MAX    (2 * APP_NAME + 8)  /* app="name", escaped */
 
 enum { ESC_PROM, ESC_JSON, ESC_HTML, NUM_ESC };
 
@@ -54,11 +57,36 @@ static const char *const hseries[NUM_H] = {
 /* one backend as copied under the pool lock */
 struct bsnap {
 	char name[72], id[65];
+	int app;                   /* its app in A.ap[] */
 	int dynamic;
 	enum backend_state state;
 	int inflight, tunnels;
 	long served, status[6];
 	int64_t created;
+};
+
+/* a history as copied for one answer (hist.c) */
+struct hcopy {
+	int ns, nev;               /* samples and events held */
+	struct hist_sample s[HIST_LEN];
+	struct hist_event ev[HIST_NEV];
+};
+
+/* one app as copied under the apps' lock */
+struct asnap {
+	char name[APP_NAME];
+	char label[LABEL_MAX];     /* app="name" for /metrics */
+	char host[APP_HOSTS][APP_HOSTLEN];
+	int nhost;
+	char path[APP_PATHLEN];
+	long requests, bytes, status[6];
+	struct pool_stats pl;
+	int scaled;                /* it has a fleet: the fields below hold */
+	char image[sizeof(((struct scale_conf *)0)->image)];
+	long min, max, target;
+	struct fleet_stats sc;
+	int b0, nb, more;          /* its backends A.b[b0 .. b0 + nb); more did not fit */
+	int plot;                  /* its history in A.ph[plot], or -1 */
 };
 
 /* everything one answer shows, gathered once per request */
@@ -67,9 +95,14 @@ struct view {
 	int draining;
 	long open, idle;
 	struct proxy_stats px;
-	struct pool_stats pl;
-	struct fleet_stats sc;     /* the first scaled app's */
+	struct pool_stats pl;      /* summed over the apps */
+	long rest[6], rest_bytes;  /* answered by no app listed now: unmatched,
+	                              malformed, or of an app a reload removed */
+	long docker_errors;
+	int napp, more_apps;       /* apps in A.ap[], and those that did not fit */
 	int scaled;                /* scaled apps */
+	int first;                 /* the first scaled app in A.ap[], or -1 */
+	int nplot;                 /* histories in A.ph[] */
 	int nb;                    /* backends in b[] */
 	int more;                  /* backends that did not fit b[] */
 };
@@ -107,18 +140,20 @@ struct client {
 };
 
 /* conf is immutable after admin_init(); the rest belongs to the admin
- * thread, so it needs no lock */
+ * thread, so it needs no lock. Only the pages an answer touches become
+ * resident: a few apps use little of ap[] and out[]. */
 static struct {
 	struct admin_conf conf;
 	int loopback;              /* the listener is bound to a loopback address */
 	struct http_header hdr[NHDR];
 	struct view v;
 	struct bsnap b[MAX_BACKENDS];
+	struct asnap ap[APP_MAX];
+	int nap;                   /* apps shown in this answer (render() may cut) */
 	struct client cl[NCLIENT];
-	int history;                       /* the request asked for ?history=1 */
-	int nhs, nhev;                     /* samples and events in hs[], hev[] */
-	struct hist_sample hs[HIST_LEN];   /* the history, copied by gather() */
-	struct hist_event hev[HIST_NEV];
+	int history;               /* the request asked for ?history=1 */
+	struct hcopy total;        /* all apps' history, copied by gather() */
+	struct hcopy ph[NPLOT];    /* the first scaled apps' own */
 } A;
 
 /* output */
@@ -167,6 +202,7 @@ copy_backend(struct backend *b, void *arg)
 		return;
 	}
 	d = &A.b[v->nb++];
+	d->app = v->napp - 1;
 	memcpy(d->name, b->name, sizeof(d->name));
 	d->name[sizeof(d->name) - 1] = '\0';
 	memcpy(d->id, b->id, sizeof(d->id));
@@ -181,46 +217,121 @@ copy_backend(struct backend *b, void *arg)
 		d->status[i] = atomic_load(&b->status[i]);
 }
 
-/* adds one app's pool and scaler to the view (its owner's lock is held) */
+/* copies a's history into the next free slot of A.ph[]; returns it, or -1 */
+static int
+copy_hist(struct view *v, struct hist *h)
+{
+	struct hcopy *c;
+
+	if (!h || v->nplot == NPLOT)
+		return -1;
+	c = &A.ph[v->nplot];
+	c->ns = hist_samples(h, c->s, HIST_LEN);
+	c->nev = hist_events(h, c->ev, HIST_NEV);
+	return v->nplot++;
+}
+
+/* adds one app's pool counts pl to the sums t */
+static void
+add_pool(struct pool_stats *t, const struct pool_stats *pl)
+{
+	t->total += pl->total;
+	t->up += pl->up;
+	t->starting += pl->starting;
+	t->down += pl->down;
+	t->draining += pl->draining;
+	t->paused += pl->paused;
+	t->inflight += pl->inflight;
+	t->tunnels += pl->tunnels;
+	t->waiting += pl->waiting;
+	t->held_total += pl->held_total;
+	t->hold_rejected += pl->hold_rejected;
+}
+
+/* copies one app, its pool, its scaler and its backends into the view
+ * (the apps' lock is held: the stats calls take only their own locks) */
 static void
 gather_app(struct app *a, void *arg)
 {
 	struct view *v = arg;
-	struct pool_stats pl;
-	struct fleet_stats sc;
+	struct asnap *d;
+	struct buf lb;
 
-	pool_get_stats(a->pool, &pl);
-	v->pl.total += pl.total;
-	v->pl.up += pl.up;
-	v->pl.starting += pl.starting;
-	v->pl.down += pl.down;
-	v->pl.draining += pl.draining;
-	v->pl.paused += pl.paused;
-	v->pl.inflight += pl.inflight;
-	v->pl.tunnels += pl.tunnels;
-	v->pl.waiting += pl.waiting;
-	v->pl.held_total += pl.held_total;
-	v->pl.hold_rejected += pl.hold_rejected;
-	if (a->fleet && !v->scaled++) {
-		fleet_get_stats(a->fleet, &sc);
-		v->sc = sc;
+	if (v->napp == APP_MAX) {
+		v->more_apps++;
+		return;
 	}
+	d = &A.ap[v->napp++];
+	memcpy(d->name, a->name, sizeof(d->name));
+	lb = (struct buf){ d->label, 0, sizeof(d->label), 0 };
+	buf_addn(&lb, "app=\"", 5);
+	putesc(&lb, d->name, ESC_PROM);
+	buf_addn(&lb, "\"", 2);  /* with the NUL */
+	d->nhost = a->c.nhost;
+	memcpy(d->host, a->c.host, sizeof(d->host[0]) * d->nhost);
+	memcpy(d->path, a->c.path, sizeof(d->path));
+	d->requests = atomic_load(&a->requests);
+	d->bytes = atomic_load(&a->bytes);
+	for (int i = 0; i < 6; i++)
+		d->status[i] = atomic_load(&a->status[i]);
+	pool_get_stats(a->pool, &d->pl);
+	add_pool(&v->pl, &d->pl);
+	d->scaled = a->fleet != NULL;
+	d->plot = -1;
+	if (d->scaled) {
+		memcpy(d->image, a->c.sc.image, sizeof(d->image));
+		d->min = a->c.sc.min;
+		d->max = a->c.sc.max;
+		d->target = a->c.sc.target;
+		fleet_get_stats(a->fleet, &d->sc);
+		d->plot = copy_hist(v, a->hist);
+		if (!v->scaled++)
+			v->first = v->napp - 1;
+	}
+	d->b0 = v->nb;
+	d->more = v->more;
 	pool_foreach(a->pool, copy_backend, v);
+	d->nb = v->nb - d->b0;
+	d->more = v->more - d->more;
+}
+
+/* what the proxy counted but no listed app did */
+static void
+gather_rest(struct view *v)
+{
+	long bytes = v->px.bytes_out;
+
+	for (int k = 0; k < 6; k++) {
+		long sum = 0;
+		for (int i = 0; i < v->napp; i++)
+			sum += A.ap[i].status[k];
+		v->rest[k] = MAX(v->px.status[k] - sum, 0);
+	}
+	for (int i = 0; i < v->napp; i++)
+		bytes -= A.ap[i].bytes;
+	v->rest_bytes = MAX(bytes, 0);
 }
 
 static void
 gather(struct view *v)
 {
+	struct fleet_stats fs;
+
 	memset(v, 0, sizeof(*v));
+	v->first = -1;
 	v->now = now_ms();
 	v->draining = A.conf.draining ? A.conf.draining() : 0;
 	if (A.conf.conns)
 		A.conf.conns(&v->open, &v->idle);
-	proxy_get_stats(&v->px);
 	if (A.conf.each_app)
 		A.conf.each_app(gather_app, v);
-	A.nhs = A.conf.hist ? hist_samples(A.conf.hist, A.hs, HIST_LEN) : 0;
-	A.nhev = A.conf.hist ? hist_events(A.conf.hist, A.hev, HIST_NEV) : 0;
+	/* after the apps: the proxy counts a request before its app does */
+	proxy_get_stats(&v->px);
+	gather_rest(v);
+	fleet_get_stats(NULL, &fs);
+	v->docker_errors = fs.docker_errors;
+	A.total.ns = A.conf.hist ? hist_samples(A.conf.hist, A.total.s, HIST_LEN) : 0;
+	A.total.nev = A.conf.hist ? hist_events(A.conf.hist, A.total.ev, HIST_NEV) : 0;
 }
 
 static const char *
@@ -268,39 +379,88 @@ hist_series(struct buf *o, const char *name, const char *labels, const double *l
 	     cum[n - 1]);
 }
 
-/* one sample of a per-backend family; extra holds further labels */
-static void
-bsample(struct buf *o, const char *name, const struct bsnap *b, const char *extra, long val)
+/* the values one per app (and one series per app) of /metrics */
+enum { M_INFLIGHT, M_HELD, M_HELD_TOTAL, M_REJECTED, M_BYTES, M_TARGET, M_FAILING, NUM_M };
+
+static const struct { const char *name, *type, *help; int scaled; } mfam[NUM_M] = {
+	[M_INFLIGHT]   = { "prescal_requests_in_flight", "gauge", "Requests at a backend now.", 0 },
+	[M_HELD]       = { "prescal_held_requests", "gauge",
+	                   "Requests waiting for a ready backend now.", 0 },
+	[M_HELD_TOTAL] = { "prescal_held_requests_total", "counter",
+	                   "Requests that waited for a ready backend.", 0 },
+	[M_REJECTED]   = { "prescal_hold_rejected_total", "counter",
+	                   "Requests refused because too many were waiting.", 0 },
+	[M_BYTES]      = { "prescal_bytes_sent_total", "counter",
+	                   "Response bytes written to clients.", 0 },
+	[M_TARGET]     = { "prescal_scale_target", "gauge", "Instances the scaler wants now.", 1 },
+	[M_FAILING]    = { "prescal_app_failing", "gauge",
+	                   "1 while the last start failed and no instance has been ready since.", 1 },
+};
+
+/* value k of app a */
+static long
+mval(const struct asnap *a, int k)
 {
-	buf_printf(o, "%s{backend=\"", name);
-	putesc(o, b->name, ESC_PROM);
-	buf_printf(o, "\"%s} %ld\n", extra, val);
+	switch (k) {
+	case M_INFLIGHT:   return a->pl.inflight;
+	case M_HELD:       return a->pl.waiting;
+	case M_HELD_TOTAL: return a->pl.held_total;
+	case M_REJECTED:   return a->pl.hold_rejected;
+	case M_BYTES:      return a->bytes;
+	case M_TARGET:     return a->sc.want;
+	case M_FAILING:    return a->sc.failing;
+	default:           return 0;
+	}
 }
 
+/* family k with one sample per app shown (per scaled app, if it says so) */
 static void
-metrics_proxy(struct buf *o, const struct view *v)
+metrics_app_family(struct buf *o, int k)
 {
-	family(o, "prescal_requests_total", "counter", "Requests answered, by status class.");
-	for (int i = 1; i <= 5; i++)
-		buf_printf(o, "prescal_requests_total{code=\"%dxx\"} %ld\n", i, v->px.status[i]);
-	family(o, "prescal_requests_in_flight", "gauge", "Requests at a backend now.");
-	buf_printf(o, "prescal_requests_in_flight %d\n", v->pl.inflight);
-	family(o, "prescal_held_requests", "gauge", "Requests waiting for a ready backend now.");
-	buf_printf(o, "prescal_held_requests %d\n", v->pl.waiting);
-	family(o, "prescal_held_requests_total", "counter",
-	       "Requests that waited for a ready backend.");
-	buf_printf(o, "prescal_held_requests_total %ld\n", v->pl.held_total);
-	family(o, "prescal_hold_rejected_total", "counter",
-	       "Requests refused because too many were waiting.");
-	buf_printf(o, "prescal_hold_rejected_total %ld\n", v->pl.hold_rejected);
+	family(o, mfam[k].name, mfam[k].type, mfam[k].help);
+	for (int i = 0; i < A.nap; i++)
+		if (A.ap[i].scaled || !mfam[k].scaled)
+			buf_printf(o, "%s{%s} %ld\n", mfam[k].name, A.ap[i].label, mval(&A.ap[i], k));
+}
+
+/* per app, and app="" for what no app listed now answered, so that the
+ * sum over apps is the process's */
+static void
+metrics_requests(struct buf *o, const struct view *v)
+{
+	family(o, "prescal_requests_total", "counter", "Requests answered, by app and status class.");
+	for (int i = 0; i < A.nap; i++)
+		for (int k = 1; k <= 5; k++)
+			buf_printf(o, "prescal_requests_total{%s,code=\"%dxx\"} %ld\n", A.ap[i].label, k,
+			     A.ap[i].status[k]);
+	for (int k = 1; k <= 5; k++)
+		buf_printf(o, "prescal_requests_total{app=\"\",code=\"%dxx\"} %ld\n", k, v->rest[k]);
+	for (int k = M_INFLIGHT; k <= M_REJECTED; k++)
+		metrics_app_family(o, k);
 	histogram(o, "prescal_request_duration_seconds", "Time from request head to last byte sent.",
 	          proxy_buckets, v->px.hist, PROXY_NBUCKETS, v->px.sum);
-	family(o, "prescal_bytes_sent_total", "counter", "Response bytes written to clients.");
-	buf_printf(o, "prescal_bytes_sent_total %ld\n", v->px.bytes_out);
+	metrics_app_family(o, M_BYTES);
+	buf_printf(o, "prescal_bytes_sent_total{app=\"\"} %ld\n", v->rest_bytes);
 	family(o, "prescal_connections_open", "gauge", "Client connections open now.");
 	buf_printf(o, "prescal_connections_open %ld\n", v->open);
 	family(o, "prescal_connections_idle", "gauge", "Client connections idle in keep-alive now.");
 	buf_printf(o, "prescal_connections_idle %ld\n", v->idle);
+}
+
+/* one sample of a per-backend family; extra holds further labels */
+static void
+bsample(struct buf *o, const char *name, const struct bsnap *b, const char *extra, long val)
+{
+	buf_printf(o, "%s{%s,backend=\"", name, A.ap[b->app].label);
+	putesc(o, b->name, ESC_PROM);
+	buf_printf(o, "\"%s} %ld\n", extra, val);
+}
+
+/* whether backend i is shown when nshow are: apps cut off take theirs */
+static int
+shown(int i, int nshow)
+{
+	return i < nshow && A.b[i].app < A.nap;
 }
 
 static void
@@ -310,74 +470,150 @@ metrics_backends(struct buf *o, int nshow)
 	int i, k;
 
 	family(o, "prescal_backend_requests_total", "counter", "Requests answered by each backend.");
-	for (i = 0; i < nshow; i++)
+	for (i = 0; shown(i, nshow); i++)
 		bsample(o, "prescal_backend_requests_total", &A.b[i], "", A.b[i].served);
 	family(o, "prescal_backend_responses_total", "counter",
 	       "Responses of each backend, by status class.");
-	for (i = 0; i < nshow; i++) {
+	for (i = 0; shown(i, nshow); i++) {
 		for (k = 1; k <= 5; k++) {
 			snprintf(code, sizeof(code), ",code=\"%dxx\"", k);
 			bsample(o, "prescal_backend_responses_total", &A.b[i], code, A.b[i].status[k]);
 		}
 	}
 	family(o, "prescal_backend_up", "gauge", "1 if the backend is selectable, else 0.");
-	for (i = 0; i < nshow; i++)
+	for (i = 0; shown(i, nshow); i++)
 		bsample(o, "prescal_backend_up", &A.b[i], "", A.b[i].state == B_UP);
 }
 
+/* a family of the scaled apps' counters: value j, read by val(), has the
+ * labels lab[j], or key="lab[j]" when key is given */
 static void
-metrics_scaler(struct buf *o, const struct fleet_stats *s)
+metrics_scaled(struct buf *o, const char *name, const char *type, const char *help,
+               const char *key, const char *const *lab, int n,
+               long (*val)(const struct fleet_stats *, int))
 {
-	if (A.conf.scaling) {
-		family(o, "prescal_instances", "gauge", "Instances of the scaled set, by state.");
-		buf_printf(o, "prescal_instances{state=\"ready\"} %d\n", s->ready);
-		buf_printf(o, "prescal_instances{state=\"starting\"} %d\n", s->starting);
-		buf_printf(o, "prescal_instances{state=\"draining\"} %d\n", s->draining);
-		buf_printf(o, "prescal_instances{state=\"paused\"} %d\n", s->paused);
-		family(o, "prescal_scale_target", "gauge", "Instances the scaler wants now.");
-		buf_printf(o, "prescal_scale_target %d\n", s->want);
+	family(o, name, type, help);
+	for (int i = 0; i < A.nap; i++) {
+		for (int j = 0; j < n && A.ap[i].scaled; j++) {
+			buf_printf(o, "%s{%s,", name, A.ap[i].label);
+			if (key)
+				buf_printf(o, "%s=\"%s\"", key, lab[j]);
+			else
+				buf_add(o, lab[j]);
+			buf_printf(o, "} %ld\n", val(&A.ap[i].sc, j));
+		}
 	}
-	family(o, "prescal_scale_events_total", "counter", "Scaling decisions, by direction and reason.");
-	buf_printf(o, "prescal_scale_events_total{direction=\"up\",reason=\"load\"} %ld\n", s->up);
-	buf_printf(o, "prescal_scale_events_total{direction=\"down\",reason=\"load\"} %ld\n", s->down_load);
-	buf_printf(o, "prescal_scale_events_total{direction=\"down\",reason=\"idle\"} %ld\n", s->down_idle);
-	family(o, "prescal_instance_replacements_total", "counter", "Instances replaced, by reason.");
-	buf_printf(o, "prescal_instance_replacements_total{reason=\"died\"} %ld\n", s->died);
-	buf_printf(o, "prescal_instance_replacements_total{reason=\"unhealthy\"} %ld\n", s->unhealthy);
-	buf_printf(o, "prescal_instance_replacements_total{reason=\"not_ready\"} %ld\n", s->not_ready);
-	family(o, "prescal_instance_start_failures_total", "counter",
-	       "Instances that failed to start or become ready, by reason.");
-	for (int i = SF_NONE + 1; i < NUM_SF; i++)
-		buf_printf(o, "prescal_instance_start_failures_total{reason=\"%s\"} %ld\n",
-		     scale_fail_name[i], s->fail[i]);
-	if (A.conf.scaling) {
-		family(o, "prescal_app_failing", "gauge",
-		       "1 while the last start failed and no instance has been ready since.");
-		buf_printf(o, "prescal_app_failing %d\n", s->failing);
-	}
-	family(o, "prescal_docker_errors_total", "counter", "Failed Docker Engine API calls.");
-	buf_printf(o, "prescal_docker_errors_total %ld\n", s->docker_errors);
-	histogram(o, "prescal_cold_start_seconds", "Time from container create to ready.",
-	          fleet_buckets, s->cold_hist, FLEET_NBUCKETS, s->cold_sum);
+}
+
+static const char *const inst_lab[] = { "state=\"ready\"", "state=\"starting\"",
+                                        "state=\"draining\"", "state=\"paused\"" };
+static const char *const event_lab[] = { "direction=\"up\",reason=\"load\"",
+                                         "direction=\"down\",reason=\"load\"",
+                                         "direction=\"down\",reason=\"idle\"" };
+static const char *const repl_lab[] = { "reason=\"died\"", "reason=\"unhealthy\"",
+                                        "reason=\"not_ready\"" };
+static const char *const pause_lab[] = { "action=\"pause\"", "action=\"wake\"" };
+
+static long
+inst_val(const struct fleet_stats *s, int j)
+{
+	const int v[] = { s->ready, s->starting, s->draining, s->paused };
+	return v[j];
+}
+
+static long
+event_val(const struct fleet_stats *s, int j)
+{
+	const long v[] = { s->up, s->down_load, s->down_idle };
+	return v[j];
+}
+
+static long
+repl_val(const struct fleet_stats *s, int j)
+{
+	const long v[] = { s->died, s->unhealthy, s->not_ready };
+	return v[j];
+}
+
+static long
+fail_val(const struct fleet_stats *s, int j)
+{
+	return s->fail[SF_NONE + 1 + j];
+}
+
+static long
+pause_val(const struct fleet_stats *s, int j)
+{
+	return j ? s->wakes : s->pauses;
+}
+
+/* the cold-start and wake histograms, one series per scaled app */
+static void
+metrics_wake(struct buf *o)
+{
+	char lab[LABEL_MAX + 32];
+
+	family(o, "prescal_cold_start_seconds", "histogram", "Time from container create to ready.");
+	for (int i = 0; i < A.nap; i++)
+		if (A.ap[i].scaled)
+			hist_series(o, "prescal_cold_start_seconds", A.ap[i].label, fleet_buckets,
+			            A.ap[i].sc.cold_hist, FLEET_NBUCKETS, A.ap[i].sc.cold_sum);
 	family(o, "prescal_wake_seconds", "histogram", "Time until an instance is ready, "
 	       "from a create (cold) or an unpause (paused).");
-	hist_series(o, "prescal_wake_seconds", "from=\"cold\"", fleet_buckets, s->cold_hist,
-	            FLEET_NBUCKETS, s->cold_sum);
-	hist_series(o, "prescal_wake_seconds", "from=\"paused\"", fleet_buckets, s->wake_hist,
-	            FLEET_NBUCKETS, s->wake_sum);
-	family(o, "prescal_pauses_total", "counter", "Instances paused, and woken from paused.");
-	buf_printf(o, "prescal_pauses_total{action=\"pause\"} %ld\n", s->pauses);
-	buf_printf(o, "prescal_pauses_total{action=\"wake\"} %ld\n", s->wakes);
+	for (int i = 0; i < A.nap; i++) {
+		const struct asnap *a = &A.ap[i];
+		if (!a->scaled)
+			continue;
+		snprintf(lab, sizeof(lab), "%s,from=\"cold\"", a->label);
+		hist_series(o, "prescal_wake_seconds", lab, fleet_buckets, a->sc.cold_hist,
+		            FLEET_NBUCKETS, a->sc.cold_sum);
+		snprintf(lab, sizeof(lab), "%s,from=\"paused\"", a->label);
+		hist_series(o, "prescal_wake_seconds", lab, fleet_buckets, a->sc.wake_hist,
+		            FLEET_NBUCKETS, a->sc.wake_sum);
+	}
+}
+
+/* the families of the scaled apps, if any is shown (a family with no
+ * sample is left out, as client libraries do); Docker's errors always */
+static void
+metrics_scaler(struct buf *o, const struct view *v)
+{
+	int any = 0;
+
+	for (int i = 0; i < A.nap; i++)
+		any |= A.ap[i].scaled;
+	family(o, "prescal_docker_errors_total", "counter", "Failed Docker Engine API calls.");
+	buf_printf(o, "prescal_docker_errors_total %ld\n", v->docker_errors);
+	if (!any)
+		return;
+	metrics_scaled(o, "prescal_instances", "gauge", "Instances of each scaled app, by state.",
+	               NULL, inst_lab, LEN(inst_lab), inst_val);
+	metrics_app_family(o, M_TARGET);
+	metrics_scaled(o, "prescal_scale_events_total", "counter",
+	               "Scaling decisions, by direction and reason.", NULL, event_lab, LEN(event_lab),
+	               event_val);
+	metrics_scaled(o, "prescal_instance_replacements_total", "counter",
+	               "Instances replaced, by reason.", NULL, repl_lab, LEN(repl_lab), repl_val);
+	metrics_scaled(o, "prescal_instance_start_failures_total", "counter",
+	               "Instances that failed to start or become ready, by reason.",
+	               "reason", scale_fail_name + SF_NONE + 1, NUM_SF - SF_NONE - 1, fail_val);
+	metrics_app_family(o, M_FAILING);
+	metrics_wake(o);
+	metrics_scaled(o, "prescal_pauses_total", "counter",
+	               "Instances paused, and woken from paused.", NULL, pause_lab, LEN(pause_lab),
+	               pause_val);
 }
 
 static int
 render_metrics(struct buf *o, int nshow)
 {
-	metrics_proxy(o, &A.v);
+	metrics_requests(o, &A.v);
 	metrics_backends(o, nshow);
-	metrics_scaler(o, &A.v.sc);
+	metrics_scaler(o, &A.v);
 	if (nshow < A.v.nb + A.v.more)
 		buf_printf(o, "# backends truncated: %d of %d shown\n", nshow, A.v.nb + A.v.more);
+	if (A.nap < A.v.napp + A.v.more_apps)
+		buf_printf(o, "# apps truncated: %d of %d shown\n", A.nap, A.v.napp + A.v.more_apps);
 	return 200;
 }
 
@@ -424,26 +660,27 @@ hval(const struct hist_sample *s, int k)
 	}
 }
 
-/* ,"history":{...}: the samples as one array per series, then the events */
+/* ,"history":{...}: h's samples as one array per series, then its
+ * events; app is the app's name, NULL for the total */
 static void
-json_history(struct buf *o)
+json_history(struct buf *o, const struct hcopy *h, const char *app)
 {
 	buf_printf(o, ",\"history\":{\"app\":");
-	if (A.conf.scaling)
-		jstr(o, A.conf.set ? A.conf.set : "");
+	if (app)
+		jstr(o, app);
 	else
 		buf_addn(o, "null", 4);
-	buf_printf(o, ",\"interval_s\":1,\"capacity\":%d,\"samples\":%d,\"t\":[", HIST_LEN, A.nhs);
-	for (int i = 0; i < A.nhs; i++)
-		buf_printf(o, i ? ",%lu" : "%lu", (unsigned long)A.hs[i].t);
+	buf_printf(o, ",\"interval_s\":1,\"capacity\":%d,\"samples\":%d,\"t\":[", HIST_LEN, h->ns);
+	for (int i = 0; i < h->ns; i++)
+		buf_printf(o, i ? ",%lu" : "%lu", (unsigned long)h->s[i].t);
 	for (int k = 0; k < NUM_H; k++) {
 		buf_printf(o, "],\"%s\":[", hseries[k]);
-		for (int i = 0; i < A.nhs; i++)
-			buf_printf(o, i ? ",%ld" : "%ld", hval(&A.hs[i], k));
+		for (int i = 0; i < h->ns; i++)
+			buf_printf(o, i ? ",%ld" : "%ld", hval(&h->s[i], k));
 	}
 	buf_printf(o, "],\"events\":[");
-	for (int i = 0; i < A.nhev; i++) {
-		const struct hist_event *e = &A.hev[i];
+	for (int i = 0; i < h->nev; i++) {
+		const struct hist_event *e = &h->ev[i];
 		buf_printf(o, "%s{\"t\":%lld.%03d,\"from\":%d,\"to\":%d,\"reason\":", i ? "," : "",
 		     (long long)(e->t / 1000), (int)(e->t % 1000), e->from, e->to);
 		jstr(o, e->why);
@@ -452,17 +689,20 @@ json_history(struct buf *o)
 	buf_addn(o, "]}", 2);
 }
 
+/* a scaled app's settings and scaler state */
 static void
-json_scaler(struct buf *o, const struct fleet_stats *sc)
+json_scaler(struct buf *o, const struct asnap *a)
 {
+	const struct fleet_stats *sc = &a->sc;
+
 	buf_addn(o, "{\"image\":", 9);
-	jstr(o, A.conf.image ? A.conf.image : "");
+	jstr(o, a->image);
 	buf_addn(o, ",\"set\":", 7);
-	jstr(o, A.conf.set ? A.conf.set : "");
+	jstr(o, a->name);
 	buf_printf(o, ",\"min\":%ld,\"max\":%ld,\"target\":%ld,\"want\":%d,\"ready\":%d,\"starting\":%d,"
-	     "\"draining\":%d,\"paused\":%d,\"state\":\"%s\",\"last_error\":", A.conf.min,
-	     A.conf.max, A.conf.target, sc->want, sc->ready, sc->starting, sc->draining, sc->paused,
-	     sc->failing ? "failing" : "ok");
+	     "\"draining\":%d,\"paused\":%d,\"failing\":%s,\"state\":\"%s\",\"last_error\":", a->min,
+	     a->max, a->target, sc->want, sc->ready, sc->starting, sc->draining, sc->paused,
+	     sc->failing ? "true" : "false", sc->failing ? "failing" : "ok");
 	if (sc->last_error[0])
 		jstr(o, sc->last_error);
 	else
@@ -473,25 +713,68 @@ json_scaler(struct buf *o, const struct fleet_stats *sc)
 		buf_addn(o, ",\"next_try_ms\":null}", 20);
 }
 
+/* one app: its match, its counters, its scaler (or null), its backends */
+static void
+json_app(struct buf *o, const struct asnap *a, int nshow)
+{
+	buf_addn(o, "{\"name\":", 8);
+	jstr(o, a->name);
+	buf_addn(o, ",\"hosts\":[", 10);
+	for (int i = 0; i < a->nhost; i++) {
+		if (i)
+			buf_addn(o, ",", 1);
+		jstr(o, a->host[i]);
+	}
+	buf_addn(o, "],\"path\":", 9);
+	jstr(o, a->path);
+	buf_printf(o, ",\"requests\":{\"total\":%ld", a->requests);
+	for (int k = 1; k <= 5; k++)
+		buf_printf(o, ",\"%dxx\":%ld", k, a->status[k]);
+	buf_printf(o, "},\"bytes_sent\":%ld,\"in_flight\":%d,\"held\":%d,\"held_total\":%ld,"
+	     "\"hold_rejected\":%ld,\"scaler\":", a->bytes, a->pl.inflight, a->pl.waiting,
+	     a->pl.held_total, a->pl.hold_rejected);
+	if (a->scaled)
+		json_scaler(o, a);
+	else
+		buf_addn(o, "null", 4);
+	buf_addn(o, ",\"backends\":[", 13);
+	for (int i = a->b0; i < a->b0 + a->nb && shown(i, nshow); i++) {
+		if (i > a->b0)
+			buf_addn(o, ",", 1);
+		json_backend(o, &A.b[i]);
+	}
+	buf_addn(o, "]", 1);
+	if (A.history && a->plot >= 0)
+		json_history(o, &A.ph[a->plot], a->name);
+	buf_addn(o, "}", 1);
+}
+
 static int
 render_status(struct buf *o, int nshow)
 {
 	const struct view *v = &A.v;
+	int nb = 0;
 
+	for (int i = 0; shown(i, nshow); i++)
+		nb++;
 	buf_printf(o, "{\"draining\":%s,\"connections\":{\"open\":%ld,\"idle\":%ld},\"requests\":%ld,"
-	     "\"backends\":[", v->draining ? "true" : "false", v->open, v->idle, v->px.requests);
-	for (int i = 0; i < nshow; i++) {
-		if (i)
-			buf_addn(o, ",", 1);
-		json_backend(o, &A.b[i]);
-	}
-	buf_printf(o, "],\"backends_omitted\":%d,\"scaler\":", v->nb + v->more - nshow);
-	if (A.conf.scaling)
-		json_scaler(o, &v->sc);
+	     "\"in_flight\":%d,\"held\":%d,\"backends_omitted\":%d,\"apps_omitted\":%d,\"scaler\":",
+	     v->draining ? "true" : "false", v->open, v->idle, v->px.requests, v->pl.inflight,
+	     v->pl.waiting, v->nb + v->more - nb, v->napp + v->more_apps - A.nap);
+	/* the first scaled app's, as before there were apps */
+	if (v->first >= 0 && v->first < A.nap)
+		json_scaler(o, &A.ap[v->first]);
 	else
 		buf_addn(o, "null", 4);
+	buf_addn(o, ",\"apps\":[", 9);
+	for (int i = 0; i < A.nap; i++) {
+		if (i)
+			buf_addn(o, ",", 1);
+		json_app(o, &A.ap[i], nshow);
+	}
+	buf_addn(o, "]", 1);
 	if (A.history)
-		json_history(o);
+		json_history(o, &A.total, NULL);
 	buf_addn(o, "}\n", 2);
 	return 200;
 }
@@ -533,6 +816,7 @@ static const char html_head[] =
 	".key{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.1em 1.2em;margin:.4em 0}\n"
 	".key svg{vertical-align:middle;margin-right:.3em}\n"
 	".evl{padding-left:1.2em;font-variant-numeric:tabular-nums}\n"
+	"section.app{border-top:1px solid var(--grid);margin-top:1.5em}h4{margin:.6em 0 .2em}\n"
 	"</style></head><body>\n<main id=\"m\">\n<h1>prescal</h1>\n";
 
 /* the refresh: the page fetched again and its main swapped in, no flicker;
@@ -592,8 +876,10 @@ enum { P_LOAD, P_INST, P_RATE, NUM_P };
 
 static const int panel_h[NUM_P] = { [P_LOAD] = 80, [P_INST] = 80, [P_RATE] = 60 };
 
-/* the time axis of one plot */
+/* the time axis of one plot, and the history it shows */
 struct axis {
+	const struct hcopy *h;
+	int id;               /* the plot's number on the page */
 	long t0, span;        /* unix s at the left edge, seconds shown */
 	int y[NUM_P];         /* px: top of each panel, -1 if not drawn */
 	int bottom;           /* px: below the last panel */
@@ -613,14 +899,14 @@ hsum(const struct hist_sample *s, unsigned mask)
 	return v;
 }
 
-/* the largest sum of the series in mask over the history */
+/* the largest sum of the series in mask over the history h */
 static long
-hmax(unsigned mask)
+hmax(const struct hcopy *h, unsigned mask)
 {
 	long m = 0;
 
-	for (int i = 0; i < A.nhs; i++)
-		m = MAX(m, hsum(&A.hs[i], mask));
+	for (int i = 0; i < h->ns; i++)
+		m = MAX(m, hsum(&h->s[i], mask));
 	return m;
 }
 
@@ -646,9 +932,9 @@ plot_steps(struct buf *o, const struct axis *ax, const char *cls, unsigned mask,
 	long x, y, prev = -1;
 
 	buf_printf(o, "<path class=\"%s\" d=\"", cls);
-	for (int i = 0; i < A.nhs && !o->over; i++) {
-		x = (long)A.hs[i].t - ax->t0;
-		y = 100 - hsum(&A.hs[i], mask) * (100 - PLOT_YTOP) / ymax;
+	for (int i = 0; i < ax->h->ns && !o->over; i++) {
+		x = (long)ax->h->s[i].t - ax->t0;
+		y = 100 - hsum(&ax->h->s[i], mask) * (100 - PLOT_YTOP) / ymax;
 		if (i == 0)
 			buf_printf(o, area ? "M%ld 100V%ld" : "M%ld %ld", x, y);
 		else if (y != prev)
@@ -771,21 +1057,22 @@ plot_events(struct buf *o, const struct axis *ax)
 {
 	static const char *const glyph[4] = { "", "\xe2\x96\xb2", "\xe2\x96\xbc",
 	                                      "\xe2\x97\x86" };  /* up, down, both */
-	int i = 0, j, k, dirs;
+	const struct hist_event *ev = ax->h->ev;
+	int i = 0, j, k, dirs, n = ax->h->nev;
 	double x;
 
-	while (i < A.nhev && A.hev[i].t / 1000 < ax->t0)
+	while (i < n && ev[i].t / 1000 < ax->t0)
 		i++;
-	for (; i < A.nhev; i = j) {
-		x = plot_x(ax, A.hev[i].t);
-		for (j = i + 1; j < A.nhev && plot_x(ax, A.hev[j].t) - x < 1; j++)
+	for (; i < n; i = j) {
+		x = plot_x(ax, ev[i].t);
+		for (j = i + 1; j < n && plot_x(ax, ev[j].t) - x < 1; j++)
 			;
 		PUTL(o, "<g class=\"ev\"><title>");
 		for (k = i, dirs = 0; k < j; k++) {
 			if (k > i)
 				PUTL(o, "\n");
-			event_text(o, &A.hev[k]);
-			dirs |= A.hev[k].to > A.hev[k].from ? 1 : 2;
+			event_text(o, &ev[k]);
+			dirs |= ev[k].to > ev[k].from ? 1 : 2;
 		}
 		buf_printf(o, "</title><line x1=\"%.2f%%\" x2=\"%.2f%%\" y1=\"%d\" y2=\"%d\"/>"
 		     "<text x=\"%.2f%%\" y=\"12\" text-anchor=\"middle\">%s</text></g>\n", x, x,
@@ -797,31 +1084,36 @@ plot_events(struct buf *o, const struct axis *ax)
 static void
 plot_summary(struct buf *o, const struct axis *ax)
 {
-	const struct hist_sample *last = &A.hs[A.nhs - 1];
+	const struct hcopy *h = ax->h;
 
 	PUTL(o, "the last ");
 	html_age(o, ax->span);
-	buf_printf(o, ": in flight up to %ld, held up to %ld; ", hmax(BIT(H_INFLIGHT)), hmax(BIT(H_HELD)));
-	if (A.conf.scaling)
+	buf_printf(o, ": in flight up to %ld, held up to %ld; ", hmax(h, BIT(H_INFLIGHT)),
+	     hmax(h, BIT(H_HELD)));
+	if (ax->y[P_INST] >= 0)
 		buf_printf(o, "ready instances first %u, at most %ld, now %u; %d scale decisions; ",
-		     A.hs[0].ready, hmax(BIT(H_READY)), last->ready, A.nhev);
-	buf_printf(o, "up to %ld requests/s and %ld 5xx/s", hmax(BIT(H_RPS)), hmax(BIT(H_ERRS)));
+		     h->s[0].ready, hmax(h, BIT(H_READY)), h->s[h->ns - 1].ready, h->nev);
+	buf_printf(o, "up to %ld requests/s and %ld 5xx/s", hmax(h, BIT(H_RPS)),
+	     hmax(h, BIT(H_ERRS)));
 }
 
 static void
 html_plot(struct buf *o, const struct axis *ax)
 {
+	const struct hcopy *h = ax->h;
+
 	buf_printf(o, "<svg class=\"plot\" width=\"100%%\" height=\"%d\" role=\"img\" "
-	     "aria-labelledby=\"sum\"><title id=\"sum\">", ax->bottom + PLOT_AXIS);
+	     "aria-labelledby=\"sum%d\"><title id=\"sum%d\">", ax->bottom + PLOT_AXIS, ax->id,
+	     ax->id);
 	plot_summary(o, ax);
 	PUTL(o, "</title>\n");
 	plot_panel(o, ax, P_LOAD, "requests in flight, held",
-	           round_up(MAX(hmax(BIT(H_INFLIGHT)), hmax(BIT(H_HELD)))), draw_load);
+	           round_up(MAX(hmax(h, BIT(H_INFLIGHT)), hmax(h, BIT(H_HELD)))), draw_load);
 	if (ax->y[P_INST] >= 0)
-		plot_panel(o, ax, P_INST, "instances", round_up(MAX(hmax(BIT(H_READY) |
-		           BIT(H_STARTING) | BIT(H_DRAINING)), hmax(BIT(H_WANT)))), draw_inst);
+		plot_panel(o, ax, P_INST, "instances", round_up(MAX(hmax(h, BIT(H_READY) |
+		           BIT(H_STARTING) | BIT(H_DRAINING)), hmax(h, BIT(H_WANT)))), draw_inst);
 	plot_panel(o, ax, P_RATE, "per second: requests, 5xx",
-	           round_up(MAX(hmax(BIT(H_RPS)), hmax(BIT(H_ERRS)))), draw_rate);
+	           round_up(MAX(hmax(h, BIT(H_RPS)), hmax(h, BIT(H_ERRS)))), draw_rate);
 	plot_time(o, ax);
 	plot_events(o, ax);
 	PUTL(o, "</svg>\n");
@@ -829,7 +1121,7 @@ html_plot(struct buf *o, const struct axis *ax)
 
 /* the legend: each series' swatch drawn as in the plot */
 static void
-html_key(struct buf *o)
+html_key(struct buf *o, int inst, int events)
 {
 	static const struct { const char *cls, *label; int area, inst; } key[] = {
 		{ "l-if", "in flight", 0, 0 }, { "l-held", "held for an instance", 0, 0 },
@@ -840,7 +1132,7 @@ html_key(struct buf *o)
 
 	PUTL(o, "<ul class=\"key\">");
 	for (size_t i = 0; i < LEN(key); i++) {
-		if (key[i].inst && !A.conf.scaling)
+		if (key[i].inst && !inst)
 			continue;
 		PUTL(o, "<li><svg width=\"22\" height=\"12\">");
 		if (key[i].area)
@@ -849,67 +1141,134 @@ html_key(struct buf *o)
 			buf_printf(o, "<path class=\"%s\" d=\"M1 6H21\"/>", key[i].cls);
 		buf_printf(o, "</svg>%s</li>", key[i].label);
 	}
-	if (A.conf.scaling)
+	if (events)
 		PUTL(o, "<li>\xe2\x96\xb2 \xe2\x96\xbc \xe2\x97\x86 scale up, down, both "
 		     "(hover: why)</li>");
 	PUTL(o, "</ul>\n");
 }
 
-/* the newest scale decisions in words, for phones and screen readers */
+/* the newest scale decisions of h in words, for phones and screen readers */
 static void
-html_events(struct buf *o)
+html_events(struct buf *o, const struct hcopy *h)
 {
 	int i, shown = 0;
 
-	if (!A.conf.scaling)
-		return;
-	PUTL(o, "<h3>Scale decisions</h3>\n");
-	if (A.nhev == 0)
+	PUTL(o, "<h4>Scale decisions</h4>\n");
+	if (h->nev == 0)
 		PUTL(o, "<p>none yet</p>\n");
 	else
 		PUTL(o, "<ul class=\"evl\">\n");
-	for (i = A.nhev - 1; i >= 0 && shown < 8; i--, shown++) {
+	for (i = h->nev - 1; i >= 0 && shown < 8; i--, shown++) {
 		PUTL(o, "<li>");
-		event_text(o, &A.hev[i]);
+		event_text(o, &h->ev[i]);
 		PUTL(o, "</li>\n");
 	}
-	if (A.nhev)
+	if (h->nev)
 		PUTL(o, "</ul>\n");
-	if (shown < A.nhev)
-		buf_printf(o, "<p>the newest %d of %d; all in /status?history=1</p>\n", shown, A.nhev);
+	if (shown < h->nev)
+		buf_printf(o, "<p>the newest %d of %d; all in /status?history=1</p>\n", shown, h->nev);
 }
 
-/* per set: the plot of its history, the legend, its last decisions */
+/* the plot of history h, its legend and, for one app's, its decisions;
+ * inst: with the instances panel */
 static void
-html_history(struct buf *o)
+html_history(struct buf *o, const struct hcopy *h, int id, int inst, int events)
 {
-	struct axis ax;
+	struct axis ax = { .h = h, .id = id };
 	long end;
 	int y = PLOT_TOP;
 
-	PUTL(o, "<section>\n<h2>");
-	if (A.conf.scaling) {
-		PUTL(o, "Set ");
-		putesc(o, A.conf.set ? A.conf.set : "", ESC_HTML);
-	} else {
-		PUTL(o, "Load");
-	}
-	PUTL(o, "</h2>\n");
-	if (A.nhs == 0) {
-		PUTL(o, "<p>no history yet: one sample a second</p>\n</section>\n");
+	if (h->ns == 0) {
+		PUTL(o, "<p>no history yet: one sample a second</p>\n");
 		return;
 	}
-	end = (long)A.hs[A.nhs - 1].t + 1;
-	ax.span = MAX(end - (long)A.hs[0].t, PLOT_SPAN);
+	end = (long)h->s[h->ns - 1].t + 1;
+	ax.span = MAX(end - (long)h->s[0].t, PLOT_SPAN);
 	ax.t0 = end - ax.span;
 	for (int p = 0; p < NUM_P; p++) {
-		ax.y[p] = p == P_INST && !A.conf.scaling ? -1 : y;
+		ax.y[p] = p == P_INST && !inst ? -1 : y;
 		y += ax.y[p] < 0 ? 0 : panel_h[p] + PLOT_GAP;
 	}
 	ax.bottom = y - PLOT_GAP;
 	html_plot(o, &ax);
-	html_key(o);
-	html_events(o);
+	html_key(o, inst, events);
+	if (events)
+		html_events(o, h);
+}
+
+/* requests 12 (2xx 10, 5xx 2): the classes that are not 0 */
+static void
+html_requests(struct buf *o, long total, const long *status)
+{
+	const char *sep = " (";
+
+	buf_printf(o, "requests %ld", total);
+	for (int k = 1; k <= 5; k++) {
+		if (!status[k])
+			continue;
+		buf_printf(o, "%s%dxx %ld", sep, k, status[k]);
+		sep = ", ";
+	}
+	if (sep[0] == ',')
+		PUTL(o, ")");
+}
+
+/* a scaled app's settings and state, and why it fails if it does */
+static void
+html_scaler(struct buf *o, const struct asnap *a)
+{
+	const struct fleet_stats *sc = &a->sc;
+
+	PUTL(o, "<p>image <b>");
+	putesc(o, a->image, ESC_HTML);
+	buf_printf(o, "</b>, %ld&ndash;%ld instances, target %ld per instance &middot; want %d, "
+	     "ready %d, starting %d, draining %d, paused %d</p>\n", a->min, a->max, a->target,
+	     sc->want, sc->ready, sc->starting, sc->draining, sc->paused);
+	if (sc->failing) {
+		PUTL(o, "<p class=\"fail\"><b>failing</b>: ");
+		putesc(o, sc->last_error, ESC_HTML);
+		buf_printf(o, " &middot; next try in %ld s</p>\n", (sc->next_try_ms + 999) / 1000);
+	}
+}
+
+/* one app: its match and counters, its scaler and plot, its backends */
+static void
+html_app(struct buf *o, const struct asnap *a, int nshow)
+{
+	int n = 0;
+
+	buf_printf(o, "<section class=\"app\">\n<h2>App <span class=\"an\">");
+	putesc(o, a->name, ESC_HTML);
+	PUTL(o, "</span></h2>\n<p class=\"match\">");
+	for (int i = 0; i < a->nhost; i++) {
+		if (i)
+			PUTL(o, ", ");
+		putesc(o, a->host[i], ESC_HTML);
+	}
+	if (!a->nhost)
+		PUTL(o, "every host");
+	if (a->path[0]) {
+		PUTL(o, " &middot; path ");
+		putesc(o, a->path, ESC_HTML);
+	}
+	PUTL(o, " &middot; ");
+	html_requests(o, a->requests, a->status);
+	buf_printf(o, " &middot; in flight %d &middot; held %d</p>\n", a->pl.inflight, a->pl.waiting);
+	if (a->scaled)
+		html_scaler(o, a);
+	if (a->plot >= 0)
+		html_history(o, &A.ph[a->plot], a->plot + 1, 1, 1);
+	else if (a->scaled)
+		buf_printf(o, "<p>(the first %d scaled apps are plotted)</p>\n", NPLOT);
+	PUTL(o, "<div class=\"tw\"><table>\n<tr><th>backend<th>container<th>state<th>in flight"
+	     "<th>tunnels<th>served<th>age</tr>\n");
+	for (int i = a->b0; i < a->b0 + a->nb && shown(i, nshow); i++, n++)
+		html_backend(o, &A.b[i]);
+	if (!a->nb && !a->more)
+		PUTL(o, "<tr><td colspan=\"7\">no instance now</tr>\n");
+	PUTL(o, "</table></div>\n");
+	if (n < a->nb + a->more)
+		buf_printf(o, "<p>%d of %d backends shown</p>\n", n, a->nb + a->more);
 	PUTL(o, "</section>\n");
 }
 
@@ -917,35 +1276,27 @@ static int
 render_html(struct buf *o, int nshow)
 {
 	const struct view *v = &A.v;
+	/* one app with a plot of its own: the total would be the same */
+	int total = !(v->napp == 1 && A.ap[0].plot >= 0);
 
 	buf_addn(o, html_head, sizeof(html_head) - 1);
-	buf_printf(o, "<p>%s &middot; connections %ld open, %ld idle &middot; requests %ld &middot; "
-	     "in flight %d &middot; held %d</p>\n",
+	buf_printf(o, "<p>%s &middot; connections %ld open, %ld idle &middot; %d app%s",
 	     v->draining ? "<span class=\"drain\">draining</span>" : "accepting",
-	     v->open, v->idle, v->px.requests, v->pl.inflight, v->pl.waiting);
-	if (A.conf.scaling) {
-		buf_addn(o, "<p>scaler: image <b>", 20);
-		putesc(o, A.conf.image ? A.conf.image : "", ESC_HTML);
-		buf_addn(o, "</b> set <b>", 12);
-		putesc(o, A.conf.set ? A.conf.set : "", ESC_HTML);
-		buf_printf(o, "</b>, %ld&ndash;%ld instances, target %ld per instance; want %d, ready %d, "
-		     "starting %d, draining %d, paused %d</p>\n", A.conf.min, A.conf.max,
-		     A.conf.target, v->sc.want, v->sc.ready, v->sc.starting, v->sc.draining,
-		     v->sc.paused);
-		if (v->sc.failing) {
-			buf_addn(o, "<p class=\"fail\"><b>failing</b>: ", 32);
-			putesc(o, v->sc.last_error, ESC_HTML);
-			buf_printf(o, " &middot; next try in %ld s</p>\n", (v->sc.next_try_ms + 999) / 1000);
-		}
+	     v->open, v->idle, v->napp + v->more_apps, v->napp + v->more_apps == 1 ? "" : "s");
+	if (v->scaled)
+		buf_printf(o, " (%d scaled)", v->scaled);
+	PUTL(o, " &middot; ");
+	html_requests(o, v->px.requests, v->px.status);
+	buf_printf(o, " &middot; in flight %d &middot; held %d</p>\n", v->pl.inflight, v->pl.waiting);
+	if (total) {
+		buf_printf(o, "<section>\n<h2>%s</h2>\n", v->napp > 1 ? "All apps" : "Load");
+		html_history(o, &A.total, 0, v->scaled > 0, 0);
+		PUTL(o, "</section>\n");
 	}
-	html_history(o);
-	buf_printf(o, "<h2>Backends</h2>\n<div class=\"tw\"><table>\n<tr><th>backend<th>container"
-	     "<th>state<th>in flight<th>tunnels<th>served<th>age</tr>\n");
-	for (int i = 0; i < nshow; i++)
-		html_backend(o, &A.b[i]);
-	buf_addn(o, "</table></div>\n", 15);
-	if (nshow < v->nb + v->more)
-		buf_printf(o, "<p>%d of %d backends shown</p>\n", nshow, v->nb + v->more);
+	for (int i = 0; i < A.nap; i++)
+		html_app(o, &A.ap[i], nshow);
+	if (A.nap < v->napp + v->more_apps)
+		buf_printf(o, "<p>%d of %d apps shown</p>\n", A.nap, v->napp + v->more_apps);
 	buf_addn(o, html_tail, sizeof(html_tail) - 1);
 	return 200;
 }
@@ -1071,20 +1422,25 @@ route(const struct http_request *req, const struct page **pg)
 }
 
 /* Renders pg into o, listing a quarter fewer backends each time the text
- * does not fit. Returns the HTTP status. */
+ * does not fit, then a quarter fewer apps. Returns the HTTP status. */
 static int
 render(const struct page *pg, struct buf *o)
 {
 	int status;
 
 	gather(&A.v);
-	for (int n = A.v.nb;; n = n * 3 / 4) {
+	A.nap = A.v.napp;
+	for (int n = A.v.nb;;) {
 		o->len = 0;
 		o->over = 0;
 		status = pg->render(o, n);
 		if (!o->over)
 			return status;
-		if (n == 0)
+		if (n > 0)
+			n = n * 3 / 4;
+		else if (A.nap > 0)
+			A.nap = A.nap * 3 / 4;
+		else
 			return 500;
 	}
 }

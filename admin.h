@@ -5,16 +5,21 @@
  * loopback address it answers only a loopback Host. Nothing here touches
  * the request path. */
 
-struct app;
+#ifndef ADMIN_H
+#define ADMIN_H
 
+struct app;
+struct hist;
+
+/* Every app is shown from what each_app() lets admin.c copy: its name and
+ * match, its counters, its pool (pool_get_stats, pool_foreach), its
+ * scaler (fleet_get_stats) and a scaled app's own history (app->hist). */
 struct admin_conf {
-	int scaling;                       /* 1 with -i: include the scaler */
-	const char *image, *set;           /* -i, -n */
-	long min, max, target;             /* -m, -M, -c */
 	int (*draining)(void);             /* 1 once SIGTERM arrived */
 	void (*conns)(long *open, long *idle); /* client connections now */
-	struct hist *hist;                 /* the set's history (hist.c), or NULL */
-	/* calls fn(app, arg) for each app, with the apps' lock held for reading */
+	struct hist *hist;                 /* all apps' history (hist.c), or NULL */
+	/* calls fn(app, arg) for each app not removed, with the apps' lock
+	 * held for reading; fn takes only the pool, fleet and hist locks */
 	void (*each_app)(void (*fn)(struct app *a, void *arg), void *arg);
 };
 
@@ -29,3 +34,5 @@ void *admin_loop(void *arg);
 
 /* Stores conf (copied). */
 void admin_init(const struct admin_conf *conf);
+
+#endif

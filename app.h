@@ -37,6 +37,7 @@ struct app_conf {
 
 struct pool;
 struct fleet;
+struct hist;
 
 /* one app at run time */
 struct app {
@@ -48,6 +49,8 @@ struct app {
 	_Atomic long hold_timeout, starting_page;
 	struct pool *pool;
 	struct fleet *_Atomic fleet;        /* NULL when the app is not scaled */
+	struct hist *hist;                  /* a scaled app's last 15 minutes (hist.c),
+	                                       or NULL; set under the owner's lock */
 	void *owner;                        /* the caller's (prescal.c: held list) */
 	atomic_int refs;                    /* routes + requests that hold it */
 	int removed;                        /* a reload removed it: no new requests */

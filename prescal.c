@@ -6,7 +6,8 @@
  * Threads (all created here):
  * - main: parses flags, starts the others, then waits for signals and every
  *   100 ms runs sweep() (header and keep-alive deadlines); once a second it
- *   adds a sample to the set's history (hist.c, the admin page's plots). On SIGTERM or
+ *   adds a sample to the histories (hist.c, the admin page's plots): one of all
+ *   apps together and one of each scaled app. On SIGTERM or
  *   SIGINT it drains (stop accepting, finish in-flight requests up to the
  *   drain timeout, remove containers) and exits 0.
  * - workers, a fixed pool sized at start (size_threads()), leader/follower
@@ -120,7 +121,7 @@ static int epfd = -1, lfd = -1;
 static atomic_int stopping, busy, ntunnels;
 static atomic_int accept_paused;   /* out of descriptors: sweep() re-arms the listener */
 static atomic_long idle_now;       /* parked idle connections, counted by sweep() */
-static struct hist history;        /* the set's (or the proxy's) last 15 minutes */
+static struct hist history;        /* all apps' last 15 minutes (each scaled app: a->hist) */
 
 static void
 usage(void)
@@ -956,6 +957,19 @@ sync_backends(struct app *a)
 	return r;
 }
 
+/* a scaled app's history, empty; NULL on ENOMEM (logged) */
+static struct hist *
+app_hist(void)
+{
+	struct hist *h = malloc(sizeof(*h));
+
+	if (h)
+		hist_init(h);
+	else
+		warn("app history:");
+	return h;
+}
+
 /* a new app: its pool, its static backends, its fleet; listed in apps
  * (not routed to yet). NULL on failure (logged) */
 static struct app *
@@ -973,7 +987,9 @@ app_create(const struct app_conf *c)
 	if (!(a->pool = pool_new(&pc)) || sync_backends(a) < 0)
 		goto fail;
 	if (c->sc.image[0]) {
-		a->fleet = fleet_new(&c->sc, a->pool, NULL);
+		if (!(a->hist = app_hist()))
+			goto fail;
+		a->fleet = fleet_new(&c->sc, a->pool, a->hist);
 		if (!a->fleet)
 			goto fail;
 	}
@@ -984,6 +1000,7 @@ app_create(const struct app_conf *c)
 	return a;
 fail:
 	pool_free(a->pool);
+	free(a->hist);
 	free(a);
 	return NULL;
 }
@@ -1060,30 +1077,45 @@ start_workers(void)
 	}
 }
 
-/* main, once a second: the counters as one sample of the history (the
- * sum over the apps) */
+/* adds a's counters now to r */
+static void
+read_app(struct app *a, struct hist_reading *r)
+{
+	struct pool_stats pl;
+	struct fleet_stats sc;
+
+	pool_get_stats(a->pool, &pl);
+	r->inflight += pl.inflight;
+	r->held += pl.waiting;
+	if (a->fleet) {
+		fleet_get_stats(a->fleet, &sc);
+		r->starting += sc.starting;
+		r->ready += sc.ready;
+		r->draining += sc.draining;
+		r->want += sc.want;
+	}
+}
+
+/* main, once a second: the counters as one sample of each history: the
+ * sum over the apps, and each scaled app's own */
 static void
 record_history(void)
 {
-	struct hist_reading r = { .mono = now_ms(), .wall = wall_ms() };
+	struct hist_reading r = { .mono = now_ms(), .wall = wall_ms() }, ar;
 	struct proxy_stats px;
-	struct pool_stats pl;
-	struct fleet_stats sc;
 
 	proxy_get_stats(&px);
 	r.requests = px.requests;
 	r.errs = px.status[5];
 	for (struct app *a = apps; a; a = a->next) {
-		pool_get_stats(a->pool, &pl);
-		r.inflight += pl.inflight;
-		r.held += pl.waiting;
-		if (a->fleet) {
-			fleet_get_stats(a->fleet, &sc);
-			r.starting += sc.starting;
-			r.ready += sc.ready;
-			r.draining += sc.draining;
-			r.want += sc.want;
-		}
+		read_app(a, &r);
+		if (!a->hist)
+			continue;
+		ar = (struct hist_reading){ .mono = r.mono, .wall = r.wall,
+		                            .requests = atomic_load(&a->requests),
+		                            .errs = atomic_load(&a->status[5]) };
+		read_app(a, &ar);
+		hist_add(a->hist, &ar);
 	}
 	hist_add(&history, &r);
 }
@@ -1116,10 +1148,7 @@ each_app(void (*fn)(struct app *a, void *arg), void *arg)
 static void
 start_admin(void)
 {
-	const struct app_conf *c = &S.app[0];
 	struct admin_conf ac = {
-		.scaling = scaling, .image = c->sc.image, .set = c->name,
-		.min = c->sc.min, .max = c->sc.max, .target = c->sc.target,
 		.draining = is_draining, .conns = conn_counts, .hist = &history,
 		.each_app = each_app,
 	};
@@ -1239,9 +1268,17 @@ app_change(struct app *a, const struct app_conf *c)
 	if (c->sc.image[0] && had) {
 		fleet_set_conf(a->fleet, &c->sc);
 	} else if (c->sc.image[0]) {
+		if (!a->hist) {
+			struct hist *h = app_hist();
+			if (!h)
+				return -1;
+			pthread_rwlock_wrlock(&apps_lock);
+			a->hist = h;
+			pthread_rwlock_unlock(&apps_lock);
+		}
 		if (start_scaling() < 0)
 			return -1;
-		a->fleet = fleet_new(&c->sc, a->pool, NULL);
+		a->fleet = fleet_new(&c->sc, a->pool, a->hist);
 		if (!a->fleet)
 			return -1;
 	} else if (had) {
@@ -1340,6 +1377,7 @@ reap(void)
 				fleet_free(f);
 			pool_free(a->pool);
 			warn("app %s: gone", a->name);
+			free(a->hist);
 			free(a);
 			continue;
 		}

@@ -61,8 +61,24 @@ start_backend(struct tproc **p, int port, int scope)
 	return 0;
 }
 
+/* starts prescal with argv (-l port -a admin among them) into *p */
+static int
+launch(struct tproc **p, char **argv, int port, int admin, int scope)
+{
+	if (!(*p = tproc_start(argv, NULL, scope)))
+		return -1;
+	if (wait_port(port, 5000) < 0 || wait_port(admin, 5000) < 0 || tproc_wait(*p, 0) == 0) {
+		char log[2048];
+		fprintf(stderr, "prescal did not start:\n%s\n", tproc_log(*p, log, sizeof(log)));
+		tproc_stop(*p, SIGKILL);
+		return -1;
+	}
+	return 0;
+}
+
 /* starts prescal -q into *p on port with its admin endpoint on admin and the
- * backends bk[0..nb) ("host:port", at most MAXB) */
+ * backends bk[0..nb) ("host:port", at most MAXB): one app, named after
+ * the listen address (app_label) */
 #define MAXB 64
 static int
 start_prescal(struct tproc **p, int port, int admin, int scope, char *const *bk, int nb)
@@ -81,15 +97,28 @@ start_prescal(struct tproc **p, int port, int admin, int scope, char *const *bk,
 		argv[n++] = bk[i];
 	}
 	argv[n] = NULL;
-	if (!(*p = tproc_start(argv, NULL, scope)))
-		return -1;
-	if (wait_port(port, 5000) < 0 || wait_port(admin, 5000) < 0 || tproc_wait(*p, 0) == 0) {
-		char log[2048];
-		fprintf(stderr, "prescal did not start:\n%s\n", tproc_log(*p, log, sizeof(log)));
-		tproc_stop(*p, SIGKILL);
-		return -1;
-	}
-	return 0;
+	return launch(p, argv, port, admin, scope);
+}
+
+/* starts prescal -q -f file into *p, listening on port and admin */
+static int
+start_prescal_file(struct tproc **p, int port, int admin, int scope, char *file)
+{
+	char listen[32], adm[32];
+	char *argv[] = { prescal_bin, "-q", "-f", file, "-l",
+	                 hostport(listen, sizeof(listen), port), "-a",
+	                 hostport(adm, sizeof(adm), admin), NULL };
+
+	return launch(p, argv, port, admin, scope);
+}
+
+/* the app label of the one app of a prescal without app blocks that
+ * listens on 127.0.0.1:port: its default name is prescal-127.0.0.1-<port> */
+static char *
+app_label(char *buf, size_t n, int port)
+{
+	snprintf(buf, n, "app=\"prescal-127.0.0.1-%d\"", port);
+	return buf;
 }
 
 /* one request on a new connection to port; the connection is closed */
@@ -715,37 +744,42 @@ static void
 test_metrics_format(void **state)
 {
 	const char *text;
-	char series[128];
+	char series[192], app[64];
 	double v;
 
 	(void)state;
 	text = metrics(aport);
-	/* the families every prescal has, with and without -i */
+	app_label(app, sizeof(app), pport);
+	/* the series of every app ("%s" is its label), and the process's */
 	static const char *const want[] = {
-		"prescal_requests_total{code=\"1xx\"}", "prescal_requests_total{code=\"5xx\"}",
-		"prescal_requests_in_flight", "prescal_held_requests", "prescal_held_requests_total",
-		"prescal_hold_rejected_total", "prescal_request_duration_seconds_bucket{le=\"+Inf\"}",
+		"prescal_requests_total{%s,code=\"1xx\"}", "prescal_requests_total{%s,code=\"5xx\"}",
+		"prescal_requests_in_flight{%s}", "prescal_held_requests{%s}",
+		"prescal_held_requests_total{%s}", "prescal_hold_rejected_total{%s}",
+		"prescal_bytes_sent_total{%s}", "prescal_backend_requests_total{%s,backend=\"%s\"}",
+		"prescal_backend_responses_total{%s,backend=\"%s\",code=\"2xx\"}",
+		"prescal_backend_up{%s,backend=\"%s\"}",
+		/* what no app answered; the sum over app is the process's */
+		"prescal_requests_total{app=\"\",code=\"4xx\"}", "prescal_bytes_sent_total{app=\"\"}",
+		"prescal_request_duration_seconds_bucket{le=\"+Inf\"}",
 		"prescal_request_duration_seconds_sum", "prescal_request_duration_seconds_count",
-		"prescal_bytes_sent_total", "prescal_connections_open", "prescal_connections_idle",
-		"prescal_scale_events_total{direction=\"up\",reason=\"load\"}",
-		"prescal_scale_events_total{direction=\"down\",reason=\"load\"}",
-		"prescal_scale_events_total{direction=\"down\",reason=\"idle\"}",
-		"prescal_instance_replacements_total{reason=\"died\"}",
-		"prescal_instance_replacements_total{reason=\"unhealthy\"}",
-		"prescal_instance_replacements_total{reason=\"not_ready\"}",
-		"prescal_docker_errors_total", "prescal_cold_start_seconds_count",
+		"prescal_connections_open", "prescal_connections_idle", "prescal_docker_errors_total",
 	};
-	for (size_t i = 0; i < LEN(want); i++)
-		if (prom_value(text, want[i], &v) < 0)
-			fail_msg("/metrics has no %s", want[i]);
-	snprintf(series, sizeof(series), "prescal_backend_requests_total{backend=\"%s\"}",
-	         gbackend);
-	assert_int_equal(prom_value(text, series, &v), 0);
-	snprintf(series, sizeof(series),
-	         "prescal_backend_responses_total{backend=\"%s\",code=\"2xx\"}", gbackend);
-	assert_int_equal(prom_value(text, series, &v), 0);
-	/* no scaler: no instance gauges */
-	assert_null(strstr(text, "prescal_instances{"));
+	for (size_t i = 0; i < LEN(want); i++) {
+		snprintf(series, sizeof(series), want[i], app, gbackend);
+		if (prom_value(text, series, &v) < 0)
+			fail_msg("/metrics has no %s", series);
+	}
+	/* no scaled app: no scaler families at all, and no series without app */
+	static const char *const none[] = {
+		"prescal_instances{", "prescal_scale_target{", "prescal_scale_events_total{",
+		"prescal_instance_replacements_total{", "prescal_cold_start_seconds_bucket{",
+		"prescal_wake_seconds_bucket{", "prescal_app_failing{", "prescal_pauses_total{",
+		"\nprescal_requests_total{code=", "\nprescal_requests_in_flight ",
+		"\nprescal_backend_up{backend=",
+	};
+	for (size_t i = 0; i < LEN(none); i++)
+		if (strstr(text, none[i]))
+			fail_msg("/metrics has %s", none[i]);
 }
 
 static void
@@ -753,15 +787,17 @@ test_requests_counted(void **state)
 {
 	enum { N = 7 };
 	struct tresp r = { 0 };
-	char series[128];
+	char series[192], req[128], app[64];
 	double base, bbase, now = 0, bnow;
 	int64_t until;
 	int rc;
 
 	(void)state;
-	snprintf(series, sizeof(series), "prescal_backend_requests_total{backend=\"%s\"}",
-	         gbackend);
-	base = metric(aport, "prescal_requests_total{code=\"2xx\"}");
+	app_label(app, sizeof(app), pport);
+	snprintf(req, sizeof(req), "prescal_requests_total{%s,code=\"2xx\"}", app);
+	snprintf(series, sizeof(series), "prescal_backend_requests_total{%s,backend=\"%s\"}",
+	         app, gbackend);
+	base = metric(aport, req);
 	bbase = metric(aport, series);
 	for (int i = 0; i < N; i++) {
 		rc = get(pport, "/", &r);
@@ -770,17 +806,17 @@ test_requests_counted(void **state)
 	}
 	/* the counters move after the last byte went out: allow a moment */
 	for (until = now_ms() + 2000; now_ms() < until; msleep(20))
-		if ((now = metric(aport, "prescal_requests_total{code=\"2xx\"}")) >= base + N)
+		if ((now = metric(aport, req)) >= base + N)
 			break;
 	msleep(100);
-	now = metric(aport, "prescal_requests_total{code=\"2xx\"}");
+	now = metric(aport, req);
 	bnow = metric(aport, series);
 	printf("admin: 2xx %g -> %g, backend %g -> %g after %d requests\n", base, now, bbase,
 	       bnow, N);
 	assert_true(now == base + N);
 	assert_true(bnow == bbase + N);
 	/* the admin's own requests are not proxied requests */
-	assert_true(metric(aport, "prescal_requests_total{code=\"2xx\"}") == base + N);
+	assert_true(metric(aport, req) == base + N);
 }
 
 static void
@@ -788,7 +824,7 @@ test_backend_up(void **state)
 {
 	struct tproc *p, *b1, *b2;
 	struct tresp r = { 0 };
-	char n1[32], n2[32], s1[128], s2[128];
+	char n1[32], n2[32], s1[192], s2[192], app[64];
 	int port = free_port(), admin = free_port(), p1 = free_port(), p2 = free_port(), rc;
 
 	(void)state;
@@ -797,8 +833,9 @@ test_backend_up(void **state)
 	hostport(n1, sizeof(n1), p1);
 	hostport(n2, sizeof(n2), p2);
 	assert_int_equal(start_prescal(&p, port, admin, SCOPE_TEST, (char *[]){ n1, n2 }, 2), 0);
-	snprintf(s1, sizeof(s1), "prescal_backend_up{backend=\"%s\"}", n1);
-	snprintf(s2, sizeof(s2), "prescal_backend_up{backend=\"%s\"}", n2);
+	app_label(app, sizeof(app), port);
+	snprintf(s1, sizeof(s1), "prescal_backend_up{%s,backend=\"%s\"}", app, n1);
+	snprintf(s2, sizeof(s2), "prescal_backend_up{%s,backend=\"%s\"}", app, n2);
 	assert_true(metric(admin, s1) == 1);
 	assert_true(metric(admin, s2) == 1);
 	/* kill one; max_fails 3: a few requests fail over and mark it down */
@@ -890,8 +927,14 @@ test_status_history(void **state)
 	int rc, n, n0;
 
 	(void)state;
-	rc = get(aport, "/status?history=1", &r);
-	assert_status(rc, &r, 200);
+	/* the first sample comes within a second of the start */
+	for (int64_t until = now_ms() + 2000;; msleep(50)) {
+		rc = get(aport, "/status?history=1", &r);
+		assert_status(rc, &r, 200);
+		if (!strstr(r.body, "\"samples\":0,") || now_ms() > until)
+			break;
+		tresp_free(&r);
+	}
 	if (!json_ok(r.body))
 		fail_msg("/status?history=1 is not JSON: %.300s", r.body);
 	assert_non_null(strstr(r.body, "\"history\":{\"app\":null,\"interval_s\":1,\"capacity\":900,"));
@@ -1113,7 +1156,7 @@ test_many_backends(void **state)
 {
 	struct tproc *p;
 	struct tresp r = { 0 };
-	char names[MAXB][64], *bk[MAXB], series[128];
+	char names[MAXB][64], *bk[MAXB], series[192], app[64];
 	const char *text;
 	int port = free_port(), admin = free_port(), rc, n = 0;
 	const char *s;
@@ -1133,7 +1176,8 @@ test_many_backends(void **state)
 	printf("admin: /metrics with %d backends: %zu bytes\n", MAXB, strlen(text));
 	assert_int_equal(n, MAXB);
 	/* the last one too, by name */
-	snprintf(series, sizeof(series), "prescal_backend_up{backend=\"%s\"}", bk[MAXB - 1]);
+	snprintf(series, sizeof(series), "prescal_backend_up{%s,backend=\"%s\"}",
+	         app_label(app, sizeof(app), port), bk[MAXB - 1]);
 	assert_int_equal(prom_value(text, series, &v), 0);
 	assert_true(v == 1);
 	rc = get(admin, "/status", &r);
@@ -1250,6 +1294,153 @@ test_stalled_clients(void **state)
 	}
 }
 
+/* GET path from admin; the body stays valid until tresp_free_all() */
+static const char *
+body_of(int admin, const char *path)
+{
+	struct tresp r = { 0 };
+	int rc = get(admin, path, &r);
+
+	assert_status(rc, &r, 200);
+	return r.body;
+}
+
+/* one request to port with Host host; returns the status */
+static int
+host_get(int port, const char *host, const char *path)
+{
+	struct tresp r = { 0 };
+	char req[256];
+	int rc;
+
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path, host);
+	rc = request1(port, req, &r, 0);
+	if (rc != 0)
+		fail_msg("GET %s, Host: %s: %s", path, host, r.err);
+	tresp_free(&r);
+	return r.status;
+}
+
+/* the value of series in /metrics, waiting up to 2 s for it to be want
+ * (counters move after the last byte went out) */
+static double
+metric_wait(int admin, const char *series, double want)
+{
+	double v = -1;
+
+	for (int64_t until = now_ms() + 2000; now_ms() < until; msleep(20))
+		if (prom_value(metrics(admin), series, &v) == 0 && v == want)
+			break;
+	return v;
+}
+
+/* s[from..) has needle before it has stop (NULL: anywhere after) */
+static int
+before(const char *from, const char *needle, const char *stop)
+{
+	const char *n = strstr(from, needle), *e = stop ? strstr(from, stop) : NULL;
+
+	return n && (!e || n < e);
+}
+
+/* two apps of static backends, matched by host and path: /metrics,
+ * /status and the page each group them by app; a reload that removes one
+ * moves its requests to app="" */
+static void
+test_two_apps(void **state)
+{
+	static const char conf[] =
+		"access_log 0\nthreads 16\n"
+		"app web\nhost web.localhost\nbackend 127.0.0.1:%d\n"
+		"app api\nhost api.localhost\nhost *.api.localhost\npath /status\nbackend 127.0.0.1:%d\n";
+	struct tproc *p, *b2;
+	char text[512], *file, *file2, n2[32], series[192], web[256], api[256];
+	const char *st, *html, *m;
+	int port = free_port(), admin = free_port(), p2 = free_port();
+	double rest2xx;
+
+	(void)state;
+	assert_int_equal(start_backend(&b2, p2, SCOPE_TEST), 0);
+	hostport(n2, sizeof(n2), p2);
+	snprintf(text, sizeof(text), conf, bport, p2);
+	assert_non_null(file = tmp_write("admin-apps", text));
+	assert_int_equal(start_prescal_file(&p, port, admin, SCOPE_TEST, file), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(host_get(port, "web.localhost", "/"), 200);
+	assert_int_equal(host_get(port, "x.api.localhost", "/status/200"), 200);
+	assert_int_equal(host_get(port, "API.localhost:80", "/status/201"), 201);
+	assert_int_equal(host_get(port, "api.localhost", "/status/503"), 503);
+	assert_int_equal(host_get(port, "api.localhost", "/v2"), 404);  /* no app */
+	/* /metrics: each app's requests, backends under their own app */
+	assert_true(metric_wait(admin, "prescal_requests_total{app=\"web\",code=\"2xx\"}", 3) == 3);
+	assert_true(metric_wait(admin, "prescal_requests_total{app=\"api\",code=\"2xx\"}", 2) == 2);
+	assert_true(metric_wait(admin, "prescal_requests_total{app=\"api\",code=\"5xx\"}", 1) == 1);
+	assert_true(metric_wait(admin, "prescal_requests_total{app=\"\",code=\"4xx\"}", 1) == 1);
+	assert_true(metric(admin, "prescal_requests_total{app=\"web\",code=\"5xx\"}") == 0);
+	snprintf(series, sizeof(series), "prescal_backend_requests_total{app=\"web\",backend=\"%s\"}",
+	         gbackend);
+	assert_true(metric(admin, series) == 3);
+	snprintf(series, sizeof(series), "prescal_backend_requests_total{app=\"api\",backend=\"%s\"}",
+	         n2);
+	assert_true(metric(admin, series) == 3);
+	snprintf(series, sizeof(series), "prescal_backend_up{app=\"web\",backend=\"%s\"}", n2);
+	assert_null(strstr(metrics(admin), series));
+	assert_true(metric(admin, "prescal_requests_in_flight{app=\"api\"}") == 0);
+	assert_true(metric(admin, "prescal_held_requests{app=\"web\"}") == 0);
+	/* /status: an apps array, each with its match, counters and backends */
+	st = body_of(admin, "/status");
+	if (!json_ok(st))
+		fail_msg("/status is not JSON: %s", st);
+	snprintf(web, sizeof(web), "{\"name\":\"web\",\"hosts\":[\"web.localhost\"],\"path\":\"\","
+	         "\"requests\":{\"total\":3,\"1xx\":0,\"2xx\":3,\"3xx\":0,\"4xx\":0,\"5xx\":0},");
+	snprintf(api, sizeof(api), "{\"name\":\"api\",\"hosts\":[\"api.localhost\","
+	         "\"*.api.localhost\"],\"path\":\"/status\",\"requests\":{\"total\":3,\"1xx\":0,"
+	         "\"2xx\":2,\"3xx\":0,\"4xx\":0,\"5xx\":1},");
+	if (!(st = strstr(st, "\"apps\":[")) || !before(st, web, NULL) || !before(st, api, NULL))
+		fail_msg("/status lacks the apps as %s and %s", web, api);
+	snprintf(series, sizeof(series), "{\"name\":\"%s\",\"container\":null", gbackend);
+	assert_true(before(strstr(st, web), series, api));
+	assert_false(before(strstr(st, api), series, NULL));
+	snprintf(series, sizeof(series), "{\"name\":\"%s\",\"container\":null", n2);
+	assert_true(before(strstr(st, api), series, NULL));
+	assert_false(before(strstr(st, web), series, api));
+	assert_true(before(strstr(st, web), "\"in_flight\":0,\"held\":0,", api));
+	assert_true(before(strstr(st, api), "\"scaler\":null,\"backends\":[", NULL));
+	/* the page: a section per app, its match, its backends in it */
+	html = body_of(admin, "/");
+	assert_non_null(strstr(html, "<h2>All apps</h2>"));
+	assert_non_null(st = strstr(html, "<h2>App <span class=\"an\">web</span></h2>"));
+	assert_true(before(st, "<p class=\"match\">web.localhost &middot; requests 3 (2xx 3)", "</p>"));
+	assert_true(before(st, gbackend, "</section>"));
+	assert_false(before(st, n2, "</section>"));
+	assert_non_null(st = strstr(html, "<h2>App <span class=\"an\">api</span></h2>"));
+	assert_true(before(st, "api.localhost, *.api.localhost &middot; path /status &middot; "
+	                   "requests 3 (2xx 2, 5xx 1)", "</p>"));
+	assert_true(before(st, n2, "</section>"));
+	assert_false(before(st, gbackend, "</section>"));
+	/* a reload without api: its requests count as no app's from now on */
+	rest2xx = metric(admin, "prescal_requests_total{app=\"\",code=\"2xx\"}");
+	snprintf(text, sizeof(text), "access_log 0\nthreads 16\napp web\nhost web.localhost\n"
+	         "backend 127.0.0.1:%d\n", bport);
+	assert_non_null(file2 = tmp_write("admin-apps", text));
+	assert_int_equal(rename(file2, file), 0);
+	assert_int_equal(kill(p->pid, SIGHUP), 0);
+	for (int64_t until = now_ms() + 3000; now_ms() < until; msleep(50))
+		if (!strstr(metrics(admin), "app=\"api\""))
+			break;
+	m = metrics(admin);
+	assert_null(strstr(m, "app=\"api\""));
+	printf("admin: after the reload, app=\"\" 2xx %g -> ", rest2xx);
+	rest2xx = metric(admin, "prescal_requests_total{app=\"\",code=\"2xx\"}") - rest2xx;
+	printf("+%g\n", rest2xx);
+	assert_true(rest2xx == 2);
+	assert_true(metric(admin, "prescal_requests_total{app=\"web\",code=\"2xx\"}") == 3);
+	st = body_of(admin, "/status");
+	assert_null(strstr(st, "\"name\":\"api\""));
+	tproc_stop(p, SIGKILL);
+	tproc_stop(b2, SIGKILL);
+}
+
 #define T(f) cmocka_unit_test_teardown(f, test_teardown)
 
 int
@@ -1267,6 +1458,7 @@ main(void)
 		T(test_errors),
 		T(test_head_metrics),
 		T(test_many_backends),
+		T(test_two_apps),
 		T(test_host_check),
 		T(test_stalled_clients),
 		T(test_healthz_draining),

@@ -229,7 +229,7 @@ held_fail(struct fix *f, const char *cause, const char *words)
 	pthread_t t[NHELD];
 	pthread_barrier_t go;
 	struct tresp *r = f->r;
-	char want[256], bad[512];
+	char want[256], bad[512], series[128];
 	int64_t tfail, worst = INT64_MIN;
 	int i, st;
 
@@ -277,8 +277,8 @@ held_fail(struct fix *f, const char *cause, const char *words)
 	      strstr(r->body, cause), "/status: %d '%.300s'", st, r->body ? r->body : "");
 	tresp_free(r);
 	st = get(f->admin, "/metrics", NULL, r, 5000);
-	CHECK(f, st == 200 && r->body && strstr(r->body, "prescal_app_failing 1"),
-	      "/metrics: %d", st);
+	snprintf(series, sizeof(series), "prescal_app_failing{app=\"%s\"} 1\n", f->set);
+	CHECK(f, st == 200 && r->body && strstr(r->body, series), "/metrics: %d, no %s", st, series);
 	tresp_free(r);
 
 	CHECK(f, wait_log(f, words, 1, 5000) > 0, "the log lacks the container's last words '%s'",
