@@ -164,19 +164,26 @@ instances(int admin, int *ready)
 {
 	struct tconn *c = tconn_open(admin, 1000);
 	struct tresp *r = calloc(1, sizeof(*r));
-	static const char rd[] = "prescal_instances{state=\"ready\"} ",
-	                  st[] = "prescal_instances{state=\"starting\"} ";
+	/* prescal_instances{app="...",state="ready"} N: one app here */
+	static const char in[] = "\nprescal_instances{", rd[] = "state=\"ready\"} ",
+	                  st[] = "state=\"starting\"} ";
 	int n = -1, k;
-	char *s;
+	char *s, *e;
 
 	*ready = 0;
 	if (c && r && texchange(c, "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n", r,
 	                        2000) == 0 && r->body) {
 		n = 0;
-		if ((s = strstr(r->body, rd)) && sscanf(s + sizeof(rd) - 1, "%d", &k) == 1)
-			n += *ready = k;
-		if ((s = strstr(r->body, st)) && sscanf(s + sizeof(st) - 1, "%d", &k) == 1)
-			n += k;
+		for (s = r->body; (s = strstr(s, in)); s++) {
+			if (!(e = strchr(s + 1, '\n')))
+				break;
+			if ((e = strstr(s, rd)) && e < strchr(s + 1, '\n') &&
+			    sscanf(e + sizeof(rd) - 1, "%d", &k) == 1)
+				n += *ready = k;
+			else if ((e = strstr(s, st)) && e < strchr(s + 1, '\n') &&
+			         sscanf(e + sizeof(st) - 1, "%d", &k) == 1)
+				n += k;
+		}
 	}
 	if (r)
 		tresp_free(r);
