@@ -53,10 +53,14 @@
 # .. app100.bench.test, each with the backend as its static backend)
 # against the one-app prescal above, GET /small at 64 connections with a
 # Host header of the first and of the last of the 100 (the one-app prescal
-# gets the same header). Its own rounds, the three runs rotated each round;
-# req/s median (min..max) and the ratio of the medians; RSS of the 100-app
-# prescal when it started and the largest seen under load. Also written to
-# bench/apps-results.md.
+# gets the same header). Both run the same number of workers (-t, the
+# one-app's auto size): the auto size adds up every app's bound, 4096 here,
+# and a process with six times the threads gets more of a shared machine,
+# which is not what is measured. Its own rounds, the three runs rotated each
+# round; req/s median (min..max) and the ratio of the medians; RSS of the
+# 100-app prescal when it started and the largest seen under load. Also
+# written to bench/apps-results.md. bench/idle.sh has the footprint of 100
+# apps with the auto size.
 #
 # cold start (only if a Docker daemon answers): 5 rounds, median, of
 # (a) the first request through a freshly started prescal -m 0 -i <image>,
@@ -248,6 +252,14 @@ samplerss() {
 now_ns() {
 	date +%s%N
 }
+# workers name: the worker count prescal logged at start
+workers() {
+	sed -n 's/.*listening on [^,]*, \([0-9]*\) workers.*/\1/p' "$tmp/$1.log" | head -n 1
+}
+# autothreads: the worker count prescal would choose for the 100 apps
+autothreads() {
+	"$prescal" -T -f "$tmp/apps.conf" 2>&1 | awk '$1 == "threads" { print $2 }'
+}
 dockerapi() {
 	curl -s --max-time 30 --unix-socket "$sock" "$@"
 }
@@ -409,7 +421,8 @@ start prescal "$pport" "$prescal" -q -a '' -l "127.0.0.1:$pport" -b "127.0.0.1:$
 ppid_=$spid
 if [ -n "$appsscen" ]; then
 	# shellcheck disable=SC2086  # PRESCAL_FLAGS is meant to split
-	start prescal-apps "$aport" "$prescal" -q -a '' -f "$tmp/apps.conf" ${PRESCAL_FLAGS:-}
+	start prescal-apps "$aport" "$prescal" -q -a '' -f "$tmp/apps.conf" -t "$(workers prescal)" \
+		${PRESCAL_FLAGS:-}
 	apid=$spid
 	for h in app001.bench.test "$lastapp"; do
 		s=$(curl -s --max-time 5 -H "Host: $h" "http://127.0.0.1:$aport/small" | wc -c)
@@ -620,11 +633,6 @@ report() {
 	done
 }
 
-# workers name: the worker count prescal logged at start
-workers() {
-	sed -n 's/.*listening on [^,]*, \([0-9]*\) workers.*/\1/p' "$tmp/$1.log" | head -n 1
-}
-
 # the many-apps table: req/s median (min..max) and the ratio to one app
 appsreport() {
 	cat << EOF
@@ -635,7 +643,7 @@ tables above (\`-b\`, no app block); "100 apps": \`-f\` with $napps app blocks
 static backend; the request's Host is the first or the last of them (the
 one-app prescal gets the last). RSS of the 100-app prescal at start:
 $(awk -v k="$arss0" 'BEGIN { printf "%.1f", k / 1024 }') MiB. Workers: one app $(workers prescal), 100 apps
-$(workers prescal-apps) (the auto size adds up every app's bound; -t sets it).
+$(workers prescal-apps) (-t; its auto size would be $(autothreads), which adds up every app's bound).
 
 EOF
 	awk -v scen="$appsscen" '
