@@ -252,9 +252,17 @@ samplerss() {
 now_ns() {
 	date +%s%N
 }
-# workers name: the worker count prescal logged at start
+# workers name: the worker count prescal logged once its workers were up
+# (it listens before that); waits up to 10 s for the line
 workers() {
-	sed -n 's/.*listening on [^,]*, \([0-9]*\) workers.*/\1/p' "$tmp/$1.log" | head -n 1
+	n=0
+	while :; do
+		w=$(sed -n 's/.*listening on [^,]*, \([0-9]*\) workers.*/\1/p' "$tmp/$1.log")
+		[ -n "$w" ] || [ $n -ge 100 ] && break
+		sleep 0.1
+		n=$((n + 1))
+	done
+	echo "${w:-?}" | head -n 1
 }
 # autothreads: the worker count prescal would choose for the 100 apps
 autothreads() {
@@ -541,16 +549,21 @@ if [ -n "$appsscen" ]; then
 	done
 fi
 
+# rotate: $order with its first word moved to the end
+rotate() {
+	set -- $order
+	first=$1
+	shift
+	order="$* $first"
+}
+
 r=1
 while [ -n "$scenarios" ] && [ "$r" -le "$rounds" ]; do
 	# this round's order: targets rotated left by r-1
 	order=$targets
 	i=1
 	while [ "$i" -lt "$r" ]; do
-		set -- $order
-		first=$1
-		shift
-		order="$* $first"
+		rotate
 		i=$((i + 1))
 	done
 	echo "bench: round $r/$rounds: $order" >&2
@@ -579,13 +592,29 @@ while [ -n "$appsscen" ] && [ "$r" -le "$appsrounds" ]; do
 		measure "$appsscen" "$r" "$t" /small 64 "host=$h"
 		sleep 0.3
 	done
-	set -- $order
-	first=$1
-	shift
-	order="$* $first"
+	rotate
 	r=$((r + 1))
 done
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# awk functions for the tables: sort(s, a) splits the numbers in s into
+# a[1..n] in order and returns n; median(s) is their median, 0 if none
+awkmedian='
+function sort(s, a,   n, i, j, x) {
+	n = split(s, a, " ")
+	for (i = 2; i <= n; i++) {
+		x = a[i] + 0
+		for (j = i - 1; j >= 1 && a[j] + 0 > x; j--)
+			a[j + 1] = a[j]
+		a[j + 1] = x
+	}
+	return n
+}
+function median(s,   a, n) {
+	n = sort(s, a)
+	if (n == 0) return 0
+	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}'
 
 # report: one table per scenario
 report() {
@@ -595,18 +624,7 @@ report() {
 		echo
 		echo "### $scen: GET $path, $conns connections, $what"
 		echo
-		awk -v scen="$scen" -v targets="$targets" '
-		function median(s,   a, n, i, j, x) {
-			n = split(s, a, " ")
-			for (i = 2; i <= n; i++) {
-				x = a[i] + 0
-				for (j = i - 1; j >= 1 && a[j] + 0 > x; j--)
-					a[j + 1] = a[j]
-				a[j + 1] = x
-			}
-			if (n == 0) return ""
-			return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-		}
+		awk -v scen="$scen" -v targets="$targets" "$awkmedian"'
 		$1 == scen {
 			t = $3
 			rps[t] = rps[t] " " $4; p50[t] = p50[t] " " $5; p99[t] = p99[t] " " $6
@@ -646,22 +664,7 @@ $(awk -v k="$arss0" 'BEGIN { printf "%.1f", k / 1024 }') MiB. Workers: one app $
 $(workers prescal-apps) (-t; its auto size would be $(autothreads), which adds up every app's bound).
 
 EOF
-	awk -v scen="$appsscen" '
-	function sort(s, a,   n, i, j, x) {
-		n = split(s, a, " ")
-		for (i = 2; i <= n; i++) {
-			x = a[i] + 0
-			for (j = i - 1; j >= 1 && a[j] + 0 > x; j--)
-				a[j + 1] = a[j]
-			a[j + 1] = x
-		}
-		return n
-	}
-	function median(s,   a, n) {
-		n = sort(s, a)
-		if (n == 0) return 0
-		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-	}
+	awk -v scen="$appsscen" "$awkmedian"'
 	function range(s,   a, n) {
 		n = sort(s, a)
 		return n ? sprintf("%.0f..%.0f", a[1], a[n]) : "-"
@@ -781,17 +784,11 @@ same image through the Engine API by hand: create (port 8080 published on
 127.0.0.1, ephemeral), start, inspect for the port, GET / every 10 ms.
 
 EOF
-	awk '
-	function med(s,   a, n, i, j, x) {
-		n = split(s, a, " ")
-		for (i = 2; i <= n; i++) {
-			x = a[i] + 0
-			for (j = i - 1; j >= 1 && a[j] + 0 > x; j--)
-				a[j + 1] = a[j]
-			a[j + 1] = x
-		}
+	awk "$awkmedian"'
+	function med(s,   a, n) {
+		n = sort(s, a)
 		if (n == 0) return "-"
-		return sprintf("%.1f (%.1f..%.1f)", (n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2) / 1000, a[1] / 1000, a[n] / 1000)
+		return sprintf("%.1f (%.1f..%.1f)", median(s) / 1000, a[1] / 1000, a[n] / 1000)
 	}
 	{ if ($1 != "-") a = a " " $1; else fa++; if ($2 != "-") b = b " " $2; else fb++ }
 	END {

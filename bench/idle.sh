@@ -15,6 +15,7 @@
 #   IDLE_APPS     apps (default 100)
 #   IDLE_PREFIX   app names, prefix-NNN (default idle<pid>); containers are
 #                 labelled prescal.name=<app> and removed on exit
+#   IDLE_BIN      the prescal to measure (default ./prescal), for an A/B
 #   DOCKER_HOST   unix:// socket of the daemon (default /var/run/docker.sock)
 #
 # Needs a Docker daemon, curl and wrk; builds the image with
@@ -28,6 +29,7 @@ cd "$(dirname "$0")/.." || exit 1
 secs=${IDLE_SECONDS:-60}
 napps=${IDLE_APPS:-100}
 prefix=${IDLE_PREFIX:-idle$$}
+bin=${IDLE_BIN:-./prescal}
 image='prescal-test-backend:latest'
 out=bench/idle-results.md
 bound=0.5
@@ -38,7 +40,7 @@ esac
 for t in curl wrk ss; do
 	command -v "$t" > /dev/null 2>&1 || { echo "idle: missing $t" >&2; exit 1; }
 done
-[ -x ./prescal ] || { echo "idle: no ./prescal; run make prescal first" >&2; exit 1; }
+[ -x "$bin" ] || { echo "idle: no $bin; run make prescal first" >&2; exit 1; }
 sock=/var/run/docker.sock
 case ${DOCKER_HOST:-} in
 unix://*) sock=${DOCKER_HOST#unix://} ;;
@@ -108,7 +110,7 @@ host() {
 	done
 } > "$tmp/idle.conf"
 
-./prescal -f "$tmp/idle.conf" > "$tmp/prescal.log" 2>&1 &
+"$bin" -f "$tmp/idle.conf" > "$tmp/prescal.log" 2>&1 &
 pid=$!
 n=0
 until ss -Htln "sport = :$port" 2> /dev/null | grep -q .; do
@@ -145,7 +147,7 @@ workers=$(sed -n 's/.*listening on [^,]*, \([0-9]*\) workers.*/\1/p' "$tmp/presc
 {
 	echo "# prescal: $napps apps at zero"
 	echo
-	echo "- machine: $(nproc) CPUs, $(uname -srm); $(./prescal -v)"
+	echo "- machine: $(nproc) CPUs, $(uname -srm); $("$bin" -v) ($bin)"
 	echo "- date: $(date -u '+%Y-%m-%d %H:%M'); load average $load0 before, $load1 after"
 	echo "- $napps app blocks, image $image, min 0, pull never, one host each;" \
 		"$workers workers (auto)"
