@@ -12,8 +12,10 @@
 #   BENCH_ROUNDS   rounds per scenario; medians are reported (default 3)
 #   PRESCAL_FLAGS  extra prescal flags, e.g. "-t 32"
 #   BENCH_ONLY     run only the scenarios whose names match this grep
-#                  pattern (e.g. 'ka-small-64'), no cold start, and write
+#                  pattern (e.g. 'ka-small-64'; 'apps': the many-apps
+#                  section alone), no cold start, and write
 #                  bench/partial.md instead of bench/results.md
+#   BENCH_APPS_ROUNDS  rounds of the many-apps section (default 5)
 #   BENCH_TARGETS  targets to run (default "direct nginx haproxy prescal")
 #   DOCKER_HOST    unix:// socket of the daemon (default /var/run/docker.sock)
 #
@@ -47,6 +49,19 @@
 # median; RSS is the largest sum of VmRSS over the proxy's processes sampled
 # every 0.2 s during the runs (shared pages count once per process).
 #
+# many apps: a second prescal with 100 app blocks (host app001.bench.test
+# .. app100.bench.test, each with the backend as its static backend)
+# against the one-app prescal above, GET /small at 64 connections with a
+# Host header of the first and of the last of the 100 (the one-app prescal
+# gets the same header). Both run the same number of workers (-t, the
+# one-app's auto size): the auto size adds up every app's bound, 4096 here,
+# and a process with six times the threads gets more of a shared machine,
+# which is not what is measured. Its own rounds, the three runs rotated each
+# round; req/s median (min..max) and the ratio of the medians; RSS of the
+# 100-app prescal when it started and the largest seen under load. Also
+# written to bench/apps-results.md. bench/idle.sh has the footprint of 100
+# apps with the auto size.
+#
 # cold start (only if a Docker daemon answers): 5 rounds, median, of
 # (a) the first request through a freshly started prescal -m 0 -i <image>,
 # timed from just before the request to its 200, and (b) what a script would
@@ -62,6 +77,8 @@ export PATH
 
 secs=${BENCH_SECONDS:-5}
 rounds=${BENCH_ROUNDS:-3}
+appsrounds=${BENCH_APPS_ROUNDS:-5}
+napps=100
 out=bench/results.md
 image='prescal-test-backend:latest'
 coldrounds=5
@@ -83,9 +100,11 @@ ka-16k-64 /16k 64 -
 ka-16k-256 /16k 256 -
 slow50-100 /slow?ms=50 100 -
 slow50-400 /slow?ms=50 400 -"
+appsscen=apps-small-64
 if [ -n "$only" ]; then
 	scenarios=$(echo "$scenarios" | grep -e "$only")
-	[ -n "$scenarios" ] || { echo "bench: no scenario matches '$only'" >&2; exit 2; }
+	appsscen=$(echo "$appsscen" | grep -e "$only")
+	[ -n "$scenarios$appsscen" ] || { echo "bench: no scenario matches '$only'" >&2; exit 2; }
 	out=bench/partial.md
 fi
 
@@ -103,11 +122,11 @@ if [ ! -x ./prescal ] || [ ! -x ./tests/backend ]; then
 	echo "bench: no ./prescal or ./tests/backend; run make prescal tests/backend first" >&2
 	exit 1
 fi
-case $secs$rounds in
-*[!0-9]*) echo "bench: BENCH_SECONDS and BENCH_ROUNDS are whole numbers" >&2; exit 2 ;;
+case $secs$rounds$appsrounds in
+*[!0-9]*) echo "bench: BENCH_SECONDS and BENCH_*ROUNDS are whole numbers" >&2; exit 2 ;;
 esac
-if [ "$secs" -lt 1 ] || [ "$rounds" -lt 1 ]; then
-	echo "bench: BENCH_SECONDS and BENCH_ROUNDS must be at least 1" >&2
+if [ "$secs" -lt 1 ] || [ "$rounds" -lt 1 ] || [ "$appsrounds" -lt 1 ]; then
+	echo "bench: BENCH_SECONDS and BENCH_*ROUNDS must be at least 1" >&2
 	exit 2
 fi
 
@@ -233,6 +252,22 @@ samplerss() {
 now_ns() {
 	date +%s%N
 }
+# workers name: the worker count prescal logged once its workers were up
+# (it listens before that); waits up to 10 s for the line
+workers() {
+	n=0
+	while :; do
+		w=$(sed -n 's/.*listening on [^,]*, \([0-9]*\) workers.*/\1/p' "$tmp/$1.log")
+		[ -n "$w" ] || [ $n -ge 100 ] && break
+		sleep 0.1
+		n=$((n + 1))
+	done
+	echo "${w:-?}" | head -n 1
+}
+# autothreads: the worker count prescal would choose for the 100 apps
+autothreads() {
+	"$prescal" -T -f "$tmp/apps.conf" 2>&1 | awk '$1 == "threads" { print $2 }'
+}
 dockerapi() {
 	curl -s --max-time 30 --unix-socket "$sock" "$@"
 }
@@ -351,6 +386,20 @@ EOF
 freeport
 pport=$fport
 
+# many apps: 100 app blocks, each with the backend as its static backend
+freeport
+aport=$fport
+{
+	echo "listen 127.0.0.1:$aport"
+	i=1
+	while [ $i -le $napps ]; do
+		n=$(printf '%03d' $i)
+		printf 'app app%s\n\thost app%s.bench.test\n\tbackend 127.0.0.1:%s\n' "$n" "$n" "$bport"
+		i=$((i + 1))
+	done
+} > "$tmp/apps.conf"
+lastapp=app$(printf '%03d' $napps).bench.test
+
 # start: each server in the background, logs in the temp dir
 start() {
 	name=$1
@@ -378,6 +427,18 @@ hpid=$spid
 # shellcheck disable=SC2086  # PRESCAL_FLAGS is meant to split
 start prescal "$pport" "$prescal" -q -a '' -l "127.0.0.1:$pport" -b "127.0.0.1:$bport" ${PRESCAL_FLAGS:-}
 ppid_=$spid
+if [ -n "$appsscen" ]; then
+	# shellcheck disable=SC2086  # PRESCAL_FLAGS is meant to split
+	start prescal-apps "$aport" "$prescal" -q -a '' -f "$tmp/apps.conf" -t "$(workers prescal)" \
+		${PRESCAL_FLAGS:-}
+	apid=$spid
+	for h in app001.bench.test "$lastapp"; do
+		s=$(curl -s --max-time 5 -H "Host: $h" "http://127.0.0.1:$aport/small" | wc -c)
+		[ "$s" -eq 14 ] || { echo "bench: prescal-apps answers $s bytes for $h, want 14" >&2; exit 1; }
+	done
+	sleep 1  # it listens before its workers are up
+	arss0=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$apid/status")
+fi
 sleep 0.3
 nprocs="$nmaster $(children "$nmaster")"
 
@@ -425,11 +486,15 @@ measure() {
 	nginx) port=$nport procs=$nprocs ;;
 	haproxy) port=$hport procs=$hpid ;;
 	prescal) port=$pport procs=$ppid_ ;;
+	apps-*) port=$aport procs=$apid ;;
 	esac
 	threads=2
 	[ "$conns" -lt 2 ] && threads=1
 	set -- -t"$threads" -c"$conns" -d"${secs}s" --timeout 2s --latency
-	[ "$hdr" = close ] && set -- "$@" -H 'Connection: close'
+	case $hdr in
+	close) set -- "$@" -H 'Connection: close' ;;
+	host=*) set -- "$@" -H "Host: ${hdr#host=}" ;;
+	esac
 	rm -f "$tmp/rss"
 	if [ -n "$procs" ]; then
 		c0=$(cputicks $procs)
@@ -478,17 +543,27 @@ for t in $targets; do
 	esac
 	wrk -t2 -c16 -d1s "http://127.0.0.1:$port/small" > /dev/null 2>&1
 done
+if [ -n "$appsscen" ]; then
+	for h in app001.bench.test "$lastapp"; do
+		wrk -t2 -c16 -d1s -H "Host: $h" "http://127.0.0.1:$aport/small" > /dev/null 2>&1
+	done
+fi
+
+# rotate: $order with its first word moved to the end
+rotate() {
+	set -- $order
+	first=$1
+	shift
+	order="$* $first"
+}
 
 r=1
-while [ "$r" -le "$rounds" ]; do
+while [ -n "$scenarios" ] && [ "$r" -le "$rounds" ]; do
 	# this round's order: targets rotated left by r-1
 	order=$targets
 	i=1
 	while [ "$i" -lt "$r" ]; do
-		set -- $order
-		first=$1
-		shift
-		order="$* $first"
+		rotate
 		i=$((i + 1))
 	done
 	echo "bench: round $r/$rounds: $order" >&2
@@ -502,7 +577,44 @@ while [ "$r" -le "$rounds" ]; do
 	done < "$tmp/scenarios"
 	r=$((r + 1))
 done
+
+# many apps: one app, then 100 apps with the first host and the last,
+# in an order rotated each round
+r=1
+order="prescal apps-first apps-last"
+while [ -n "$appsscen" ] && [ "$r" -le "$appsrounds" ]; do
+	echo "bench: apps round $r/$appsrounds: $order" >&2
+	for t in $order; do
+		case $t in
+		apps-first) h=app001.bench.test ;;
+		*) h=$lastapp ;;
+		esac
+		measure "$appsscen" "$r" "$t" /small 64 "host=$h"
+		sleep 0.3
+	done
+	rotate
+	r=$((r + 1))
+done
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# awk functions for the tables: sort(s, a) splits the numbers in s into
+# a[1..n] in order and returns n; median(s) is their median, 0 if none
+awkmedian='
+function sort(s, a,   n, i, j, x) {
+	n = split(s, a, " ")
+	for (i = 2; i <= n; i++) {
+		x = a[i] + 0
+		for (j = i - 1; j >= 1 && a[j] + 0 > x; j--)
+			a[j + 1] = a[j]
+		a[j + 1] = x
+	}
+	return n
+}
+function median(s,   a, n) {
+	n = sort(s, a)
+	if (n == 0) return 0
+	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}'
 
 # report: one table per scenario
 report() {
@@ -512,18 +624,7 @@ report() {
 		echo
 		echo "### $scen: GET $path, $conns connections, $what"
 		echo
-		awk -v scen="$scen" -v targets="$targets" '
-		function median(s,   a, n, i, j, x) {
-			n = split(s, a, " ")
-			for (i = 2; i <= n; i++) {
-				x = a[i] + 0
-				for (j = i - 1; j >= 1 && a[j] + 0 > x; j--)
-					a[j + 1] = a[j]
-				a[j + 1] = x
-			}
-			if (n == 0) return ""
-			return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-		}
+		awk -v scen="$scen" -v targets="$targets" "$awkmedian"'
 		$1 == scen {
 			t = $3
 			rps[t] = rps[t] " " $4; p50[t] = p50[t] " " $5; p99[t] = p99[t] " " $6
@@ -548,6 +649,56 @@ report() {
 			}
 		}' "$tmp/raw"
 	done
+}
+
+# the many-apps table: req/s median (min..max) and the ratio to one app
+appsreport() {
+	cat << EOF
+GET /small, 64 connections, keep-alive, $appsrounds rounds of ${secs}s, the
+three runs in an order rotated each round. "one app": the prescal of the
+tables above (\`-b\`, no app block); "100 apps": \`-f\` with $napps app blocks
+(app001.bench.test .. app100.bench.test), each with the same backend as a
+static backend; the request's Host is the first or the last of them (the
+one-app prescal gets the last). RSS of the 100-app prescal at start:
+$(awk -v k="$arss0" 'BEGIN { printf "%.1f", k / 1024 }') MiB. Workers: one app $(workers prescal), 100 apps
+$(workers prescal-apps) (-t; its auto size would be $(autothreads), which adds up every app's bound).
+
+EOF
+	awk -v scen="$appsscen" "$awkmedian"'
+	function range(s,   a, n) {
+		n = sort(s, a)
+		return n ? sprintf("%.0f..%.0f", a[1], a[n]) : "-"
+	}
+	$1 == scen {
+		t = $3
+		rps[t] = rps[t] " " $4; p99[t] = p99[t] " " $6
+		err[t] += ($7 < 0 ? 0 : $7)
+		if ($9 != "-") cpu[t] = cpu[t] " " $9
+		if ($10 != "-" && $10 + 0 > rss[t] + 0) rss[t] = $10
+	}
+	END {
+		name["prescal"] = "one app"
+		name["apps-first"] = "100 apps, Host app001 (first)"
+		name["apps-last"] = "100 apps, Host app100 (last)"
+		print "| prescal | req/s median | min..max | vs one app | p99 ms | errors | CPU us/req | RSS MiB (max) |"
+		print "|---|--:|--:|--:|--:|--:|--:|--:|"
+		one = median(rps["prescal"])
+		n = split("prescal apps-first apps-last", ts, " ")
+		for (i = 1; i <= n; i++) {
+			t = ts[i]
+			m = median(rps[t])
+			printf "| %s | %.0f | %s | %s | %.3f | %d | %s | %s |\n", name[t], m, range(rps[t]),
+			    (one > 0 ? sprintf("%.3f", m / one) : "-"), median(p99[t]), err[t],
+			    (cpu[t] == "" ? "-" : sprintf("%.1f", median(cpu[t]))),
+			    (rss[t] == "" ? "-" : sprintf("%.1f", rss[t] / 1024))
+		}
+		if (one > 0) {
+			worst = median(rps["apps-first"]) / one
+			if (median(rps["apps-last"]) / one < worst) worst = median(rps["apps-last"]) / one
+			printf "\nWorst ratio %.3f: %s the 3%% bound (0.970).\n", worst,
+			    (worst >= 0.97 ? "within" : "outside")
+		}
+	}' "$tmp/raw"
 }
 
 # cold start: (a) through prescal from zero, (b) by hand through the API.
@@ -633,17 +784,11 @@ same image through the Engine API by hand: create (port 8080 published on
 127.0.0.1, ephemeral), start, inspect for the port, GET / every 10 ms.
 
 EOF
-	awk '
-	function med(s,   a, n, i, j, x) {
-		n = split(s, a, " ")
-		for (i = 2; i <= n; i++) {
-			x = a[i] + 0
-			for (j = i - 1; j >= 1 && a[j] + 0 > x; j--)
-				a[j + 1] = a[j]
-			a[j + 1] = x
-		}
+	awk "$awkmedian"'
+	function med(s,   a, n) {
+		n = sort(s, a)
 		if (n == 0) return "-"
-		return sprintf("%.1f (%.1f..%.1f)", (n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2) / 1000, a[1] / 1000, a[n] / 1000)
+		return sprintf("%.1f (%.1f..%.1f)", median(s) / 1000, a[1] / 1000, a[n] / 1000)
 	}
 	{ if ($1 != "-") a = a " " $1; else fa++; if ($2 != "-") b = b " " $2; else fb++ }
 	END {
@@ -661,6 +806,7 @@ else
 	cold > "$tmp/coldtable"
 fi
 took=$(($(date +%s) - begin))
+[ -n "$appsscen" ] && appsreport > "$tmp/appstable"
 
 {
 	echo "# prescal benchmark"
@@ -681,8 +827,16 @@ took=$(($(date +%s) - begin))
 			    " treat these numbers, above all p99, as rough**"
 	}'
 	echo
-	echo "## Throughput and latency"
-	report
+	if [ -n "$scenarios" ]; then
+		echo "## Throughput and latency"
+		report
+	fi
+	if [ -n "$appsscen" ]; then
+		echo
+		echo "## Many apps"
+		echo
+		cat "$tmp/appstable"
+	fi
 	echo
 	echo "## Cold start"
 	echo
@@ -706,4 +860,13 @@ took=$(($(date +%s) - begin))
 } > "$out.tmp"
 mv "$out.tmp" "$out"
 cat "$out"
+if [ -n "$appsscen" ]; then
+	{
+		echo "# prescal benchmark: many apps"
+		echo
+		sed -n '3,/^$/p' "$out" | sed '$d'
+		echo
+		cat "$tmp/appstable"
+	} > bench/apps-results.md
+fi
 exit 0

@@ -7,6 +7,7 @@
  * settings first, then "configuration ok") a whole line of it. Runs
  * ./prescal (or $PRESCAL_BIN) with -T, so nothing listens.
  */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -316,12 +317,55 @@ test_man_lists_every_key(void **state)
 	assert_int_equal(missing, 0);
 }
 
+/* every .conf file in examples/ passes -T, so an example cannot rot; a fragment
+ * that is used with flags gets them here */
+static void
+test_examples(void **state)
+{
+	static const struct { const char *file, *flags[4]; } with[] = {
+		/* compose-network.yaml's command line gives the image */
+		{ "network.conf", { "-i", "prescal-demo:latest", NULL } },
+	};
+	static char out[32768];
+	char path[300], *argv[8];
+	struct dirent *e;
+	DIR *d;
+	size_t n, k;
+	int files = 0, st;
+
+	(void)state;
+	assert_non_null(d = opendir("examples"));
+	while ((e = readdir(d))) {
+		n = strlen(e->d_name);
+		if (n < 6 || strcmp(e->d_name + n - 5, ".conf"))
+			continue;
+		snprintf(path, sizeof(path), "examples/%s", e->d_name);
+		k = 0;
+		argv[k++] = (char *)(uintptr_t)bin;
+		argv[k++] = "-T";
+		argv[k++] = "-f";
+		argv[k++] = path;
+		for (size_t i = 0; i < LEN(with); i++)
+			for (size_t j = 0; !strcmp(with[i].file, e->d_name) && with[i].flags[j]; j++)
+				argv[k++] = (char *)(uintptr_t)with[i].flags[j];
+		argv[k] = NULL;
+		st = trun(argv, 5000, out, sizeof(out));
+		if (st != 0 || !has_line(out, "prescal: configuration ok", 0))
+			fail_msg("%s: exit %d; output:\n%s", path, st, out);
+		files++;
+	}
+	closedir(d);
+	printf("config: %d example files pass -T\n", files);
+	assert_true(files >= 3);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_man_lists_every_key),
+		cmocka_unit_test(test_examples),
 	};
 
 	if (getenv("PRESCAL_BIN"))

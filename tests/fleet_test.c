@@ -13,7 +13,9 @@
  * removal of a removed backend, a backend's name and id belong to one
  * container, and once the churn stops the live backends, the live
  * containers and the ready instances are the same ones; after
- * fleet_stop() no container is left. FLEET_STRESS_MS sets the churn time;
+ * fleet_stop() no container is left. Beside it, an app at rest (min 0,
+ * nothing running, no demand) is never sampled until fleet_demand() wakes
+ * it. FLEET_STRESS_MS sets the churn time;
  * fleet.c's log lines (thousands) are dropped unless FLEET_VERBOSE is set.
  * ThreadSanitizer reports go to stdout, since stderr is what is dropped.
  */
@@ -54,6 +56,7 @@ static struct {
 } T = { .lock = PTHREAD_MUTEX_INITIALIZER, .ev = PTHREAD_COND_INITIALIZER };
 
 static atomic_int churn, inject;
+static atomic_long rest_ticks;    /* scale_tick calls for the app "rest" */
 static atomic_uint rnd;
 
 struct docker {
@@ -473,6 +476,10 @@ scale_tick(const struct scale_conf *c, struct scale_state *s,
 	int running = in->ready + in->starting;
 
 	(void)s;
+	if (!strcmp(c->name, "rest")) {
+		atomic_fetch_add(&rest_ticks, 1);
+		return 0;
+	}
 	/* after its reload fu is left alone: only the rolling replacement
 	 * can take its old instances away */
 	if (!atomic_load(&churn) || !strcmp(c->image, "img2"))
@@ -611,11 +618,13 @@ settle(struct fleet_stats *st, int timeout_ms)
 static void
 test_slot_reuse(void **state)
 {
+	/* min 1: never at rest, so the churning scaler runs every sample */
 	struct scale_conf c = {
-		.image = "img", .port = 80, .min = 0, .max = MAXRUN, .target = 1, .name = "ft",
+		.image = "img", .port = 80, .min = 1, .max = MAXRUN, .target = 1, .name = "ft",
 		.metric = "concurrency", .start_timeout = 2000, .drain_timeout = 0,
 		.sample_ms = 1, .ready_path = "/", .pull = "never",
-	};
+	}, rc = c;
+	struct fleet *rest;
 	const char *e = getenv("FLEET_STRESS_MS");
 	long ms = e ? atol(e) : 3000;
 	struct fleet_stats st;
@@ -628,6 +637,9 @@ test_slot_reuse(void **state)
 		snprintf(c.name, sizeof(c.name), "%s", (const char *[]){ "ft", "fu", "fr" }[i]);
 		assert_non_null(fleet[i] = fleet_new(&c, NULL, NULL));
 	}
+	rc.min = 0;
+	strcpy(rc.name, "rest");
+	assert_non_null(rest = fleet_new(&rc, NULL, NULL));
 	spawn(fleet_loop);
 	spawn(fleet_events);
 	for (i = 0; i < 4; i++)
@@ -661,6 +673,13 @@ test_slot_reuse(void **state)
 			violation_locked("container %s still runs the old image", T.c[i].name);
 	}
 	pthread_mutex_unlock(&T.lock);
+
+	/* the app at rest: not one sample in thousands, then one on demand */
+	assert_int_equal(atomic_load(&rest_ticks), 0);
+	fleet_demand(rest);
+	for (i = 0; i < 100 && atomic_load(&rest_ticks) == 0; i++)
+		usleep(10000);
+	assert_true(atomic_load(&rest_ticks) > 0);
 
 	pthread_mutex_lock(&T.lock);
 	print_message("    %d containers created, %ld killed while a job waited, %ld backends "
