@@ -1621,6 +1621,13 @@ fleet_set_conf(struct fleet *f, const struct scale_conf *c)
 		warn("app %s: image or container settings changed: replacing its instances "
 		     "one at a time", c->name);
 	}
+	/* a reload took the image away (fleet_retire) and this one gives it
+	 * back: scale again, or the app would hold its requests for nothing */
+	if (f->retiring) {
+		f->retiring = 0;
+		f->done = 0;
+		warn("app %s: scaling again", c->name);
+	}
 	f->c = *c;
 	f->c.max = MIN(f->c.max, (f->cap - 8) / 2);
 	F.sample_ms = MIN(F.sample_ms, c->sample_ms);
