@@ -85,7 +85,7 @@ struct load {
 	int port, n;
 	char req[160];
 	atomic_int stop, next;
-	atomic_long sent, failed;
+	atomic_long sent, failed, notfound;
 	long *lat_us;               /* n per thread, or NULL */
 	pthread_mutex_t lock;       /* protects err, nerr */
 	char err[MAXERR][160];
@@ -322,6 +322,8 @@ load_thread(void *arg)
 			lat[k] = (long)(now_us() - t0);
 		if (rc < 0)
 			load_err(l, "no response: %s", r->err);
+		else if (r->status == 404)
+			atomic_fetch_add(&l->notfound, 1), atomic_fetch_add(&l->failed, 1);
 		else if (r->status != 200)
 			load_err(l, "status %d: %.100s", r->status, r->head);
 		if (rc < 0 || (tresp_hdr(r, "connection", v, sizeof(v)) &&
@@ -786,7 +788,8 @@ struct rstep {
 	const char *why;
 	int xmin, xmax;
 	char ximg;                  /* 'a' or 'b' */
-	int r, n;
+	int r;                      /* r there */
+	int n;                      /* n: 0 none, 1 image, 2 static backend */
 	long hold;                  /* every app's hold_timeout */
 };
 
@@ -801,7 +804,8 @@ static const struct rstep steps[] = {
 	{ "x: max 3 -> 2",           2, 2, 'b', 0, 1, 20000 },
 	{ "x: min 2 -> 1",           1, 2, 'b', 0, 1, 20000 },
 	{ "nothing changed",         1, 2, 'b', 0, 1, 20000 },
-	{ "hold_timeout back",       1, 2, 'b', 0, 1, 30000 },
+	{ "n: image -> backend",     1, 2, 'b', 0, 2, 20000 },
+	{ "n: backend -> image",     1, 2, 'b', 0, 1, 30000 },
 };
 
 static int
@@ -812,9 +816,12 @@ write_step(struct fix *f, const struct rstep *s)
 	if (s->r)
 		snprintf(r, sizeof(r), "app %s\n\thost r.happ.test\n\timage %s\n\tport 8080\n"
 		         "\tmin 1\n\tmax 1\n", f->app[2], f->tag[0]);
-	if (s->n)
+	if (s->n == 1)
 		snprintf(n, sizeof(n), "app %s\n\thost n.happ.test\n\timage %s\n\tport 8080\n"
 		         "\tmin 1\n\tmax 1\n", f->app[3], f->tag[0]);
+	else if (s->n == 2)
+		snprintf(n, sizeof(n), "app %s\n\thost n.happ.test\n\tbackend 127.0.0.1:%d\n",
+		         f->app[3], f->beport[1]);
 	return write_conf(f, "# %s\npull never\nhold_timeout %ld\nscale_down_delay 1000\n"
 	                  "app %s\n\thost s.happ.test\n\tbackend 127.0.0.1:%d\n"
 	                  "app %s\n\thost x.happ.test\n\timage %s\n\tport 8080\n\tmin %d\n"
@@ -926,6 +933,17 @@ check_step(struct fix *f, int k, char *say, size_t n)
 		CHECK(f, wait_count(f->app[1], NULL, 1, 20000) == 0, "min 1 did not apply: %s",
 		      ids_of(f->app[1], buf, sizeof(buf)));
 		snprintf(say, n, "x down to 1 after %lld ms", (long long)(now_ms() - t0));
+	} else if (k == 10) {
+		CHECK(f, wait_count(f->app[3], NULL, 0, 20000) == 0, "n's containers left: %s",
+		      ids_of(f->app[3], buf, sizeof(buf)));
+		snprintf(say, n, "n's containers gone after %lld ms", (long long)(now_ms() - t0));
+	} else if (k == 11) {
+		CHECK(f, wait_count(f->app[3], "running", 1, 20000) == 0, "n did not start again: "
+		      "%s", ids_of(f->app[3], buf, sizeof(buf)));
+		CHECK(f, hget(f->port[0], "n.happ.test", "/name", msg, sizeof(msg), 20000) == 200 &&
+		      !strncmp(msg, f->app[3], strlen(f->app[3])), "n answers '%s'", msg);
+		snprintf(say, n, "n's instance %.*s answers after %lld ms", (int)strcspn(msg, "\n"),
+		         msg, (long long)(now_ms() - t0));
 	} else {
 		msleep(300);
 	}
@@ -958,7 +976,8 @@ test_reload_under_load(void **state)
 	CHECK(f, sh("docker tag " IMAGE " %s && docker tag " IMAGE " %s", f->tag[0], f->tag[1]) ==
 	      0, "docker tag");
 	f->quiet = 1;
-	CHECK(f, start_backend(f, 0, f->app[0]) == 0, "static backend");
+	CHECK(f, start_backend(f, 0, f->app[0]) == 0 && start_backend(f, 1, "happ-n-static") == 0,
+	      "static backends");
 	CHECK(f, write_step(f, &steps[0]) == 0, "config");
 	CHECK(f, start_prescal(f, 0) == 0, "prescal does not listen");
 	CHECK(f, wait_log(f->p[0], READY, 2, 20000) == 0, "x and r not ready");
@@ -987,12 +1006,21 @@ test_reload_under_load(void **state)
 	sent = atomic_load(&ls.sent) + atomic_load(&lx.sent) + atomic_load(&ln.sent);
 	failed = atomic_load(&ls.failed) + atomic_load(&lx.failed) + atomic_load(&ln.failed);
 	print_message("    apps kept: %ld requests through %d reloads, %ld failed; removed app r: "
-	              "%ld requests, %ld not 200 (404 once removed)\n", sent, k - 1, failed,
-	              atomic_load(&lr.sent), atomic_load(&lr.failed));
+	              "%ld requests, %ld 404 once removed, %ld other failures\n", sent, k - 1,
+	              failed, atomic_load(&lr.sent), atomic_load(&lr.notfound),
+	              atomic_load(&lr.failed) - atomic_load(&lr.notfound));
 	CHECK(f, failed == 0, "%ld of %ld requests to the apps kept failed", failed, sent);
+	CHECK(f, atomic_load(&lr.failed) == atomic_load(&lr.notfound), "requests to r failed "
+	      "otherwise than 404");
 	CHECK(f, atomic_load(&ln.sent) > 10 && atomic_load(&lx.sent) > 100 &&
 	      atomic_load(&ls.sent) > 100, "too few requests");
 	CHECK(f, tproc_log_count(f->p[0], "reload failed") == 0, "a reload failed");
+	/* no global setting changed; n changed only at reloads 10 and 11 */
+	CHECK(f, tproc_log_count(f->p[0], "global settings changed") == 0, "a reload said global "
+	      "settings changed");
+	snprintf(say, sizeof(say), "app %s: settings changed", f->app[3]);
+	CHECK(f, tproc_log_count(f->p[0], say) == 2, "%d '%s' lines, want 2",
+	      tproc_log_count(f->p[0], say), say);
 }
 
 /*
