@@ -1219,6 +1219,19 @@ app_remove(struct app *a)
 		fleet_retire(a->fleet);
 }
 
+/* whether c says more about app a than a->c: where the block stands in
+ * the file (file, line) is no setting, and an app whose block only moved
+ * (another above it was removed) has not changed */
+static int
+app_differs(const struct app *a, const struct app_conf *c)
+{
+	struct app_conf t = *c;  /* 20 KiB: main's stack only */
+
+	memcpy(t.file, a->c.file, sizeof(t.file));
+	t.line = a->c.line;
+	return memcmp(&a->c, &t, sizeof(t)) != 0;
+}
+
 /* a changed app: settings at once, backends added and removed, the fleet
  * told (it replaces instances when the image changed) */
 static int
@@ -1227,8 +1240,13 @@ app_change(struct app *a, const struct app_conf *c)
 	struct pool_conf pc;
 	int had = a->fleet != NULL;
 
-	if (!memcmp(&a->c, c, sizeof(*c)))
+	if (!app_differs(a, c)) {
+		pthread_rwlock_wrlock(&apps_lock);
+		memcpy(a->c.file, c->file, sizeof(a->c.file));
+		a->c.line = c->line;
+		pthread_rwlock_unlock(&apps_lock);
 		return 0;
+	}
 	pthread_rwlock_wrlock(&apps_lock);
 	a->c = *c;
 	pthread_rwlock_unlock(&apps_lock);
@@ -1284,7 +1302,7 @@ reload(void)
 	}
 	for (i = ns.napp - 1; i >= 0; i--) {
 		if ((a = app_find(ns.app[i].name))) {
-			if (memcmp(&a->c, &ns.app[i], sizeof(a->c)))
+			if (app_differs(a, &ns.app[i]))
 				changed++;
 			if (app_change(a, &ns.app[i]) < 0)
 				warn("app %s: not all of its new settings could be applied", a->name);
