@@ -1274,14 +1274,21 @@ reload(void)
 {
 	struct settings ns;
 	struct app *a;
-	int i, changed = 0;
+	int i, changed = 0, explicit_threads = 0;
 
 	warn("SIGHUP: reloading %s", flags.file ? flags.file : "the configuration");
 	if (load(&ns) < 0) {
 		warn("reload failed (see above): keeping the configuration as it was");
 		return;
 	}
-	if (strcmp(ns.listen, S.listen) || strcmp(ns.admin, S.admin) || ns.threads != S.threads ||
+	/* auto-sized workers follow the apps (max x target): that is no
+	 * global setting of the user's, but more may be wanted than run */
+	if (strncmp(ns.threads_why, "auto", 4) || strncmp(S.threads_why, "auto", 4))
+		explicit_threads = ns.threads != S.threads;
+	else if (ns.threads > S.threads)
+		warn("reload: the apps now want %ld workers, %ld run; a restart starts more",
+		     ns.threads, S.threads);
+	if (strcmp(ns.listen, S.listen) || strcmp(ns.admin, S.admin) || explicit_threads ||
 	    ns.max_conns != S.max_conns || ns.header_timeout != S.header_timeout ||
 	    ns.keepalive_timeout != S.keepalive_timeout || ns.body_timeout != S.body_timeout ||
 	    ns.send_timeout != S.send_timeout || ns.connect_timeout != S.connect_timeout ||
