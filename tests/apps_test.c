@@ -83,6 +83,7 @@ struct load {
 	pthread_t t[4];
 	int nt, running;
 	int port, n;
+	int pause_ms;               /* between two requests of a thread */
 	char req[160];
 	atomic_int stop, next;
 	atomic_long sent, failed, notfound;
@@ -332,6 +333,8 @@ load_thread(void *arg)
 			c = NULL;
 		}
 		tresp_free(r);
+		if (l->pause_ms)
+			msleep(l->pause_ms);
 	}
 	tconn_close(c);
 	free(r);
@@ -339,15 +342,17 @@ load_thread(void *arg)
 }
 
 /* starts nt (at most 4) threads of GET path with Host: host; n requests
- * each, or until load_stop() (n = 0); registered in f until stopped */
+ * each, or until load_stop() (n = 0), pause_ms apart; registered in f
+ * until stopped */
 static void
 load_start(struct fix *f, struct load *l, int nt, const char *host, const char *path, int n,
-           long *lat_us)
+           int pause_ms, long *lat_us)
 {
 	memset(l, 0, sizeof(*l));
 	pthread_mutex_init(&l->lock, NULL);
 	l->port = f->port[0];
 	l->n = n;
+	l->pause_ms = pause_ms;
 	l->lat_us = lat_us;
 	snprintf(l->req, sizeof(l->req), "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path, host);
 	for (l->nt = 0; l->nt < MIN(nt, (int)LEN(l->t)); l->nt++)
@@ -702,7 +707,8 @@ cmp_long(const void *a, const void *b)
  * The issue's isolation test: app A at zero with an image that takes 3 s to
  * listen, 300 requests held; app B (a static backend, tests/backend as a
  * process) answers 10,000 requests meanwhile with p99 under 20 ms and no
- * error. Then all 300 of A get 200.
+ * error. Then all 300 of A get 200. prescal runs 64 workers, fewer than
+ * the held requests: they must wait without one.
  */
 static void
 test_isolation(void **state)
@@ -726,7 +732,8 @@ test_isolation(void **state)
 	f->quiet = 1;
 	f->admin[0] = free_port();
 	CHECK(f, start_backend(f, 0, f->app[1]) == 0, "static backend");
-	CHECK(f, write_conf(f, "pull never\n"
+	/* 64 workers: if a held request took one, 300 would starve B */
+	CHECK(f, write_conf(f, "pull never\nthreads 64\n"
 	      "app %s\n\thost a.happ.test\n\timage " IMAGE_BOOT3 "\n\tport 8080\n\tmax 1\n"
 	      "\thold_max 1000\n\thold_timeout 30000\n\tstart_timeout 30000\n"
 	      "app %s\n\thost b.happ.test\n\tbackend 127.0.0.1:%d\n",
@@ -748,7 +755,7 @@ test_isolation(void **state)
 
 	/* B meanwhile: 4 keep-alive clients, 2,500 requests each */
 	b0 = now_ms();
-	load_start(f, &l, BTHREAD, "b.happ.test", "/", BREQ, lat);
+	load_start(f, &l, BTHREAD, "b.happ.test", "/", BREQ, 0, lat);
 	load_stop(f, &l, "B");
 	b1 = now_ms();
 	held1 = metric(f->admin[0], "prescal_held_requests");
@@ -982,15 +989,15 @@ test_reload_under_load(void **state)
 	CHECK(f, start_prescal(f, 0) == 0, "prescal does not listen");
 	CHECK(f, wait_log(f->p[0], READY, 2, 20000) == 0, "x and r not ready");
 
-	load_start(f, &ls, 2, "s.happ.test", "/name", 0, NULL);
-	load_start(f, &lx, 2, "x.happ.test", "/name", 0, NULL);
-	load_start(f, &lr, 1, "r.happ.test", "/name", 0, NULL);
+	load_start(f, &ls, 2, "s.happ.test", "/name", 0, 1, NULL);
+	load_start(f, &lx, 2, "x.happ.test", "/name", 0, 1, NULL);
+	load_start(f, &lr, 1, "r.happ.test", "/name", 0, 1, NULL);
 	msleep(500);
 	for (k = 1; k < (int)LEN(steps); k++) {
 		CHECK(f, write_step(f, &steps[k]) == 0, "config");
 		CHECK(f, reload(f, 0, k) == 0, "reload %d (%s) not done", k, steps[k].why);
 		if (k == 4)
-			load_start(f, &ln, 1, "n.happ.test", "/name", 0, NULL);
+			load_start(f, &ln, 1, "n.happ.test", "/name", 0, 1, NULL);
 		check_step(f, k, say, sizeof(say));
 		if (k == 5)
 			load_stop(f, &lr, NULL);  /* r is gone: its 404s only cost CPU */
