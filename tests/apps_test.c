@@ -968,6 +968,9 @@ test_reload_under_load(void **state)
 {
 	struct fix *f = *state;
 	static struct load ls, lx, ln, lr;
+	static struct tresp resp;
+	struct tresp *r = &resp;
+	struct tconn *slow = NULL;
 	char say[384];
 	long sent, failed;
 	int k;
@@ -994,13 +997,26 @@ test_reload_under_load(void **state)
 	load_start(f, &lr, 1, "r.happ.test", "/name", 0, 1, NULL);
 	msleep(500);
 	for (k = 1; k < (int)LEN(steps); k++) {
+		if (k == 5) {
+			/* a request in flight to r when it goes finishes */
+			CHECK(f, (slow = tconn_open(f->port[0], 2000)) && tsends(slow, "GET "
+			      "/slow?ms=1500 HTTP/1.1\r\nHost: r.happ.test\r\n\r\n") == 0, "send");
+			msleep(200);
+		}
 		CHECK(f, write_step(f, &steps[k]) == 0, "config");
 		CHECK(f, reload(f, 0, k) == 0, "reload %d (%s) not done", k, steps[k].why);
 		if (k == 4)
 			load_start(f, &ln, 1, "n.happ.test", "/name", 0, 1, NULL);
 		check_step(f, k, say, sizeof(say));
-		if (k == 5)
+		if (k == 5) {
 			load_stop(f, &lr, NULL);  /* r is gone: its 404s only cost CPU */
+			CHECK(f, tresp_read(slow, r, 0, 5000) == 0 && r->status == 200, "the request "
+			      "in flight to r when it was removed: %d %s", r->status, r->err);
+			print_message("    a 1.5 s request in flight to r when it was removed: %d\n",
+			              r->status);
+			tresp_free(r);
+			tconn_close(slow);
+		}
 		print_message("    reload %2d: %-26s s %ld/%ld x %ld/%ld n %ld/%ld failed/sent%s%s\n",
 		              k, steps[k].why, atomic_load(&ls.failed), atomic_load(&ls.sent),
 		              atomic_load(&lx.failed), atomic_load(&lx.sent),
@@ -1092,6 +1108,76 @@ test_reload_bad_file(void **state)
 	      body);
 }
 
+#define NHOLD 5
+
+/*
+ * A reload removes app h while requests wait for its first instance (a
+ * 3 s boot), and turns app s from a static backend into an image: h's
+ * held requests are answered at once (503, not after hold_timeout), its
+ * starting container goes; s starts at its min and no request to s fails.
+ */
+static void
+test_reload_remove_held(void **state)
+{
+	struct fix *f = *state;
+	static const char req[] = "GET /name HTTP/1.1\r\nHost: h.happ.test\r\n\r\n";
+	const char *conf = "pull never\nhold_timeout 20000\n%s"
+	                   "app %s\n\thost s.happ.test\n\t%s\n\tport 8080\n\tmin 1\n";
+	struct tconn *held[NHOLD];
+	struct tresp *r = calloc(1, sizeof(*r));
+	char happ[256], sback[64], body[128], buf[512];
+	struct load ls;
+	int64_t t0;
+	long ms[NHOLD];
+	int st[NHOLD], fast = 0, i;
+
+	if (!have_docker)
+		DOCKER_SKIP("no Docker daemon");
+	CHECK(f, r != NULL, "calloc");
+	name_app(f, 0, "h");
+	name_app(f, 1, "s");
+	CHECK(f, start_backend(f, 0, "happ-s-static") == 0, "static backend");
+	snprintf(happ, sizeof(happ), "app %s\n\thost h.happ.test\n\timage " IMAGE_BOOT3 "\n"
+	         "\tport 8080\n\tmax 1\n", f->app[0]);
+	snprintf(sback, sizeof(sback), "backend 127.0.0.1:%d", f->beport[0]);
+	CHECK(f, write_conf(f, conf, happ, f->app[1], sback) == 0, "config");
+	CHECK(f, start_prescal(f, 0) == 0, "prescal does not listen");
+	load_start(f, &ls, 1, "s.happ.test", "/name", 0, 1, NULL);
+	for (i = 0; i < NHOLD; i++) {
+		CHECK(f, (held[i] = tconn_open(f->port[0], 2000)) != NULL, "connect");
+		CHECK(f, tsends(held[i], req) == 0, "send");
+	}
+	CHECK(f, wait_count(f->app[0], NULL, 1, 5000) == 0, "h's instance was not created");
+
+	/* h goes, s becomes an image */
+	CHECK(f, write_conf(f, conf, "", f->app[1], "image " IMAGE) == 0, "config");
+	t0 = now_ms();
+	CHECK(f, reload(f, 0, 1) == 0, "no reload");
+	for (i = 0; i < NHOLD; i++) {
+		memset(r, 0, sizeof(*r));
+		st[i] = tresp_read(held[i], r, 0, 25000) == 0 ? r->status : -1;
+		ms[i] = (long)(now_ms() - t0);
+		fast += st[i] == 503 && ms[i] < 2000;
+		tresp_free(r);
+		tconn_close(held[i]);
+	}
+	free(r);
+	print_message("    h's held requests after the reload: %d %d %d %d %d in %ld..%ld ms\n", st[0],
+	              st[1], st[2], st[3], st[4], ms[0], ms[NHOLD - 1]);
+	CHECK(f, fast == NHOLD, "%d of %d held requests answered 503 within 2 s", fast, NHOLD);
+	CHECK(f, wait_count(f->app[0], NULL, 0, 20000) == 0, "h's containers left: %s",
+	      ids_of(f->app[0], buf, sizeof(buf)));
+	CHECK(f, wait_count(f->app[1], "running", 1, 20000) == 0, "s did not start: %s",
+	      ids_of(f->app[1], buf, sizeof(buf)));
+	CHECK(f, hget(f->port[0], "s.happ.test", "/name", body, sizeof(body), 20000) == 200 &&
+	      !strncmp(body, f->app[1], strlen(f->app[1])), "s answers '%s'", body);
+	load_stop(f, &ls, "s");
+	print_message("    h gone %lld ms after the reload; s: %ld requests, %ld failed, now "
+	              "answered by %.*s\n", (long long)(now_ms() - t0), atomic_load(&ls.sent),
+	              atomic_load(&ls.failed), (int)strcspn(body, "\n"), body);
+	CHECK(f, atomic_load(&ls.failed) == 0, "%ld requests to s failed", atomic_load(&ls.failed));
+}
+
 /*
  * Two scaled apps, p (min 2) and q (min 1): a restart (SIGKILL, start
  * again) adopts both sets as they are; a crashed container of p is
@@ -1175,6 +1261,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_isolation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_under_load, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_bad_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload_remove_held, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_scaled, setup, teardown),
 	};
 
