@@ -119,21 +119,6 @@ dump_logs(const struct fix *f)
 	}
 }
 
-/* waits for n occurrences of needle in p's log; -1 at the time-out or if
- * p exits */
-static int
-wait_log(struct tproc *p, const char *needle, int n, int timeout_ms)
-{
-	int64_t until = now_ms() + timeout_ms;
-
-	while (tproc_log_count(p, needle) < n) {
-		if (now_ms() >= until || (p->pid > 0 && tproc_wait(p, 0) == 0))
-			return -1;
-		msleep(20);
-	}
-	return 0;
-}
-
 /* copies the first line of p's log that contains word into out; 1 if any */
 static int
 log_find(const struct tproc *p, const char *word, char *out, size_t n)
@@ -230,7 +215,7 @@ static int
 reload(struct fix *f, int i, int n)
 {
 	kill(f->p[i]->pid, SIGHUP);
-	return wait_log(f->p[i], RELOADED, n, 20000);
+	return tproc_wait_log(f->p[i], RELOADED, n, 20000);
 }
 
 /* HTTP */
@@ -388,58 +373,6 @@ load_stop(struct fix *f, struct load *l, const char *what)
 
 /* docker */
 
-/* removes every container of set, a few rounds in case one was being made */
-static void
-rm_set(const char *set)
-{
-	struct ctr c[NCTR];
-	int n;
-
-	for (int round = 0; round < 3; round++) {
-		if ((n = dk_list(set, c, NCTR)) <= 0)
-			return;
-		for (int i = 0; i < n; i++)
-			sh("docker rm -f %s >/dev/null 2>&1", c[i].id);
-		msleep(200);
-	}
-}
-
-/* waits until set has want containers in state (NULL: any); 0 or -1 */
-static int
-wait_count(const char *set, const char *state, int want, int timeout_ms)
-{
-	int64_t until = now_ms() + timeout_ms;
-
-	do {
-		if (dk_count(set, state) == want)
-			return 0;
-		msleep(100);
-	} while (now_ms() < until);
-	return -1;
-}
-
-/* the set's containers as "name=id12/state ..." sorted by name */
-static char *
-ids_of(const char *set, char *out, size_t sz)
-{
-	struct ctr c[NCTR], tmp;
-	int n = dk_list(set, c, NCTR);
-	size_t k = 0;
-
-	for (int i = 0; i < n; i++)
-		for (int j = i + 1; j < n; j++)
-			if (strcmp(c[j].name, c[i].name) < 0) {
-				tmp = c[i];
-				c[i] = c[j];
-				c[j] = tmp;
-			}
-	out[0] = '\0';
-	for (int i = 0; i < n && k < sz; i++)
-		k += snprintf(out + k, sz - k, "%s%s=%.12s/%s", i ? " " : "", c[i].name, c[i].id,
-		              c[i].state);
-	return out;
-}
-
 /* the images of set's containers, sorted and unique, as "a b" */
 static char *
 images_of(const char *set, char *out, size_t n)
@@ -524,7 +457,7 @@ teardown(void **state)
 		tproc_stop(f->be[i], SIGKILL);
 	for (int i = 0; i < NAPP; i++)
 		if (f->app[i][0] && have_docker)
-			rm_set(f->app[i]);
+			dk_rmset(f->app[i]);
 	for (int i = 0; i < 2; i++)
 		if (f->tag[i][0])
 			sh("docker rmi %s >/dev/null 2>&1", f->tag[i]);
@@ -560,8 +493,8 @@ route_case(struct fix *f, const struct rcase *rc, int k, const char *const *name
 		snprintf(req, sizeof(req), "GET http://%s%s HTTP/1.1\r\nHost: nomatch.test\r\n"
 		         "Connection: close\r\n\r\n", rc->host + 4, target);
 	else
-		snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
-		         target, rc->host);
+		snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\n"
+		         "Connection: close\r\n\r\n", target, rc->host);
 	st = ask(f->port[0], req, body, n, 30000);
 	body[strcspn(body, "\n")] = '\0';
 	print_message("    %-26s %-18s -> %d %s (%s)\n", rc->host, target, st, body, rc->why);
@@ -761,10 +694,10 @@ test_isolation(void **state)
 	held1 = metric(f->admin[0], "prescal_held_requests");
 	n = atomic_load(&l.sent);
 	qsort(lat, BTHREAD * BREQ, sizeof(lat[0]), cmp_long);
-	print_message("    B: %ld requests in %lld ms, %ld failed; latency p50 %.2f ms, p99 %.2f ms, "
-	              "max %.2f ms; A still held at its end: %.0f\n", n, (long long)(b1 - b0),
-	              atomic_load(&l.failed), lat[n / 2] / 1e3, lat[n * 99 / 100] / 1e3,
-	              lat[n - 1] / 1e3, held1);
+	print_message("    B: %ld requests in %lld ms, %ld failed; latency p50 %.2f ms, "
+	              "p99 %.2f ms, max %.2f ms; A still held at its end: %.0f\n", n,
+	              (long long)(b1 - b0), atomic_load(&l.failed), lat[n / 2] / 1e3,
+	              lat[n * 99 / 100] / 1e3, lat[n - 1] / 1e3, held1);
 	CHECK(f, n == BTHREAD * BREQ, "B sent %ld requests", n);
 	CHECK(f, atomic_load(&l.failed) == 0, "%ld of B's requests failed", atomic_load(&l.failed));
 	CHECK(f, lat[n * 99 / 100] < 20000, "B's p99 is %.2f ms", lat[n * 99 / 100] / 1e3);
@@ -849,7 +782,7 @@ wait_rolled(struct fix *f, const char *img, int timeout_ms, char *seen, size_t n
 	do {
 		if ((k = dk_count(f->app[1], NULL)) > most) {
 			most = k;
-			ids_of(f->app[1], seen, n);
+			dk_ids(f->app[1], seen, n);
 		}
 		if (!strcmp(images_of(f->app[1], imgs, sizeof(imgs)), want) &&
 		    dk_count(f->app[1], "running") == k)
@@ -906,21 +839,22 @@ check_step(struct fix *f, int k, char *say, size_t n)
 
 	say[0] = '\0';
 	if (k == 3) {
-		CHECK(f, wait_count(f->app[1], "running", 2, 20000) == 0 &&
-		      wait_log(f->p[0], READY, 3, 20000) == 0,
-		      "min 2 did not apply: %s", ids_of(f->app[1], buf, sizeof(buf)));
+		CHECK(f, dk_wait_count(f->app[1], "running", 2, 20000) == 0 &&
+		      tproc_wait_log(f->p[0], READY, 3, 20000) == 0,
+		      "min 2 did not apply: %s", dk_ids(f->app[1], buf, sizeof(buf)));
 		snprintf(say, n, "x has 2 instances after %lld ms", (long long)(now_ms() - t0));
 	} else if (k == 4) {
 		snprintf(msg, sizeof(msg), "instance %s-1 ready on", f->app[3]);
-		CHECK(f, wait_log(f->p[0], msg, 1, 20000) == 0 &&
+		CHECK(f, tproc_wait_log(f->p[0], msg, 1, 20000) == 0 &&
 		      dk_count(f->app[3], "running") == 1, "app n did not start at its min: %s",
-		      ids_of(f->app[3], buf, sizeof(buf)));
+		      dk_ids(f->app[3], buf, sizeof(buf)));
 		snprintf(say, n, "n ready after %lld ms", (long long)(now_ms() - t0));
 	} else if (k == 5) {
-		CHECK(f, wait_count(f->app[2], NULL, 0, 30000) == 0, "app r's containers left: %s",
-		      ids_of(f->app[2], buf, sizeof(buf)));
+		CHECK(f, dk_wait_count(f->app[2], NULL, 0, 30000) == 0,
+		      "app r's containers left: %s",
+		      dk_ids(f->app[2], buf, sizeof(buf)));
 		snprintf(msg, sizeof(msg), "app %s: all its instances are gone", f->app[2]);
-		CHECK(f, wait_log(f->p[0], msg, 1, 5000) == 0, "no '%s'", msg);
+		CHECK(f, tproc_wait_log(f->p[0], msg, 1, 5000) == 0, "no '%s'", msg);
 		snprintf(say, n, "r's containers gone after %lld ms", (long long)(now_ms() - t0));
 	} else if (k == 6) {
 		most = wait_rolled(f, f->tag[1], 60000, buf, sizeof(buf));
@@ -937,16 +871,17 @@ check_step(struct fix *f, int k, char *say, size_t n)
 		         (long long)(now_ms() - t0), roll_order(f, 2, msg, sizeof(msg)) ? msg : "",
 		         most);
 	} else if (k == 8) {
-		CHECK(f, wait_count(f->app[1], NULL, 1, 20000) == 0, "min 1 did not apply: %s",
-		      ids_of(f->app[1], buf, sizeof(buf)));
+		CHECK(f, dk_wait_count(f->app[1], NULL, 1, 20000) == 0, "min 1 did not apply: %s",
+		      dk_ids(f->app[1], buf, sizeof(buf)));
 		snprintf(say, n, "x down to 1 after %lld ms", (long long)(now_ms() - t0));
 	} else if (k == 10) {
-		CHECK(f, wait_count(f->app[3], NULL, 0, 20000) == 0, "n's containers left: %s",
-		      ids_of(f->app[3], buf, sizeof(buf)));
+		CHECK(f, dk_wait_count(f->app[3], NULL, 0, 20000) == 0, "n's containers left: %s",
+		      dk_ids(f->app[3], buf, sizeof(buf)));
 		snprintf(say, n, "n's containers gone after %lld ms", (long long)(now_ms() - t0));
 	} else if (k == 11) {
-		CHECK(f, wait_count(f->app[3], "running", 1, 20000) == 0, "n did not start again: "
-		      "%s", ids_of(f->app[3], buf, sizeof(buf)));
+		CHECK(f, dk_wait_count(f->app[3], "running", 1, 20000) == 0,
+		      "n did not start again: "
+		      "%s", dk_ids(f->app[3], buf, sizeof(buf)));
 		CHECK(f, hget(f->port[0], "n.happ.test", "/name", msg, sizeof(msg), 20000) == 200 &&
 		      !strncmp(msg, f->app[3], strlen(f->app[3])), "n answers '%s'", msg);
 		snprintf(say, n, "n's instance %.*s answers after %lld ms", (int)strcspn(msg, "\n"),
@@ -990,7 +925,7 @@ test_reload_under_load(void **state)
 	      "static backends");
 	CHECK(f, write_step(f, &steps[0]) == 0, "config");
 	CHECK(f, start_prescal(f, 0) == 0, "prescal does not listen");
-	CHECK(f, wait_log(f->p[0], READY, 2, 20000) == 0, "x and r not ready");
+	CHECK(f, tproc_wait_log(f->p[0], READY, 2, 20000) == 0, "x and r not ready");
 
 	load_start(f, &ls, 2, "s.happ.test", "/name", 0, 1, NULL);
 	load_start(f, &lx, 2, "x.happ.test", "/name", 0, 1, NULL);
@@ -1010,17 +945,19 @@ test_reload_under_load(void **state)
 		check_step(f, k, say, sizeof(say));
 		if (k == 5) {
 			load_stop(f, &lr, NULL);  /* r is gone: its 404s only cost CPU */
-			CHECK(f, tresp_read(slow, r, 0, 5000) == 0 && r->status == 200, "the request "
-			      "in flight to r when it was removed: %d %s", r->status, r->err);
-			print_message("    a 1.5 s request in flight to r when it was removed: %d\n",
-			              r->status);
+			CHECK(f, tresp_read(slow, r, 0, 5000) == 0 && r->status == 200,
+			      "the request in flight to r when it was removed: %d %s", r->status,
+			      r->err);
+			print_message("    a 1.5 s request in flight to r when it was removed: "
+			              "%d\n", r->status);
 			tresp_free(r);
 			tconn_close(slow);
 		}
-		print_message("    reload %2d: %-26s s %ld/%ld x %ld/%ld n %ld/%ld failed/sent%s%s\n",
-		              k, steps[k].why, atomic_load(&ls.failed), atomic_load(&ls.sent),
-		              atomic_load(&lx.failed), atomic_load(&lx.sent),
-		              atomic_load(&ln.failed), atomic_load(&ln.sent), say[0] ? "; " : "", say);
+		print_message("    reload %2d: %-26s s %ld/%ld x %ld/%ld n %ld/%ld "
+		              "failed/sent%s%s\n", k, steps[k].why, atomic_load(&ls.failed),
+		              atomic_load(&ls.sent), atomic_load(&lx.failed), atomic_load(&lx.sent),
+		              atomic_load(&ln.failed), atomic_load(&ln.sent), say[0] ? "; " : "",
+		              say);
 	}
 	msleep(500);
 	load_stop(f, &ls, "s");
@@ -1084,16 +1021,19 @@ test_reload_bad_file(void **state)
 		CHECK(f, write_conf(f, bad[k].text, f->app[1], f->beport[1], f->app[0],
 		      f->beport[0]) == 0, "config");
 		kill(f->p[0]->pid, SIGHUP);
-		CHECK(f, wait_log(f->p[0], "reload failed", k + 1, 10000) == 0, "bad file %d: no "
+		CHECK(f, tproc_wait_log(f->p[0], "reload failed", k + 1, 10000) == 0,
+		      "bad file %d: no "
 		      "'reload failed'", k);
 		snprintf(want, sizeof(want), "%s:%d: ", f->conf, bad[k].line);
 		CHECK(f, log_find(f->p[0], bad[k].error, line, sizeof(line)) &&
 		      strstr(line, want), "bad file %d: no '%s...%s' line", k, want, bad[k].error);
 		print_message("    %s\n", line);
-		CHECK(f, hget(f->port[0], "a.happ.test", "/name", body, sizeof(body), 5000) == 200 &&
+		CHECK(f, hget(f->port[0], "a.happ.test", "/name", body, sizeof(body), 5000) ==
+		      200 &&
 		      !strncmp(body, f->app[0], strlen(f->app[0])), "bad file %d: a answers '%s'",
 		      k, body);
-		CHECK(f, hget(f->port[0], "b.happ.test", "/name", body, sizeof(body), 5000) == 200 &&
+		CHECK(f, hget(f->port[0], "b.happ.test", "/name", body, sizeof(body), 5000) ==
+		      200 &&
 		      !strncmp(body, f->app[1], strlen(f->app[1])), "bad file %d: b answers '%s'",
 		      k, body);
 	}
@@ -1147,7 +1087,7 @@ test_reload_remove_held(void **state)
 		CHECK(f, (held[i] = tconn_open(f->port[0], 2000)) != NULL, "connect");
 		CHECK(f, tsends(held[i], req) == 0, "send");
 	}
-	CHECK(f, wait_count(f->app[0], NULL, 1, 5000) == 0, "h's instance was not created");
+	CHECK(f, dk_wait_count(f->app[0], NULL, 1, 5000) == 0, "h's instance was not created");
 
 	/* h goes, s becomes an image */
 	CHECK(f, write_conf(f, conf, "", f->app[1], "image " IMAGE) == 0, "config");
@@ -1162,13 +1102,13 @@ test_reload_remove_held(void **state)
 		tconn_close(held[i]);
 	}
 	free(r);
-	print_message("    h's held requests after the reload: %d %d %d %d %d in %ld..%ld ms\n", st[0],
-	              st[1], st[2], st[3], st[4], ms[0], ms[NHOLD - 1]);
+	print_message("    h's held requests after the reload: %d %d %d %d %d in %ld..%ld ms\n",
+	              st[0], st[1], st[2], st[3], st[4], ms[0], ms[NHOLD - 1]);
 	CHECK(f, fast == NHOLD, "%d of %d held requests answered 503 within 2 s", fast, NHOLD);
-	CHECK(f, wait_count(f->app[0], NULL, 0, 20000) == 0, "h's containers left: %s",
-	      ids_of(f->app[0], buf, sizeof(buf)));
-	CHECK(f, wait_count(f->app[1], "running", 1, 20000) == 0, "s did not start: %s",
-	      ids_of(f->app[1], buf, sizeof(buf)));
+	CHECK(f, dk_wait_count(f->app[0], NULL, 0, 20000) == 0, "h's containers left: %s",
+	      dk_ids(f->app[0], buf, sizeof(buf)));
+	CHECK(f, dk_wait_count(f->app[1], "running", 1, 20000) == 0, "s did not start: %s",
+	      dk_ids(f->app[1], buf, sizeof(buf)));
 	CHECK(f, hget(f->port[0], "s.happ.test", "/name", body, sizeof(body), 20000) == 200 &&
 	      !strncmp(body, f->app[1], strlen(f->app[1])), "s answers '%s'", body);
 	load_stop(f, &ls, "s");
@@ -1200,20 +1140,20 @@ test_two_scaled(void **state)
 	      "app %s\n\thost q.happ.test\n\timage " IMAGE "\n\tport 8080\n\tmin 1\n\tmax 1\n",
 	      f->app[0], f->app[1]) == 0, "config");
 	CHECK(f, start_prescal(f, 0) == 0, "prescal does not listen");
-	CHECK(f, wait_log(f->p[0], READY, 3, 20000) == 0, "3 instances not ready");
+	CHECK(f, tproc_wait_log(f->p[0], READY, 3, 20000) == 0, "3 instances not ready");
 	for (int i = 0; i < 2; i++)
-		ids_of(f->app[i], before[i], sizeof(before[i]));
+		dk_ids(f->app[i], before[i], sizeof(before[i]));
 
 	/* restart: the same containers, nothing started, nothing removed */
 	tproc_stop(f->p[0], SIGKILL);
 	f->p[0] = NULL;
 	CHECK(f, start_prescal(f, 1) == 0, "the second prescal does not listen");
-	CHECK(f, wait_log(f->p[1], READY, 3, 20000) == 0, "adopted instances not ready");
+	CHECK(f, tproc_wait_log(f->p[1], READY, 3, 20000) == 0, "adopted instances not ready");
 	CHECK(f, tproc_log_count(f->p[1], "adopting instance") == 3, "%d adoptions logged",
 	      tproc_log_count(f->p[1], "adopting instance"));
 	msleep(1500);
 	for (int i = 0; i < 2; i++) {
-		ids_of(f->app[i], after[i], sizeof(after[i]));
+		dk_ids(f->app[i], after[i], sizeof(after[i]));
 		print_message("    %s before: %s\n      after:  %s\n", i ? "q" : "p", before[i],
 		              after[i]);
 		CHECK(f, !strcmp(before[i], after[i]), "app %s changed across the restart",
@@ -1233,22 +1173,22 @@ test_two_scaled(void **state)
 	CHECK(f, n == 2, "p: %s", before[0]);
 	CHECK(f, sh("docker kill %s >/dev/null 2>&1", c[0].id) == 0, "docker kill");
 	snprintf(msg, sizeof(msg), "instance %s died", c[0].name);
-	CHECK(f, wait_log(f->p[1], msg, 1, 10000) == 0, "no '%s'", msg);
-	CHECK(f, wait_log(f->p[1], READY, 4, 20000) == 0, "no replacement ready");
-	CHECK(f, wait_count(f->app[0], "running", 2, 10000) == 0 &&
-	      wait_count(f->app[0], NULL, 2, 10000) == 0, "p after the crash: %s",
-	      ids_of(f->app[0], buf, sizeof(buf)));
-	print_message("    p after the crash: %s\n", ids_of(f->app[0], buf, sizeof(buf)));
-	CHECK(f, !strcmp(ids_of(f->app[1], buf, sizeof(buf)), before[1]), "q changed: %s", buf);
-	CHECK(f, strcmp(ids_of(f->app[0], buf, sizeof(buf)), before[0]) != 0, "p unchanged");
+	CHECK(f, tproc_wait_log(f->p[1], msg, 1, 10000) == 0, "no '%s'", msg);
+	CHECK(f, tproc_wait_log(f->p[1], READY, 4, 20000) == 0, "no replacement ready");
+	CHECK(f, dk_wait_count(f->app[0], "running", 2, 10000) == 0 &&
+	      dk_wait_count(f->app[0], NULL, 2, 10000) == 0, "p after the crash: %s",
+	      dk_ids(f->app[0], buf, sizeof(buf)));
+	print_message("    p after the crash: %s\n", dk_ids(f->app[0], buf, sizeof(buf)));
+	CHECK(f, !strcmp(dk_ids(f->app[1], buf, sizeof(buf)), before[1]), "q changed: %s", buf);
+	CHECK(f, strcmp(dk_ids(f->app[0], buf, sizeof(buf)), before[0]) != 0, "p unchanged");
 
 	/* SIGTERM: both sets gone at exit */
 	kill(f->p[1]->pid, SIGTERM);
 	CHECK(f, tproc_wait(f->p[1], 30000) == 0, "prescal did not exit");
 	code = WIFEXITED(f->p[1]->status) ? WEXITSTATUS(f->p[1]->status) : -1;
 	print_message("    SIGTERM: exit %d; left: p [%s] q [%s]\n", code,
-	              ids_of(f->app[0], before[0], sizeof(before[0])),
-	              ids_of(f->app[1], before[1], sizeof(before[1])));
+	              dk_ids(f->app[0], before[0], sizeof(before[0])),
+	              dk_ids(f->app[1], before[1], sizeof(before[1])));
 	CHECK(f, code == 0, "exit code %d", code);
 	CHECK(f, !before[0][0] && !before[1][0], "containers left at exit");
 }
