@@ -1119,6 +1119,61 @@ test_reload_remove_held(void **state)
 }
 
 /*
+ * A reload removes app q while a request to it runs, and the next reload
+ * (a second later, the old instance still draining) brings q back: the new
+ * q must not take the old q's draining container for its own. The slow
+ * request finishes, no request to the new q fails, and q ends with one
+ * container.
+ */
+static void
+test_reload_readd(void **state)
+{
+	struct fix *f = *state;
+	const char *conf = "pull never\nscale_down_delay 1000\n"
+	                   "app %s\n\thost s.happ.test\n\tbackend 127.0.0.1:%d\n%s";
+	char q[256], buf[512];
+	struct tresp *r = calloc(1, sizeof(*r));
+	struct tconn *slow;
+	struct load lq;
+	int st;
+
+	if (!have_docker)
+		DOCKER_SKIP("no Docker daemon");
+	CHECK(f, r != NULL, "calloc");
+	name_app(f, 0, "s");
+	name_app(f, 1, "q");
+	CHECK(f, start_backend(f, 0, "happ-s-static") == 0, "static backend");
+	snprintf(q, sizeof(q), "app %s\n\thost q.happ.test\n\timage " IMAGE "\n\tport 8080\n"
+	         "\tmin 1\n", f->app[1]);
+	CHECK(f, write_conf(f, conf, f->app[0], f->beport[0], q) == 0, "config");
+	CHECK(f, start_prescal(f, 0) == 0, "prescal does not listen");
+	CHECK(f, tproc_wait_log(f->p[0], READY, 1, 20000) == 0, "q not ready");
+	CHECK(f, (slow = tconn_open(f->port[0], 2000)) && tsends(slow, "GET /slow?ms=4000 "
+	      "HTTP/1.1\r\nHost: q.happ.test\r\n\r\n") == 0, "send");
+	msleep(300);
+	CHECK(f, write_conf(f, conf, f->app[0], f->beport[0], "") == 0, "config");
+	CHECK(f, reload(f, 0, 1) == 0, "reload 1");
+	msleep(1000);
+	CHECK(f, write_conf(f, conf, f->app[0], f->beport[0], q) == 0, "config");
+	CHECK(f, reload(f, 0, 2) == 0, "reload 2");
+	load_start(f, &lq, 2, "q.happ.test", "/name", 0, 5, NULL);
+	st = tresp_read(slow, r, 0, 10000) == 0 ? r->status : -1;
+	tresp_free(r);
+	free(r);
+	tconn_close(slow);
+	msleep(4000);
+	load_stop(f, &lq, "q");
+	print_message("    the slow request to the old q: %d; the new q: %ld requests, %ld failed; "
+	              "q now: %s\n", st, atomic_load(&lq.sent), atomic_load(&lq.failed),
+	              dk_ids(f->app[1], buf, sizeof(buf)));
+	CHECK(f, st == 200, "the slow request: %d", st);
+	CHECK(f, atomic_load(&lq.failed) == 0, "%ld of %ld requests to the new q failed",
+	      atomic_load(&lq.failed), atomic_load(&lq.sent));
+	CHECK(f, dk_wait_count(f->app[1], NULL, 1, 15000) == 0, "q: %s",
+	      dk_ids(f->app[1], buf, sizeof(buf)));
+}
+
+/*
  * Two scaled apps, p (min 2) and q (min 1): a restart (SIGKILL, start
  * again) adopts both sets as they are; a crashed container of p is
  * replaced and q is not touched; SIGTERM removes both.
@@ -1202,6 +1257,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_reload_under_load, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_bad_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_remove_held, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload_readd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_scaled, setup, teardown),
 	};
 
