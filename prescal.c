@@ -933,7 +933,9 @@ pool_conf_of(struct app *a)
 }
 
 /* adds the static backends of a's conf that its pool lacks, and removes
- * those it no longer names (their requests finish: picks hold them) */
+ * those it no longer names (their requests finish: picks hold them). The
+ * references taken on have[] go at the end: a removed backend may be freed
+ * by its last unref, and the second loop still reads every name */
 static int
 sync_backends(struct app *a)
 {
@@ -941,7 +943,7 @@ sync_backends(struct app *a)
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	const char *msg;
-	int n = 0, i, k;
+	int n = 0, i, k, r = -1;
 
 	pool_foreach(a->pool, collect_static, &(struct collect){ have, &n, LEN(have) });
 	for (i = 0; i < n; i++) {
@@ -951,7 +953,6 @@ sync_backends(struct app *a)
 			warn("app %s: backend %s removed", a->c.name, have[i]->name);
 			pool_remove(have[i]);
 		}
-		pool_unref(have[i]);
 	}
 	for (k = 0; k < a->c.nbackend; k++) {
 		for (i = 0; i < n && strcmp(a->c.backend[k], have[i]->name); i++)
@@ -960,14 +961,18 @@ sync_backends(struct app *a)
 			continue;
 		if (resolve_addr(a->c.backend[k], "127.0.0.1", &ss, &sl, &msg) < 0) {
 			warn("app %s: backend %s: %s", a->c.name, a->c.backend[k], msg);
-			return -1;
+			goto out;
 		}
 		if (!pool_add(a->pool, a->c.backend[k], NULL, &ss, sl, B_UP))
-			return -1;
+			goto out;
 		if (n > 0)
 			warn("app %s: backend %s added", a->c.name, a->c.backend[k]);
 	}
-	return 0;
+	r = 0;
+out:
+	for (i = 0; i < n; i++)
+		pool_unref(have[i]);
+	return r;
 }
 
 /* a new app: its pool, its static backends, its fleet; listed in apps
