@@ -451,8 +451,9 @@ teardown(void **state)
 		}
 	tconn_close_all();
 	tresp_free_all();
+	/* SIGTERM: a sanitized prescal exits and LeakSanitizer reports */
 	for (int i = 0; i < 2; i++)
-		tproc_stop(f->p[i], SIGKILL);
+		tproc_term(f->p[i], 30000);
 	for (int i = 0; i < NBE; i++)
 		tproc_stop(f->be[i], SIGKILL);
 	for (int i = 0; i < NAPP; i++)
