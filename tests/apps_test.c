@@ -12,9 +12,12 @@
  *   for no match, then an app named default; the access log names the app
  * - isolation: 300 requests held for a 3 s cold start while another app
  *   answers 10,000 requests (p99 under 20 ms, no error)
- * - reload: ten SIGHUPs under load (change min/max, add, remove, a new
- *   image): no request to a kept app fails
+ * - reload: eleven SIGHUPs under load (min and max, an app added, one
+ *   removed, a new image, image to static backend and back): no request to
+ *   a kept app fails
  * - bad reload: a file that does not load changes nothing
+ * - removed while held: a removed app's held requests get 503 at once
+ * - removed and added back while its old instance drains
  * - two scaled apps: adopted on restart, replaced after a crash, removed on
  *   SIGTERM, each on its own
  *
