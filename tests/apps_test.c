@@ -256,18 +256,25 @@ hget(int port, const char *host, const char *target, char *out, size_t n, int ti
 	return ask(port, req, out, n, timeout_ms);
 }
 
-/* the value of the first sample named name in GET /metrics, or -1 */
+/* the value of series name of app in GET /metrics ("name{app=\"app\"} v";
+ * without per-app series, "name v"), or -1 */
 static double
-metric(int admin, const char *name)
+metric(int admin, const char *name, const char *app)
 {
-	char body[65536];
-	size_t n = strlen(name);
+	char body[65536], lab[128];
+	size_t n = strlen(name), k;
 
 	if (hget(admin, "127.0.0.1", "/metrics", body, sizeof(body), 5000) != 200)
 		return -1;
-	for (const char *p = body; p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-		if (!strncmp(p, name, n) && p[n] == ' ')
+	k = (size_t)snprintf(lab, sizeof(lab), "{app=\"%s\"} ", app);
+	for (const char *p = body; p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		if (strncmp(p, name, n))
+			continue;
+		if (p[n] == ' ')
 			return atof(p + n + 1);
+		if (!strncmp(p + n, lab, k))
+			return atof(p + n + k);
+	}
 	return -1;
 }
 
@@ -685,7 +692,7 @@ test_isolation(void **state)
 		CHECK(f, tsends(held[i], req) == 0, "send %d", i);
 	}
 	for (held0 = 0; held0 < NHELD && now_ms() - t0 < 3000; msleep(20))
-		held0 = metric(f->admin[0], "prescal_held_requests");
+		held0 = metric(f->admin[0], "prescal_held_requests", f->app[0]);
 	print_message("    A: %.0f requests held %lld ms after the first was sent\n", held0,
 	              (long long)(now_ms() - t0));
 	CHECK(f, held0 == NHELD, "%.0f of %d requests held", held0, NHELD);
@@ -695,7 +702,7 @@ test_isolation(void **state)
 	load_start(f, &l, BTHREAD, "b.happ.test", "/", BREQ, 0, lat);
 	load_stop(f, &l, "B");
 	b1 = now_ms();
-	held1 = metric(f->admin[0], "prescal_held_requests");
+	held1 = metric(f->admin[0], "prescal_held_requests", f->app[0]);
 	n = atomic_load(&l.sent);
 	qsort(lat, BTHREAD * BREQ, sizeof(lat[0]), cmp_long);
 	print_message("    B: %ld requests in %lld ms, %ld failed; latency p50 %.2f ms, "
