@@ -823,6 +823,7 @@ roll_order(struct fix *f, int ready, char *out, size_t n)
 	snprintf(drain_k, sizeof(drain_k), "app %s: replacing instances after a reload", f->app[1]);
 	if (!(s = strstr(s, key)))
 		return snprintf(out, n, "no '%s'", key), -1;
+	k = snprintf(out, n, "%d ", ready);
 	for (; *s; s = *e ? e + 1 : e) {
 		e = s + strcspn(s, "\n");
 		if (memmem(s, e - s, ready_k, strlen(ready_k)) && memmem(s, e - s, READY, 10))
