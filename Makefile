@@ -74,6 +74,8 @@ tests/integ_test: tests/integ_test.c tests/tclient.c tests/tclient.h util.c
 	$(CC) $(TCFLAGS) -o $@ tests/integ_test.c tests/tclient.c util.c $(TLIBS)
 tests/scale_integ_test: tests/scale_integ_test.c tests/tclient.c tests/tclient.h tests/tdocker.c tests/tdocker.h util.c
 	$(CC) $(TCFLAGS) -o $@ tests/scale_integ_test.c tests/tclient.c tests/tdocker.c util.c $(TLIBS)
+tests/apps_test: tests/apps_test.c tests/tclient.c tests/tclient.h tests/tdocker.c tests/tdocker.h util.c
+	$(CC) $(TCFLAGS) -o $@ tests/apps_test.c tests/tclient.c tests/tdocker.c util.c $(TLIBS)
 tests/admin_integ_test: tests/admin_integ_test.c tests/tclient.c tests/tclient.h util.c
 	$(CC) $(TCFLAGS) -o $@ tests/admin_integ_test.c tests/tclient.c util.c $(TLIBS)
 tests/config_test: tests/config_test.c tests/tclient.c tests/tclient.h util.c
@@ -110,7 +112,7 @@ unit: $(UNIT)
 	@for t in $(UNIT); do echo "== $$t"; $(SANENV) ./$$t || exit 1; done
 
 INTEG = tests/config_test tests/integ_test tests/abuse_test tests/exhaust_test tests/admin_integ_test \
-	tests/scale_integ_test tests/fail_test tests/chaos_test tests/swarm_test
+	tests/scale_integ_test tests/apps_test tests/fail_test tests/chaos_test tests/swarm_test
 
 integ: prescal tests/backend tests/backend-static $(INTEG)
 	@for t in $(INTEG); do echo "== $$t"; $(SANENV) ./$$t || exit 1; done

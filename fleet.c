@@ -1544,6 +1544,14 @@ adopt(struct fleet *f, struct docker *d)
 	n = keep_ours(f, f->c.image, ctr, n, 1);
 	pthread_mutex_lock(&F.lock);
 	for (i = 0; i < n; i++) {
+		/* f is not listed yet: an instance with this container is of
+		 * the app's earlier fleet, which a reload removed and which
+		 * drains and removes it; this one must leave it alone */
+		if (inst_by_id_unlocked(ctr[i].id)) {
+			warn("container %s is still being drained by the app's previous "
+			     "configuration: not adopting it", ctr[i].name);
+			continue;
+		}
 		if (!strcmp(ctr[i].state, "running") || !strcmp(ctr[i].state, "paused")) {
 			struct inst *in = inst_new_unlocked(f, ctr[i].id, ctr[i].name, FI_STARTING);
 			if (in) {

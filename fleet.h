@@ -19,7 +19,8 @@ struct fleet *fleet_new(const struct scale_conf *c, struct pool *p, struct hist 
 
 /* A reload: scaling settings apply at the next sample; a changed image,
  * port or ready path replaces the instances one at a time (start one,
- * ready, drain an old one). Does not block on Docker. */
+ * ready, drain an old one); a retired fleet (its app lost its image at an
+ * earlier reload) scales again. Does not block on Docker. */
 void fleet_set_conf(struct fleet *f, const struct scale_conf *c);
 
 /* The app was removed: its instances finish their requests and are

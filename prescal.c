@@ -919,7 +919,9 @@ pool_conf_of(struct app *a)
 }
 
 /* adds the static backends of a's conf that its pool lacks, and removes
- * those it no longer names (their requests finish: picks hold them) */
+ * those it no longer names (their requests finish: picks hold them). The
+ * references taken on have[] go at the end: a removed backend may be freed
+ * by its last unref, and the second loop still reads every name */
 static int
 sync_backends(struct app *a)
 {
@@ -927,7 +929,7 @@ sync_backends(struct app *a)
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	const char *msg;
-	int n, i, k, r = 0;
+	int n = 0, i, k, r = -1;
 
 	n = pool_static(a->pool, have, LEN(have));
 	for (i = 0; i < n; i++) {
@@ -945,13 +947,15 @@ sync_backends(struct app *a)
 			continue;
 		if (resolve_addr(a->c.backend[k], "127.0.0.1", &ss, &sl, &msg) < 0) {
 			warn("app %s: backend %s: %s", a->c.name, a->c.backend[k], msg);
-			r = -1;
-		} else if (!pool_add(a->pool, a->c.backend[k], NULL, &ss, sl, B_UP)) {
-			r = -1;
-		} else if (n > 0) {
-			warn("app %s: backend %s added", a->c.name, a->c.backend[k]);
+			goto out;
 		}
+		if (!pool_add(a->pool, a->c.backend[k], NULL, &ss, sl, B_UP))
+			goto out;
+		if (n > 0)
+			warn("app %s: backend %s added", a->c.name, a->c.backend[k]);
 	}
+	r = 0;
+out:
 	for (i = 0; i < n; i++)
 		pool_unref(have[i]);
 	return r;
@@ -1237,14 +1241,17 @@ app_remove(struct app *a)
 		fleet_retire(a->fleet);
 }
 
-/* whether two app settings are the same. Both are built by conf.c in
- * zeroed memory, but a string shorter than the one it replaced leaves
- * bytes after its NUL: those can only make equal settings look changed,
- * which re-applies them to no effect */
+/* whether c says more about app a than a->c: where the block stands in
+ * the file (file, line) is no setting, and an app whose block only moved
+ * (another above it was removed) has not changed */
 static int
-same_conf(const struct app_conf *x, const struct app_conf *y)
+app_differs(const struct app *a, const struct app_conf *c)
 {
-	return !memcmp(x, y, sizeof(*x));  /* NOLINT(bugprone-suspicious-memory-comparison,cert-exp42-c,cert-flp37-c) */
+	struct app_conf t = *c;  /* 20 KiB: main's stack only */
+
+	memcpy(t.file, a->c.file, sizeof(t.file));
+	t.line = a->c.line;
+	return memcmp(&a->c, &t, sizeof(t)) != 0;  /* NOLINT(bugprone-suspicious-memory-comparison,cert-exp42-c,cert-flp37-c): both built by conf.c in zeroed memory; stale bytes after a NUL can only make equal settings look changed, which re-applies them to no effect */
 }
 
 /* a changed app: settings at once, backends added and removed, the fleet
@@ -1255,8 +1262,13 @@ app_change(struct app *a, const struct app_conf *c)
 	struct pool_conf pc;
 	int had = a->fleet != NULL;
 
-	if (same_conf(&a->c, c))
+	if (!app_differs(a, c)) {
+		pthread_rwlock_wrlock(&apps_lock);
+		memcpy(a->c.file, c->file, sizeof(a->c.file));
+		a->c.line = c->line;
+		pthread_rwlock_unlock(&apps_lock);
 		return 0;
+	}
 	pthread_rwlock_wrlock(&apps_lock);
 	a->c = *c;
 	pthread_rwlock_unlock(&apps_lock);
@@ -1301,14 +1313,21 @@ reload(void)
 {
 	struct settings ns;
 	struct app *a;
-	int i, changed = 0;
+	int i, changed = 0, explicit_threads = 0;
 
 	warn("SIGHUP: reloading %s", flags.file ? flags.file : "the configuration");
 	if (load(&ns) < 0) {
 		warn("reload failed (see above): keeping the configuration as it was");
 		return;
 	}
-	if (strcmp(ns.listen, S.listen) || strcmp(ns.admin, S.admin) ||
+	/* auto-sized workers follow the apps (max x target): that is no
+	 * global setting of the user's, but more may be wanted than run */
+	if (strncmp(ns.threads_why, "auto", 4) || strncmp(S.threads_why, "auto", 4))
+		explicit_threads = ns.threads != S.threads;
+	else if (ns.threads > S.threads)
+		warn("reload: the apps now want %ld workers, %ld run; a restart starts more",
+		     ns.threads, S.threads);
+	if (strcmp(ns.listen, S.listen) || strcmp(ns.admin, S.admin) || explicit_threads ||
 	    ns.max_conns != S.max_conns || ns.header_timeout != S.header_timeout ||
 	    ns.keepalive_timeout != S.keepalive_timeout || ns.body_timeout != S.body_timeout ||
 	    ns.send_timeout != S.send_timeout || ns.connect_timeout != S.connect_timeout ||
@@ -1329,7 +1348,7 @@ reload(void)
 	}
 	for (i = ns.napp - 1; i >= 0; i--) {
 		if ((a = app_find(ns.app[i].name))) {
-			if (!same_conf(&a->c, &ns.app[i]))
+			if (app_differs(a, &ns.app[i]))
 				changed++;
 			if (app_change(a, &ns.app[i]) < 0)
 				warn("app %s: not all of its new settings could be applied", a->name);
@@ -1343,9 +1362,6 @@ reload(void)
 	}
 	if (install_routes() < 0)
 		warn("reload: the routes could not be built; the old ones stay");
-	if (ns.threads > S.threads)
-		warn("reload: the apps now need %ld workers (%s); prescal keeps its %ld until "
-		     "it restarts", ns.threads, ns.threads_why, S.threads);
 	conf_free(&S);
 	S.app = ns.app;
 	S.napp = ns.napp;

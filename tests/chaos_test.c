@@ -142,44 +142,6 @@ dk_fmt(const struct ctr *c, int n, char *out, size_t sz)
 	return out;
 }
 
-/* the ids of the set's containers, sorted by name, as one string */
-static char *
-ids_of(const char *set, char *out, size_t sz)
-{
-	struct ctr c[NCTR], tmp;
-	int n = dk_list(set, c, NCTR);
-	size_t k = 0;
-
-	for (int i = 0; i < n; i++)
-		for (int j = i + 1; j < n; j++)
-			if (strcmp(c[j].name, c[i].name) < 0) {
-				tmp = c[i];
-				c[i] = c[j];
-				c[j] = tmp;
-			}
-	out[0] = '\0';
-	for (int i = 0; i < n && k < sz; i++)
-		k += snprintf(out + k, sz - k, "%s%.12s=%s/%s", i ? " " : "", c[i].id, c[i].name,
-		              c[i].state);
-	return out;
-}
-
-/* removes every container of set, a few rounds in case one was being created */
-static void
-dk_rmset(const char *set)
-{
-	struct ctr c[NCTR];
-	int n;
-
-	for (int round = 0; round < 3; round++) {
-		if ((n = dk_list(set, c, NCTR)) <= 0)
-			return;
-		for (int i = 0; i < n; i++)
-			sh("docker rm -f %s >/dev/null 2>&1", c[i].id);
-		msleep(200);
-	}
-}
-
 /* the local dockerd's pid, or -1 */
 static pid_t
 dockerd_pid(void)
@@ -827,7 +789,7 @@ test_stop_all(void **state)
 	CHECK(f, clean(l, at + 10000, at + 11000), "the second 10 s after the stop was not "
 	      "all 200");
 	CHECK(f, log_count(f->p[0], READY) >= 4, "no 2 new instances ready: %s",
-	      ids_of(f->set, buf, sizeof(buf)));
+	      dk_ids(f->set, buf, sizeof(buf)));
 	check_orphans(f, 0);
 }
 
@@ -964,7 +926,7 @@ test_prescal_restart(void **state)
 	name_set(f, "restart");
 	CHECK(f, start_prescal(f, 0, 2, 3, 10) == 0, "start");
 	CHECK(f, wait_log(f->p[0], READY, 2, 20000) == 0, "2 instances not ready");
-	ids_of(f->set, before, sizeof(before));
+	dk_ids(f->set, before, sizeof(before));
 
 	/* SIGKILL under load; the same set and port again 500 ms later */
 	CHECK(f, (l = load_start(f, 60000)) != NULL, "load");
@@ -983,7 +945,7 @@ test_prescal_restart(void **state)
 	msleep(1000);
 	load_stop(l);
 	snap(l, &c2);
-	ids_of(f->set, after, sizeof(after));
+	dk_ids(f->set, after, sizeof(after));
 	print_message("    SIGKILL at +%ld ms, restarted at +%ld ms, ready at +%ld ms, load "
 	              "all 200 again by +%ld ms; slowest request %ld ms\n", killed, back, ready,
 	              served, atomic_load(&l->maxms));

@@ -7,7 +7,7 @@
 # directory (log_path) and halts on the first; a file there fails the run.
 # The tests stop their long-running prescal with SIGTERM, so that it exits
 # and LeakSanitizer reports too. $SANITIZE_TESTS picks the ASan suites
-# (default: all six) and SANITIZE_ASAN_ONLY=1 skips TSan and memcheck.
+# (default: all of them) and SANITIZE_ASAN_ONLY=1 skips TSan and memcheck.
 set -u
 cd "$(dirname "$0")/.."
 logs=$(mktemp -d)
@@ -17,7 +17,7 @@ fail=0
 export PRESCAL_BIN=./prescal-asan
 export ASAN_OPTIONS="log_path=$logs/asan:detect_leaks=1:halt_on_error=1:abort_on_error=0"
 export UBSAN_OPTIONS="log_path=$logs/ubsan:print_stacktrace=1:halt_on_error=1"
-suites=${SANITIZE_TESTS:-tests/config_test tests/integ_test tests/abuse_test tests/admin_integ_test tests/scale_integ_test tests/fail_test tests/chaos_test}
+suites=${SANITIZE_TESTS:-tests/config_test tests/integ_test tests/abuse_test tests/admin_integ_test tests/scale_integ_test tests/apps_test tests/fail_test tests/chaos_test}
 for t in $suites; do
 	echo "== $t (prescal-asan)"
 	# the test binaries are sanitized too; their reports land there as well

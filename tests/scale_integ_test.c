@@ -117,36 +117,6 @@ dk_fmt(const struct ctr *c, int n, char *out, size_t sz)
 	return out;
 }
 
-/* removes every container of set, a few rounds in case one was being created */
-static void
-dk_rmset(const char *set)
-{
-	struct ctr c[NCTR];
-	int n;
-
-	for (int round = 0; round < 3; round++) {
-		if ((n = dk_list(set, c, NCTR)) <= 0)
-			return;
-		for (int i = 0; i < n; i++)
-			sh("docker rm -f %s >/dev/null 2>&1", c[i].id);
-		msleep(200);
-	}
-}
-
-/* waits until set has exactly want containers in state; returns 0 or -1 */
-static int
-dk_wait_count(const char *set, const char *state, int want, int timeout_ms)
-{
-	int64_t until = now_ms() + timeout_ms;
-
-	do {
-		if (dk_count(set, state) == want)
-			return 0;
-		msleep(100);
-	} while (now_ms() < until);
-	return -1;
-}
-
 /* prescal processes and their logs */
 
 static void
@@ -192,21 +162,6 @@ log_line(const struct tproc *p, const char *prefix, const char *word, char *out,
 		}
 	}
 	return 0;
-}
-
-/* waits for n occurrences of needle; -1 at the time-out or if p exits */
-static int
-wait_log(struct tproc *p, const char *needle, int n, int timeout_ms)
-{
-	int64_t until = now_ms() + timeout_ms;
-
-	for (;;) {
-		if (tproc_log_count(p, needle) >= n)
-			return 0;
-		if (now_ms() >= until || (p->pid > 0 && tproc_wait(p, 0) == 0))
-			return -1;
-		msleep(20);
-	}
 }
 
 /* "pit-<pid>-<tag>" as set i */
@@ -538,7 +493,7 @@ test_scale_from_zero(void **state)
 	}
 	load_join(&l, t, LEN(t));
 	/* a slow host may finish the start after the load */
-	if (up < 0 && wait_log(f->p[0], READY, 2, 10000) == 0)
+	if (up < 0 && tproc_wait_log(f->p[0], READY, 2, 10000) == 0)
 		up = now_ms() - t0;
 	print_message("    load: %ld requests, %ld failed, up to %d containers; "
 	              "2nd instance ready %lld ms after the load began\n", atomic_load(&l.sent),
@@ -646,10 +601,10 @@ test_instance_drain_limit(void **state)
 	CHECK(f, start_prescal(f, 0, 0, IMAGE, 1, 2, 2, "pull never\ndrain_timeout 1500\n"
 	      "scale_down_delay 2500\nbackend_timeout 20000\n") == 0, "start");
 	CHECK(f, wait_port(f->port[0], 10000) == 0, "prescal does not listen");
-	CHECK(f, wait_log(f->p[0], READY, 1, 15000) == 0, "the first instance is not ready");
+	CHECK(f, tproc_wait_log(f->p[0], READY, 1, 15000) == 0, "the first instance is not ready");
 	/* 4 clients: a second instance */
 	load_start(&l, t, LEN(t), f->port[0], "/slow?ms=300", 3000);
-	CHECK(f, wait_log(f->p[0], READY, 2, 15000) == 0, "no second instance");
+	CHECK(f, tproc_wait_log(f->p[0], READY, 2, 15000) == 0, "no second instance");
 	/* the short load ends; then one long request on each instance (least
 	 * outstanding): 2 in flight at target 2 want 1 instance, and after the
 	 * scale-down delay one of the two drains with its request in flight */
@@ -690,7 +645,7 @@ test_kill_under_load(void **state)
 		DOCKER_SKIP("no Docker daemon");
 	name_set(f, 0, "kill");
 	CHECK(f, start_prescal(f, 0, 0, IMAGE, 2, 3, 10, "pull never\n") == 0, "start");
-	CHECK(f, wait_log(f->p[0], READY, 2, 20000) == 0, "2 instances not ready");
+	CHECK(f, tproc_wait_log(f->p[0], READY, 2, 20000) == 0, "2 instances not ready");
 
 	/* 8 clients for 4 s; one instance is killed after 1 s */
 	load_start(&l, t, LEN(t), f->port[0], "/slow?ms=20", 4000);
@@ -725,7 +680,7 @@ test_kill_under_load(void **state)
 	}
 	CHECK(f, n >= 0 && dk_find(c, n, victim) < 0, "%s not removed: %s", victim,
 	      dk_fmt(c, n, buf, sizeof(buf)));
-	CHECK(f, wait_log(f->p[0], READY, 3, 15000) == 0, "no replacement became ready");
+	CHECK(f, tproc_wait_log(f->p[0], READY, 3, 15000) == 0, "no replacement became ready");
 	CHECK(f, dk_wait_count(f->set[0], "running", 2, 5000) == 0,
 	      "not 2 running at the end: %s", dk_fmt(c, dk_list(f->set[0], c, NCTR), buf,
 	      sizeof(buf)));
@@ -765,7 +720,7 @@ test_unhealthy_replaced(void **state)
 	name_set(f, 0, "htests-sick");
 	CHECK(f, (f->admin[0] = free_port()) > 0, "admin port");
 	CHECK(f, start_prescal(f, 0, 0, IMAGE_SICK, 2, 2, 10, "pull never\n") == 0, "start");
-	CHECK(f, wait_log(f->p[0], READY, 2, 30000) == 0, "2 instances not ready");
+	CHECK(f, tproc_wait_log(f->p[0], READY, 2, 30000) == 0, "2 instances not ready");
 	n = dk_list(f->set[0], c, NCTR);
 	for (i = 0; i < n && !victim[0]; i++)
 		if (!strcmp(c[i].state, "running"))
@@ -778,7 +733,7 @@ test_unhealthy_replaced(void **state)
 	t0 = now_ms();
 	st = get(hport, "/sick", NULL, 0, 5000);
 	snprintf(line, sizeof(line), "instance %s became unhealthy: removing", victim);
-	wait_log(f->p[0], line, 1, 15000);
+	tproc_wait_log(f->p[0], line, 1, 15000);
 	for (i = 0; i < 100; i++) {
 		n = dk_list(f->set[0], c, NCTR);
 		if (n >= 0 && dk_find(c, n, victim) < 0) {
@@ -799,7 +754,7 @@ test_unhealthy_replaced(void **state)
 	      atomic_load(&l.failed), atomic_load(&l.sent));
 
 	/* a replacement, healthy, and the reason in /metrics */
-	CHECK(f, wait_log(f->p[0], READY, 3, 30000) == 0, "no replacement became ready");
+	CHECK(f, tproc_wait_log(f->p[0], READY, 3, 30000) == 0, "no replacement became ready");
 	CHECK(f, dk_wait_count(f->set[0], "running", 2, 5000) == 0, "not 2 running at the end: %s",
 	      dk_fmt(c, dk_list(f->set[0], c, NCTR), buf, sizeof(buf)));
 	CHECK(f, admin_get(f->admin[0], "/metrics", body, sizeof(body)) == 200, "/metrics");
@@ -833,7 +788,7 @@ test_remove_retried(void **state)
 		DOCKER_SKIP("no Docker daemon");
 	name_set(f, 0, "htests-rmfail");
 	CHECK(f, start_prescal(f, 0, 0, IMAGE, 2, 2, 10, "pull never\n") == 0, "start");
-	CHECK(f, wait_log(f->p[0], READY, 2, 20000) == 0, "2 instances not ready");
+	CHECK(f, tproc_wait_log(f->p[0], READY, 2, 20000) == 0, "2 instances not ready");
 	n = dk_list(f->set[0], c, NCTR);
 	CHECK(f, n == 2, "%d containers: %s", n, dk_fmt(c, n, buf, sizeof(buf)));
 	for (k = 0; k < 2; k++) {
@@ -854,7 +809,8 @@ test_remove_retried(void **state)
 	CHECK(f, sh("docker kill %s %s >/dev/null 2>&1", victim[0], victim[1]) == 0, "docker kill");
 	for (k = 0; k < 2; k++) {
 		snprintf(line, sizeof(line), "instance %s: remove: ", victim[k]);
-		CHECK(f, wait_log(f->p[0], line, 1, 10000) == 0, "no failed removal of %s logged",
+		CHECK(f, tproc_wait_log(f->p[0], line, 1, 10000) == 0,
+		      "no failed removal of %s logged",
 		      victim[k]);
 		CHECK(f, log_line(f->p[0], line, "will try again", buf, sizeof(buf)),
 		      "the failed removal of %s is not to be tried again", victim[k]);
@@ -886,33 +842,11 @@ test_remove_retried(void **state)
 	CHECK(f, gone >= 0, "not both removed 15 s later: %s", dk_fmt(c, n, buf, sizeof(buf)));
 	for (k = 0; k < 2; k++) {
 		snprintf(line, sizeof(line), "container %.12s removed on a later try", id[k]);
-		CHECK(f, wait_log(f->p[0], line, 1, 2000) == 0, "no '%s' logged", line);
+		CHECK(f, tproc_wait_log(f->p[0], line, 1, 2000) == 0, "no '%s' logged", line);
 	}
 	CHECK(f, tproc_log_count(f->p[0], "removing leftover container") == 0,
 	      "removed as a leftover, not by a retry");
-	CHECK(f, wait_log(f->p[0], READY, 4, 20000) == 0, "no replacements became ready");
-}
-
-/* the ids of the set's containers, sorted by name, as one string */
-static char *
-ids_of(const char *set, char *out, size_t sz)
-{
-	struct ctr c[NCTR], tmp;
-	int n = dk_list(set, c, NCTR);
-	size_t k = 0;
-
-	for (int i = 0; i < n; i++)
-		for (int j = i + 1; j < n; j++)
-			if (strcmp(c[j].name, c[i].name) < 0) {
-				tmp = c[i];
-				c[i] = c[j];
-				c[j] = tmp;
-			}
-	out[0] = '\0';
-	for (int i = 0; i < n && k < sz; i++)
-		k += snprintf(out + k, sz - k, "%s%.12s=%s/%s", i ? " " : "", c[i].id, c[i].name,
-		              c[i].state);
-	return out;
+	CHECK(f, tproc_wait_log(f->p[0], READY, 4, 20000) == 0, "no replacements became ready");
 }
 
 static void
@@ -927,8 +861,8 @@ test_restart_adoption(void **state)
 		DOCKER_SKIP("no Docker daemon");
 	name_set(f, 0, "adopt");
 	CHECK(f, start_prescal(f, 0, 0, IMAGE, 2, 3, 10, "pull never\n") == 0, "start");
-	CHECK(f, wait_log(f->p[0], READY, 2, 20000) == 0, "2 instances not ready");
-	ids_of(f->set[0], before, sizeof(before));
+	CHECK(f, tproc_wait_log(f->p[0], READY, 2, 20000) == 0, "2 instances not ready");
+	dk_ids(f->set[0], before, sizeof(before));
 	tproc_stop(f->p[0], SIGKILL);
 	f->p[0] = NULL;
 
@@ -942,12 +876,12 @@ test_restart_adoption(void **state)
 
 	/* the second prescal adopts the two, removes the exited one */
 	CHECK(f, start_prescal(f, 1, 0, IMAGE, 2, 3, 10, "pull never\n") == 0, "restart");
-	CHECK(f, wait_log(f->p[1], READY, 2, 20000) == 0, "adopted instances not ready");
+	CHECK(f, tproc_wait_log(f->p[1], READY, 2, 20000) == 0, "adopted instances not ready");
 	snprintf(leftover, sizeof(leftover), "removing leftover container %s-99", f->set[0]);
 	CHECK(f, tproc_log_count(f->p[1], leftover) == 1, "no '%s' logged", leftover);
 	CHECK(f, tproc_log_count(f->p[1], "adopting instance") == 2, "not 2 adoptions logged");
 	msleep(1500);
-	ids_of(f->set[0], after, sizeof(after));
+	dk_ids(f->set[0], after, sizeof(after));
 	print_message("    before: %s\n    after:  %s\n", before, after);
 	CHECK(f, !strcmp(before, after), "containers changed across the restart");
 	CHECK(f, tproc_log_count(f->p[1], "scale up") == 0, "the restarted prescal started more");
@@ -973,7 +907,7 @@ test_sigterm_cleanup(void **state)
 
 	/* SIGTERM: exit 0, nothing of the set left at exit */
 	CHECK(f, start_prescal(f, 0, 0, IMAGE, 2, 3, 10, "pull never\n") == 0, "start");
-	CHECK(f, wait_log(f->p[0], READY, 2, 20000) == 0, "2 instances not ready");
+	CHECK(f, tproc_wait_log(f->p[0], READY, 2, 20000) == 0, "2 instances not ready");
 	code = stop_prescal(f, 0, SIGTERM, 30000);
 	n = dk_list(f->set[0], c, NCTR);
 	print_message("    SIGTERM: exit %d; at exit: [%s]\n", code, dk_fmt(c, n, buf, sizeof(buf)));
@@ -983,7 +917,7 @@ test_sigterm_cleanup(void **state)
 	/* keep_on_exit 1: exit 0, both still running */
 	CHECK(f, start_prescal(f, 1, 1, IMAGE, 2, 3, 10, "pull never\nkeep_on_exit 1\n") == 0,
 	      "start keep");
-	CHECK(f, wait_log(f->p[1], READY, 2, 20000) == 0, "2 instances not ready (keep)");
+	CHECK(f, tproc_wait_log(f->p[1], READY, 2, 20000) == 0, "2 instances not ready (keep)");
 	code = stop_prescal(f, 1, SIGTERM, 30000);
 	n = dk_list(f->set[1], c, NCTR);
 	print_message("    keep_on_exit 1: exit %d; at exit: [%s]\n", code,
@@ -1210,9 +1144,9 @@ test_metric_rps(void **state)
 		name_set(f, i, i ? "rps" : "conc");
 		CHECK(f, (f->admin[i] = free_port()) > 0, "admin port");
 		CHECK(f, start_prescal(f, i, i, IMAGE, 1, 3, 10, confs[i]) == 0, "start");
-		CHECK(f, wait_log(f->p[i], READY, 1, 20000) == 0, "no instance ready");
+		CHECK(f, tproc_wait_log(f->p[i], READY, 1, 20000) == 0, "no instance ready");
 		n[i] = sequential(f->port[i], 6000);
-		wait_log(f->p[i], READY, 3, i ? 10000 : 0);
+		tproc_wait_log(f->p[i], READY, 3, i ? 10000 : 0);
 		up[i] = tproc_log_count(f->p[i], "scale up");
 		ctrs[i] = dk_count(f->set[i], "running");
 		print_message("    metric %s: %ld sequential requests in 6 s (%ld/s); %d scale-ups "
@@ -1274,7 +1208,8 @@ test_pull_missing(void **state)
 		DOCKER_SKIP("no Docker daemon");
 	name_set(f, 0, "pull");
 	CHECK(f, start_prescal(f, 0, 0, IMAGE, 1, 1, 10, "pull missing\n") == 0, "start");
-	CHECK(f, wait_log(f->p[0], READY, 1, 20000) == 0, "the local image's instance not ready");
+	CHECK(f, tproc_wait_log(f->p[0], READY, 1, 20000) == 0,
+	      "the local image's instance not ready");
 	st = get(f->port[0], "/", NULL, 0, 5000);
 	CHECK(f, st == 200, "status %d", st);
 	CHECK(f, tproc_log_count(f->p[0], "pulling image") == 0, "pulled a local image");
@@ -1306,7 +1241,8 @@ test_host_network(void **state)
 	CHECK(f, start_prescal(f, 0, 0, IMAGE, 1, 1, 10, "pull never\nhost_network 1\n") == 0,
 	      "start");
 	snprintf(want, sizeof(want), " ready on 127.0.0.1:%d ", f->cport[0]);
-	CHECK(f, wait_log(f->p[0], want, 1, 20000) == 0, "no instance ready on the host port %d",
+	CHECK(f, tproc_wait_log(f->p[0], want, 1, 20000) == 0,
+	      "no instance ready on the host port %d",
 	      f->cport[0]);
 	sh_line(mode, sizeof(mode), "docker inspect -f '{{.HostConfig.NetworkMode}}' %s-1",
 	        f->set[0]);
@@ -1352,16 +1288,16 @@ test_two_sets(void **state)
 	name_set(f, 0, "side");
 	name_set(f, 1, "side-b");
 	CHECK(f, start_prescal(f, 0, 0, IMAGE, 1, 1, 10, "pull never\n") == 0, "start A");
-	CHECK(f, wait_log(f->p[0], READY, 1, 20000) == 0, "A not ready");
+	CHECK(f, tproc_wait_log(f->p[0], READY, 1, 20000) == 0, "A not ready");
 	CHECK(f, start_prescal(f, 1, 1, IMAGE, 1, 1, 10, "pull never\n") == 0, "start B");
-	CHECK(f, wait_log(f->p[1], READY, 1, 20000) == 0, "B not ready");
-	ids_of(f->set[1], b0, sizeof(b0));
+	CHECK(f, tproc_wait_log(f->p[1], READY, 1, 20000) == 0, "B not ready");
+	dk_ids(f->set[1], b0, sizeof(b0));
 
 	code = stop_prescal(f, 0, SIGTERM, 30000);
 	CHECK(f, code == 0, "A exit code %d", code);
 	CHECK(f, dk_wait_count(f->set[0], NULL, 0, 5000) == 0, "A's containers remain");
 	msleep(500);
-	ids_of(f->set[1], b1, sizeof(b1));
+	dk_ids(f->set[1], b1, sizeof(b1));
 	print_message("    B before A's exit: %s\n    B after:  %s\n", b0, b1);
 	CHECK(f, !strcmp(b0, b1), "B's containers changed when A exited");
 	snprintf(a1, sizeof(a1), "%s-1", f->set[1]);
@@ -1385,9 +1321,9 @@ test_two_default_names(void **state)
 		skip();
 	f->noname[0] = f->noname[1] = 1;
 	CHECK(f, start_prescal(f, 0, 0, IMAGE, 1, 1, 10, "pull never\n") == 0, "start A");
-	CHECK(f, wait_log(f->p[0], READY, 1, 20000) == 0, "A not ready");
+	CHECK(f, tproc_wait_log(f->p[0], READY, 1, 20000) == 0, "A not ready");
 	CHECK(f, start_prescal(f, 1, 1, IMAGE, 1, 1, 10, "pull never\n") == 0, "start B");
-	CHECK(f, wait_log(f->p[1], READY, 1, 20000) == 0, "B not ready");
+	CHECK(f, tproc_wait_log(f->p[1], READY, 1, 20000) == 0, "B not ready");
 	print_message("    default sets: %s, %s\n", f->set[0], f->set[1]);
 	CHECK(f, dk_count(f->set[0], "running") == 1, "set %s: %d running", f->set[0],
 	      dk_count(f->set[0], "running"));
@@ -1404,11 +1340,11 @@ test_two_default_names(void **state)
 	}
 
 	/* A's SIGTERM removes A's container only */
-	ids_of(f->set[1], b0, sizeof(b0));
+	dk_ids(f->set[1], b0, sizeof(b0));
 	code = stop_prescal(f, 0, SIGTERM, 30000);
 	CHECK(f, code == 0, "A exit code %d", code);
 	CHECK(f, dk_wait_count(f->set[0], NULL, 0, 5000) == 0, "A's container remains");
-	ids_of(f->set[1], b1, sizeof(b1));
+	dk_ids(f->set[1], b1, sizeof(b1));
 	CHECK(f, !strcmp(b0, b1), "B's containers changed when A exited: %s -> %s", b0, b1);
 	st = get(f->port[1], "/name", body, sizeof(body), 5000);
 	CHECK(f, st == 200 && !strcmp(body, want), "B answered %d '%s'", st, body);
@@ -1443,7 +1379,7 @@ test_foreign_image(void **state)
 	CHECK(f, sh("docker run -d --label prescal.name=%s -e PRESCAL_INSTANCE=%s-3 --name %s-3 "
 	      IMAGE " >/dev/null 2>&1", f->set[0], f->set[0], f->set[0]) == 0, "docker run -3");
 	CHECK(f, start_prescal(f, 0, 0, IMAGE, 1, 1, 10, "pull never\n") == 0, "start");
-	CHECK(f, wait_log(f->p[0], READY, 1, 20000) == 0, "not ready");
+	CHECK(f, tproc_wait_log(f->p[0], READY, 1, 20000) == 0, "not ready");
 	snprintf(want, sizeof(want), "container %s-1 of app", f->set[0]);
 	CHECK(f, log_line(f->p[0], want, "not " IMAGE, line, sizeof(line)), "no '%s' line", want);
 	print_message("    %s\n", line);
@@ -1546,7 +1482,7 @@ test_pause_wake(void **state)
 	st = get_timed(f->port[0], "/", &cold);
 	CHECK(f, st == 200, "cold: status %d", st);
 	for (int i = 0; i < 3; i++) {
-		CHECK(f, wait_log(f->p[0], PAUSED, i + 1, 10000) == 0, "not paused (%d)", i);
+		CHECK(f, tproc_wait_log(f->p[0], PAUSED, i + 1, 10000) == 0, "not paused (%d)", i);
 		CHECK(f, dk_count(f->set[0], "paused") == 1, "Docker does not say paused");
 		CHECK(f, dk_count(f->set[0], NULL) == 1, "not one container");
 		st = get_timed(f->port[0], "/", &wake[i]);
@@ -1587,7 +1523,7 @@ test_pause_slow_boot(void **state)
 	name_set(f, 0, "pslow");
 	CHECK(f, start_prescal(f, 0, 0, IMAGE_SLOW, 0, 2, 10, "pull never\nmin_paused 1\n"
 	      "max_paused 1\n") == 0, "start");
-	CHECK(f, wait_log(f->p[0], PAUSED, 1, 20000) == 0, "the warm one was not paused");
+	CHECK(f, tproc_wait_log(f->p[0], PAUSED, 1, 20000) == 0, "the warm one was not paused");
 	CHECK(f, tproc_log_count(f->p[0], "pausing it for the warm pool") == 1, "no warm-pool line");
 	cold = log_ms(f->p[0], " ready in ", " ready in ");
 	CHECK(f, dk_count(f->set[0], "paused") == 1, "Docker does not say paused");
@@ -1598,7 +1534,7 @@ test_pause_slow_boot(void **state)
 	CHECK(f, cold >= 2000, "the slow image was ready in %ld ms", cold);
 	CHECK(f, wake < 1000, "wake took %lld ms", (long long)wake);
 	/* the warm pool is refilled: a second instance, started and paused */
-	CHECK(f, wait_log(f->p[0], PAUSED, 2, 20000) == 0, "the warm pool was not refilled");
+	CHECK(f, tproc_wait_log(f->p[0], PAUSED, 2, 20000) == 0, "the warm pool was not refilled");
 	CHECK(f, dk_count(f->set[0], "paused") == 1 && dk_count(f->set[0], "running") == 1,
 	      "not one paused and one running");
 }
@@ -1627,7 +1563,7 @@ test_pause_keepalive(void **state)
 		CHECK(f, rc == 0 && r->status == 200, "first request on %zu: %d", i, r->status);
 		tresp_free(r);
 	}
-	CHECK(f, wait_log(f->p[0], PAUSED, 1, 10000) == 0, "not paused");
+	CHECK(f, tproc_wait_log(f->p[0], PAUSED, 1, 10000) == 0, "not paused");
 	for (int round = 0; round < 2; round++) {
 		for (size_t i = 0; i < LEN(c); i++) {
 			rc = texchange(c[i], req, r, 5000);
@@ -1635,7 +1571,8 @@ test_pause_keepalive(void **state)
 			tresp_free(r);
 		}
 		if (round == 0)
-			CHECK(f, wait_log(f->p[0], PAUSED, 2, 10000) == 0, "not paused again");
+			CHECK(f, tproc_wait_log(f->p[0], PAUSED, 2, 10000) == 0,
+			      "not paused again");
 	}
 	free(r);
 	print_message("    %d of %zu requests on idle keep-alive connections across pauses\n",
@@ -1661,13 +1598,14 @@ test_pause_restart(void **state)
 		DOCKER_SKIP("no Docker daemon");
 	name_set(f, 0, "prest");
 	CHECK(f, start_prescal(f, 0, 0, IMAGE, 0, 2, 10, conf) == 0, "start");
-	CHECK(f, wait_log(f->p[0], PAUSED, 1, 20000) == 0, "the warm one was not paused");
+	CHECK(f, tproc_wait_log(f->p[0], PAUSED, 1, 20000) == 0, "the warm one was not paused");
 	tproc_stop(f->p[0], SIGKILL);
 	f->p[0] = NULL;
 	CHECK(f, dk_count(f->set[0], "paused") == 1, "not paused after the kill");
 
 	CHECK(f, start_prescal(f, 1, 0, IMAGE, 0, 2, 10, conf) == 0, "restart");
-	CHECK(f, wait_log(f->p[1], "adopted as paused", 1, 10000) == 0, "not adopted as paused");
+	CHECK(f, tproc_wait_log(f->p[1], "adopted as paused", 1, 10000) == 0,
+	      "not adopted as paused");
 	msleep(500);
 	CHECK(f, dk_count(f->set[0], NULL) == 1, "the restart started another");
 	CHECK(f, tproc_log_count(f->p[1], "scale up") == 0 && tproc_log_count(f->p[1], "warm pool") == 0,
@@ -1675,11 +1613,12 @@ test_pause_restart(void **state)
 
 	/* someone else's unpause: checked, then routed to; the warm pool refills */
 	CHECK(f, sh("docker unpause %s-1 >/dev/null 2>&1", f->set[0]) == 0, "docker unpause");
-	CHECK(f, wait_log(f->p[1], "unpaused outside prescal", 1, 5000) == 0, "not noticed");
-	CHECK(f, wait_log(f->p[1], WOKE, 1, 5000) == 0, "not ready after the outside unpause");
+	CHECK(f, tproc_wait_log(f->p[1], "unpaused outside prescal", 1, 5000) == 0, "not noticed");
+	CHECK(f, tproc_wait_log(f->p[1], WOKE, 1, 5000) == 0,
+	      "not ready after the outside unpause");
 	st = get(f->port[1], "/", NULL, 0, 5000);
 	CHECK(f, st == 200, "status %d", st);
-	CHECK(f, wait_log(f->p[1], PAUSED, 1, 20000) == 0, "no warm one paused again");
+	CHECK(f, tproc_wait_log(f->p[1], PAUSED, 1, 20000) == 0, "no warm one paused again");
 
 	code = stop_prescal(f, 1, SIGTERM, 30000);
 	n = dk_list(f->set[0], c, NCTR);
@@ -1794,7 +1733,7 @@ test_network_mode(void **state)
 
 	/* two instances; one killed under load is replaced, nothing fails */
 	CHECK(f, start_prescal(f, 1, 0, IMAGE, 2, 3, 10, conf) == 0, "start 2");
-	CHECK(f, wait_log(f->p[1], " ready on ", 2, 20000) == 0, "2 instances not ready");
+	CHECK(f, tproc_wait_log(f->p[1], " ready on ", 2, 20000) == 0, "2 instances not ready");
 	load_start(&l, t, LEN(t), f->port[1], "/slow?ms=20", 4000);
 	msleep(1000);
 	n = dk_list(f->set[0], c, NCTR);
@@ -1814,20 +1753,22 @@ test_network_mode(void **state)
 		msleep(100);
 	CHECK(f, log_line(f->p[1], died, ": removing", buf, sizeof(buf)),
 	      "no 'instance %s ...: removing' logged", victim);
-	CHECK(f, wait_log(f->p[1], " ready on ", 3, 15000) == 0, "no replacement became ready");
+	CHECK(f, tproc_wait_log(f->p[1], " ready on ", 3, 15000) == 0,
+	      "no replacement became ready");
 	CHECK(f, dk_wait_count(f->set[0], "running", 2, 5000) == 0, "not 2 running: %s",
 	      dk_fmt(c, dk_list(f->set[0], c, NCTR), buf, sizeof(buf)));
 
 	/* SIGKILL and restart: the same two are adopted at their network IPs */
 	msleep(500);
-	ids_of(f->set[0], before, sizeof(before));
+	dk_ids(f->set[0], before, sizeof(before));
 	tproc_stop(f->p[1], SIGKILL);
 	f->p[1] = NULL;
 	CHECK(f, start_prescal(f, 2, 0, IMAGE, 2, 3, 10, conf) == 0, "restart");
-	CHECK(f, wait_log(f->p[2], " ready on ", 2, 20000) == 0, "adopted instances not ready");
+	CHECK(f, tproc_wait_log(f->p[2], " ready on ", 2, 20000) == 0,
+	      "adopted instances not ready");
 	CHECK(f, tproc_log_count(f->p[2], "adopting instance") == 2, "not 2 adoptions logged");
 	msleep(1500);
-	ids_of(f->set[0], after, sizeof(after));
+	dk_ids(f->set[0], after, sizeof(after));
 	print_message("    network mode, restart: before %s\n    after  %s\n", before, after);
 	CHECK(f, !strcmp(before, after), "containers changed across the restart");
 	CHECK(f, tproc_log_count(f->p[2], "scale up") == 0, "the restarted prescal started more");

@@ -205,6 +205,20 @@ tproc_log_count(const struct tproc *p, const char *needle)
 }
 
 int
+tproc_wait_log(struct tproc *p, const char *needle, int n, int timeout_ms)
+{
+	int64_t until = now_ms() + timeout_ms;
+
+	for (;;) {
+		if (tproc_log_count(p, needle) >= n)
+			return 0;
+		if (now_ms() >= until || (p->pid > 0 && tproc_wait(p, 0) == 0))
+			return -1;
+		msleep(20);
+	}
+}
+
+int
 trun(char *const argv[], int timeout_ms, char *out, size_t n)
 {
 	struct tproc *p;

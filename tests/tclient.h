@@ -54,6 +54,10 @@ char *tproc_log(const struct tproc *p, char *buf, size_t n);
  * buffer of tclient's: like the other tproc_ functions, one thread only. */
 int tproc_log_count(const struct tproc *p, const char *needle);
 
+/* Waits until needle occurs n times in p's log. Returns 0, or -1 at the
+ * time-out or once p has exited. */
+int tproc_wait_log(struct tproc *p, const char *needle, int n, int timeout_ms);
+
 /* Runs argv to completion (at most timeout_ms, then SIGKILL), capturing
  * stdout+stderr into out. Returns the exit status, or -1 if it did not
  * exit by itself (killed, signalled or timed out). */

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tclient.h"
 #include "tdocker.h"
 #include "util.h"
 
@@ -123,3 +124,55 @@ dk_count(const char *set, const char *state)
 	return n < 0 ? -1 : k;
 }
 
+
+/* removes every container of set, a few rounds in case one was being created */
+void
+dk_rmset(const char *set)
+{
+	struct ctr c[NCTR];
+	int n;
+
+	for (int round = 0; round < 3; round++) {
+		if ((n = dk_list(set, c, NCTR)) <= 0)
+			return;
+		for (int i = 0; i < n; i++)
+			sh("docker rm -f %s >/dev/null 2>&1", c[i].id);
+		msleep(200);
+	}
+}
+
+/* waits until set has exactly want containers in state; 0 or -1 */
+int
+dk_wait_count(const char *set, const char *state, int want, int timeout_ms)
+{
+	int64_t until = now_ms() + timeout_ms;
+
+	do {
+		if (dk_count(set, state) == want)
+			return 0;
+		msleep(100);
+	} while (now_ms() < until);
+	return -1;
+}
+
+/* the set's containers, sorted by name, as "id12=name/state ..." */
+char *
+dk_ids(const char *set, char *out, size_t sz)
+{
+	struct ctr c[NCTR], tmp;
+	int n = dk_list(set, c, NCTR);
+	size_t k = 0;
+
+	for (int i = 0; i < n; i++)
+		for (int j = i + 1; j < n; j++)
+			if (strcmp(c[j].name, c[i].name) < 0) {
+				tmp = c[i];
+				c[i] = c[j];
+				c[j] = tmp;
+			}
+	out[0] = '\0';
+	for (int i = 0; i < n && k < sz; i++)
+		k += snprintf(out + k, sz - k, "%s%.12s=%s/%s", i ? " " : "", c[i].id, c[i].name,
+		              c[i].state);
+	return out;
+}

@@ -41,3 +41,15 @@ int dk_list(const char *set, struct ctr *c, int max);
 
 /* Returns how many containers of set are in state (NULL: any), or -1. */
 int dk_count(const char *set, const char *state);
+
+/* Removes every container of set (docker rm -f, a few rounds in case one
+ * was being created). Blocks. */
+void dk_rmset(const char *set);
+
+/* Waits until set has exactly want containers in state (NULL: any).
+ * Returns 0, or -1 at the time-out. */
+int dk_wait_count(const char *set, const char *state, int want, int timeout_ms);
+
+/* Writes set's containers, sorted by name, as "id12=name/state ..." into
+ * out[0..sz). Returns out. */
+char *dk_ids(const char *set, char *out, size_t sz);
