@@ -1406,11 +1406,19 @@ static void
 drain(void)
 {
 	int64_t until = now_ms() + S.drain_timeout;
+	int nullfd;
 
 	atomic_store(&stopping, 1);
 	proxy_set_draining(1);
 	epoll_ctl(epfd, EPOLL_CTL_DEL, lfd, NULL);
-	close(lfd);
+	/* the port is free at once (a new prescal may bind it while this one
+	 * drains), but the descriptor number stays taken: a worker still in
+	 * accept_batch() then meets /dev/null, never another socket that
+	 * reused the number (a race TSan saw with close()) */
+	if ((nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0 || dup2(nullfd, lfd) < 0)
+		close(lfd);
+	if (nullfd >= 0)
+		close(nullfd);
 	for (struct app *a = apps; a; a = a->next)
 		pool_wake_all(a->pool);
 	while (now_ms() < until) {

@@ -66,6 +66,13 @@ for f in 'test_held*' 'test_tunnels*'; do
 	PRESCAL_BIN=./prescal-tsan ASAN_OPTIONS= UBSAN_OPTIONS= EXHAUST_FILTER=$f \
 		TSAN_OPTIONS="log_path=$logs/tsan:suppressions=tests/tsan.supp" ./tests/exhaust_test || fail=1
 done
+# many apps: routing and reloads under TSan (the route table swap, app
+# references, the settings an admin thread reads)
+for f in 'test_routing' 'test_reload_b*'; do
+	echo "== tests/apps_test $f (prescal-tsan)"
+	PRESCAL_BIN=./prescal-tsan ASAN_OPTIONS= UBSAN_OPTIONS= INTEG_FILTER=$f \
+		TSAN_OPTIONS="log_path=$logs/tsan:suppressions=tests/tsan.supp" ./tests/apps_test || fail=1
+done
 if [ -n "$(find "$logs" -name 'tsan*' -type f)" ]; then
 	echo "FAILED: ThreadSanitizer reports from prescal-tsan:"
 	find "$logs" -name 'tsan*' -type f -exec cat {} + | head -80
