@@ -2695,6 +2695,60 @@ test_conn_cap(void **state)
 	assert_in_range(ms[1], 700, 2500);
 }
 
+/* issue 13: max_inflight caps an app: beside a 1 s request to app a
+ * (max_inflight 1) the next to a waits for it, parked, while app b on the
+ * same backend is answered at once; with 2 workers, so a request to a that
+ * took a worker while it waited would leave none for b */
+static void
+test_max_inflight(void **state)
+{
+	struct tproc *p;
+	struct tconn *slow;
+	struct tresp r = { 0 };
+	char conf[256], bp[32], *cf;
+	long msa, msb;
+	int rc, port = free_port();
+	int64_t t0;
+
+	(void)state;
+	snprintf(conf, sizeof(conf), "hold_timeout 5000\napp a\nhost a.t\nbackend %s\n"
+	         "max_inflight 1\napp b\nhost b.t\nbackend %s\n",
+	         hostport(bp, sizeof(bp), bport), bp);
+	assert_non_null(cf = tmp_write("integ-conf", conf));
+	assert_int_equal(start_prescal(&p, port, cf, 2, NULL), 0);
+	assert_non_null(slow = tconn_open(port, 1000));
+	assert_int_equal(tsends(slow, "GET /slow?ms=1000 HTTP/1.1\r\nHost: a.t\r\n\r\n"), 0);
+	msleep(100);
+	/* a's second request, on a connection of its own, is held */
+	struct tconn *second = tconn_open(port, 1000);
+	assert_non_null(second);
+	t0 = now_ms();
+	assert_int_equal(tsends(second, "GET / HTTP/1.1\r\nHost: a.t\r\n\r\n"), 0);
+	msleep(100);
+	/* b meanwhile: at once */
+	for (int i = 0; i < 3; i++) {
+		int64_t tb = now_ms();
+		rc = request1(port, "GET / HTTP/1.1\r\nHost: b.t\r\n\r\n", &r);
+		msb = (long)(now_ms() - tb);
+		assert_status(rc, &r, 200);
+		tresp_free(&r);
+		assert_true(msb < 300);
+	}
+	rc = tresp_read(second, &r, 0, T_RESP);
+	msa = (long)(now_ms() - t0);
+	assert_status(rc, &r, 200);
+	tresp_free(&r);
+	rc = tresp_read(slow, &r, 0, T_RESP);
+	assert_status(rc, &r, 200);
+	tresp_free(&r);
+	tconn_close(second);
+	tconn_close(slow);
+	tproc_stop(p, SIGKILL);
+	printf("integ: max_inflight 1: a's second request took %ld ms beside a 1 s one; app b "
+	       "took %ld ms meanwhile (2 workers)\n", msa, msb);
+	assert_in_range(msa, 700, 2500);
+}
+
 #define T(f) cmocka_unit_test_teardown(f, test_teardown)
 
 int
@@ -2702,6 +2756,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_basic_get),
+		T(test_max_inflight),
 		T(test_keepalive),
 		T(test_pipelining),
 		T(test_pipelined_head_then_get),
