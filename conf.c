@@ -97,6 +97,7 @@ static struct option opts[] = {  /* const but threads' bound: conf_init() */
 	{ 0, "keep_on_exit",        O_INT,  A(sc.keep), 0, 0, 1, NULL },
 	{ 0, "host_network",        O_INT,  A(sc.hostnet), 0, 0, 1, NULL },
 	{ 0, "network",             O_STR,  AS(sc.network), 0, 0, NULL },
+	{ 0, "driver",              O_STR,  AS(sc.driver), 0, 0, "container swarm" },
 	{ 0, "env",                 O_SPEC, A(sc.spec), 0, 0, 0, NULL },
 	{ 0, "cmd",                 O_SPEC, A(sc.spec), 0, 0, 0, NULL },
 	{ 0, "memory",              O_SPEC, A(sc.spec), 0, 0, 0, NULL },

@@ -838,6 +838,7 @@ defaults(struct settings *d)
 			.metric = METRIC, .target_rps = TARGET_RPS, .down_delay = SCALE_DOWN_DELAY,
 			.idle_timeout = IDLE_TIMEOUT, .start_timeout = START_TIMEOUT,
 			.ready_path = READY_PATH, .pull = PULL_POLICY, .keep = KEEP_ON_EXIT,
+			.driver = DRIVER,
 			.sample_ms = SAMPLE_MS,
 			.pause_after = PAUSE_AFTER, .remove_after = REMOVE_AFTER,
 			.min_paused = MIN_PAUSED, .max_paused = MAX_PAUSED,
