@@ -33,6 +33,7 @@
 #include "pool.h"
 #include "scale.h"
 #include "fleet.h"
+#include "swarm.h"
 #include "util.h"
 
 #define FLEET_CAP   1024       /* instances tracked per app, at most */
@@ -48,6 +49,11 @@ enum job_kind { J_START, J_ADOPT, J_DRAIN, J_REMOVE, J_RECONCILE, J_PAUSE, J_UNP
 
 #define NTOMB       64         /* containers whose removal failed, retried */
 #define RECONCILE_MS 10000     /* how often the set is checked against Docker */
+#define POLL_FAST   250        /* driver swarm: ms between task polls while an
+                                  instance starts or drains (Swarm sends no task events) */
+#define POLL_SLOW   2000       /* ... and otherwise */
+#define MAXNODES    512        /* swarm nodes listed per look */
+#define NTASKS      8          /* tasks of one service looked at */
 
 struct inst {
 	struct fleet *f;       /* the app's fleet; fixed for the slot */
@@ -136,6 +142,7 @@ static struct {
 	int want_reconcile;         /* the events stream came back: check at once */
 	long sample_ms;             /* the shortest of the fleets' */
 	char tomb[NTOMB][65];       /* ids to remove again; "" = free */
+	int tomb_svc[NTOMB];        /* tomb[i] is a Swarm service, not a container */
 	char sock[256];
 } F = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -267,6 +274,59 @@ dopen(void)
 	return d;
 }
 
+/* the driver seam: with driver swarm an instance is a service (its id in
+ * in->id), created, looked at and removed through swarm.c; the rest of
+ * the file is the same for both */
+static int
+on_swarm(const struct scale_conf *c)
+{
+	return !strcmp(c->driver, "swarm");
+}
+
+/* removes instance id of c's app: the container, or the service (its task
+ * goes with it). Returns 0 or -1 */
+static int
+drop(const struct scale_conf *c, struct docker *d, const char *id)
+{
+	return on_swarm(c) ? swarm_remove(d, id) : docker_remove(d, id);
+}
+
+/* what Swarm says of service id of the job's app now, into *a (a->task
+ * points into t[0..nt)). Returns 0, or -1 (docker_error) */
+static int
+look(struct docker *d, const char *id, struct swarm_assessment *a, struct swarm_task *t,
+     size_t nt)
+{
+	struct swarm_service svc;
+	struct swarm_node *nd = calloc(MAXNODES, sizeof(*nd));
+	size_t n, nn;
+	int r = -1;
+
+	memset(&svc, 0, sizeof(svc));
+	snprintf(svc.id, sizeof(svc.id), "%s", id);
+	/* a node missing from a partial list would look gone */
+	if (nd && swarm_tasks(d, jc.name, id, jc.network, t, nt, &n) >= 0 &&
+	    swarm_nodes(d, nd, MAXNODES, &nn) == 0) {
+		swarm_assess(&svc, 1, t, n, nd, nn, a);
+		r = 0;
+	}
+	free(nd);
+	return r;
+}
+
+/* a service whose task ended: why (SF_IMAGE, else SF_EXIT with the exit
+ * code Swarm reports in *code, -1 if none), and its words in docker_error() */
+static int
+task_failure(struct docker *d, const struct swarm_assessment *a, int *code)
+{
+	const char *err = a->task && a->task->err[0] ? a->task->err : "no reason given";
+	const char *p = strstr(err, "exit (");
+
+	*code = p ? atoi(p + 6) : -1;
+	docker_seterror(d, "task %s: %s", swarm_reason_str[a->reason], err);
+	return strstr(err, "No such image") ? SF_IMAGE : SF_EXIT;
+}
+
 /* readiness: an HTTP answer below 500 on the ready path */
 static int
 probe_http(in_addr_t addr, int port, const char *path)
@@ -321,6 +381,16 @@ removing(const struct ticket *t)
 static int
 stopped(struct docker *d, const char *id, struct docker_state *ds, int *code)
 {
+	struct swarm_task t[NTASKS];
+	struct swarm_assessment a;
+
+	if (on_swarm(&jc)) {
+		memset(ds, 0, sizeof(*ds));
+		ds->health = DOCKER_HEALTH_NONE;
+		if (look(d, id, &a, t, LEN(t)) < 0)
+			return SF_CREATE;
+		return a.verdict == SWARM_REPLACE ? task_failure(d, &a, code) : SF_NONE;
+	}
 	if (docker_inspect(d, id, jc.port, ds) < 0)
 		return SF_CREATE;
 	*code = ds->exitcode;
@@ -382,9 +452,10 @@ attach(const struct ticket *t, in_addr_t addr, int port, enum backend_state st)
 	return r;
 }
 
-/* remembers a container whose removal failed, for job_reconcile */
+/* remembers a container (svc: a service) whose removal failed, for
+ * job_reconcile */
 static void
-bury(const char *id)
+bury(const char *id, int svc)
 {
 	pthread_mutex_lock(&F.lock);
 	for (int i = 0; i < NTOMB; i++) {
@@ -392,6 +463,7 @@ bury(const char *id)
 			size_t l = strnlen(id, sizeof(F.tomb[i]) - 1);
 			memcpy(F.tomb[i], id, l);
 			F.tomb[i][l] = '\0';
+			F.tomb_svc[i] = svc;
 			break;
 		}
 	}
@@ -437,10 +509,10 @@ start_failed(struct fleet *f, struct docker *d, const struct ticket *t, const ch
 		warn("instance %s failed to start: %s: %s", name, text, daemon);
 	else
 		warn("instance %s failed to start: %s", name, text);
-	if (id && id[0])
+	if (id && id[0] && !on_swarm(&jc))
 		last_words(d, name, id);
-	if (!t && id && id[0] && docker_remove(d, id) < 0)
-		bury(id);
+	if (!t && id && id[0] && drop(&jc, d, id) < 0)
+		bury(id, on_swarm(&jc));
 	snprintf(cause, sizeof(cause), "app \"%s\" failed to start: %s", jc.name, text);
 	pthread_mutex_lock(&F.lock);
 	if (t && mine_unlocked(t))
@@ -505,7 +577,8 @@ make_ready(struct docker *d, const struct ticket *t, int port)
 		if (why != NUM_SF)
 			start_failed(f, d, t, t->name, t->id, why,
 			             why == SF_TIMEOUT ? jc.start_timeout : code,
-			             why == SF_CREATE ? docker_error(d) : NULL);
+			             why == SF_CREATE || (on_swarm(&jc) && why != SF_TIMEOUT) ?
+			             docker_error(d) : NULL);
 		return;
 	}
 	pthread_mutex_lock(&F.lock);
@@ -666,6 +739,124 @@ job_start(struct fleet *f, struct docker *d, int warm)
 		make_ready(d, &t, port);
 }
 
+/* creates one service (409 on the name tries the next number). Returns
+ * SF_NONE, or SF_CREATE with the daemon's message in msg */
+static int
+create_service(struct fleet *f, struct docker *d, char *name, size_t nn, char id[65], char *msg,
+               size_t mn)
+{
+	char env[2][96];
+	const char *envp[2] = { env[0], env[1] }, *vec[DOCKER_SPEC_NVEC];
+	struct docker_spec sp;
+	struct swarm_spec s = { .app = jc.name, .image = jc.image, .port = (int)jc.port,
+	                        .network = jc.network, .replicas = 1,
+	                        .nanocpus = jc.spec.nanocpus, .membytes = jc.spec.memory };
+	int tries, r;
+
+	/* the configured env, and prescal's two variables after it */
+	memset(&sp, 0, sizeof(sp));
+	docker_spec_view(&jc.spec, envp, 2, vec, LEN(vec), &sp);
+	s.env = sp.env;
+	s.nenv = sp.nenv;
+	for (tries = 0; tries < 5; tries++) {
+		pthread_mutex_lock(&F.lock);
+		snprintf(name, nn, "%.48s-%d", jc.name, ++f->seq);
+		pthread_mutex_unlock(&F.lock);
+		snprintf(env[0], sizeof(env[0]), "PORT=%ld", jc.port);
+		snprintf(env[1], sizeof(env[1]), "PRESCAL_INSTANCE=%s", name);
+		s.name = name;
+		if ((r = swarm_create(d, &s, id)) == 0 || docker_status(d) != 409)
+			break;
+	}
+	if (r == 0)
+		return SF_NONE;
+	snprintf(msg, mn, "service create: %s", docker_error(d)[0] ? docker_error(d) :
+	         "unknown error");
+	id[0] = '\0';
+	return SF_CREATE;
+}
+
+/* waits (start_timeout from t->t0, polling fast) until t's service has a
+ * task running with an address, puts it into the pool there, then
+ * readiness as for a container. A failure is a failed start, or for an
+ * adopted one (adopting) a removal */
+static void
+service_up(struct fleet *f, struct docker *d, const struct ticket *t, int adopting)
+{
+	struct swarm_task tasks[NTASKS];
+	struct swarm_assessment a;
+	int why = SF_TIMEOUT, code = 0, delay = 20;
+	in_addr_t addr;
+
+	while (now_ms() < t->t0 + jc.start_timeout && !removing(t)) {
+		if (look(d, t->id, &a, tasks, LEN(tasks)) < 0) {
+			why = SF_CREATE;
+			break;
+		}
+		if (a.verdict == SWARM_REPLACE) {
+			why = task_failure(d, &a, &code);
+			break;
+		}
+		if (a.verdict == SWARM_ROUTE) {
+			if (inet_pton(AF_INET, a.addr, &addr) != 1) {
+				docker_seterror(d, "task address %s is not IPv4", a.addr);
+				why = SF_CREATE;
+				break;
+			}
+			if (attach(t, addr, (int)jc.port, B_STARTING) == 0)
+				make_ready(d, t, (int)jc.port);
+			return;  /* else condemned meanwhile */
+		}
+		usleep(delay * 1000);
+		delay = MIN(delay * 3 / 2, POLL_FAST);
+	}
+	if (removing(t))
+		return;
+	if (adopting)
+		condemn_mine(t, "cannot be adopted");
+	else
+		start_failed(f, d, t, t->name, t->id, why,
+		             why == SF_TIMEOUT ? jc.start_timeout : code,
+		             why == SF_TIMEOUT ? NULL : docker_error(d));
+}
+
+/* job_start for driver swarm: a service, then service_up() */
+static void
+job_start_swarm(struct fleet *f, struct docker *d, int warm)
+{
+	char name[72], id[65] = "", msg[POOL_CAUSE] = "";
+	struct inst *in = NULL;
+	struct ticket t;
+	int64_t t0 = now_ms();
+	int why;
+
+	if ((why = create_service(f, d, name, sizeof(name), id, msg, sizeof(msg))) == SF_NONE) {
+		pthread_mutex_lock(&F.lock);
+		if ((in = inst_new_unlocked(f, id, name, FI_STARTING))) {
+			in->t0 = t0;  /* "ready in" counts from the create */
+			ticket_unlocked(&t, in);
+		}
+		pthread_mutex_unlock(&F.lock);
+		if (!in) {
+			warn("app %s: more than %d instances", jc.name, f->cap);
+			swarm_remove(d, id);
+		}
+	} else {
+		atomic_fetch_add(&docker_errors, 1);
+		start_failed(f, d, NULL, name, id, why, 0, msg);
+	}
+	/* starting from now on is the instance's (sample() counts it) */
+	pthread_mutex_lock(&F.lock);
+	if (warm)
+		f->warm_pending--;
+	else
+		f->pending--;
+	pthread_cond_signal(&F.wake);
+	pthread_mutex_unlock(&F.lock);
+	if (in)
+		service_up(f, d, &t, 0);
+}
+
 static void
 job_adopt(struct docker *d, const struct ticket *t)
 {
@@ -673,6 +864,10 @@ job_adopt(struct docker *d, const struct ticket *t)
 	in_addr_t addr;
 	int port;
 
+	if (on_swarm(&jc)) {
+		service_up(t->in->f, d, t, 1);
+		return;
+	}
 	if (docker_inspect(d, t->id, jc.port, &ds) < 0 || !ds.running ||
 	    (port = reach(&ds, &addr)) <= 0 ||
 	    attach(t, addr, port, ds.paused ? B_PAUSED : B_STARTING) < 0) {
@@ -730,9 +925,9 @@ job_drain(struct docker *d, const struct ticket *t)
 		warn("instance %s: drain timeout with %d requests in flight", t->name,
 		     atomic_load(&b->inflight));
 	pool_remove(b);
-	if (docker_stop(d, t->id, GRACE_S) < 0 && docker_status(d) != 404)
+	if (!on_swarm(&jc) && docker_stop(d, t->id, GRACE_S) < 0 && docker_status(d) != 404)
 		warn("instance %s: stop: %s", t->name, docker_error(d));
-	if (docker_remove(d, t->id) < 0) {
+	if (drop(&jc, d, t->id) < 0) {
 		atomic_fetch_add(&docker_errors, 1);
 		warn("instance %s: remove: %s", t->name, docker_error(d));
 	}
@@ -834,10 +1029,10 @@ job_remove(struct docker *d, const struct ticket *t)
 	pthread_mutex_unlock(&F.lock);
 	if (b)
 		pool_remove(b);
-	if (docker_remove(d, t->id) < 0) {
+	if (drop(&jc, d, t->id) < 0) {
 		atomic_fetch_add(&docker_errors, 1);
 		warn("instance %s: remove: %s; will try again", t->name, docker_error(d));
-		bury(t->id);
+		bury(t->id, on_swarm(&jc));
 	}
 	pthread_mutex_lock(&F.lock);
 	in->state = FI_FREE;
@@ -905,6 +1100,165 @@ keep_ours(struct fleet *f, const char *image, struct docker_ctr *ctr, size_t n, 
 	return k;
 }
 
+/* removes what failed to go before (any app's). Returns 0, or -1 when
+ * Docker is still away: the rest waits for the next pass */
+static int
+retry_tombs(struct docker *d)
+{
+	char tomb[NTOMB][65];
+	int svc[NTOMB], k, r;
+
+	pthread_mutex_lock(&F.lock);
+	memcpy(tomb, F.tomb, sizeof(tomb));
+	memcpy(svc, F.tomb_svc, sizeof(svc));
+	memset(F.tomb, 0, sizeof(F.tomb));
+	pthread_mutex_unlock(&F.lock);
+	for (k = 0; k < NTOMB; k++) {
+		if (!tomb[k][0])
+			continue;
+		r = svc[k] ? swarm_remove(d, tomb[k]) : docker_remove(d, tomb[k]);
+		if (r < 0) {
+			for (; k < NTOMB; k++)
+				if (tomb[k][0])
+					bury(tomb[k], svc[k]);
+			return -1;
+		}
+		warn("%s %.12s removed on a later try", svc[k] ? "service" : "container", tomb[k]);
+	}
+	return 0;
+}
+
+/* the app's services as Swarm sees them, each with swarm_assess()'s verdict */
+struct survey {
+	struct swarm_service *svc;
+	struct swarm_assessment *a;  /* a[i] is svc[i]'s; its task points into task */
+	size_t n;
+	int partial;                 /* more services or tasks than listed */
+	struct swarm_task *task;
+	struct swarm_node *node;
+};
+
+static void
+survey_free(struct survey *sv)
+{
+	free(sv->svc);
+	free(sv->a);
+	free(sv->task);
+	free(sv->node);
+}
+
+/* takes up to max services of c's app with their tasks and the nodes.
+ * Returns 0, or -1 (then sv holds nothing to free) */
+static int
+survey(const struct scale_conf *c, struct docker *d, size_t max, struct survey *sv)
+{
+	size_t nt = 0, nn = 0;
+	int r1, r2 = 0;
+
+	memset(sv, 0, sizeof(*sv));
+	if (!(sv->svc = calloc(max, sizeof(*sv->svc))) || !(sv->a = calloc(max, sizeof(*sv->a))) ||
+	    !(sv->task = calloc(max * 4, sizeof(*sv->task))) ||
+	    !(sv->node = calloc(MAXNODES, sizeof(*sv->node))) ||
+	    (r1 = swarm_services(d, c->name, sv->svc, max, &sv->n)) < 0 ||
+	    (r2 = swarm_tasks(d, c->name, NULL, c->network, sv->task, max * 4, &nt)) < 0 ||
+	    swarm_nodes(d, sv->node, MAXNODES, &nn) != 0) {
+		survey_free(sv);
+		return -1;
+	}
+	sv->partial = r1 || r2;
+	swarm_assess(sv->svc, sv->n, sv->task, nt, sv->node, nn, sv->a);
+	return 0;
+}
+
+/* docker_list() for either driver: a service is "running" while Swarm
+ * runs or starts its task, "exited" once it must be replaced */
+static int
+list(const struct scale_conf *c, struct docker *d, struct docker_ctr *ctr, size_t max, size_t *n)
+{
+	struct survey sv;
+	size_t i;
+
+	if (!on_swarm(c))
+		return docker_list(d, c->name, c->port, ctr, max, n);
+	*n = 0;
+	if (survey(c, d, max, &sv) < 0)
+		return -1;
+	for (i = 0; i < sv.n; i++) {
+		memset(&ctr[i], 0, sizeof(ctr[i]));
+		snprintf(ctr[i].id, sizeof(ctr[i].id), "%s", sv.svc[i].id);
+		snprintf(ctr[i].name, sizeof(ctr[i].name), "%s", sv.svc[i].name);
+		snprintf(ctr[i].image, sizeof(ctr[i].image), "%s", sv.svc[i].image);
+		snprintf(ctr[i].state, sizeof(ctr[i].state), "%s",
+		         sv.a[i].verdict == SWARM_REPLACE ? "exited" : "running");
+	}
+	*n = sv.n;
+	survey_free(&sv);
+	return 0;
+}
+
+/*
+ * job_reconcile for driver swarm, every POLL_FAST or POLL_SLOW ms: Swarm
+ * sends no task events, so this is how a ready instance whose task ended
+ * or whose node went down is taken out (and replaced by the scaler); an
+ * ended service no instance owns is removed, and an instance whose service
+ * is gone is too. A starting one is its start job's
+ */
+static void
+job_poll(struct fleet *f, struct docker *d)
+{
+	struct survey sv;
+	struct inst *in;
+	char why[160];
+	size_t i;
+	int k, mine;
+	int64_t listed;
+
+	if (retry_tombs(d) < 0)
+		goto out;
+	listed = now_ms();
+	if (survey(&jc, d, f->cap, &sv) < 0) {
+		atomic_fetch_add(&docker_errors, 1);
+		warn("app %s: swarm: %s", jc.name, docker_error(d));
+		goto out;
+	}
+	for (i = 0; i < sv.n; i++) {
+		const struct swarm_assessment *a = &sv.a[i];
+		pthread_mutex_lock(&F.lock);
+		in = inst_by_id_unlocked(sv.svc[i].id);
+		mine = in || !strcmp(sv.svc[i].image, jc.image);
+		if (in && in->state == FI_READY && a->verdict == SWARM_REPLACE) {
+			snprintf(why, sizeof(why), "died (%s%s%.100s)", swarm_reason_str[a->reason],
+			         a->task && a->task->err[0] ? ": " : "",
+			         a->task ? a->task->err : "");
+			condemn_unlocked(in, why);
+		}
+		pthread_mutex_unlock(&F.lock);
+		if (in || !mine || a->verdict != SWARM_REPLACE)
+			continue;
+		warn("removing leftover service %s (%s)", sv.svc[i].name,
+		     swarm_reason_str[a->reason]);
+		if (swarm_remove(d, sv.svc[i].id) < 0)
+			bury(sv.svc[i].id, 1);
+	}
+	/* instances whose services are gone altogether */
+	pthread_mutex_lock(&F.lock);
+	for (k = 0; !sv.partial && k < f->cap; k++) {
+		in = &f->inst[k];
+		if (in->state != FI_READY)
+			continue;
+		for (i = 0; i < sv.n && strcmp(sv.svc[i].id, in->id); i++)
+			;
+		if (i == sv.n && in->t0 < listed)
+			condemn_unlocked(in, "was removed outside prescal");
+	}
+	pthread_mutex_unlock(&F.lock);
+	survey_free(&sv);
+out:
+	pthread_mutex_lock(&F.lock);
+	f->reconciling = 0;
+	pthread_mutex_unlock(&F.lock);
+}
+
 /* the app as Docker sees it: failed removals again, and containers of the
  * app that no instance owns and that no longer run (a daemon restart
  * stops them) are removed, so nothing is left behind */
@@ -912,28 +1266,12 @@ static void
 job_reconcile(struct fleet *f, struct docker *d)
 {
 	struct docker_ctr *ctr = calloc(f->cap, sizeof(*ctr));
-	char tomb[NTOMB][65];
 	size_t n = 0, i;
 	int k, known;
 	int64_t listed;
 
-	pthread_mutex_lock(&F.lock);
-	memcpy(tomb, F.tomb, sizeof(tomb));
-	memset(F.tomb, 0, sizeof(F.tomb));
-	pthread_mutex_unlock(&F.lock);
-	for (k = 0; k < NTOMB; k++) {
-		if (!tomb[k][0])
-			continue;
-		if (docker_remove(d, tomb[k]) < 0) {
-			/* Docker is still away: this one and the rest wait
-			 * for the next pass */
-			for (; k < NTOMB; k++)
-				if (tomb[k][0])
-					bury(tomb[k]);
-			goto out;
-		}
-		warn("container %.12s removed on a later try", tomb[k]);
-	}
+	if (retry_tombs(d) < 0)
+		goto out;
 	listed = now_ms();
 	if (!ctr || docker_list(d, jc.name, jc.port, ctr, f->cap, &n) < 0)
 		goto out;
@@ -959,7 +1297,7 @@ job_reconcile(struct fleet *f, struct docker *d)
 			continue;
 		warn("removing leftover container %s (%s)", ctr[i].name, ctr[i].state);
 		if (docker_remove(d, ctr[i].id) < 0)
-			bury(ctr[i].id);
+			bury(ctr[i].id, 0);
 	}
 	/* instances whose containers are gone altogether */
 	pthread_mutex_lock(&F.lock);
@@ -1034,11 +1372,21 @@ fleet_worker(void *arg)
 		jc = j.f->c;
 		pthread_mutex_unlock(&F.lock);
 		switch (j.kind) {
-		case J_START:  job_start(j.f, d, j.warm); break;
+		case J_START:
+			if (on_swarm(&jc))
+				job_start_swarm(j.f, d, j.warm);
+			else
+				job_start(j.f, d, j.warm);
+			break;
 		case J_ADOPT:  job_adopt(d, &t); break;
 		case J_DRAIN:  job_drain(d, &t); break;
 		case J_REMOVE: job_remove(d, &t); break;
-		case J_RECONCILE: job_reconcile(j.f, d); break;
+		case J_RECONCILE:
+			if (on_swarm(&jc))
+				job_poll(j.f, d);
+			else
+				job_reconcile(j.f, d);
+			break;
 		case J_PAUSE:  job_pause(d, &t); break;
 		case J_UNPAUSE: job_unpause(d, &t); break;
 		default:       break;
@@ -1333,7 +1681,8 @@ tick_unlocked(struct fleet *f, int demand)
 	if (F.fleets == f && !f->next)
 		in.queued = atomic_load(&queued_now);  /* only one app: the queue is its */
 	draining = f->draining + f->pausing;
-	if (F.want_reconcile || now_ms() - f->last_reconcile >= RECONCILE_MS) {
+	if (F.want_reconcile || now_ms() - f->last_reconcile >= (!on_swarm(&f->c) ? RECONCILE_MS :
+	    in.starting || draining ? POLL_FAST : POLL_SLOW)) {
 		f->last_reconcile = now_ms();
 		if (!f->reconciling && push_unlocked(f, J_RECONCILE, NULL))
 			f->reconciling = 1;
@@ -1480,7 +1829,7 @@ adopt(struct fleet *f, struct docker *d)
 
 	if (!(ctr = calloc(f->cap, sizeof(*ctr))))
 		return -1;
-	if (docker_list(d, f->c.name, f->c.port, ctr, f->cap, &n) < 0) {
+	if (list(&f->c, d, ctr, f->cap, &n) < 0) {
 		warn("docker: list: %s", docker_error(d));
 		free(ctr);
 		return -1;
@@ -1504,8 +1853,9 @@ adopt(struct fleet *f, struct docker *d)
 			}
 		}
 		pthread_mutex_unlock(&F.lock);
-		warn("removing leftover container %s (%s)", ctr[i].name, ctr[i].state);
-		if (docker_remove(d, ctr[i].id) < 0)
+		warn("removing leftover %s %s (%s)", on_swarm(&f->c) ? "service" : "container",
+		     ctr[i].name, ctr[i].state);
+		if (drop(&f->c, d, ctr[i].id) < 0)
 			warn("docker: remove %s: %s", ctr[i].name, docker_error(d));
 		pthread_mutex_lock(&F.lock);
 	}
@@ -1614,14 +1964,21 @@ spec_changed(const struct scale_conf *a, const struct scale_conf *b)
 void
 fleet_set_conf(struct fleet *f, const struct scale_conf *c)
 {
+	char drv[sizeof(c->driver)];
+
 	pthread_mutex_lock(&F.lock);
+	if (on_swarm(&f->c) != on_swarm(c))
+		warn("app %s: driver %s kept: a new driver needs a restart of prescal", c->name,
+		     on_swarm(&f->c) ? "swarm" : "container");
 	if (spec_changed(&f->c, c)) {
 		f->spec++;
 		f->roll_ready = 0;
 		warn("app %s: image or container settings changed: replacing its instances "
 		     "one at a time", c->name);
 	}
+	memcpy(drv, f->c.driver, sizeof(drv));
 	f->c = *c;
+	memcpy(f->c.driver, drv, sizeof(drv));
 	f->c.max = MIN(f->c.max, (f->cap - 8) / 2);
 	F.sample_ms = MIN(F.sample_ms, c->sample_ms);
 	pthread_cond_signal(&F.wake);
@@ -1679,29 +2036,31 @@ remove_all(struct fleet *f, struct docker *d)
 	struct docker_ctr *ctr = calloc(f->cap, sizeof(*ctr));
 	size_t n = 0, i;
 
-	if (!ctr || docker_list(d, f->c.name, f->c.port, ctr, f->cap, &n) < 0) {
+	if (!ctr || list(&f->c, d, ctr, f->cap, &n) < 0) {
 		warn("docker: list: %s", docker_error(d));
 		free(ctr);
 		return;
 	}
 	n = keep_ours(f, f->c.image, ctr, n, 0);
 	for (i = 0; i < n; i++) {
-		docker_stop(d, ctr[i].id, GRACE_S);
-		if (docker_remove(d, ctr[i].id) < 0)
+		if (!on_swarm(&f->c))
+			docker_stop(d, ctr[i].id, GRACE_S);
+		if (drop(&f->c, d, ctr[i].id) < 0)
 			warn("docker: remove %s: %s", ctr[i].name, docker_error(d));
 		else
 			warn("instance %s removed", ctr[i].name);
 	}
 	/* a removal "already in progress" (409) is not gone yet: wait */
 	for (int64_t until = now_ms() + 10000; now_ms() < until; ) {
-		if (docker_list(d, f->c.name, f->c.port, ctr, f->cap, &n) < 0)
+		if (list(&f->c, d, ctr, f->cap, &n) < 0)
 			n = 0;
 		if ((n = keep_ours(f, f->c.image, ctr, n, 0)) == 0)
 			break;
 		usleep(100000);
 	}
 	if (n > 0)
-		warn("docker: %zu containers of app %s still being removed", n, f->c.name);
+		warn("docker: %zu %s of app %s still being removed", n,
+		     on_swarm(&f->c) ? "services" : "containers", f->c.name);
 	free(ctr);
 }
 
