@@ -140,6 +140,7 @@ static struct {
 	int busy;                   /* jobs running */
 	int demand, stopping;
 	int want_reconcile;         /* the events stream came back: check at once */
+	int want_poll;              /* a task's container died here: swarm apps look at once */
 	long sample_ms;             /* the shortest of the fleets' */
 	char tomb[NTOMB][65];       /* ids to remove again; "" = free */
 	int tomb_svc[NTOMB];        /* tomb[i] is a Swarm service, not a container */
@@ -1681,7 +1682,8 @@ tick_unlocked(struct fleet *f, int demand)
 	if (F.fleets == f && !f->next)
 		in.queued = atomic_load(&queued_now);  /* only one app: the queue is its */
 	draining = f->draining + f->pausing;
-	if (F.want_reconcile || now_ms() - f->last_reconcile >= (!on_swarm(&f->c) ? RECONCILE_MS :
+	if (F.want_reconcile || (F.want_poll && on_swarm(&f->c)) ||
+	    now_ms() - f->last_reconcile >= (!on_swarm(&f->c) ? RECONCILE_MS :
 	    in.starting || draining ? POLL_FAST : POLL_SLOW)) {
 		f->last_reconcile = now_ms();
 		if (!f->reconciling && push_unlocked(f, J_RECONCILE, NULL))
@@ -1733,6 +1735,7 @@ fleet_loop(void *arg)
 			tick_unlocked(f, demand);
 		}
 		F.want_reconcile = 0;
+		F.want_poll = 0;
 	}
 	pthread_mutex_unlock(&F.lock);
 	return NULL;
@@ -1757,7 +1760,7 @@ fleet_demand(struct fleet *f)
 static void
 on_event(const struct docker_event *ev)
 {
-	struct inst *in;
+	struct inst *in = NULL;
 	char why[64];
 	int dead = !strcmp(ev->action, "die") || !strcmp(ev->action, "oom"), live;
 
@@ -1778,6 +1781,12 @@ on_event(const struct docker_event *ev)
 		} else if (!strcmp(ev->action, "pause") || !strcmp(ev->action, "unpause")) {
 			outside_pause_unlocked(in, ev->action[0] == 'p');
 		}
+	} else if (!F.stopping && !in && dead) {
+		/* a task container (it carries its service's labels) on this
+		 * node: the swarm apps look at their tasks now, not at the next poll */
+		F.want_poll = 1;
+		F.demand = 1;
+		pthread_cond_signal(&F.wake);
 	}
 	pthread_mutex_unlock(&F.lock);
 }

@@ -33,6 +33,7 @@
 #include "pool.h"
 #include "scale.h"
 #include "fleet.h"
+#include "swarm.h"
 #include "util.h"
 
 #define NCTR      50000     /* containers the fake daemon can create */
@@ -516,6 +517,79 @@ pool_set_failing(struct pool *p, const char *cause, int64_t until)
 	(void)p;
 	(void)cause;
 	(void)until;
+}
+
+/* swarm.h and docker_seterror: linked, never called with driver container */
+
+const char *const swarm_reason_str[NUM_SWARM_REASON] = { "" };
+
+int
+docker_seterror(struct docker *d, const char *fmt, ...)
+{
+	(void)fmt;
+	d->status = -1;
+	return -1;
+}
+
+int
+swarm_create(struct docker *d, const struct swarm_spec *s, char id[SWARM_IDLEN])
+{
+	(void)s;
+	id[0] = '\0';
+	return docker_seterror(d, "no swarm");
+}
+
+int
+swarm_remove(struct docker *d, const char *id)
+{
+	(void)id;
+	return docker_seterror(d, "no swarm");
+}
+
+int
+swarm_services(struct docker *d, const char *app, struct swarm_service *out, size_t max,
+               size_t *n)
+{
+	(void)app;
+	(void)out;
+	(void)max;
+	*n = 0;
+	return docker_seterror(d, "no swarm");
+}
+
+int
+swarm_tasks(struct docker *d, const char *app, const char *service, const char *network,
+            struct swarm_task *out, size_t max, size_t *n)
+{
+	(void)app;
+	(void)service;
+	(void)network;
+	(void)out;
+	(void)max;
+	*n = 0;
+	return docker_seterror(d, "no swarm");
+}
+
+int
+swarm_nodes(struct docker *d, struct swarm_node *out, size_t max, size_t *n)
+{
+	(void)out;
+	(void)max;
+	*n = 0;
+	return docker_seterror(d, "no swarm");
+}
+
+void
+swarm_assess(const struct swarm_service *svc, size_t nsvc, const struct swarm_task *tasks,
+             size_t ntasks, const struct swarm_node *nodes, size_t nnodes,
+             struct swarm_assessment *out)
+{
+	(void)svc;
+	(void)tasks;
+	(void)ntasks;
+	(void)nodes;
+	(void)nnodes;
+	memset(out, 0, nsvc * sizeof(*out));
 }
 
 /* the test */
