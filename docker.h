@@ -109,6 +109,7 @@ struct docker_ctr {
 };
 
 struct docker_event {
+	char type[12];            /* "container", or "service" or "node" (swarm stream) */
 	char id[65];
 	char action[32];          /* create/start/die/kill/stop/destroy/... (truncated) */
 	char name[128];           /* Actor.Attributes.name */
@@ -239,6 +240,12 @@ int docker_logs(struct docker *d, const char *id, int tail, char *out, size_t n)
  * serves only docker_events_next() until another call closes the stream.
  * Returns 0 once the 200 head is read, or -1. Blocks. */
 int docker_events_open(struct docker *d, const char *set);
+
+/* As docker_events_open(), but the events of every Swarm service and node
+ * (ev->type "service" or "node", ev->id theirs): no label can select
+ * prescal's. Returns 0 or -1 (404 or 503 on a node that is no manager).
+ * Blocks. */
+int docker_swarm_events_open(struct docker *d);
 
 /* Waits up to timeout_ms for the next event. Returns 1 with *ev filled,
  * 0 on time-out (the stream is still fine: the daemon sends no heartbeats),

@@ -1828,6 +1828,71 @@ fleet_events(void *arg)
 	return NULL;
 }
 
+/* whether an app has driver swarm now */
+static int
+any_swarm(void)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&F.lock);
+	for (struct fleet *f = F.fleets; f && !r; f = f->next)
+		r = on_swarm(&f->c) && !f->done;
+	pthread_mutex_unlock(&F.lock);
+	return r;
+}
+
+/* the swarm apps look at their tasks at the next tick */
+static void
+want_poll(void)
+{
+	pthread_mutex_lock(&F.lock);
+	F.want_poll = 1;
+	F.demand = 1;
+	pthread_cond_signal(&F.wake);
+	pthread_mutex_unlock(&F.lock);
+}
+
+/* Swarm's service and node events, while an app has driver swarm: any of
+ * them (a service updated or removed outside prescal, a node down or
+ * drained) makes the swarm apps look at once rather than at the next
+ * poll. Tasks have no events: the polls stay */
+void *
+fleet_swarm_events(void *arg)
+{
+	struct docker *d = dopen();
+	struct docker_event ev;
+	int backoff = 500, r, open = 0;
+
+	(void)arg;
+	for (;;) {
+		if (stopping() || !any_swarm()) {
+			if (open) {  /* drop the stream's connection */
+				docker_close(d);
+				d = dopen();
+				open = 0;
+			}
+			sleep(1);
+			continue;
+		}
+		if (docker_swarm_events_open(d) < 0) {
+			atomic_fetch_add(&docker_errors, 1);
+			warn("swarm events: %s; again in %d ms", docker_error(d), backoff);
+			usleep(backoff * 1000);
+			backoff = MIN(backoff * 2, BACKOFF_MAX);
+			continue;
+		}
+		open = 1;
+		want_poll();  /* events may have been missed meanwhile */
+		backoff = 500;
+		while ((r = docker_events_next(d, &ev, 1000)) >= 0 && any_swarm() && !stopping())
+			if (r == 1 && strcmp(ev.type, "container"))
+				want_poll();
+		if (r < 0 && !stopping())
+			warn("swarm events: stream ended: %s; reconnecting", docker_error(d));
+	}
+	return NULL;
+}
+
 /* adopts the app's running containers, removes the rest */
 static int
 adopt(struct fleet *f, struct docker *d)

@@ -38,6 +38,9 @@ void fleet_free(struct fleet *f);
 void *fleet_loop(void *arg);
 void *fleet_events(void *arg);
 void *fleet_worker(void *arg);
+/* Swarm's service and node events, for the apps with driver swarm (idle,
+ * without a connection, while there is none). */
+void *fleet_swarm_events(void *arg);
 
 /* Tells f's scaler a request is waiting for an instance. Blocks briefly. */
 void fleet_demand(struct fleet *f);

@@ -1159,6 +1159,7 @@ start_scaling(void)
 		return -1;
 	start_thread(fleet_loop, NULL, (size_t)THREAD_STACK * 1024);
 	start_thread(fleet_events, NULL, (size_t)THREAD_STACK * 1024);
+	start_thread(fleet_swarm_events, NULL, (size_t)THREAD_STACK * 1024);
 	for (int i = 0; i < SCALE_WORKERS; i++)
 		start_thread(fleet_worker, NULL, (size_t)THREAD_STACK * 1024);
 	scaling = 1;

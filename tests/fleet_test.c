@@ -335,6 +335,13 @@ docker_events_open(struct docker *d, const char *set)
 	return 0;
 }
 
+int
+docker_swarm_events_open(struct docker *d)
+{
+	d->status = 404;
+	return -1;
+}
+
 /* "die" for each container the fake inspect killed */
 int
 docker_events_next(struct docker *d, struct docker_event *ev, int timeout_ms)
