@@ -962,7 +962,7 @@ pscal_setup(void **state)
 	if (!(f = fopen(ps.conf, "w")))
 		return -1;
 	fprintf(f, "pull never\ndriver swarm\nnetwork %s\nmin 0\nmax 3\ntarget 2\n"
-	        "scale_down_delay 1500\nidle_timeout 60000\nstart_timeout 30000\n", live.net);
+	        "scale_down_delay 5000\nidle_timeout 60000\nstart_timeout 30000\n", live.net);
 	fclose(f);
 	chmod(ps.conf, 0644);
 	return (ps.port = free_port()) > 0 ? 0 : -1;
@@ -983,7 +983,8 @@ pscal_teardown(void **state)
 	return live_teardown(state);
 }
 
-/* clients loops of GET path for secs seconds, status codes into file */
+/* clients loops of GET path for secs seconds at most (until load_stop),
+ * status codes into file */
 struct loadgen {
 	int clients, secs;
 	const char *path;
@@ -996,10 +997,10 @@ load_run(void *arg)
 {
 	struct loadgen *g = arg;
 
-	sh("rm -f %s; for c in $(seq %d); do (end=$(($(date +%%s) + %d)); "
-	   "while [ $(date +%%s) -lt $end ]; do curl -s -o /dev/null -w '%%{http_code}\\n' -m 20 "
-	   "http://127.0.0.1:%d%s; done >> %s) & done; wait", g->file, g->clients, g->secs,
-	   ps.port, g->path, g->file);
+	sh("rm -f %s %s.stop; for c in $(seq %d); do (end=$(($(date +%%s) + %d)); "
+	   "while [ $(date +%%s) -lt $end ] && [ ! -e %s.stop ]; do curl -s -o /dev/null "
+	   "-w '%%{http_code}\\n' -m 20 http://127.0.0.1:%d%s; done >> %s) & done; wait",
+	   g->file, g->file, g->clients, g->secs, g->file, ps.port, g->path, g->file);
 	return NULL;
 }
 
@@ -1014,6 +1015,12 @@ load_start(struct loadgen *g, int clients, int secs, const char *path)
 		fail_msg("pthread_create");
 }
 
+static void
+load_stop(struct loadgen *g)
+{
+	sh("touch %s.stop", g->file);
+}
+
 /* joins; sets *sent and returns how many were not 200 */
 static long
 load_join(struct loadgen *g, long *sent)
@@ -1026,7 +1033,9 @@ load_join(struct loadgen *g, long *sent)
 	    sh_line(out, sizeof(out), "grep -vcx 200 %s", g->file) < 0 ||
 	    parse_int(out, 0, 1 << 30, &bad) < 0)
 		fail_msg("no load results in %s", g->file);
-	unlink(g->file);
+	if (bad)
+		sh("sort %s | uniq -c >&2", g->file);
+	sh("rm -f %s %s.stop", g->file, g->file);
 	return bad;
 }
 
@@ -1034,7 +1043,7 @@ static void
 test_prescal_swarm(void **state)
 {
 	struct loadgen g;
-	char out[256], victim[80];
+	char out[256], victim[256];
 	long sent, bad;
 	int64_t t0;
 	int i, n, peak = 0;
@@ -1057,23 +1066,33 @@ test_prescal_swarm(void **state)
 	assert_true(logged(" ready on 10.") == 1);
 
 	/* up under load; one task's container killed meanwhile */
-	load_start(&g, 8, 8, "/slow?ms=100");
-	for (i = 0; i < 40 && (n = nservices()) < 3; i++)
+	load_start(&g, 8, 60, "/slow?ms=100");
+	/* the kill comes once two more are ready: one alone loses its requests */
+	for (i = 0; i < 300 && logged(" ready on ") < 3; i++)
 		usleep(100000);
-	sleep(2);
-	/* the first instance's: ready since the first request */
+	sleep(1);
+	/* a ready instance's task container: the last one ready and not
+	 * removed since */
+	if (sh_line(victim, sizeof(victim), "l=$(docker logs %s 2>&1); for n in $(echo \"$l\" | "
+	            "grep -o 'instance [^ ]* ready on' | cut -d' ' -f2 | tac); do echo \"$l\" | "
+	            "grep -q \"instance $n remov\\|instance $n .*: removing\" || { echo $n; break; }; "
+	            "done", ps.ctr) < 0)
+		fail_msg("no ready instance to kill");
+	snprintf(out, sizeof(out), "%s", victim);
 	if (sh_line(victim, sizeof(victim), "docker ps -q --filter "
-	            "label=com.docker.swarm.service.name=%s-1", ps.app) < 0)
-		fail_msg("no task container to kill");
+	            "label=com.docker.swarm.service.name=%s", out) < 0)
+		fail_msg("no task container of %s to kill", out);
 	sh("docker kill %s > /dev/null", victim);
+	snprintf(victim, sizeof(victim), "%s", out);
 	for (i = 0; i < 40; i++, usleep(100000))
 		peak = MAX(peak, nservices());
+	load_stop(&g);
 	bad = load_join(&g, &sent);
 	/* taken out by the look its death prompted or by the passive health
 	 * checks, whichever sees it first */
-	snprintf(out, sizeof(out), "instance %s-1 died (task ended", ps.app);
+	snprintf(out, sizeof(out), "instance %s died (task ended", victim);
 	n = logged(out);
-	snprintf(out, sizeof(out), "instance %s-1 failed its health checks", ps.app);
+	snprintf(out, sizeof(out), "instance %s failed its health checks", victim);
 	print_message("    up under load: %d services at most; a task killed; %ld sent, %ld failed; "
 	              "removed as died %d, by health checks %d\n", peak, sent, bad, n, logged(out));
 	if (n + logged(out) != 1)
@@ -1083,7 +1102,7 @@ test_prescal_swarm(void **state)
 	assert_int_equal(n + logged(out), 1);
 
 	/* light load: scale down by draining, nothing lost */
-	load_start(&g, 1, 6, "/");
+	load_start(&g, 1, 12, "/");
 	bad = load_join(&g, &sent);
 	n = nservices();
 	print_message("    scale down under light load: %ld sent, %ld failed; %d services, %d drained\n",
@@ -1105,6 +1124,18 @@ test_prescal_swarm(void **state)
 	assert_int_equal(logged("adopting instance"), n);
 	assert_int_equal(nservices(), n);
 	assert_int_equal(logged("scale up"), 0);
+
+	/* a service removed outside prescal: its remove event prompts a look */
+	if (sh_line(victim, sizeof(victim), "docker service ls -q --filter label=prescal.name=%s | "
+	            "head -1", ps.app) < 0)
+		fail_msg("no service left to remove");
+	t0 = now_ms();
+	sh("docker service rm %s > /dev/null", victim);
+	for (i = 0; i < 100 && !logged("was removed outside prescal"); i++)
+		usleep(50000);
+	print_message("    a service removed outside prescal: taken out after %lld ms\n",
+	              (long long)(now_ms() - t0));
+	assert_int_equal(logged("was removed outside prescal"), 1);
 
 	/* SIGTERM: every service goes */
 	sh("docker stop -t 30 %s > /dev/null", ps.ctr);
