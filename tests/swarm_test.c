@@ -1090,9 +1090,9 @@ test_prescal_swarm(void **state)
 	bad = load_join(&g, &sent);
 	/* taken out by the look its death prompted or by the passive health
 	 * checks, whichever sees it first */
-	snprintf(out, sizeof(out), "instance %s died (task ended", victim);
+	snprintf(out, sizeof(out), "instance %.80s died (task ended", victim);
 	n = logged(out);
-	snprintf(out, sizeof(out), "instance %s failed its health checks", victim);
+	snprintf(out, sizeof(out), "instance %.80s failed its health checks", victim);
 	print_message("    up under load: %d services at most; a task killed; %ld sent, %ld failed; "
 	              "removed as died %d, by health checks %d\n", peak, sent, bad, n, logged(out));
 	if (n + logged(out) != 1)
