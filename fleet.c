@@ -15,6 +15,14 @@
  * ticket (the slot, its generation, and copies of the id and name), and
  * acts on the slot only after checking, under F.lock, that the generation
  * is still the one it was given (mine_unlocked).
+ *
+ * driver swarm (an app setting): an instance is a one-replica Swarm
+ * service and in->id its service id. Only a few steps differ, each where
+ * it happens (on_swarm): the create (create_service), waiting for a task
+ * with an address (service_up), the removal (drop), the list (list,
+ * survey), and the check against Docker, which is a poll of the app's
+ * tasks (job_poll) since tasks have no events; fleet_swarm_events and a
+ * task container's death here make it come at once.
  */
 #include <errno.h>
 #include <arpa/inet.h>

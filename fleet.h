@@ -1,7 +1,8 @@
 /* See LICENSE file for copyright and license details. */
 /* fleet.h: the containers behind the scaler's decisions (fleet.c). It
  * connects to Docker, adopts, starts, readies, drains, pauses and removes
- * instances, and runs scale_tick() every sample. Needs scale.h. */
+ * instances (containers, or Swarm services with driver swarm), and runs
+ * scale_tick() every sample. Needs scale.h. */
 
 struct fleet;
 struct pool;
