@@ -105,6 +105,7 @@ static struct option opts[] = {  /* const but threads' bound: conf_init() */
 	{ 0, "volume",              O_SPEC, A(sc.spec), 0, 0, 0, NULL },
 	{ 0, "label",               O_SPEC, A(sc.spec), 0, 0, 0, NULL },
 	{ 0, "user",                O_SPEC, A(sc.spec), 0, 0, 0, NULL },
+	{ 0, "constraint",          O_SPEC, A(sc.spec), 0, 0, 0, NULL },
 	{ 0, "pause_after",         O_INT,  A(sc.pause_after), 0, 0, 86400000, NULL },
 	{ 0, "remove_after",        O_INT,  A(sc.remove_after), 0, 0, 604800000, NULL },
 	{ 0, "min_paused",          O_INT,  A(sc.min_paused), 0, 0, 1000, NULL },

@@ -857,6 +857,22 @@ setlabel(struct docker_spec_buf *s, const char *v, char *err, size_t n)
 	return specadd(s, DOCKER_SL_LABEL, v, strlen(v), err, n);
 }
 
+/* a Swarm placement constraint, passed as it is: "node.role==worker",
+ * "node.labels.zone!=a"; Swarm takes at most 16 */
+static int
+setconstraint(struct docker_spec_buf *s, const char *v, char *err, size_t n)
+{
+	size_t k = strcspn(v, "=!");
+
+	if (k == 0 || !(v[k] == '=' || v[k] == '!') || v[k + 1] != '=' || !v[k + 2])
+		return specerr(err, n, "expected ATTRIBUTE==VALUE or ATTRIBUTE!=VALUE");
+	if (!spanof(v, strlen(v), ALNUM "_.-=!:/ ", 1) || strlen(v) > 255)
+		return specerr(err, n, "a constraint is up to 255 of [A-Za-z0-9_.:/ =!-]");
+	if (s->n[DOCKER_SL_CONSTRAINT] >= 16)
+		return specerr(err, n, "at most 16 constraints");
+	return specadd(s, DOCKER_SL_CONSTRAINT, v, strlen(v), err, n);
+}
+
 /* "N[b|k|m|g]", 1024s: Docker's minimum is 6 MiB; "0" is no limit */
 static int
 setmemory(struct docker_spec_buf *s, const char *v, char *err, size_t n)
@@ -931,7 +947,7 @@ docker_spec_set(struct docker_spec_buf *s, const char *key, const char *val, cha
 	} keys[] = {
 		{ "env", setenvvar }, { "cmd", setcmd }, { "volume", setvolume },
 		{ "label", setlabel }, { "memory", setmemory }, { "cpus", setcpus },
-		{ "user", setuser },
+		{ "user", setuser }, { "constraint", setconstraint },
 	};
 	struct docker_spec_buf t;
 
@@ -983,6 +999,7 @@ docker_spec_get(const struct docker_spec_buf *s, const char *key, size_t i, char
 {
 	static const char *lists[] = {
 		[DOCKER_SL_ENV] = "env", [DOCKER_SL_VOLUME] = "volume", [DOCKER_SL_LABEL] = "label",
+		[DOCKER_SL_CONSTRAINT] = "constraint",
 	};
 	long long c = s->nanocpus;
 	int l, k;
@@ -1039,8 +1056,11 @@ docker_spec_view(const struct docker_spec_buf *b, const char *const *pre, size_t
 	size_t k = 0, i;
 	int l;
 
-	if (nvec < npre + b->n[0] + b->n[1] + b->n[2] + b->n[3])
+	for (l = 0; l < NUM_DOCKER_SL; l++)
+		k += b->n[l];
+	if (nvec < npre + k)
 		return -1;
+	k = 0;
 	for (l = 0; l < NUM_DOCKER_SL; l++) {
 		lists[l] = vec + k;
 		for (i = 0; i < b->n[l]; i++)

@@ -63,7 +63,9 @@ struct docker_spec {
 #define DOCKER_SPEC_MAXSTR   8192  /* bytes of all of its strings together */
 #define DOCKER_SPEC_MAXUSER  64    /* bytes of user */
 
-enum { DOCKER_SL_ENV, DOCKER_SL_CMD, DOCKER_SL_VOLUME, DOCKER_SL_LABEL, NUM_DOCKER_SL };
+/* the lists; constraint is for driver swarm only (a container ignores it) */
+enum { DOCKER_SL_ENV, DOCKER_SL_CMD, DOCKER_SL_VOLUME, DOCKER_SL_LABEL, DOCKER_SL_CONSTRAINT,
+       NUM_DOCKER_SL };
 
 struct docker_spec_buf {
 	char str[DOCKER_SPEC_MAXSTR];   /* the strings, each NUL-terminated */

@@ -754,8 +754,8 @@ static int
 create_service(struct fleet *f, struct docker *d, char *name, size_t nn, char id[65], char *msg,
                size_t mn)
 {
-	char env[2][96];
-	const char *envp[2] = { env[0], env[1] }, *vec[DOCKER_SPEC_NVEC];
+	char env[2][96], cons[SWARM_MAXCONSTR][256];
+	const char *envp[2] = { env[0], env[1] }, *vec[DOCKER_SPEC_NVEC], *consp[SWARM_MAXCONSTR];
 	struct docker_spec sp;
 	struct swarm_spec s = { .app = jc.name, .image = jc.image, .port = (int)jc.port,
 	                        .network = jc.network, .replicas = 1,
@@ -767,6 +767,10 @@ create_service(struct fleet *f, struct docker *d, char *name, size_t nn, char id
 	docker_spec_view(&jc.spec, envp, 2, vec, LEN(vec), &sp);
 	s.env = sp.env;
 	s.nenv = sp.nenv;
+	for (; s.nconstraints < SWARM_MAXCONSTR && docker_spec_get(&jc.spec, "constraint",
+	       s.nconstraints, cons[s.nconstraints], sizeof(cons[0])); s.nconstraints++)
+		consp[s.nconstraints] = cons[s.nconstraints];
+	s.constraints = consp;
 	for (tries = 0; tries < 5; tries++) {
 		pthread_mutex_lock(&F.lock);
 		snprintf(name, nn, "%.48s-%d", jc.name, ++f->seq);

@@ -44,8 +44,8 @@ check_swarm(const struct scale_conf *c, FILE *err)
 		no = "cannot pause instances: set pause_after 0 and min_paused 0";
 	else if (c->spec.n[DOCKER_SL_CMD] || c->spec.n[DOCKER_SL_VOLUME] ||
 	         c->spec.n[DOCKER_SL_LABEL] || c->spec.user[0])
-		no = "passes env, memory and cpus (as reservations) only: not cmd, volume, "
-		     "label or user";
+		no = "passes env, constraint, memory and cpus (as reservations) only: not cmd, "
+		     "volume, label or user";
 	if (no)
 		fprintf(err, "prescal: driver swarm %s\n", no);
 	return no ? -1 : 0;
@@ -76,6 +76,10 @@ scale_check_conf(const struct scale_conf *c, FILE *err)
 	}
 	if (!strcmp(c->driver, "swarm") && check_swarm(c, err) < 0)
 		return -1;
+	if (strcmp(c->driver, "swarm") && c->spec.n[DOCKER_SL_CONSTRAINT]) {
+		fprintf(err, "prescal: constraint needs driver swarm\n");
+		return -1;
+	}
 	if (c->driver[0] && strcmp(c->driver, "container") && strcmp(c->driver, "swarm")) {
 		fprintf(err, "prescal: driver '%s': expected container or swarm\n", c->driver);
 		return -1;

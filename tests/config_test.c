@@ -178,7 +178,16 @@ static const struct row rows[] = {
 	  NULL },
 	{ "driver swarm and volume", "app a\n image img\n driver swarm\n network apps\n"
 	  " volume data:/data\n", { NULL }, 2, "prescal: %F:1: app a: driver swarm passes env, "
-	  "memory and cpus (as reservations) only: not cmd, volume, label or user", NULL },
+	  "constraint, memory and cpus (as reservations) only: not cmd, volume, label or user",
+	  NULL },
+	{ "constraint", "driver swarm\nnetwork apps\nconstraint node.role==worker\n"
+	  "constraint node.labels.zone!=b\n", { "-i", "img", NULL }, 0,
+	  "prescal: configuration ok", "constraint         node.labels.zone!=b" },
+	{ "constraint without swarm", "constraint node.role==worker\n", { "-i", "img", NULL }, 2,
+	  "prescal: constraint needs driver swarm", NULL },
+	{ "bad constraint", "constraint node.role\n", { "-i", "img", NULL }, 2,
+	  "prescal: %F:1: constraint 'node.role': expected ATTRIBUTE==VALUE or ATTRIBUTE!=VALUE",
+	  NULL },
 	{ "missing file", "", { "-b", "127.0.0.1:9", NULL }, 2, NULL, NULL },  /* see below */
 };
 

@@ -962,7 +962,7 @@ pscal_setup(void **state)
 	if (!(f = fopen(ps.conf, "w")))
 		return -1;
 	fprintf(f, "pull never\ndriver swarm\nnetwork %s\nmin 0\nmax 3\ntarget 2\n"
-	        "scale_down_delay 5000\nidle_timeout 60000\nstart_timeout 30000\n", live.net);
+	        "constraint node.role==manager\nscale_down_delay 5000\nidle_timeout 60000\nstart_timeout 30000\n", live.net);
 	fclose(f);
 	chmod(ps.conf, 0644);
 	return (ps.port = free_port()) > 0 ? 0 : -1;
@@ -1064,6 +1064,11 @@ test_prescal_swarm(void **state)
 	print_message("    from zero: first answer in %lld ms (%s)\n", (long long)(now_ms() - t0), out);
 	assert_int_equal(nservices(), 1);
 	assert_true(logged(" ready on 10.") == 1);
+	/* the constraint passed through */
+	if (sh_line(out, sizeof(out), "docker service inspect -f "
+	            "'{{.Spec.TaskTemplate.Placement.Constraints}}' %s-1", ps.app) < 0 ||
+	    strcmp(out, "[node.role==manager]"))
+		fail_msg("constraints of %s-1: '%s'", ps.app, out);
 
 	/* up under load; one task's container killed meanwhile */
 	load_start(&g, 8, 60, "/slow?ms=100");
