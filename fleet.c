@@ -622,6 +622,32 @@ make_ready(struct docker *d, const struct ticket *t, int port)
 	pthread_mutex_unlock(&F.lock);
 }
 
+/* the next instance name of f's app into name[nn], and prescal's two
+ * variables for it into env */
+static void
+next_name(struct fleet *f, char *name, size_t nn, char env[][96])
+{
+	pthread_mutex_lock(&F.lock);
+	snprintf(name, nn, "%.48s-%d", jc.name, ++f->seq);
+	pthread_mutex_unlock(&F.lock);
+	snprintf(env[0], sizeof(env[0]), "PORT=%ld", jc.port);
+	snprintf(env[1], sizeof(env[1]), "PRESCAL_INSTANCE=%s", name);
+}
+
+/* a start job's instance counts as starting from now on (sample()), or
+ * the start is over */
+static void
+started(struct fleet *f, int warm)
+{
+	pthread_mutex_lock(&F.lock);
+	if (warm)
+		f->warm_pending--;
+	else
+		f->pending--;
+	pthread_cond_signal(&F.wake);
+	pthread_mutex_unlock(&F.lock);
+}
+
 /* creates and starts one container (409 on the name tries the next
  * number). Returns SF_NONE, or SF_IMAGE or SF_CREATE with the daemon's
  * message in msg; id is set once the container exists */
@@ -638,11 +664,7 @@ create_start(struct fleet *f, struct docker *d, char *name, size_t nn, char id[6
 	docker_spec_view(&jc.spec, envp, 2, vec, LEN(vec), &sp);
 
 	for (tries = 0; tries < 5; tries++) {
-		pthread_mutex_lock(&F.lock);
-		snprintf(name, nn, "%.48s-%d", jc.name, ++f->seq);
-		pthread_mutex_unlock(&F.lock);
-		snprintf(env[0], sizeof(env[0]), "PORT=%ld", jc.port);
-		snprintf(env[1], sizeof(env[1]), "PRESCAL_INSTANCE=%s", name);
+		next_name(f, name, nn, env);
 		sp.name = name;
 		if ((r = docker_create(d, &sp, id)) == 0 || docker_status(d) != 409)
 			break;
@@ -737,13 +759,7 @@ job_start(struct fleet *f, struct docker *d, int warm)
 	/* a failure sets the back-off before the start stops counting */
 	if (why != SF_NONE)
 		start_failed(f, d, in ? &t : NULL, name, id, why, code, msg);
-	pthread_mutex_lock(&F.lock);
-	if (warm)
-		f->warm_pending--;
-	else
-		f->pending--;
-	pthread_cond_signal(&F.wake);
-	pthread_mutex_unlock(&F.lock);
+	started(f, warm);
 	if (why == SF_NONE && in)
 		make_ready(d, &t, port);
 }
@@ -772,11 +788,7 @@ create_service(struct fleet *f, struct docker *d, char *name, size_t nn, char id
 		consp[s.nconstraints] = cons[s.nconstraints];
 	s.constraints = consp;
 	for (tries = 0; tries < 5; tries++) {
-		pthread_mutex_lock(&F.lock);
-		snprintf(name, nn, "%.48s-%d", jc.name, ++f->seq);
-		pthread_mutex_unlock(&F.lock);
-		snprintf(env[0], sizeof(env[0]), "PORT=%ld", jc.port);
-		snprintf(env[1], sizeof(env[1]), "PRESCAL_INSTANCE=%s", name);
+		next_name(f, name, nn, env);
 		s.name = name;
 		if ((r = swarm_create(d, &s, id)) == 0 || docker_status(d) != 409)
 			break;
@@ -858,14 +870,7 @@ job_start_swarm(struct fleet *f, struct docker *d, int warm)
 		atomic_fetch_add(&docker_errors, 1);
 		start_failed(f, d, NULL, name, id, why, 0, msg);
 	}
-	/* starting from now on is the instance's (sample() counts it) */
-	pthread_mutex_lock(&F.lock);
-	if (warm)
-		f->warm_pending--;
-	else
-		f->pending--;
-	pthread_cond_signal(&F.wake);
-	pthread_mutex_unlock(&F.lock);
+	started(f, warm);
 	if (in)
 		service_up(f, d, &t, 0);
 }
@@ -1769,6 +1774,16 @@ fleet_demand(struct fleet *f)
 	pthread_mutex_unlock(&F.lock);
 }
 
+/* sets *flag (F.want_reconcile or F.want_poll) and wakes the scaler, for
+ * a look at Docker at its next tick */
+static void
+nudge_unlocked(int *flag)
+{
+	*flag = 1;
+	F.demand = 1;
+	pthread_cond_signal(&F.wake);
+}
+
 static void
 on_event(const struct docker_event *ev)
 {
@@ -1796,11 +1811,27 @@ on_event(const struct docker_event *ev)
 	} else if (!F.stopping && !in && dead) {
 		/* a task container (it carries its service's labels) on this
 		 * node: the swarm apps look at their tasks now, not at the next poll */
-		F.want_poll = 1;
-		F.demand = 1;
-		pthread_cond_signal(&F.wake);
+		nudge_unlocked(&F.want_poll);
 	}
 	pthread_mutex_unlock(&F.lock);
+}
+
+/* opens the containers' events stream (swarm: Swarm's services' and
+ * nodes'); a failure is counted, logged and waited out (the back-off
+ * doubles). Returns 0 or -1 */
+static int
+stream_open(struct docker *d, int swarm, int *backoff)
+{
+	if ((swarm ? docker_swarm_events_open(d) : docker_events_open(d, NULL)) == 0) {
+		*backoff = 500;
+		return 0;
+	}
+	atomic_fetch_add(&docker_errors, 1);
+	warn("%s events: %s; again in %d ms", swarm ? "swarm" : "docker", docker_error(d),
+	     *backoff);
+	usleep(*backoff * 1000);
+	*backoff = MIN(*backoff * 2, BACKOFF_MAX);
+	return -1;
 }
 
 /* one stream for every app: the events of all prescal-managed containers;
@@ -1814,22 +1845,14 @@ fleet_events(void *arg)
 
 	(void)arg;
 	for (;;) {
-		if (docker_events_open(d, NULL) < 0) {
-			atomic_fetch_add(&docker_errors, 1);
-			warn("docker events: %s; again in %d ms", docker_error(d), backoff);
-			usleep(backoff * 1000);
-			backoff = MIN(backoff * 2, BACKOFF_MAX);
+		if (stream_open(d, 0, &backoff) < 0)
 			continue;
-		}
 		if (!first) {
 			/* events may have been missed meanwhile: compare with Docker */
 			pthread_mutex_lock(&F.lock);
-			F.want_reconcile = 1;
-			F.demand = 1;
-			pthread_cond_signal(&F.wake);
+			nudge_unlocked(&F.want_reconcile);
 			pthread_mutex_unlock(&F.lock);
 		}
-		backoff = 500;
 		first = 0;
 		while ((r = docker_events_next(d, &ev, 1000)) >= 0)
 			if (r == 1)
@@ -1858,9 +1881,7 @@ static void
 want_poll(void)
 {
 	pthread_mutex_lock(&F.lock);
-	F.want_poll = 1;
-	F.demand = 1;
-	pthread_cond_signal(&F.wake);
+	nudge_unlocked(&F.want_poll);
 	pthread_mutex_unlock(&F.lock);
 }
 
@@ -1886,16 +1907,10 @@ fleet_swarm_events(void *arg)
 			sleep(1);
 			continue;
 		}
-		if (docker_swarm_events_open(d) < 0) {
-			atomic_fetch_add(&docker_errors, 1);
-			warn("swarm events: %s; again in %d ms", docker_error(d), backoff);
-			usleep(backoff * 1000);
-			backoff = MIN(backoff * 2, BACKOFF_MAX);
+		if (stream_open(d, 1, &backoff) < 0)
 			continue;
-		}
 		open = 1;
 		want_poll();  /* events may have been missed meanwhile */
-		backoff = 500;
 		while ((r = docker_events_next(d, &ev, 1000)) >= 0 && any_swarm() && !stopping())
 			if (r == 1 && strcmp(ev.type, "container"))
 				want_poll();
