@@ -129,6 +129,7 @@ struct fleet {
 	int seq;                    /* next instance number */
 	int demand;
 	int reconciling;            /* a J_RECONCILE is queued or running */
+	int poll_failing;           /* driver swarm: the last poll failed (logged once) */
 	int64_t last_reconcile;
 	unsigned spec;              /* bumped when image or container settings change */
 	int roll_ready;             /* a current-spec instance became ready while
@@ -1234,9 +1235,16 @@ job_poll(struct fleet *f, struct docker *d)
 	if (retry_tombs(d) < 0)
 		goto out;
 	listed = now_ms();
-	if (survey(&jc, d, f->cap, &sv) < 0) {
+	k = survey(&jc, d, f->cap, &sv);
+	pthread_mutex_lock(&F.lock);
+	if (k < 0 && !f->poll_failing)
+		warn("app %s: swarm: %s; routing to the tasks it knows", jc.name, docker_error(d));
+	else if (k == 0 && f->poll_failing)
+		warn("app %s: swarm answers again", jc.name);
+	f->poll_failing = k < 0;
+	pthread_mutex_unlock(&F.lock);
+	if (k < 0) {
 		atomic_fetch_add(&docker_errors, 1);
-		warn("app %s: swarm: %s", jc.name, docker_error(d));
 		goto out;
 	}
 	for (i = 0; i < sv.n; i++) {
