@@ -1102,6 +1102,10 @@ test_prescal_swarm(void **state)
 	              "removed as died %d, by health checks %d\n", peak, sent, bad, n, logged(out));
 	if (n + logged(out) != 1)
 		sh("docker logs %s > /tmp/hdrv-prescal-1.log 2>&1", ps.ctr);
+	/* create to ready, each instance so far (the first: from zero) */
+	sh_line(out, sizeof(out), "docker logs %s 2>&1 | grep ' ready on ' | sed 's/.* in //' | "
+	        "tr '\\n' ' '", ps.ctr);
+	print_message("    create to ready: %s\n", out);
 	assert_int_equal(bad, 0);
 	assert_true(peak >= 2);
 	assert_int_equal(n + logged(out), 1);
