@@ -934,17 +934,14 @@ pscal_setup(void **state)
 		live.d = NULL;
 		return 0;
 	}
-	if (net && net[0]) {
-		snprintf(live.net, sizeof(live.net), "%s", net);
-	} else {
-		snprintf(live.net, sizeof(live.net), "hdrv-net-%d", pid);
-		if (sh("docker network create -d overlay --attachable --label hdrv=1 %s > /dev/null",
-		       live.net) != 0)
-			return -1;
-		live.ownnet = 1;
-	}
 	if (sh("sh tests/mkimage.sh >&2") != 0)
 		return -1;
+	/* the network's name goes into the configuration; made last, since a
+	 * failed setup has no teardown */
+	if (net && net[0])
+		snprintf(live.net, sizeof(live.net), "%s", net);
+	else
+		snprintf(live.net, sizeof(live.net), "hdrv-net-%d", pid);
 	snprintf(ps.app, sizeof(ps.app), "hdrv-%d", pid);
 	snprintf(ps.ctr, sizeof(ps.ctr), "hdrv-prescal-%d", pid);
 	snprintf(ps.img, sizeof(ps.img), "hdrv-prescal-%d:latest", pid);
@@ -968,10 +965,19 @@ pscal_setup(void **state)
 	if (!(f = fopen(ps.conf, "w")))
 		return -1;
 	fprintf(f, "pull never\ndriver swarm\nnetwork %s\nmin 0\nmax 3\ntarget 2\n"
-	        "constraint node.role==manager\nscale_down_delay 5000\nidle_timeout 60000\nstart_timeout 30000\n", live.net);
+	        "constraint node.role==manager\nscale_down_delay 5000\nidle_timeout 60000\n"
+	        "start_timeout 30000\n", live.net);
 	fclose(f);
 	chmod(ps.conf, 0644);
-	return (ps.port = free_port()) > 0 ? 0 : -1;
+	if ((ps.port = free_port()) < 0)
+		return -1;
+	if (!(net && net[0])) {
+		if (sh("docker network create -d overlay --attachable --label hdrv=1 %s > /dev/null",
+		       live.net) != 0)
+			return -1;
+		live.ownnet = 1;
+	}
+	return 0;
 }
 
 static int
@@ -1049,7 +1055,7 @@ static void
 test_prescal_swarm(void **state)
 {
 	struct loadgen g;
-	char out[256], victim[256];
+	char out[256], victim[256], times[256];
 	long sent, bad;
 	int64_t t0;
 	int i, n, peak = 0;
@@ -1109,9 +1115,9 @@ test_prescal_swarm(void **state)
 	if (n + logged(out) != 1)
 		sh("docker logs %s > /tmp/hdrv-prescal-1.log 2>&1", ps.ctr);
 	/* create to ready, each instance so far (the first: from zero) */
-	sh_line(out, sizeof(out), "docker logs %s 2>&1 | grep ' ready on ' | sed 's/.* in //' | "
-	        "tr '\\n' ' '", ps.ctr);
-	print_message("    create to ready: %s\n", out);
+	sh_line(times, sizeof(times), "docker logs %s 2>&1 | grep ' ready on ' | "
+	        "sed 's/.* in //' | tr '\\n' ' '", ps.ctr);
+	print_message("    create to ready: %s\n", times);
 	assert_int_equal(bad, 0);
 	assert_true(peak >= 2);
 	assert_int_equal(n + logged(out), 1);
