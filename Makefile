@@ -57,7 +57,7 @@ tests/swarm_test: tests/swarm_test.c swarm.c docker.c json.c http.c util.c swarm
 tests/scale_test: tests/scale_test.c scale.c util.c scale.h docker.h util.h
 	$(CC) $(TCFLAGS) -o $@ tests/scale_test.c scale.c util.c $(TLIBS)
 # fleet.c with fake docker, pool and scaler, under TSan: a stress test of its slots
-tests/fleet_test: tests/fleet_test.c fleet.c hist.c util.c scale.h fleet.h docker.h pool.h hist.h util.h
+tests/fleet_test: tests/fleet_test.c fleet.c hist.c util.c scale.h fleet.h docker.h pool.h hist.h util.h swarm.h
 	$(CC) $(PCPPFLAGS) $(PCFLAGS) -g -O1 -fsanitize=thread -I. -o $@ tests/fleet_test.c fleet.c \
 		hist.c util.c -lcmocka -pthread -fsanitize=thread
 

@@ -94,6 +94,8 @@
 #define START_TIMEOUT    30000     /* instance must be ready within, ms */
 #define READY_PATH       "/"       /* readiness probe path (status < 500 = ready) */
 #define PULL_POLICY      "missing" /* "never" or "missing" */
+#define DRIVER           "container" /* "container", or "swarm": one Swarm service per
+                                      instance (needs network: an overlay one) */
 #define KEEP_ON_EXIT     0         /* 1: leave containers running on SIGTERM */
 #define PAUSE_AFTER      0         /* unneeded this long -> pause, not remove (at least
                                       the scale-down delay), ms; 0 = off */

@@ -857,6 +857,22 @@ setlabel(struct docker_spec_buf *s, const char *v, char *err, size_t n)
 	return specadd(s, DOCKER_SL_LABEL, v, strlen(v), err, n);
 }
 
+/* a Swarm placement constraint, passed as it is: "node.role==worker",
+ * "node.labels.zone!=a"; Swarm takes at most 16 */
+static int
+setconstraint(struct docker_spec_buf *s, const char *v, char *err, size_t n)
+{
+	size_t k = strcspn(v, "=!");
+
+	if (k == 0 || !(v[k] == '=' || v[k] == '!') || v[k + 1] != '=' || !v[k + 2])
+		return specerr(err, n, "expected ATTRIBUTE==VALUE or ATTRIBUTE!=VALUE");
+	if (!spanof(v, strlen(v), ALNUM "_.-=!:/ ", 1) || strlen(v) > 255)
+		return specerr(err, n, "a constraint is up to 255 of [A-Za-z0-9_.:/ =!-]");
+	if (s->n[DOCKER_SL_CONSTRAINT] >= 16)
+		return specerr(err, n, "at most 16 constraints");
+	return specadd(s, DOCKER_SL_CONSTRAINT, v, strlen(v), err, n);
+}
+
 /* "N[b|k|m|g]", 1024s: Docker's minimum is 6 MiB; "0" is no limit */
 static int
 setmemory(struct docker_spec_buf *s, const char *v, char *err, size_t n)
@@ -931,7 +947,7 @@ docker_spec_set(struct docker_spec_buf *s, const char *key, const char *val, cha
 	} keys[] = {
 		{ "env", setenvvar }, { "cmd", setcmd }, { "volume", setvolume },
 		{ "label", setlabel }, { "memory", setmemory }, { "cpus", setcpus },
-		{ "user", setuser },
+		{ "user", setuser }, { "constraint", setconstraint },
 	};
 	struct docker_spec_buf t;
 
@@ -983,6 +999,7 @@ docker_spec_get(const struct docker_spec_buf *s, const char *key, size_t i, char
 {
 	static const char *lists[] = {
 		[DOCKER_SL_ENV] = "env", [DOCKER_SL_VOLUME] = "volume", [DOCKER_SL_LABEL] = "label",
+		[DOCKER_SL_CONSTRAINT] = "constraint",
 	};
 	long long c = s->nanocpus;
 	int l, k;
@@ -1039,8 +1056,11 @@ docker_spec_view(const struct docker_spec_buf *b, const char *const *pre, size_t
 	size_t k = 0, i;
 	int l;
 
-	if (nvec < npre + b->n[0] + b->n[1] + b->n[2] + b->n[3])
+	for (l = 0; l < NUM_DOCKER_SL; l++)
+		k += b->n[l];
+	if (nvec < npre + k)
 		return -1;
+	k = 0;
 	for (l = 0; l < NUM_DOCKER_SL; l++) {
 		lists[l] = vec + k;
 		for (i = 0; i < b->n[l]; i++)
@@ -1731,17 +1751,12 @@ evopened(struct docker *d)
 	return apierr(d);
 }
 
-int
-docker_events_open(struct docker *d, const char *set)
+/* GET target as an events stream */
+static int
+evopen(struct docker *d, const char *target)
 {
-	char target[1024], f[768];
 	int n;
 
-	if (set && !name_valid(set, NAMELEN))
-		return badname(d, "instance set name", set);
-	if (filters(d, set, 1, f, sizeof(f)) < 0)
-		return -1;
-	snprintf(target, sizeof(target), DOCKER_API "/events?filters=%s", f);
 	n = snprintf(d->req, MAXREQ, "GET %s HTTP/1.1\r\nHost: docker\r\n"
 	             "User-Agent: prescal/" VERSION "\r\n\r\n", target);
 	d->deadline = now_ms() + d->timeout;
@@ -1749,6 +1764,28 @@ docker_events_open(struct docker *d, const char *set)
 	if (exchange(d, n) < 0)
 		return -1;
 	return evopened(d);
+}
+
+int
+docker_events_open(struct docker *d, const char *set)
+{
+	char target[1024], f[768];
+
+	if (set && !name_valid(set, NAMELEN))
+		return badname(d, "instance set name", set);
+	if (filters(d, set, 1, f, sizeof(f)) < 0)
+		return -1;
+	snprintf(target, sizeof(target), DOCKER_API "/events?filters=%s", f);
+	return evopen(d, target);
+}
+
+int
+docker_swarm_events_open(struct docker *d)
+{
+	/* {"type":["service","node"]}: no label filter, since a service
+	 * event carries the service's name only */
+	return evopen(d, DOCKER_API "/events?filters=%7B%22type%22%3A%5B%22service%22%2C"
+	              "%22node%22%5D%7D");
 }
 
 /* parses one event line. Returns 1 if it is a container event, 0 to skip */
@@ -1762,11 +1799,21 @@ event(struct docker *d, const char *js, size_t n, struct docker_event *ev)
 	memset(ev, 0, sizeof(*ev));
 	if (json_valid(js, n) < 0)
 		return badjson(d, "event");
-	if (json_get(js, n, "Type", &v) == 1 && !json_streq(&v, "container"))
-		return 0;
-	if ((getstr(js, n, "Actor.ID", ev->id, sizeof(ev->id)) != 1 &&
-	    getstr(js, n, "id", ev->id, sizeof(ev->id)) != 1) || !okid(ev->id))
+	if (json_get(js, n, "Type", &v) == 1 && !json_streq(&v, "container")) {
+		/* a service's or a node's (docker_swarm_events_open): the
+		 * caller looks at the swarm; its id is not a container's */
+		if (!json_streq(&v, "service") && !json_streq(&v, "node"))
+			return 0;
+		scopy(ev->type, sizeof(ev->type), json_streq(&v, "node") ? "node" : "service");
+		if (getstr(js, n, "Actor.ID", ev->id, sizeof(ev->id)) != 1 ||
+		    !name_valid(ev->id, 64))
+			return badjson(d, "event");
+	} else if ((getstr(js, n, "Actor.ID", ev->id, sizeof(ev->id)) != 1 &&
+	           getstr(js, n, "id", ev->id, sizeof(ev->id)) != 1) || !okid(ev->id)) {
 		return badjson(d, "event");
+	} else {
+		scopy(ev->type, sizeof(ev->type), "container");
+	}
 	/* actions such as "exec_start: <command>" may be long: keep the start */
 	if ((json_get(js, n, "Action", &v) == 1 || json_get(js, n, "status", &v) == 1) &&
 	    v.type == JSON_STRING) {

@@ -63,7 +63,9 @@ struct docker_spec {
 #define DOCKER_SPEC_MAXSTR   8192  /* bytes of all of its strings together */
 #define DOCKER_SPEC_MAXUSER  64    /* bytes of user */
 
-enum { DOCKER_SL_ENV, DOCKER_SL_CMD, DOCKER_SL_VOLUME, DOCKER_SL_LABEL, NUM_DOCKER_SL };
+/* the lists; constraint is for driver swarm only (a container ignores it) */
+enum { DOCKER_SL_ENV, DOCKER_SL_CMD, DOCKER_SL_VOLUME, DOCKER_SL_LABEL, DOCKER_SL_CONSTRAINT,
+       NUM_DOCKER_SL };
 
 struct docker_spec_buf {
 	char str[DOCKER_SPEC_MAXSTR];   /* the strings, each NUL-terminated */
@@ -109,6 +111,7 @@ struct docker_ctr {
 };
 
 struct docker_event {
+	char type[12];            /* "container", or "service" or "node" (swarm stream) */
 	char id[65];
 	char action[32];          /* create/start/die/kill/stop/destroy/... (truncated) */
 	char name[128];           /* Actor.Attributes.name */
@@ -239,6 +242,12 @@ int docker_logs(struct docker *d, const char *id, int tail, char *out, size_t n)
  * serves only docker_events_next() until another call closes the stream.
  * Returns 0 once the 200 head is read, or -1. Blocks. */
 int docker_events_open(struct docker *d, const char *set);
+
+/* As docker_events_open(), but the events of every Swarm service and node
+ * (ev->type "service" or "node", ev->id theirs): no label can select
+ * prescal's. Returns 0 or -1 (404 or 503 on a node that is no manager).
+ * Blocks. */
+int docker_swarm_events_open(struct docker *d);
 
 /* Waits up to timeout_ms for the next event. Returns 1 with *ev filled,
  * 0 on time-out (the stream is still fine: the daemon sends no heartbeats),

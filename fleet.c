@@ -15,6 +15,14 @@
  * ticket (the slot, its generation, and copies of the id and name), and
  * acts on the slot only after checking, under F.lock, that the generation
  * is still the one it was given (mine_unlocked).
+ *
+ * driver swarm (an app setting): an instance is a one-replica Swarm
+ * service and in->id its service id. Only a few steps differ, each where
+ * it happens (on_swarm): the create (create_service), waiting for a task
+ * with an address (service_up), the removal (drop), the list (list,
+ * survey), and the check against Docker, which is a poll of the app's
+ * tasks (job_poll) since tasks have no events; fleet_swarm_events and a
+ * task container's death here make it come at once.
  */
 #include <errno.h>
 #include <arpa/inet.h>
@@ -33,6 +41,7 @@
 #include "pool.h"
 #include "scale.h"
 #include "fleet.h"
+#include "swarm.h"
 #include "util.h"
 
 #define FLEET_CAP   1024       /* instances tracked per app, at most */
@@ -51,6 +60,11 @@ enum job_kind { J_START, J_ADOPT, J_DRAIN, J_REMOVE, J_RECONCILE, J_PAUSE, J_UNP
 #define RECONCILE_REST_MS 60000 /* the same for an app at rest (at_rest_unlocked) */
 #define RECONCILE_STEP 613     /* ms between the first checks of successive apps:
                                   prime, so 100 apps spread over the minute */
+#define POLL_FAST   250        /* driver swarm: ms between task polls while an
+                                  instance starts or drains (Swarm sends no task events) */
+#define POLL_SLOW   2000       /* ... and otherwise */
+#define MAXNODES    512        /* swarm nodes listed per look */
+#define NTASKS      8          /* tasks of one service looked at */
 
 struct inst {
 	struct fleet *f;       /* the app's fleet; fixed for the slot */
@@ -119,6 +133,7 @@ struct fleet {
 	int seq;                    /* next instance number */
 	int demand;
 	int reconciling;            /* a J_RECONCILE is queued or running */
+	int poll_failing;           /* driver swarm: the last poll failed (logged once) */
 	int64_t last_reconcile;
 	unsigned spec;              /* bumped when image or container settings change */
 	int roll_ready;             /* a current-spec instance became ready while
@@ -139,9 +154,11 @@ static struct {
 	int demand, stopping;
 	int want_reconcile;         /* the events stream came back: check at once */
 	int made;                   /* fleets made so far, to stagger their checks */
+	int want_poll;              /* a task's container died here: swarm apps look at once */
 	long sample_ms;             /* the shortest of the fleets' (set by fleet_new; no
 	                               initialiser: F stays in .bss, not 70 KB of .data) */
 	char tomb[NTOMB][65];       /* ids to remove again; "" = free */
+	int tomb_svc[NTOMB];        /* tomb[i] is a Swarm service, not a container */
 	char sock[256];
 } F = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -276,6 +293,59 @@ dopen(void)
 	return d;
 }
 
+/* the driver seam: with driver swarm an instance is a service (its id in
+ * in->id), created, looked at and removed through swarm.c; the rest of
+ * the file is the same for both */
+static int
+on_swarm(const struct scale_conf *c)
+{
+	return !strcmp(c->driver, "swarm");
+}
+
+/* removes instance id of c's app: the container, or the service (its task
+ * goes with it). Returns 0 or -1 */
+static int
+drop(const struct scale_conf *c, struct docker *d, const char *id)
+{
+	return on_swarm(c) ? swarm_remove(d, id) : docker_remove(d, id);
+}
+
+/* what Swarm says of service id of the job's app now, into *a (a->task
+ * points into t[0..nt)). Returns 0, or -1 (docker_error) */
+static int
+look(struct docker *d, const char *id, struct swarm_assessment *a, struct swarm_task *t,
+     size_t nt)
+{
+	struct swarm_service svc;
+	struct swarm_node *nd = calloc(MAXNODES, sizeof(*nd));
+	size_t n, nn;
+	int r = -1;
+
+	memset(&svc, 0, sizeof(svc));
+	snprintf(svc.id, sizeof(svc.id), "%s", id);
+	/* a node missing from a partial list would look gone */
+	if (nd && swarm_tasks(d, jc.name, id, jc.network, t, nt, &n) >= 0 &&
+	    swarm_nodes(d, nd, MAXNODES, &nn) == 0) {
+		swarm_assess(&svc, 1, t, n, nd, nn, a);
+		r = 0;
+	}
+	free(nd);
+	return r;
+}
+
+/* a service whose task ended: why (SF_IMAGE, else SF_EXIT with the exit
+ * code Swarm reports in *code, -1 if none), and its words in docker_error() */
+static int
+task_failure(struct docker *d, const struct swarm_assessment *a, int *code)
+{
+	const char *err = a->task && a->task->err[0] ? a->task->err : "no reason given";
+	const char *p = strstr(err, "exit (");
+
+	*code = p ? atoi(p + 6) : -1;
+	docker_seterror(d, "task %s: %s", swarm_reason_str[a->reason], err);
+	return strstr(err, "No such image") ? SF_IMAGE : SF_EXIT;
+}
+
 /* readiness: an HTTP answer below 500 on the ready path */
 static int
 probe_http(in_addr_t addr, int port, const char *path)
@@ -330,6 +400,16 @@ removing(const struct ticket *t)
 static int
 stopped(struct docker *d, const char *id, struct docker_state *ds, int *code)
 {
+	struct swarm_task t[NTASKS];
+	struct swarm_assessment a;
+
+	if (on_swarm(&jc)) {
+		memset(ds, 0, sizeof(*ds));
+		ds->health = DOCKER_HEALTH_NONE;
+		if (look(d, id, &a, t, LEN(t)) < 0)
+			return SF_CREATE;
+		return a.verdict == SWARM_REPLACE ? task_failure(d, &a, code) : SF_NONE;
+	}
 	if (docker_inspect(d, id, jc.port, ds) < 0)
 		return SF_CREATE;
 	*code = ds->exitcode;
@@ -391,9 +471,10 @@ attach(const struct ticket *t, in_addr_t addr, int port, enum backend_state st)
 	return r;
 }
 
-/* remembers a container whose removal failed, for job_reconcile */
+/* remembers a container (svc: a service) whose removal failed, for
+ * job_reconcile */
 static void
-bury(const char *id)
+bury(const char *id, int svc)
 {
 	pthread_mutex_lock(&F.lock);
 	for (int i = 0; i < NTOMB; i++) {
@@ -401,6 +482,7 @@ bury(const char *id)
 			size_t l = strnlen(id, sizeof(F.tomb[i]) - 1);
 			memcpy(F.tomb[i], id, l);
 			F.tomb[i][l] = '\0';
+			F.tomb_svc[i] = svc;
 			break;
 		}
 	}
@@ -446,10 +528,10 @@ start_failed(struct fleet *f, struct docker *d, const struct ticket *t, const ch
 		warn("instance %s failed to start: %s: %s", name, text, daemon);
 	else
 		warn("instance %s failed to start: %s", name, text);
-	if (id && id[0])
+	if (id && id[0] && !on_swarm(&jc))
 		last_words(d, name, id);
-	if (!t && id && id[0] && docker_remove(d, id) < 0)
-		bury(id);
+	if (!t && id && id[0] && drop(&jc, d, id) < 0)
+		bury(id, on_swarm(&jc));
 	snprintf(cause, sizeof(cause), "app \"%s\" failed to start: %s", jc.name, text);
 	pthread_mutex_lock(&F.lock);
 	if (t && mine_unlocked(t))
@@ -514,7 +596,8 @@ make_ready(struct docker *d, const struct ticket *t, int port)
 		if (why != NUM_SF)
 			start_failed(f, d, t, t->name, t->id, why,
 			             why == SF_TIMEOUT ? jc.start_timeout : code,
-			             why == SF_CREATE ? docker_error(d) : NULL);
+			             why == SF_CREATE || (on_swarm(&jc) && why != SF_TIMEOUT) ?
+			             docker_error(d) : NULL);
 		return;
 	}
 	pthread_mutex_lock(&F.lock);
@@ -549,6 +632,32 @@ make_ready(struct docker *d, const struct ticket *t, int port)
 	pthread_mutex_unlock(&F.lock);
 }
 
+/* the next instance name of f's app into name[nn], and prescal's two
+ * variables for it into env */
+static void
+next_name(struct fleet *f, char *name, size_t nn, char env[][96])
+{
+	pthread_mutex_lock(&F.lock);
+	snprintf(name, nn, "%.48s-%d", jc.name, ++f->seq);
+	pthread_mutex_unlock(&F.lock);
+	snprintf(env[0], sizeof(env[0]), "PORT=%ld", jc.port);
+	snprintf(env[1], sizeof(env[1]), "PRESCAL_INSTANCE=%s", name);
+}
+
+/* a start job's instance counts as starting from now on (sample()), or
+ * the start is over */
+static void
+started(struct fleet *f, int warm)
+{
+	pthread_mutex_lock(&F.lock);
+	if (warm)
+		f->warm_pending--;
+	else
+		f->pending--;
+	pthread_cond_signal(&F.wake);
+	pthread_mutex_unlock(&F.lock);
+}
+
 /* creates and starts one container (409 on the name tries the next
  * number). Returns SF_NONE, or SF_IMAGE or SF_CREATE with the daemon's
  * message in msg; id is set once the container exists */
@@ -565,11 +674,7 @@ create_start(struct fleet *f, struct docker *d, char *name, size_t nn, char id[6
 	docker_spec_view(&jc.spec, envp, 2, vec, LEN(vec), &sp);
 
 	for (tries = 0; tries < 5; tries++) {
-		pthread_mutex_lock(&F.lock);
-		snprintf(name, nn, "%.48s-%d", jc.name, ++f->seq);
-		pthread_mutex_unlock(&F.lock);
-		snprintf(env[0], sizeof(env[0]), "PORT=%ld", jc.port);
-		snprintf(env[1], sizeof(env[1]), "PRESCAL_INSTANCE=%s", name);
+		next_name(f, name, nn, env);
 		sp.name = name;
 		if ((r = docker_create(d, &sp, id)) == 0 || docker_status(d) != 409)
 			break;
@@ -664,15 +769,120 @@ job_start(struct fleet *f, struct docker *d, int warm)
 	/* a failure sets the back-off before the start stops counting */
 	if (why != SF_NONE)
 		start_failed(f, d, in ? &t : NULL, name, id, why, code, msg);
-	pthread_mutex_lock(&F.lock);
-	if (warm)
-		f->warm_pending--;
-	else
-		f->pending--;
-	pthread_cond_signal(&F.wake);
-	pthread_mutex_unlock(&F.lock);
+	started(f, warm);
 	if (why == SF_NONE && in)
 		make_ready(d, &t, port);
+}
+
+/* creates one service (409 on the name tries the next number). Returns
+ * SF_NONE, or SF_CREATE with the daemon's message in msg */
+static int
+create_service(struct fleet *f, struct docker *d, char *name, size_t nn, char id[65], char *msg,
+               size_t mn)
+{
+	char env[2][96], cons[SWARM_MAXCONSTR][256];
+	const char *envp[2] = { env[0], env[1] }, *vec[DOCKER_SPEC_NVEC], *consp[SWARM_MAXCONSTR];
+	struct docker_spec sp;
+	struct swarm_spec s = { .app = jc.name, .image = jc.image, .port = (int)jc.port,
+	                        .network = jc.network, .replicas = 1,
+	                        .nanocpus = jc.spec.nanocpus, .membytes = jc.spec.memory };
+	int tries, r;
+
+	/* the configured env, and prescal's two variables after it */
+	memset(&sp, 0, sizeof(sp));
+	docker_spec_view(&jc.spec, envp, 2, vec, LEN(vec), &sp);
+	s.env = sp.env;
+	s.nenv = sp.nenv;
+	for (; s.nconstraints < SWARM_MAXCONSTR && docker_spec_get(&jc.spec, "constraint",
+	       s.nconstraints, cons[s.nconstraints], sizeof(cons[0])); s.nconstraints++)
+		consp[s.nconstraints] = cons[s.nconstraints];
+	s.constraints = consp;
+	for (tries = 0; tries < 5; tries++) {
+		next_name(f, name, nn, env);
+		s.name = name;
+		if ((r = swarm_create(d, &s, id)) == 0 || docker_status(d) != 409)
+			break;
+	}
+	if (r == 0)
+		return SF_NONE;
+	snprintf(msg, mn, "service create: %s", docker_error(d)[0] ? docker_error(d) :
+	         "unknown error");
+	id[0] = '\0';
+	return SF_CREATE;
+}
+
+/* waits (start_timeout from t->t0, polling fast) until t's service has a
+ * task running with an address, puts it into the pool there, then
+ * readiness as for a container. A failure is a failed start, or for an
+ * adopted one (adopting) a removal */
+static void
+service_up(struct fleet *f, struct docker *d, const struct ticket *t, int adopting)
+{
+	struct swarm_task tasks[NTASKS];
+	struct swarm_assessment a;
+	int why = SF_TIMEOUT, code = 0, delay = 20;
+	in_addr_t addr;
+
+	while (now_ms() < t->t0 + jc.start_timeout && !removing(t)) {
+		if (look(d, t->id, &a, tasks, LEN(tasks)) < 0) {
+			why = SF_CREATE;
+			break;
+		}
+		if (a.verdict == SWARM_REPLACE) {
+			why = task_failure(d, &a, &code);
+			break;
+		}
+		if (a.verdict == SWARM_ROUTE) {
+			if (inet_pton(AF_INET, a.addr, &addr) != 1) {
+				docker_seterror(d, "task address %s is not IPv4", a.addr);
+				why = SF_CREATE;
+				break;
+			}
+			if (attach(t, addr, (int)jc.port, B_STARTING) == 0)
+				make_ready(d, t, (int)jc.port);
+			return;  /* else condemned meanwhile */
+		}
+		usleep(delay * 1000);
+		delay = MIN(delay * 3 / 2, POLL_FAST);
+	}
+	if (removing(t))
+		return;
+	if (adopting)
+		condemn_mine(t, "cannot be adopted");
+	else
+		start_failed(f, d, t, t->name, t->id, why,
+		             why == SF_TIMEOUT ? jc.start_timeout : code,
+		             why == SF_TIMEOUT ? NULL : docker_error(d));
+}
+
+/* job_start for driver swarm: a service, then service_up() */
+static void
+job_start_swarm(struct fleet *f, struct docker *d, int warm)
+{
+	char name[72], id[65] = "", msg[POOL_CAUSE] = "";
+	struct inst *in = NULL;
+	struct ticket t;
+	int64_t t0 = now_ms();
+	int why;
+
+	if ((why = create_service(f, d, name, sizeof(name), id, msg, sizeof(msg))) == SF_NONE) {
+		pthread_mutex_lock(&F.lock);
+		if ((in = inst_new_unlocked(f, id, name, FI_STARTING))) {
+			in->t0 = t0;  /* "ready in" counts from the create */
+			ticket_unlocked(&t, in);
+		}
+		pthread_mutex_unlock(&F.lock);
+		if (!in) {
+			warn("app %s: more than %d instances", jc.name, f->cap);
+			swarm_remove(d, id);
+		}
+	} else {
+		atomic_fetch_add(&docker_errors, 1);
+		start_failed(f, d, NULL, name, id, why, 0, msg);
+	}
+	started(f, warm);
+	if (in)
+		service_up(f, d, &t, 0);
 }
 
 static void
@@ -682,6 +892,10 @@ job_adopt(struct docker *d, const struct ticket *t)
 	in_addr_t addr;
 	int port;
 
+	if (on_swarm(&jc)) {
+		service_up(t->in->f, d, t, 1);
+		return;
+	}
 	if (docker_inspect(d, t->id, jc.port, &ds) < 0 || !ds.running ||
 	    (port = reach(&ds, &addr)) <= 0 ||
 	    attach(t, addr, port, ds.paused ? B_PAUSED : B_STARTING) < 0) {
@@ -739,9 +953,9 @@ job_drain(struct docker *d, const struct ticket *t)
 		warn("instance %s: drain timeout with %d requests in flight", t->name,
 		     atomic_load(&b->inflight));
 	pool_remove(b);
-	if (docker_stop(d, t->id, GRACE_S) < 0 && docker_status(d) != 404)
+	if (!on_swarm(&jc) && docker_stop(d, t->id, GRACE_S) < 0 && docker_status(d) != 404)
 		warn("instance %s: stop: %s", t->name, docker_error(d));
-	if (docker_remove(d, t->id) < 0) {
+	if (drop(&jc, d, t->id) < 0) {
 		atomic_fetch_add(&docker_errors, 1);
 		warn("instance %s: remove: %s", t->name, docker_error(d));
 	}
@@ -844,10 +1058,10 @@ job_remove(struct docker *d, const struct ticket *t)
 	pthread_mutex_unlock(&F.lock);
 	if (b)
 		pool_remove(b);
-	if (docker_remove(d, t->id) < 0) {
+	if (drop(&jc, d, t->id) < 0) {
 		atomic_fetch_add(&docker_errors, 1);
 		warn("instance %s: remove: %s; will try again", t->name, docker_error(d));
-		bury(t->id);
+		bury(t->id, on_swarm(&jc));
 	}
 	pthread_mutex_lock(&F.lock);
 	in->state = FI_FREE;
@@ -916,6 +1130,172 @@ keep_ours(struct fleet *f, const char *image, struct docker_ctr *ctr, size_t n, 
 	return k;
 }
 
+/* removes what failed to go before (any app's). Returns 0, or -1 when
+ * Docker is still away: the rest waits for the next pass */
+static int
+retry_tombs(struct docker *d)
+{
+	char tomb[NTOMB][65];
+	int svc[NTOMB], k, r;
+
+	pthread_mutex_lock(&F.lock);
+	memcpy(tomb, F.tomb, sizeof(tomb));
+	memcpy(svc, F.tomb_svc, sizeof(svc));
+	memset(F.tomb, 0, sizeof(F.tomb));
+	pthread_mutex_unlock(&F.lock);
+	for (k = 0; k < NTOMB; k++) {
+		if (!tomb[k][0])
+			continue;
+		r = svc[k] ? swarm_remove(d, tomb[k]) : docker_remove(d, tomb[k]);
+		if (r < 0) {
+			for (; k < NTOMB; k++)
+				if (tomb[k][0])
+					bury(tomb[k], svc[k]);
+			return -1;
+		}
+		warn("%s %.12s removed on a later try", svc[k] ? "service" : "container", tomb[k]);
+	}
+	return 0;
+}
+
+/* the app's services as Swarm sees them, each with swarm_assess()'s verdict */
+struct survey {
+	struct swarm_service *svc;
+	struct swarm_assessment *a;  /* a[i] is svc[i]'s; its task points into task */
+	size_t n;
+	int partial;                 /* more services or tasks than listed */
+	struct swarm_task *task;
+	struct swarm_node *node;
+};
+
+static void
+survey_free(struct survey *sv)
+{
+	free(sv->svc);
+	free(sv->a);
+	free(sv->task);
+	free(sv->node);
+}
+
+/* takes up to max services of c's app with their tasks and the nodes.
+ * Returns 0, or -1 (then sv holds nothing to free) */
+static int
+survey(const struct scale_conf *c, struct docker *d, size_t max, struct survey *sv)
+{
+	size_t nt = 0, nn = 0;
+	int r1, r2 = 0;
+
+	memset(sv, 0, sizeof(*sv));
+	if (!(sv->svc = calloc(max, sizeof(*sv->svc))) || !(sv->a = calloc(max, sizeof(*sv->a))) ||
+	    !(sv->task = calloc(max * 4, sizeof(*sv->task))) ||
+	    !(sv->node = calloc(MAXNODES, sizeof(*sv->node))) ||
+	    (r1 = swarm_services(d, c->name, sv->svc, max, &sv->n)) < 0 ||
+	    (r2 = swarm_tasks(d, c->name, NULL, c->network, sv->task, max * 4, &nt)) < 0 ||
+	    swarm_nodes(d, sv->node, MAXNODES, &nn) != 0) {
+		survey_free(sv);
+		return -1;
+	}
+	sv->partial = r1 || r2;
+	swarm_assess(sv->svc, sv->n, sv->task, nt, sv->node, nn, sv->a);
+	return 0;
+}
+
+/* docker_list() for either driver: a service is "running" while Swarm
+ * runs or starts its task, "exited" once it must be replaced */
+static int
+list(const struct scale_conf *c, struct docker *d, struct docker_ctr *ctr, size_t max, size_t *n)
+{
+	struct survey sv;
+	size_t i;
+
+	if (!on_swarm(c))
+		return docker_list(d, c->name, c->port, ctr, max, n);
+	*n = 0;
+	if (survey(c, d, max, &sv) < 0)
+		return -1;
+	for (i = 0; i < sv.n; i++) {
+		memset(&ctr[i], 0, sizeof(ctr[i]));
+		snprintf(ctr[i].id, sizeof(ctr[i].id), "%s", sv.svc[i].id);
+		snprintf(ctr[i].name, sizeof(ctr[i].name), "%s", sv.svc[i].name);
+		snprintf(ctr[i].image, sizeof(ctr[i].image), "%s", sv.svc[i].image);
+		snprintf(ctr[i].state, sizeof(ctr[i].state), "%s",
+		         sv.a[i].verdict == SWARM_REPLACE ? "exited" : "running");
+	}
+	*n = sv.n;
+	survey_free(&sv);
+	return 0;
+}
+
+/*
+ * job_reconcile for driver swarm, every POLL_FAST or POLL_SLOW ms: Swarm
+ * sends no task events, so this is how a ready instance whose task ended
+ * or whose node went down is taken out (and replaced by the scaler); an
+ * ended service no instance owns is removed, and an instance whose service
+ * is gone is too. A starting one is its start job's
+ */
+static void
+job_poll(struct fleet *f, struct docker *d)
+{
+	struct survey sv;
+	struct inst *in;
+	char why[160];
+	size_t i;
+	int k, mine;
+	int64_t listed;
+
+	if (retry_tombs(d) < 0)
+		goto out;
+	listed = now_ms();
+	k = survey(&jc, d, f->cap, &sv);
+	pthread_mutex_lock(&F.lock);
+	if (k < 0 && !f->poll_failing)
+		warn("app %s: swarm: %s; routing to the tasks it knows", jc.name, docker_error(d));
+	else if (k == 0 && f->poll_failing)
+		warn("app %s: swarm answers again", jc.name);
+	f->poll_failing = k < 0;
+	pthread_mutex_unlock(&F.lock);
+	if (k < 0) {
+		atomic_fetch_add(&docker_errors, 1);
+		goto out;
+	}
+	for (i = 0; i < sv.n; i++) {
+		const struct swarm_assessment *a = &sv.a[i];
+		pthread_mutex_lock(&F.lock);
+		in = inst_by_id_unlocked(sv.svc[i].id);
+		mine = in || !strcmp(sv.svc[i].image, jc.image);
+		if (in && in->state == FI_READY && a->verdict == SWARM_REPLACE) {
+			snprintf(why, sizeof(why), "died (%s%s%.100s)", swarm_reason_str[a->reason],
+			         a->task && a->task->err[0] ? ": " : "",
+			         a->task ? a->task->err : "");
+			condemn_unlocked(in, why);
+		}
+		pthread_mutex_unlock(&F.lock);
+		if (in || !mine || a->verdict != SWARM_REPLACE)
+			continue;
+		warn("removing leftover service %s (%s)", sv.svc[i].name,
+		     swarm_reason_str[a->reason]);
+		if (swarm_remove(d, sv.svc[i].id) < 0)
+			bury(sv.svc[i].id, 1);
+	}
+	/* instances whose services are gone altogether */
+	pthread_mutex_lock(&F.lock);
+	for (k = 0; !sv.partial && k < f->cap; k++) {
+		in = &f->inst[k];
+		if (in->state != FI_READY)
+			continue;
+		for (i = 0; i < sv.n && strcmp(sv.svc[i].id, in->id); i++)
+			;
+		if (i == sv.n && in->t0 < listed)
+			condemn_unlocked(in, "was removed outside prescal");
+	}
+	pthread_mutex_unlock(&F.lock);
+	survey_free(&sv);
+out:
+	pthread_mutex_lock(&F.lock);
+	f->reconciling = 0;
+	pthread_mutex_unlock(&F.lock);
+}
+
 /* the app as Docker sees it: failed removals again, and containers of the
  * app that no instance owns and that no longer run (a daemon restart
  * stops them) are removed, so nothing is left behind */
@@ -923,28 +1303,12 @@ static void
 job_reconcile(struct fleet *f, struct docker *d)
 {
 	struct docker_ctr *ctr = calloc(f->cap, sizeof(*ctr));
-	char tomb[NTOMB][65];
 	size_t n = 0, i;
 	int k, known;
 	int64_t listed;
 
-	pthread_mutex_lock(&F.lock);
-	memcpy(tomb, F.tomb, sizeof(tomb));
-	memset(F.tomb, 0, sizeof(F.tomb));
-	pthread_mutex_unlock(&F.lock);
-	for (k = 0; k < NTOMB; k++) {
-		if (!tomb[k][0])
-			continue;
-		if (docker_remove(d, tomb[k]) < 0) {
-			/* Docker is still away: this one and the rest wait
-			 * for the next pass */
-			for (; k < NTOMB; k++)
-				if (tomb[k][0])
-					bury(tomb[k]);
-			goto out;
-		}
-		warn("container %.12s removed on a later try", tomb[k]);
-	}
+	if (retry_tombs(d) < 0)
+		goto out;
 	listed = now_ms();
 	if (!ctr || docker_list(d, jc.name, jc.port, ctr, f->cap, &n) < 0)
 		goto out;
@@ -970,7 +1334,7 @@ job_reconcile(struct fleet *f, struct docker *d)
 			continue;
 		warn("removing leftover container %s (%s)", ctr[i].name, ctr[i].state);
 		if (docker_remove(d, ctr[i].id) < 0)
-			bury(ctr[i].id);
+			bury(ctr[i].id, 0);
 	}
 	/* instances whose containers are gone altogether */
 	pthread_mutex_lock(&F.lock);
@@ -1047,11 +1411,21 @@ fleet_worker(void *arg)
 		snap = j.f->c;
 		pthread_mutex_unlock(&F.lock);
 		switch (j.kind) {
-		case J_START:  job_start(j.f, d, j.warm); break;
+		case J_START:
+			if (on_swarm(&jc))
+				job_start_swarm(j.f, d, j.warm);
+			else
+				job_start(j.f, d, j.warm);
+			break;
 		case J_ADOPT:  job_adopt(d, &t); break;
 		case J_DRAIN:  job_drain(d, &t); break;
 		case J_REMOVE: job_remove(d, &t); break;
-		case J_RECONCILE: job_reconcile(j.f, d); break;
+		case J_RECONCILE:
+			if (on_swarm(&jc))
+				job_poll(j.f, d);
+			else
+				job_reconcile(j.f, d);
+			break;
 		case J_PAUSE:  job_pause(d, &t); break;
 		case J_UNPAUSE: job_unpause(d, &t); break;
 		default:       break;
@@ -1343,11 +1717,20 @@ at_rest_unlocked(const struct fleet *f, int demand)
  * every RECONCILE_REST_MS at rest (only leftovers could turn up), at once
  * when the events stream came back */
 static void
-reconcile_due_unlocked(struct fleet *f, int rest)
+reconcile_due_unlocked(struct fleet *f, int rest, int busy)
 {
-	int64_t now = now_ms(), every = rest ? RECONCILE_REST_MS : RECONCILE_MS;
+	int64_t now = now_ms(), every;
 
-	if (!F.want_reconcile && now - f->last_reconcile < every)
+	/* a swarm app polls its tasks (Swarm sends no task events): often while
+	 * an instance starts or drains; an app at rest has none to follow */
+	if (rest)
+		every = RECONCILE_REST_MS;
+	else if (on_swarm(&f->c))
+		every = busy ? POLL_FAST : POLL_SLOW;
+	else
+		every = RECONCILE_MS;
+	if (!F.want_reconcile && !(F.want_poll && on_swarm(&f->c)) &&
+	    now - f->last_reconcile < every)
 		return;
 	f->last_reconcile = now;
 	if (!f->reconciling && push_unlocked(f, J_RECONCILE, NULL))
@@ -1375,7 +1758,7 @@ tick_unlocked(struct fleet *f, int demand)
 		return;
 	}
 	if (at_rest_unlocked(f, demand)) {
-		reconcile_due_unlocked(f, 1);
+		reconcile_due_unlocked(f, 1, 0);
 		return;
 	}
 	for (int i = 0; i < f->cap; i++)
@@ -1387,7 +1770,7 @@ tick_unlocked(struct fleet *f, int demand)
 	if (F.fleets == f && !f->next)
 		in.queued = atomic_load(&queued_now);  /* only one app: the queue is its */
 	draining = f->draining + f->pausing;
-	reconcile_due_unlocked(f, 0);
+	reconcile_due_unlocked(f, 0, in.starting || draining);
 	if (roll_unlocked(f, draining))
 		return;
 	/* ticks run unlocked (ops lock F); jobs only touch the back-off */
@@ -1434,6 +1817,7 @@ fleet_loop(void *arg)
 			tick_unlocked(f, demand);
 		}
 		F.want_reconcile = 0;
+		F.want_poll = 0;
 	}
 	pthread_mutex_unlock(&F.lock);
 	return NULL;
@@ -1455,10 +1839,20 @@ fleet_demand(struct fleet *f)
 	pthread_mutex_unlock(&F.lock);
 }
 
+/* sets *flag (F.want_reconcile or F.want_poll) and wakes the scaler, for
+ * a look at Docker at its next tick */
+static void
+nudge_unlocked(int *flag)
+{
+	*flag = 1;
+	F.demand = 1;
+	pthread_cond_signal(&F.wake);
+}
+
 static void
 on_event(const struct docker_event *ev)
 {
-	struct inst *in;
+	struct inst *in = NULL;
 	char why[64];
 	int dead = !strcmp(ev->action, "die") || !strcmp(ev->action, "oom"), live;
 
@@ -1479,8 +1873,30 @@ on_event(const struct docker_event *ev)
 		} else if (!strcmp(ev->action, "pause") || !strcmp(ev->action, "unpause")) {
 			outside_pause_unlocked(in, ev->action[0] == 'p');
 		}
+	} else if (!F.stopping && !in && dead) {
+		/* a task container (it carries its service's labels) on this
+		 * node: the swarm apps look at their tasks now, not at the next poll */
+		nudge_unlocked(&F.want_poll);
 	}
 	pthread_mutex_unlock(&F.lock);
+}
+
+/* opens the containers' events stream (swarm: Swarm's services' and
+ * nodes'); a failure is counted, logged and waited out (the back-off
+ * doubles). Returns 0 or -1 */
+static int
+stream_open(struct docker *d, int swarm, int *backoff)
+{
+	if ((swarm ? docker_swarm_events_open(d) : docker_events_open(d, NULL)) == 0) {
+		*backoff = 500;
+		return 0;
+	}
+	atomic_fetch_add(&docker_errors, 1);
+	warn("%s events: %s; again in %d ms", swarm ? "swarm" : "docker", docker_error(d),
+	     *backoff);
+	usleep(*backoff * 1000);
+	*backoff = MIN(*backoff * 2, BACKOFF_MAX);
+	return -1;
 }
 
 /* one stream for every app: the events of all prescal-managed containers;
@@ -1494,28 +1910,77 @@ fleet_events(void *arg)
 
 	(void)arg;
 	for (;;) {
-		if (docker_events_open(d, NULL) < 0) {
-			atomic_fetch_add(&docker_errors, 1);
-			warn("docker events: %s; again in %d ms", docker_error(d), backoff);
-			usleep(backoff * 1000);
-			backoff = MIN(backoff * 2, BACKOFF_MAX);
+		if (stream_open(d, 0, &backoff) < 0)
 			continue;
-		}
 		if (!first) {
 			/* events may have been missed meanwhile: compare with Docker */
 			pthread_mutex_lock(&F.lock);
-			F.want_reconcile = 1;
-			F.demand = 1;
-			pthread_cond_signal(&F.wake);
+			nudge_unlocked(&F.want_reconcile);
 			pthread_mutex_unlock(&F.lock);
 		}
-		backoff = 500;
 		first = 0;
 		while ((r = docker_events_next(d, &ev, 1000)) >= 0)
 			if (r == 1)
 				on_event(&ev);
 		if (!stopping())
 			warn("docker events: stream ended: %s; reconnecting", docker_error(d));
+	}
+	return NULL;
+}
+
+/* whether an app has driver swarm now */
+static int
+any_swarm(void)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&F.lock);
+	for (struct fleet *f = F.fleets; f && !r; f = f->next)
+		r = on_swarm(&f->c) && !f->done;
+	pthread_mutex_unlock(&F.lock);
+	return r;
+}
+
+/* the swarm apps look at their tasks at the next tick */
+static void
+want_poll(void)
+{
+	pthread_mutex_lock(&F.lock);
+	nudge_unlocked(&F.want_poll);
+	pthread_mutex_unlock(&F.lock);
+}
+
+/* Swarm's service and node events, while an app has driver swarm: any of
+ * them (a service updated or removed outside prescal, a node down or
+ * drained) makes the swarm apps look at once rather than at the next
+ * poll. Tasks have no events: the polls stay */
+void *
+fleet_swarm_events(void *arg)
+{
+	struct docker *d = dopen();
+	struct docker_event ev;
+	int backoff = 500, r, open = 0;
+
+	(void)arg;
+	for (;;) {
+		if (stopping() || !any_swarm()) {
+			if (open) {  /* drop the stream's connection */
+				docker_close(d);
+				d = dopen();
+				open = 0;
+			}
+			sleep(1);
+			continue;
+		}
+		if (stream_open(d, 1, &backoff) < 0)
+			continue;
+		open = 1;
+		want_poll();  /* events may have been missed meanwhile */
+		while ((r = docker_events_next(d, &ev, 1000)) >= 0 && any_swarm() && !stopping())
+			if (r == 1 && strcmp(ev.type, "container"))
+				want_poll();
+		if (r < 0 && !stopping())
+			warn("swarm events: stream ended: %s; reconnecting", docker_error(d));
 	}
 	return NULL;
 }
@@ -1530,7 +1995,7 @@ adopt(struct fleet *f, struct docker *d)
 
 	if (!(ctr = calloc(f->cap, sizeof(*ctr))))
 		return -1;
-	if (docker_list(d, f->c.name, f->c.port, ctr, f->cap, &n) < 0) {
+	if (list(&f->c, d, ctr, f->cap, &n) < 0) {
 		warn("docker: list: %s", docker_error(d));
 		free(ctr);
 		return -1;
@@ -1562,8 +2027,9 @@ adopt(struct fleet *f, struct docker *d)
 			}
 		}
 		pthread_mutex_unlock(&F.lock);
-		warn("removing leftover container %s (%s)", ctr[i].name, ctr[i].state);
-		if (docker_remove(d, ctr[i].id) < 0)
+		warn("removing leftover %s %s (%s)", on_swarm(&f->c) ? "service" : "container",
+		     ctr[i].name, ctr[i].state);
+		if (drop(&f->c, d, ctr[i].id) < 0)
 			warn("docker: remove %s: %s", ctr[i].name, docker_error(d));
 		pthread_mutex_lock(&F.lock);
 	}
@@ -1673,14 +2139,21 @@ spec_changed(const struct scale_conf *a, const struct scale_conf *b)
 void
 fleet_set_conf(struct fleet *f, const struct scale_conf *c)
 {
+	char drv[sizeof(c->driver)];
+
 	pthread_mutex_lock(&F.lock);
+	if (on_swarm(&f->c) != on_swarm(c))
+		warn("app %s: driver %s kept: a new driver needs a restart of prescal", c->name,
+		     on_swarm(&f->c) ? "swarm" : "container");
 	if (spec_changed(&f->c, c)) {
 		f->spec++;
 		f->roll_ready = 0;
 		warn("app %s: image or container settings changed: replacing its instances "
 		     "one at a time", c->name);
 	}
+	memcpy(drv, f->c.driver, sizeof(drv));
 	f->c = *c;
+	memcpy(f->c.driver, drv, sizeof(drv));
 	f->c.max = MIN(f->c.max, (f->cap - 8) / 2);
 	F.sample_ms = MIN(F.sample_ms, c->sample_ms);
 	pthread_cond_signal(&F.wake);
@@ -1738,29 +2211,31 @@ remove_all(struct fleet *f, struct docker *d)
 	struct docker_ctr *ctr = calloc(f->cap, sizeof(*ctr));
 	size_t n = 0, i;
 
-	if (!ctr || docker_list(d, f->c.name, f->c.port, ctr, f->cap, &n) < 0) {
+	if (!ctr || list(&f->c, d, ctr, f->cap, &n) < 0) {
 		warn("docker: list: %s", docker_error(d));
 		free(ctr);
 		return;
 	}
 	n = keep_ours(f, f->c.image, ctr, n, 0);
 	for (i = 0; i < n; i++) {
-		docker_stop(d, ctr[i].id, GRACE_S);
-		if (docker_remove(d, ctr[i].id) < 0)
+		if (!on_swarm(&f->c))
+			docker_stop(d, ctr[i].id, GRACE_S);
+		if (drop(&f->c, d, ctr[i].id) < 0)
 			warn("docker: remove %s: %s", ctr[i].name, docker_error(d));
 		else
 			warn("instance %s removed", ctr[i].name);
 	}
 	/* a removal "already in progress" (409) is not gone yet: wait */
 	for (int64_t until = now_ms() + 10000; now_ms() < until; ) {
-		if (docker_list(d, f->c.name, f->c.port, ctr, f->cap, &n) < 0)
+		if (list(&f->c, d, ctr, f->cap, &n) < 0)
 			n = 0;
 		if ((n = keep_ours(f, f->c.image, ctr, n, 0)) == 0)
 			break;
 		usleep(100000);
 	}
 	if (n > 0)
-		warn("docker: %zu containers of app %s still being removed", n, f->c.name);
+		warn("docker: %zu %s of app %s still being removed", n,
+		     on_swarm(&f->c) ? "services" : "containers", f->c.name);
 	free(ctr);
 }
 

@@ -1,7 +1,8 @@
 /* See LICENSE file for copyright and license details. */
 /* fleet.h: the containers behind the scaler's decisions (fleet.c). It
  * connects to Docker, adopts, starts, readies, drains, pauses and removes
- * instances, and runs scale_tick() every sample. Needs scale.h. */
+ * instances (containers, or Swarm services with driver swarm), and runs
+ * scale_tick() every sample. Needs scale.h. */
 
 struct fleet;
 struct pool;
@@ -39,6 +40,9 @@ void fleet_free(struct fleet *f);
 void *fleet_loop(void *arg);
 void *fleet_events(void *arg);
 void *fleet_worker(void *arg);
+/* Swarm's service and node events, for the apps with driver swarm (idle,
+ * without a connection, while there is none). */
+void *fleet_swarm_events(void *arg);
 
 /* Tells f's scaler a request is waiting for an instance. Blocks briefly. */
 void fleet_demand(struct fleet *f);

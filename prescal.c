@@ -824,6 +824,7 @@ defaults(struct settings *d)
 			.metric = METRIC, .target_rps = TARGET_RPS, .down_delay = SCALE_DOWN_DELAY,
 			.idle_timeout = IDLE_TIMEOUT, .start_timeout = START_TIMEOUT,
 			.ready_path = READY_PATH, .pull = PULL_POLICY, .keep = KEEP_ON_EXIT,
+			.driver = DRIVER,
 			.sample_ms = SAMPLE_MS,
 			.pause_after = PAUSE_AFTER, .remove_after = REMOVE_AFTER,
 			.min_paused = MIN_PAUSED, .max_paused = MAX_PAUSED,
@@ -1180,6 +1181,7 @@ start_scaling(void)
 		return -1;
 	start_thread(fleet_loop, NULL, (size_t)THREAD_STACK * 1024);
 	start_thread(fleet_events, NULL, (size_t)THREAD_STACK * 1024);
+	start_thread(fleet_swarm_events, NULL, (size_t)THREAD_STACK * 1024);
 	for (int i = 0; i < SCALE_WORKERS; i++)
 		start_thread(fleet_worker, NULL, (size_t)THREAD_STACK * 1024);
 	scaling = 1;

@@ -31,6 +31,26 @@ scale_default_name(struct scale_conf *c, const char *listen)
 		snprintf(c->name, sizeof(c->name), "prescal-%.34s-%.5s", host, port);
 }
 
+/* what driver swarm cannot do: a service has no host port, no pause,
+ * and its tasks may run on any node (no bind mounts, no cmd override) */
+static int
+check_swarm(const struct scale_conf *c, FILE *err)
+{
+	const char *no = NULL;
+
+	if (!c->network[0])
+		no = "needs network (an attachable overlay network prescal is on)";
+	else if (c->pause_after || c->min_paused)
+		no = "cannot pause instances: set pause_after 0 and min_paused 0";
+	else if (c->spec.n[DOCKER_SL_CMD] || c->spec.n[DOCKER_SL_VOLUME] ||
+	         c->spec.n[DOCKER_SL_LABEL] || c->spec.user[0])
+		no = "passes env, constraint, memory and cpus (as reservations) only: not cmd, "
+		     "volume, label or user";
+	if (no)
+		fprintf(err, "prescal: driver swarm %s\n", no);
+	return no ? -1 : 0;
+}
+
 int
 scale_check_conf(const struct scale_conf *c, FILE *err)
 {
@@ -52,6 +72,16 @@ scale_check_conf(const struct scale_conf *c, FILE *err)
 		fprintf(err, c->hostnet ? "prescal: network '%s' and host_network 1 exclude "
 		        "each other\n" : "prescal: network '%s': expected a network name "
 		        "[a-zA-Z0-9][a-zA-Z0-9_.-]*\n", c->network);
+		return -1;
+	}
+	if (!strcmp(c->driver, "swarm") && check_swarm(c, err) < 0)
+		return -1;
+	if (strcmp(c->driver, "swarm") && c->spec.n[DOCKER_SL_CONSTRAINT]) {
+		fprintf(err, "prescal: constraint needs driver swarm\n");
+		return -1;
+	}
+	if (c->driver[0] && strcmp(c->driver, "container") && strcmp(c->driver, "swarm")) {
+		fprintf(err, "prescal: driver '%s': expected container or swarm\n", c->driver);
 		return -1;
 	}
 	if (strcmp(c->metric, "concurrency") && strcmp(c->metric, "rps")) {

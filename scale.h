@@ -29,6 +29,8 @@ struct scale_conf {
 	long hostnet;          /* 1: NetworkMode host; the image must listen on port */
 	char network[64];      /* "": publish on 127.0.0.1; else instances join this
 	                          user-defined network, reached at their IP there */
+	char driver[16];       /* "container" (or ""): one container per instance;
+	                          "swarm": one Swarm service per instance, on network */
 	struct docker_spec_buf spec; /* container settings: env, cmd, memory, cpus,
 	                          volume, label, user keys */
 	long pause_after;      /* ms unneeded before a scale-down pauses instead of

@@ -1,8 +1,8 @@
 /* See LICENSE file for copyright and license details. */
 /* spec_fuzz.c: libFuzzer target for docker_spec_set(), the parser of the
  * container-settings keys. The input is records separated by NUL bytes:
- * a key byte (e c v l m n u: env, cmd, volume, label, memory, cpus, user;
- * another byte: its value mod 7) and the value. Asserts:
+ * a key byte (e c v l m n u p: env, cmd, volume, label, memory, cpus, user,
+ * constraint; another byte: its value mod 8) and the value. Asserts:
  *  - a call returns 0 or -1; -1 leaves the spec byte for byte as it was
  *    and says why in a NUL-terminated, non-empty message;
  *  - the spec stays in its bounds: used bytes, entries per list, each
@@ -21,7 +21,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const char *keys[] = { "env", "cmd", "volume", "label", "memory", "cpus", "user" };
+static const char *keys[] = { "env", "cmd", "volume", "label", "memory", "cpus", "user",
+                               "constraint" };
 
 static void
 bounded(const struct docker_spec_buf *s)
@@ -75,8 +76,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			continue;
 		before = s;
 		err[0] = '\0';
-		k = strchr("ecvlmnu", *p) ? keys[strchr("ecvlmnu", *p) - "ecvlmnu"] :
-		    keys[(unsigned char)*p % 7];
+		k = strchr("ecvlmnup", *p) ? keys[strchr("ecvlmnup", *p) - "ecvlmnup"] :
+		    keys[(unsigned char)*p % 8];
 		r = docker_spec_set(&s, k, p + 1, err, sizeof(err));
 		assert(r == 0 || r == -1);
 		if (r < 0) {

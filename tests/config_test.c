@@ -163,6 +163,32 @@ static const struct row rows[] = {
 	  "prescal: network 'apps' and host_network 1 exclude each other", NULL },
 	{ "bad network", "network a/b\n", { "-i", "img", NULL }, 2,
 	  "prescal: network 'a/b': expected a network name [a-zA-Z0-9][a-zA-Z0-9_.-]*", NULL },
+	/* driver swarm (#14) */
+	{ "driver swarm", "driver swarm\nnetwork apps\nenv A=1\nmemory 64m\n", { "-i", "img", NULL },
+	  0, "prescal: configuration ok", "driver             swarm" },
+	{ "driver default", "", { "-i", "img", NULL }, 0, "prescal: configuration ok",
+	  "driver             container" },
+	{ "driver unknown", "driver k8s\n", { "-i", "img", NULL }, 2,
+	  "prescal: %F:1: driver 'k8s': expected container or swarm", NULL },
+	{ "driver swarm without network", "driver swarm\n", { "-i", "img", NULL }, 2,
+	  "prescal: driver swarm needs network (an attachable overlay network prescal is on)",
+	  NULL },
+	{ "driver swarm and pause", "driver swarm\nnetwork apps\npause_after 60000\n",
+	  { "-i", "img", NULL }, 2,
+	  "prescal: driver swarm cannot pause instances: set pause_after 0 and min_paused 0",
+	  NULL },
+	{ "driver swarm and volume", "app a\n image img\n driver swarm\n network apps\n"
+	  " volume data:/data\n", { NULL }, 2, "prescal: %F:1: app a: driver swarm passes env, "
+	  "constraint, memory and cpus (as reservations) only: not cmd, volume, label or user",
+	  NULL },
+	{ "constraint", "driver swarm\nnetwork apps\nconstraint node.role==worker\n"
+	  "constraint node.labels.zone!=b\n", { "-i", "img", NULL }, 0,
+	  "prescal: configuration ok", "constraint         node.labels.zone!=b" },
+	{ "constraint without swarm", "constraint node.role==worker\n", { "-i", "img", NULL }, 2,
+	  "prescal: constraint needs driver swarm", NULL },
+	{ "bad constraint", "constraint node.role\n", { "-i", "img", NULL }, 2,
+	  "prescal: %F:1: constraint 'node.role': expected ATTRIBUTE==VALUE or ATTRIBUTE!=VALUE",
+	  NULL },
 	{ "missing file", "", { "-b", "127.0.0.1:9", NULL }, 2, NULL, NULL },  /* see below */
 };
 

@@ -1313,6 +1313,61 @@ test_events_before_bad_chunk(void **state)
 	docker_close(d);
 }
 
+/* Swarm's service and node events (the service ones captured from this
+ * daemon; network ones are skipped): type, id and action, in one read and
+ * in reads of 1..16 bytes; the request selects types service and node only */
+static void
+test_swarm_events(void **state)
+{
+	static const char req[] = "GET /v1.41/events?filters=%7B%22type%22%3A%5B%22service%22%2C"
+		"%22node%22%5D%7D HTTP/1.1\r\nHost: docker\r\n" UA_OURS "\r\n\r\n";
+	static const char stream[] =
+		"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+		"Transfer-Encoding: chunked\r\n\r\n"
+		"b1\r\n{\"Type\":\"service\",\"Action\":\"create\",\"Actor\":{\"ID\":\"vqgfskh4dqi9ozknf90fm91py\",\"Attributes\":{\"name\":\"hdrv-ev\"}},\"scope\":\"swarm\",\"time\":1796293552,\"timeNano\":1796293552108204565}\n\r\n"
+		"bc\r\n{\"Type\":\"network\",\"Action\":\"create\",\"Actor\":{\"ID\":\"lizgxdqqchzlovjkptwsua2n2\",\"Attributes\":{\"name\":\"x\",\"type\":\"overlay\"}},\"scope\":\"swarm\",\"time\":1796293561,\"timeNano\":1796293561000000000}\n\r\n"
+		"e7\r\n{\"Type\":\"node\",\"Action\":\"update\",\"Actor\":{\"ID\":\"xk9vmerbukhjr36xdxxc2jtve\",\"Attributes\":{\"name\":\"xk9vmerbukhjr36xdxxc2jtve\",\"state.new\":\"down\",\"state.old\":\"ready\"}},\"scope\":\"swarm\",\"time\":1796293560,\"timeNano\":1796293560000000000}\n\r\n"
+		"b1\r\n{\"Type\":\"service\",\"Action\":\"remove\",\"Actor\":{\"ID\":\"vqgfskh4dqi9ozknf90fm91py\",\"Attributes\":{\"name\":\"hdrv-ev\"}},\"scope\":\"swarm\",\"time\":1796293553,\"timeNano\":1796293553630081939}\n\r\n"
+		"0\r\n\r\n";
+	static const struct step steps[] = {
+		{ .reqraw = req, .respraw = stream },
+	};
+	struct docker_reply rep = { .call = DOCKER_CALL_EVENTS };
+	struct docker_event ev;
+	struct server *sv;
+	struct docker *d;
+	size_t step;
+
+	(void)state;
+	sv = start(steps, LEN(steps));
+	d = client(sv);
+	EXPECT(d, docker_swarm_events_open(d), 0);
+	EXPECT(d, docker_events_next(d, &ev, 2000), 1);
+	assert_string_equal(ev.type, "service");
+	assert_string_equal(ev.id, "vqgfskh4dqi9ozknf90fm91py");
+	assert_string_equal(ev.action, "create");
+	assert_string_equal(ev.name, "hdrv-ev");
+	EXPECT(d, docker_events_next(d, &ev, 2000), 1);
+	assert_string_equal(ev.type, "node");
+	assert_string_equal(ev.id, "xk9vmerbukhjr36xdxxc2jtve");
+	assert_string_equal(ev.action, "update");
+	EXPECT(d, docker_events_next(d, &ev, 2000), 1);
+	assert_string_equal(ev.action, "remove");
+	EXPECT(d, docker_events_next(d, &ev, 2000), -1);
+	finish(sv);
+	for (step = 0; step <= 16; step++) {
+		EXPECT(d, docker_parse_reply(d, &rep, stream, sizeof(stream) - 1, step), 0);
+		EXPECT(d, docker_events_next(d, &ev, 0), 1);
+		assert_string_equal(ev.type, "service");
+		EXPECT(d, docker_events_next(d, &ev, 0), 1);
+		assert_string_equal(ev.type, "node");
+		EXPECT(d, docker_events_next(d, &ev, 0), 1);
+		assert_string_equal(ev.action, "remove");
+		EXPECT(d, docker_events_next(d, &ev, 0), -1);
+	}
+	docker_close(d);
+}
+
 /* the log tail of a container that printed a line to stdout and one to
  * stderr and exited 3 (captured from this daemon: each frame came as one
  * chunk), whole, in pieces and line by line; then a 404 */
@@ -2225,6 +2280,7 @@ main(void)
 		cmocka_unit_test(test_events),
 		cmocka_unit_test(test_events_end_and_errors),
 		cmocka_unit_test(test_events_before_bad_chunk),
+		cmocka_unit_test(test_swarm_events),
 		cmocka_unit_test(test_list_bad_id),
 		cmocka_unit_test(test_list_image),
 		cmocka_unit_test(test_logs),

@@ -7,7 +7,9 @@
  * drains at random). While an instance's job waits for Docker, the fake
  * daemon sometimes reports the container dead: the events thread condemns
  * the instance, a removal job frees its slot and a start reuses it. A job
- * that then acts on the slot acts on another container.
+ * that then acts on the slot acts on another container. A second app with
+ * driver swarm churns beside it on fake services (swarm.h): its tasks die
+ * with no event naming them, so its polls must find them (#14).
  *
  * Checked: no two live backends for one container, no state change or
  * removal of a removed backend, a backend's name and id belong to one
@@ -29,12 +31,16 @@
 #include <string.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <cmocka.h>
 
 #include "docker.h"
 #include "pool.h"
 #include "scale.h"
 #include "fleet.h"
+#include "swarm.h"
 #include "util.h"
 
 #define NCTR      50000     /* containers the fake daemon can create */
@@ -45,7 +51,7 @@
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t ev;
-	struct { char id[65], name[72], image[32]; int removed; struct backend *b; } c[NCTR];
+	struct { char id[65], name[72], image[32]; int removed, svc, dead; struct backend *b; } c[NCTR];
 	int nc;
 	char evq[NEV][65];
 	int evhead, evn;
@@ -178,6 +184,17 @@ docker_spec_view(const struct docker_spec_buf *b, const char *const *pre, size_t
 }
 
 int
+docker_spec_get(const struct docker_spec_buf *s, const char *key, size_t i, char *out, size_t n)
+{
+	(void)s;
+	(void)key;
+	(void)i;
+	if (n > 0)
+		out[0] = '\0';
+	return 0;
+}
+
+int
 docker_network_check(struct docker *d, const char *name)
 {
 	(void)d;
@@ -266,8 +283,9 @@ docker_list(struct docker *d, const char *set, int port, struct docker_ctr *out,
 	*n = 0;
 	pthread_mutex_lock(&T.lock);
 	for (int i = 0; i < T.nc && *n < max; i++) {
-		/* the set's containers are named "<set>-<n>" */
-		if (T.c[i].removed || strncmp(T.c[i].name, set, sl) || T.c[i].name[sl] != '-')
+		/* the set's containers are named "<set>-<n>"; services are swarm_'s */
+		if (T.c[i].removed || T.c[i].svc || strncmp(T.c[i].name, set, sl) ||
+		    T.c[i].name[sl] != '-')
 			continue;
 		memset(&out[*n], 0, sizeof(out[*n]));
 		snprintf(out[*n].id, sizeof(out[*n].id), "%s", T.c[i].id);
@@ -333,6 +351,13 @@ docker_events_open(struct docker *d, const char *set)
 	(void)set;
 	d->status = 200;
 	return 0;
+}
+
+int
+docker_swarm_events_open(struct docker *d)
+{
+	d->status = 404;
+	return -1;
 }
 
 /* "die" for each container the fake inspect killed */
@@ -529,6 +554,176 @@ pool_set_failing(struct pool *p, const char *cause, int64_t until)
 	(void)until;
 }
 
+/* swarm.h: services in T.c too (svc set), one task each, which runs at
+ * 127.0.0.1 (the test's probe server) until the fake kills it: sometimes
+ * right after a look said it runs, like the fake inspect. Nothing tells
+ * fleet.c but its polls, and a "die" event of a container it does not know */
+
+const char *const swarm_reason_str[NUM_SWARM_REASON] = { "", "task pending", "", "", "task ended" };
+
+int
+docker_seterror(struct docker *d, const char *fmt, ...)
+{
+	(void)fmt;
+	d->status = -1;
+	return -1;
+}
+
+int
+swarm_create(struct docker *d, const struct swarm_spec *s, char id[SWARM_IDLEN])
+{
+	int k;
+
+	pthread_mutex_lock(&T.lock);
+	if ((k = T.nc) == NCTR) {
+		pthread_mutex_unlock(&T.lock);
+		return docker_seterror(d, "full");
+	}
+	T.nc++;
+	snprintf(T.c[k].id, sizeof(T.c[k].id), "s%024d", k + 1);
+	snprintf(T.c[k].name, sizeof(T.c[k].name), "%s", s->name);
+	T.c[k].svc = 1;
+	snprintf(id, SWARM_IDLEN, "%s", T.c[k].id);
+	pthread_mutex_unlock(&T.lock);
+	d->status = 201;
+	return 0;
+}
+
+int
+swarm_remove(struct docker *d, const char *id)
+{
+	return docker_remove(d, id);
+}
+
+int
+swarm_services(struct docker *d, const char *app, struct swarm_service *out, size_t max,
+               size_t *n)
+{
+	(void)app;
+	*n = 0;
+	pthread_mutex_lock(&T.lock);
+	for (int i = 0; i < T.nc && *n < max; i++) {
+		if (T.c[i].removed || !T.c[i].svc)
+			continue;
+		memset(&out[*n], 0, sizeof(out[*n]));
+		snprintf(out[*n].id, sizeof(out[*n].id), "%s", T.c[i].id);
+		snprintf(out[*n].name, sizeof(out[*n].name), "%s", T.c[i].name);
+		snprintf(out[*n].image, sizeof(out[*n].image), "img");
+		(*n)++;
+	}
+	pthread_mutex_unlock(&T.lock);
+	d->status = 200;
+	return 0;
+}
+
+int
+swarm_tasks(struct docker *d, const char *app, const char *service, const char *network,
+            struct swarm_task *out, size_t max, size_t *n)
+{
+	int kill = -1;
+
+	(void)app;
+	(void)network;
+	*n = 0;
+	pthread_mutex_lock(&T.lock);
+	for (int i = 0; i < T.nc && *n < max; i++) {
+		struct swarm_task *t = &out[*n];
+		if (T.c[i].removed || !T.c[i].svc || (service && strcmp(service, T.c[i].id)))
+			continue;
+		memset(t, 0, sizeof(*t));
+		snprintf(t->id, sizeof(t->id), "t%d", i);
+		snprintf(t->service, sizeof(t->service), "%s", T.c[i].id);
+		snprintf(t->node, sizeof(t->node), "n1");
+		snprintf(t->state, sizeof(t->state), T.c[i].dead ? "failed" : "running");
+		snprintf(t->desired, sizeof(t->desired), T.c[i].dead ? "shutdown" : "running");
+		snprintf(t->addr, sizeof(t->addr), "127.0.0.1");
+		snprintf(t->err, sizeof(t->err), T.c[i].dead ? "task: non-zero exit (137)" : "");
+		if (!T.c[i].dead && kill < 0 && atomic_load(&inject) && rand_next() % 3 == 0)
+			kill = i;
+		(*n)++;
+	}
+	if (kill >= 0) {
+		T.c[kill].dead = 1;
+		T.injected++;
+		if (T.evn < NEV) {
+			snprintf(T.evq[(T.evhead + T.evn++) % NEV], 65, "%064d", 0);
+			pthread_cond_signal(&T.ev);
+		}
+	}
+	pthread_mutex_unlock(&T.lock);
+	d->status = 200;
+	return 0;
+}
+
+int
+swarm_nodes(struct docker *d, struct swarm_node *out, size_t max, size_t *n)
+{
+	(void)max;
+	memset(out, 0, sizeof(*out));
+	snprintf(out->id, sizeof(out->id), "n1");
+	out->ready = out->active = 1;
+	*n = 1;
+	d->status = 200;
+	return 0;
+}
+
+void
+swarm_assess(const struct swarm_service *svc, size_t nsvc, const struct swarm_task *tasks,
+             size_t ntasks, const struct swarm_node *nodes, size_t nnodes,
+             struct swarm_assessment *out)
+{
+	(void)nodes;
+	(void)nnodes;
+	for (size_t i = 0; i < nsvc; i++) {
+		memset(&out[i], 0, sizeof(out[i]));
+		for (size_t k = 0; k < ntasks; k++) {
+			if (strcmp(tasks[k].service, svc[i].id))
+				continue;
+			out[i].task = &tasks[k];
+			if (!strcmp(tasks[k].state, "failed")) {
+				out[i].verdict = SWARM_REPLACE;
+				out[i].reason = SWARM_R_TASKENDED;
+			} else {
+				out[i].verdict = SWARM_ROUTE;
+				snprintf(out[i].addr, sizeof(out[i].addr), "%s", tasks[k].addr);
+			}
+		}
+	}
+}
+
+/* the tasks' HTTP server on 127.0.0.1: 200 to every probe */
+static int probe_fd;
+
+static void *
+probe_serve(void *arg)
+{
+	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+	char buf[512];
+	int fd;
+
+	(void)arg;
+	while ((fd = accept(probe_fd, NULL, NULL)) >= 0) {
+		if (recv(fd, buf, sizeof(buf), 0) > 0)
+			send(fd, ok, sizeof(ok) - 1, MSG_NOSIGNAL);
+		close(fd);
+	}
+	return NULL;
+}
+
+/* listens on 127.0.0.1 for the probes; returns the port */
+static int
+probe_listen(void)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sin);
+
+	if ((probe_fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
+	    bind(probe_fd, (struct sockaddr *)&sin, sl) < 0 || listen(probe_fd, 64) < 0 ||
+	    getsockname(probe_fd, (struct sockaddr *)&sin, &sl) < 0)
+		return -1;
+	return ntohs(sin.sin_port);
+}
+
 /* the test */
 
 /* TSan reports: to stdout, which stays open while stderr is dropped */
@@ -569,8 +764,9 @@ spawn(void *(*fn)(void *))
 		abort();
 }
 
-#define NFLEET 3    /* ft churns; fu gets a new image (a reload) midway; fr is
-                       retired (its app removed) midway */
+#define NFLEET 4    /* ft churns; fu gets a new image (a reload) midway; fr is
+                       retired (its app removed) midway; fs (driver swarm)
+                       churns on fake services whose tasks die between polls */
 static struct fleet *fleet[NFLEET];
 
 /* the ready, starting and draining counts of the fleets still listed */
@@ -590,21 +786,25 @@ stats(struct fleet_stats *st)
 	}
 }
 
-/* waits until nothing starts or drains and the counts hold still */
+/* waits until nothing starts or drains, no dead task is left to find
+ * and the counts hold still */
 static int
 settle(struct fleet_stats *st, int timeout_ms)
 {
 	struct fleet_stats prev;
 	int64_t until = now_ms() + timeout_ms;
 	long adds = -1;
+	int dead;
 
 	memset(&prev, 0xff, sizeof(prev));
 	while (now_ms() < until) {
 		usleep(200000);
 		stats(st);
 		pthread_mutex_lock(&T.lock);
+		for (int i = dead = 0; i < T.nc; i++)
+			dead += T.c[i].dead && !T.c[i].removed;
 		if (st->starting == 0 && st->draining == 0 && st->ready == prev.ready &&
-		    T.adds == adds && T.evn == 0) {
+		    T.adds == adds && T.evn == 0 && dead == 0) {
 			pthread_mutex_unlock(&T.lock);
 			return 0;
 		}
@@ -628,15 +828,25 @@ test_slot_reuse(void **state)
 	const char *e = getenv("FLEET_STRESS_MS");
 	long ms = e ? atol(e) : 3000;
 	struct fleet_stats st;
-	int alive = 0, i, saved;
+	struct scale_conf c2 = c;
+	pthread_t pt;
+	int alive = 0, svcs = 0, i, saved;
 
 	(void)state;
+	/* the same churn for an app with driver swarm */
+	snprintf(c2.name, sizeof(c2.name), "fs");
+	snprintf(c2.driver, sizeof(c2.driver), "swarm");
+	snprintf(c2.network, sizeof(c2.network), "net");
+	assert_true((c2.port = probe_listen()) > 0);
+	assert_int_equal(pthread_create(&pt, NULL, probe_serve, NULL), 0);
+	pthread_detach(pt);
 	saved = quiet(-1);
 	assert_int_equal(fleet_init(NULL), 0);
-	for (i = 0; i < NFLEET; i++) {
+	for (i = 0; i < NFLEET - 1; i++) {
 		snprintf(c.name, sizeof(c.name), "%s", (const char *[]){ "ft", "fu", "fr" }[i]);
 		assert_non_null(fleet[i] = fleet_new(&c, NULL, NULL));
 	}
+	assert_non_null(fleet[NFLEET - 1] = fleet_new(&c2, NULL, NULL));
 	rc.min = 0;
 	strcpy(rc.name, "rest");
 	assert_non_null(rest = fleet_new(&rc, NULL, NULL));
@@ -682,9 +892,11 @@ test_slot_reuse(void **state)
 	assert_true(atomic_load(&rest_ticks) > 0);
 
 	pthread_mutex_lock(&T.lock);
-	print_message("    %d containers created, %ld killed while a job waited, %ld backends "
-	              "added, %ld removed; %d ready at the end\n", T.nc, T.injected, T.adds,
-	              T.removes, st.ready);
+	for (i = 0; i < T.nc; i++)
+		svcs += T.c[i].svc;
+	print_message("    %d containers and %d services created, %ld killed while a job waited "
+	              "or between polls, %ld backends added, %ld removed; %d ready at the end\n",
+	              T.nc - svcs, svcs, T.injected, T.adds, T.removes, st.ready);
 	for (i = 0; i < T.nc; i++) {
 		alive += !T.c[i].removed;
 		if (!T.c[i].removed && !T.c[i].b)
@@ -699,6 +911,12 @@ test_slot_reuse(void **state)
 	if (T.violations)
 		fail_msg("%ld violations, the first: %s", T.violations, T.bad);
 	assert_true(T.injected > 0);
+	assert_true(svcs > 0);
+	/* ready ones whose task died were found by the polls and replaced */
+	fleet_get_stats(fleet[NFLEET - 1], &st);
+	print_message("    driver swarm: %ld ready instances died, %ld failed starts\n", st.died,
+	              st.failed_starts);
+	assert_true(st.died > 0);
 
 	fleet_stop();
 	pthread_mutex_lock(&T.lock);

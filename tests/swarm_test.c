@@ -22,6 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -832,6 +835,335 @@ test_live(void **state)
 	print_message("    removed: nothing left after %lld ms\n", (long long)(now_ms() - t0));
 }
 
+/*
+ * prescal itself with driver swarm: its own FROM scratch image (make
+ * prescal-static) on the overlay network with the socket mounted and only
+ * its listener published on 127.0.0.1, named hdrv-*. Scale from zero,
+ * scale up under load with a task's container killed (0 failed), drain
+ * and scale down under light load (0 failed), SIGKILL and a new prescal
+ * adopts (no duplicates), SIGTERM removes every service. Requests go only
+ * to 127.0.0.1.
+ */
+struct pscal {
+	char app[64], ctr[64], img[96], conf[64];
+	int port;
+};
+
+static struct pscal ps;
+
+static int pscal_run1(void);
+
+static int
+free_port(void)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&sin, sl) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sin, &sl) == 0)
+		port = ntohs(sin.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+/* runs prescal's container, again if the daemon does not find the
+ * overlay network at once (it may not be on this node a moment after the
+ * last container left it) */
+static int
+pscal_run(void)
+{
+	for (int i = 0; i < 5; i++, sh("docker rm -f %s > /dev/null 2>&1", ps.ctr), sleep(1))
+		if (pscal_run1() == 0)
+			return 0;
+	return -1;
+}
+
+static int
+pscal_run1(void)
+{
+	return sh("docker run -d --name %s --label hdrv=1 --network %s -p 127.0.0.1:%d:8080 "
+	          "-v %s:/var/run/docker.sock -v %s:/p.conf:ro %s -f /p.conf -l 0.0.0.0:8080 "
+	          "-a off -i " IMAGE " -p 8080 -n %s > /dev/null", ps.ctr, live.net, ps.port,
+	          docker_default_socket(), ps.conf, ps.img, ps.app);
+}
+
+/* the app's services now, or -1 */
+static int
+nservices(void)
+{
+	char out[32];
+	long n;
+
+	if (sh_line(out, sizeof(out), "docker service ls -q --filter label=prescal.name=%s | "
+	            "wc -l", ps.app) < 0 || parse_int(out, 0, 1000, &n) < 0)
+		return -1;
+	return (int)n;
+}
+
+/* lines of prescal's log with s in them */
+static int
+logged(const char *s)
+{
+	char out[32];
+	long n;
+
+	if (sh_line(out, sizeof(out), "docker logs %s 2>&1 | grep -cF '%s'", ps.ctr, s) < 0 ||
+	    parse_int(out, 0, 1000000, &n) < 0)
+		return 0;
+	return (int)n;
+}
+
+static int
+pscal_setup(void **state)
+{
+	int pid = (int)getpid();
+	char dir[] = "/tmp/hdrv-img-XXXXXX";
+	const char *net = getenv("PRESCAL_SWARM_NET");
+	char path[64];
+	FILE *f;
+
+	*state = &live;
+	memset(&live, 0, sizeof(live));
+	if (!getenv("PRESCAL_SWARM") || strcmp(getenv("PRESCAL_SWARM"), "1") != 0 ||
+	    !(live.d = docker_open(docker_default_socket(), 10000)) || !manager(live.d)) {
+		fprintf(stderr, "\n*** SKIPPED: prescal with driver swarm needs PRESCAL_SWARM=1 and "
+		        "this node a swarm manager ***\n\n");
+		docker_close(live.d);
+		live.d = NULL;
+		return 0;
+	}
+	if (sh("sh tests/mkimage.sh >&2") != 0)
+		return -1;
+	/* the network's name goes into the configuration; made last, since a
+	 * failed setup has no teardown */
+	if (net && net[0])
+		snprintf(live.net, sizeof(live.net), "%s", net);
+	else
+		snprintf(live.net, sizeof(live.net), "hdrv-net-%d", pid);
+	snprintf(ps.app, sizeof(ps.app), "hdrv-%d", pid);
+	snprintf(ps.ctr, sizeof(ps.ctr), "hdrv-prescal-%d", pid);
+	snprintf(ps.img, sizeof(ps.img), "hdrv-prescal-%d:latest", pid);
+	snprintf(ps.conf, sizeof(ps.conf), "/tmp/hdrv-conf-%d", pid);
+	if (sh("make -s prescal-static >&2") != 0) {
+		fprintf(stderr, "\n*** SKIPPED: make prescal-static failed (musl-gcc?) ***\n\n");
+		docker_close(live.d);
+		live.d = NULL;
+		return 0;
+	}
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(path, sizeof(path), "%s/Dockerfile", dir);
+	if (!(f = fopen(path, "w")))
+		return -1;
+	fprintf(f, "FROM scratch\nCOPY prescal /prescal\nENTRYPOINT [\"/prescal\"]\n");
+	fclose(f);
+	if (sh("cp prescal-static %s/prescal && DOCKER_BUILDKIT=0 docker build -q -t %s %s "
+	       "> /dev/null 2>&1; r=$?; rm -rf %s; exit $r", dir, ps.img, dir, dir) != 0)
+		return -1;
+	if (!(f = fopen(ps.conf, "w")))
+		return -1;
+	fprintf(f, "pull never\ndriver swarm\nnetwork %s\nmin 0\nmax 3\ntarget 2\n"
+	        "constraint node.role==manager\nscale_down_delay 5000\nidle_timeout 60000\n"
+	        "start_timeout 30000\n", live.net);
+	fclose(f);
+	chmod(ps.conf, 0644);
+	if ((ps.port = free_port()) < 0)
+		return -1;
+	if (!(net && net[0])) {
+		if (sh("docker network create -d overlay --attachable --label hdrv=1 %s > /dev/null",
+		       live.net) != 0)
+			return -1;
+		live.ownnet = 1;
+	}
+	return 0;
+}
+
+static int
+pscal_teardown(void **state)
+{
+	if (live.d) {
+		/* its log, for a failure's post-mortem */
+		sh("docker logs %s > /tmp/hdrv-prescal.log 2>&1", ps.ctr);
+		sh("docker rm -f %s > /dev/null 2>&1", ps.ctr);
+		sh("docker service ls -q --filter label=prescal.name=%s | xargs -r docker service rm "
+		   "> /dev/null 2>&1", ps.app);
+		sh("docker rmi %s > /dev/null 2>&1", ps.img);
+		unlink(ps.conf);
+	}
+	return live_teardown(state);
+}
+
+/* clients loops of GET path for secs seconds at most (until load_stop),
+ * status codes into file */
+struct loadgen {
+	int clients, secs;
+	const char *path;
+	char file[64];
+	pthread_t t;
+};
+
+static void *
+load_run(void *arg)
+{
+	struct loadgen *g = arg;
+
+	sh("rm -f %s %s.stop; for c in $(seq %d); do (end=$(($(date +%%s) + %d)); "
+	   "while [ $(date +%%s) -lt $end ] && [ ! -e %s.stop ]; do curl -s -o /dev/null "
+	   "-w '%%{http_code}\\n' -m 20 http://127.0.0.1:%d%s; done >> %s) & done; wait",
+	   g->file, g->file, g->clients, g->secs, g->file, ps.port, g->path, g->file);
+	return NULL;
+}
+
+static void
+load_start(struct loadgen *g, int clients, int secs, const char *path)
+{
+	g->clients = clients;
+	g->secs = secs;
+	g->path = path;
+	snprintf(g->file, sizeof(g->file), "/tmp/hdrv-load-%d", (int)getpid());
+	if (pthread_create(&g->t, NULL, load_run, g) != 0)
+		fail_msg("pthread_create");
+}
+
+static void
+load_stop(struct loadgen *g)
+{
+	sh("touch %s.stop", g->file);
+}
+
+/* joins; sets *sent and returns how many were not 200 */
+static long
+load_join(struct loadgen *g, long *sent)
+{
+	char out[32];
+	long bad = -1;
+
+	pthread_join(g->t, NULL);
+	if (sh_line(out, sizeof(out), "wc -l < %s", g->file) < 0 || parse_int(out, 0, 1 << 30, sent) < 0 ||
+	    sh_line(out, sizeof(out), "grep -vcx 200 %s", g->file) < 0 ||
+	    parse_int(out, 0, 1 << 30, &bad) < 0)
+		fail_msg("no load results in %s", g->file);
+	if (bad)
+		sh("sort %s | uniq -c >&2", g->file);
+	sh("rm -f %s %s.stop", g->file, g->file);
+	return bad;
+}
+
+static void
+test_prescal_swarm(void **state)
+{
+	struct loadgen g;
+	char out[256], victim[256], times[256];
+	long sent, bad;
+	int64_t t0;
+	int i, n, peak = 0;
+
+	(void)state;
+	if (!live.d)
+		skip();
+	if (pscal_run() != 0)
+		fail_msg("docker run %s", ps.img);
+	/* from zero: the first request is held until a service's task answers */
+	for (i = 0; i < 100 && !logged("listening on"); i++)
+		usleep(100000);
+	usleep(200000);  /* docker-proxy */
+	t0 = now_ms();
+	if (sh_line(out, sizeof(out), "curl -s -m 60 http://127.0.0.1:%d/", ps.port) < 0 ||
+	    !strstr(out, "hello from "))
+		fail_msg("no answer from zero: '%s'", out);
+	print_message("    from zero: first answer in %lld ms (%s)\n", (long long)(now_ms() - t0), out);
+	assert_int_equal(nservices(), 1);
+	assert_true(logged(" ready on 10.") == 1);
+	/* the constraint passed through */
+	if (sh_line(out, sizeof(out), "docker service inspect -f "
+	            "'{{.Spec.TaskTemplate.Placement.Constraints}}' %s-1", ps.app) < 0 ||
+	    strcmp(out, "[node.role==manager]"))
+		fail_msg("constraints of %s-1: '%s'", ps.app, out);
+
+	/* up under load; one task's container killed meanwhile */
+	load_start(&g, 8, 60, "/slow?ms=100");
+	/* the kill comes once two more are ready: one alone loses its requests */
+	for (i = 0; i < 300 && logged(" ready on ") < 3; i++)
+		usleep(100000);
+	sleep(1);
+	/* a ready instance's task container: the last one ready and not
+	 * removed since */
+	if (sh_line(victim, sizeof(victim), "l=$(docker logs %s 2>&1); for n in $(echo \"$l\" | "
+	            "grep -o 'instance [^ ]* ready on' | cut -d' ' -f2 | tac); do echo \"$l\" | "
+	            "grep -q \"instance $n remov\\|instance $n .*: removing\" || { echo $n; break; }; "
+	            "done", ps.ctr) < 0)
+		fail_msg("no ready instance to kill");
+	snprintf(out, sizeof(out), "%s", victim);
+	if (sh_line(victim, sizeof(victim), "docker ps -q --filter "
+	            "label=com.docker.swarm.service.name=%s", out) < 0)
+		fail_msg("no task container of %s to kill", out);
+	sh("docker kill %s > /dev/null", victim);
+	snprintf(victim, sizeof(victim), "%s", out);
+	for (i = 0; i < 40; i++, usleep(100000))
+		peak = MAX(peak, nservices());
+	load_stop(&g);
+	bad = load_join(&g, &sent);
+	/* taken out by the look its death prompted or by the passive health
+	 * checks, whichever sees it first */
+	snprintf(out, sizeof(out), "instance %.80s died (task ended", victim);
+	n = logged(out);
+	snprintf(out, sizeof(out), "instance %.80s failed its health checks", victim);
+	print_message("    up under load: %d services at most; a task killed; %ld sent, %ld failed; "
+	              "removed as died %d, by health checks %d\n", peak, sent, bad, n, logged(out));
+	if (n + logged(out) != 1)
+		sh("docker logs %s > /tmp/hdrv-prescal-1.log 2>&1", ps.ctr);
+	/* create to ready, each instance so far (the first: from zero) */
+	sh_line(times, sizeof(times), "docker logs %s 2>&1 | grep ' ready on ' | "
+	        "sed 's/.* in //' | tr '\\n' ' '", ps.ctr);
+	print_message("    create to ready: %s\n", times);
+	assert_int_equal(bad, 0);
+	assert_true(peak >= 2);
+	assert_int_equal(n + logged(out), 1);
+
+	/* light load: scale down by draining, nothing lost */
+	load_start(&g, 1, 12, "/");
+	bad = load_join(&g, &sent);
+	n = nservices();
+	print_message("    scale down under light load: %ld sent, %ld failed; %d services, %d drained\n",
+	              sent, bad, n, logged("removed (drained in"));
+	assert_int_equal(bad, 0);
+	assert_true(logged("removed (drained in") >= 1);
+
+	/* SIGKILL, a new prescal: it adopts what runs, starts nothing */
+	sh("docker logs %s > /tmp/hdrv-prescal-1.log 2>&1; docker kill %s > /dev/null; "
+	   "docker rm %s > /dev/null", ps.ctr, ps.ctr, ps.ctr);
+	n = nservices();
+	if (pscal_run() != 0)
+		fail_msg("docker run %s again", ps.img);
+	for (i = 0; i < 100 && sh("curl -s -o /dev/null -m 1 http://127.0.0.1:%d/", ps.port); i++)
+		usleep(100000);
+	sleep(1);
+	print_message("    restart: %d services before, %d after, %d adopted\n", n, nservices(),
+	              logged("adopting instance"));
+	assert_int_equal(logged("adopting instance"), n);
+	assert_int_equal(nservices(), n);
+	assert_int_equal(logged("scale up"), 0);
+
+	/* a service removed outside prescal: its remove event prompts a look */
+	if (sh_line(victim, sizeof(victim), "docker service ls -q --filter label=prescal.name=%s | "
+	            "head -1", ps.app) < 0)
+		fail_msg("no service left to remove");
+	t0 = now_ms();
+	sh("docker service rm %s > /dev/null", victim);
+	for (i = 0; i < 100 && !logged("was removed outside prescal"); i++)
+		usleep(50000);
+	print_message("    a service removed outside prescal: taken out after %lld ms\n",
+	              (long long)(now_ms() - t0));
+	assert_int_equal(logged("was removed outside prescal"), 1);
+
+	/* SIGTERM: every service goes */
+	sh("docker stop -t 30 %s > /dev/null", ps.ctr);
+	print_message("    after SIGTERM: %d services\n", nservices());
+	assert_int_equal(nservices(), 0);
+}
+
 int
 main(void)
 {
@@ -845,7 +1177,10 @@ main(void)
 		cmocka_unit_test(test_remove_list),
 		cmocka_unit_test(test_assess_three_nodes),
 		cmocka_unit_test_setup_teardown(test_live, live_setup, live_teardown),
+		cmocka_unit_test_setup_teardown(test_prescal_swarm, pscal_setup, pscal_teardown),
 	};
 
+	if (getenv("INTEG_FILTER"))
+		cmocka_set_test_filter(getenv("INTEG_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
