@@ -38,10 +38,10 @@ fi
 
 make -s image >/dev/null || { echo "FAILED: make image"; echo "0 passed, 1 failed"; exit 1; }
 sh tests/mkimage.sh prescal-demo:latest >/dev/null || { echo "FAILED: demo image"; exit 1; }
-# README: the static binary is under 200 KB (.ci/run checks it too)
+# README: the static binary is under 230 KB (.ci/run checks it too)
 bin=$(stat -c %s prescal-static)
-[ "$bin" -lt 200000 ] && ok "static binary under 200 KB ($bin bytes)" ||
-	bad "static binary is $bin bytes, README says under 200 KB"
+[ "$bin" -lt 230000 ] && ok "static binary under 230 KB ($bin bytes)" ||
+	bad "static binary is $bin bytes, README says under 230 KB"
 size=$(docker image inspect prescal:latest --format '{{.Size}}')
 echo "prescal image: $size bytes"
 [ "$size" -lt 1000000 ] && ok "image under 1 MB ($size bytes)" || bad "image is $size bytes"
