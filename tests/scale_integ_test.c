@@ -1468,7 +1468,7 @@ static void
 test_pause_wake(void **state)
 {
 	struct fix *f = *state;
-	char body[8192];
+	static char body[65536];  /* /metrics, every series with its app label */
 	int64_t cold, wake[3];
 	int st;
 
