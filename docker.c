@@ -684,20 +684,6 @@ scopy(char *dst, size_t n, const char *src)
 	dst[k] = '\0';
 }
 
-/* copies the string at path into out. Returns 1, 0 if absent, -1 */
-static int
-getstr(const char *js, size_t n, const char *path, char *out, size_t on)
-{
-	struct json_val v;
-	int r;
-
-	out[0] = '\0';
-	if ((r = json_get(js, n, path, &v)) != 1)
-		return r;
-	if (v.type == JSON_NULL)
-		return 0;
-	return json_string(&v, out, on) < 0 ? -1 : 1;
-}
 
 static int
 badjson(struct docker *d, const char *what)
@@ -1107,7 +1093,7 @@ docker_ping(struct docker *d, char *version, size_t n)
 		return -1;
 	if (st != 200)
 		return apierr(d);
-	if (getstr(d->body, d->blen, "Version", version, n) != 1)
+	if (json_get_str(d->body, d->blen, "Version", version, n) != 1)
 		return badjson(d, "version");
 	return 0;
 }
@@ -1182,7 +1168,7 @@ docker_network_check(struct docker *d, const char *name)
 		            "create %s)", name, name);
 	if (r != 200)
 		return apierr(d);
-	if (getstr(d->body, d->blen, "Name", real, sizeof(real)) != 1)
+	if (json_get_str(d->body, d->blen, "Name", real, sizeof(real)) != 1)
 		return badjson(d, "network inspect");
 	/* inspect lists a container's networks by name: an id would not match */
 	if (strcmp(real, name))
@@ -1365,7 +1351,7 @@ created(struct docker *d, int st, char id[65])
 {
 	if (st != 201)
 		return apierr(d);
-	if (getstr(d->body, d->blen, "Id", id, 65) != 1 || !okid(id)) {
+	if (json_get_str(d->body, d->blen, "Id", id, 65) != 1 || !okid(id)) {
 		id[0] = '\0';
 		return badjson(d, "create");
 	}
@@ -1604,16 +1590,16 @@ inspected(struct docker *d, int r, int port, struct docker_state *st)
 	n = d->blen;
 	if (json_get(js, n, "State.Running", &v) != 1 || (st->running = json_bool(&v)) < 0 ||
 	    json_get(js, n, "State.ExitCode", &v) != 1 || json_int(&v, &x) < 0 ||
-	    getstr(js, n, "State.Status", st->status, sizeof(st->status)) != 1 ||
-	    getstr(js, n, "Name", s, sizeof(s)) < 0 ||
-	    (r = getstr(js, n, "State.Health.Status", path, sizeof(path))) < 0)
+	    json_get_str(js, n, "State.Status", st->status, sizeof(st->status)) != 1 ||
+	    json_get_str(js, n, "Name", s, sizeof(s)) < 0 ||
+	    (r = json_get_str(js, n, "State.Health.Status", path, sizeof(path))) < 0)
 		return badjson(d, "inspect");
 	st->exitcode = x < -1000000 || x > 1000000 ? -1 : (int)x;
 	if (json_get(js, n, "State.OOMKilled", &v) == 1)
 		st->oomkilled = json_bool(&v) == 1;
 	if (json_get(js, n, "State.Paused", &v) == 1)
 		st->paused = json_bool(&v) == 1;
-	if (getstr(js, n, "State.Error", big, sizeof(big)) < 0)
+	if (json_get_str(js, n, "State.Error", big, sizeof(big)) < 0)
 		snprintf(big, sizeof(big), "(unreadable)");
 	scopy(st->error, sizeof(st->error), big);
 	for (char *e = st->error; *e; e++)
@@ -1623,7 +1609,7 @@ inspected(struct docker *d, int r, int port, struct docker_state *st)
 		st->health = health(path);
 	scopy(st->name, sizeof(st->name), s[0] == '/' ? s + 1 : s);
 	snprintf(path, sizeof(path), "NetworkSettings.Ports[\"%d/tcp\"][0].HostPort", port);
-	if ((r = getstr(js, n, path, s, sizeof(s))) < 0)
+	if ((r = json_get_str(js, n, path, s, sizeof(s))) < 0)
 		return badjson(d, "inspect");
 	if (r == 1 && parse_int(s, 1, 65535, &hp) == 0)
 		st->hostport = (int)hp;
@@ -1658,11 +1644,11 @@ listentry(const struct json_val *e, int port, struct docker_ctr *c)
 	int r;
 
 	memset(c, 0, sizeof(*c));
-	if (getstr(e->s, e->n, "Id", c->id, sizeof(c->id)) != 1 || !okid(c->id) ||
-	    getstr(e->s, e->n, "Names[0]", name, sizeof(name)) < 0 ||
-	    getstr(e->s, e->n, "State", c->state, sizeof(c->state)) < 0 ||
-	    (r = getstr(e->s, e->n, "Labels[\"prescal.image\"]", c->image, sizeof(c->image))) < 0 ||
-	    (r == 0 && getstr(e->s, e->n, "Image", c->image, sizeof(c->image)) < 0))
+	if (json_get_str(e->s, e->n, "Id", c->id, sizeof(c->id)) != 1 || !okid(c->id) ||
+	    json_get_str(e->s, e->n, "Names[0]", name, sizeof(name)) < 0 ||
+	    json_get_str(e->s, e->n, "State", c->state, sizeof(c->state)) < 0 ||
+	    (r = json_get_str(e->s, e->n, "Labels[\"prescal.image\"]", c->image, sizeof(c->image))) < 0 ||
+	    (r == 0 && json_get_str(e->s, e->n, "Image", c->image, sizeof(c->image)) < 0))
 		return -1;
 	scopy(c->name, sizeof(c->name), name[0] == '/' ? name + 1 : name);
 	if (netsof(e->s, e->n, "NetworkSettings.Networks", c->nets, &c->nnets) < 0)
@@ -1805,11 +1791,11 @@ event(struct docker *d, const char *js, size_t n, struct docker_event *ev)
 		if (!json_streq(&v, "service") && !json_streq(&v, "node"))
 			return 0;
 		scopy(ev->type, sizeof(ev->type), json_streq(&v, "node") ? "node" : "service");
-		if (getstr(js, n, "Actor.ID", ev->id, sizeof(ev->id)) != 1 ||
+		if (json_get_str(js, n, "Actor.ID", ev->id, sizeof(ev->id)) != 1 ||
 		    !name_valid(ev->id, 64))
 			return badjson(d, "event");
-	} else if ((getstr(js, n, "Actor.ID", ev->id, sizeof(ev->id)) != 1 &&
-	           getstr(js, n, "id", ev->id, sizeof(ev->id)) != 1) || !okid(ev->id)) {
+	} else if ((json_get_str(js, n, "Actor.ID", ev->id, sizeof(ev->id)) != 1 &&
+	           json_get_str(js, n, "id", ev->id, sizeof(ev->id)) != 1) || !okid(ev->id)) {
 		return badjson(d, "event");
 	} else {
 		scopy(ev->type, sizeof(ev->type), "container");
@@ -1821,9 +1807,9 @@ event(struct docker *d, const char *js, size_t n, struct docker_event *ev)
 			snprintf(act, sizeof(act), "%.*s", (int)MIN(v.n - 2, 64), v.s + 1);
 		scopy(ev->action, sizeof(ev->action), act);
 	}
-	if (getstr(js, n, "Actor.Attributes.name", act, sizeof(act)) == 1)
+	if (json_get_str(js, n, "Actor.Attributes.name", act, sizeof(act)) == 1)
 		scopy(ev->name, sizeof(ev->name), act);
-	if (getstr(js, n, "Actor.Attributes.exitCode", code, sizeof(code)) == 1 &&
+	if (json_get_str(js, n, "Actor.Attributes.exitCode", code, sizeof(code)) == 1 &&
 	    parse_int(code, -1000000, 1000000, &x) == 0)
 		ev->exitcode = (int)x;
 	return 1;

@@ -758,3 +758,17 @@ json_w_end(struct json_w *w)
 		return -1;
 	return (int)w->b.len;
 }
+
+int
+json_get_str(const char *js, size_t n, const char *path, char *out, size_t on)
+{
+	struct json_val v;
+	int r;
+
+	out[0] = '\0';
+	if ((r = json_get(js, n, path, &v)) != 1)
+		return r;
+	if (v.type == JSON_NULL)
+		return 0;
+	return json_string(&v, out, on) < 0 ? -1 : 1;
+}

@@ -49,6 +49,10 @@ int json_get(const char *js, size_t n, const char *path, struct json_val *out);
  * v is not a string, has a lone surrogate or \u0000, or does not fit. */
 int json_string(const struct json_val *v, char *out, size_t n);
 
+/* Copies the string at path in js[0..n) into out[0..on). Returns 1, 0 if
+ * absent or null (out ""), -1 if not a string or too long. */
+int json_get_str(const char *js, size_t n, const char *path, char *out, size_t on);
+
 /* Returns 1 if the string value v equals s (after decoding), else 0. */
 int json_streq(const struct json_val *v, const char *s);
 

@@ -34,36 +34,7 @@ const char *const swarm_reason_str[NUM_SWARM_REASON] = {
 
 /* checks: names and ids are config or daemon data */
 
-static int
-okname(const char *s)
-{
-	size_t i;
 
-	if (!s || !s[0] || !strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "0123456789", s[0]))
-		return 0;
-	for (i = 1; s[i]; i++)
-		if (i >= 127 || !strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-		    "0123456789_.-", s[i]))
-			return 0;
-	return 1;
-}
-
-/* copies the string at path into out[on]. Returns 1, 0 if absent or
- * null, -1 if not a string or too long */
-static int
-jstr(const char *js, size_t n, const char *path, char *out, size_t on)
-{
-	struct json_val v;
-	int r;
-
-	out[0] = '\0';
-	if ((r = json_get(js, n, path, &v)) != 1)
-		return r;
-	if (v.type == JSON_NULL)
-		return 0;
-	return json_string(&v, out, on) < 0 ? -1 : 1;
-}
 
 /* reads the integer at path into *out. Returns 1, 0 if absent, -1 */
 static int
@@ -120,15 +91,15 @@ swarm_parse_service(const char *js, size_t n, struct swarm_service *svc)
 
 	memset(svc, 0, sizeof(*svc));
 	svc->replicas = -1;
-	if (jstr(js, n, "ID", svc->id, sizeof(svc->id)) != 1 ||
+	if (json_get_str(js, n, "ID", svc->id, sizeof(svc->id)) != 1 ||
 	    jint(js, n, "Version.Index", &svc->version) != 1 ||
-	    jstr(js, n, "Spec.Name", svc->name, sizeof(svc->name)) < 0 ||
-	    jstr(js, n, "Spec.Labels[\"prescal.name\"]", svc->app, sizeof(svc->app)) < 0 ||
-	    jstr(js, n, "Spec.Labels[\"prescal.port\"]", port, sizeof(port)) < 0 ||
+	    json_get_str(js, n, "Spec.Name", svc->name, sizeof(svc->name)) < 0 ||
+	    json_get_str(js, n, "Spec.Labels[\"prescal.name\"]", svc->app, sizeof(svc->app)) < 0 ||
+	    json_get_str(js, n, "Spec.Labels[\"prescal.port\"]", port, sizeof(port)) < 0 ||
 	    jint(js, n, "Spec.Mode.Replicated.Replicas", &svc->replicas) < 0 ||
-	    (r = jstr(js, n, "Spec.Labels[\"prescal.image\"]", svc->image,
+	    (r = json_get_str(js, n, "Spec.Labels[\"prescal.image\"]", svc->image,
 	              sizeof(svc->image))) < 0 ||
-	    (r == 0 && jstr(js, n, "Spec.TaskTemplate.ContainerSpec.Image", svc->image,
+	    (r == 0 && json_get_str(js, n, "Spec.TaskTemplate.ContainerSpec.Image", svc->image,
 	                    sizeof(svc->image)) < 0))
 		return -1;
 	if (port[0] && parse_int(port, 1, 65535, &p) == 0)
@@ -151,12 +122,12 @@ taskaddr(const char *js, size_t n, const char *network, char *out, size_t on)
 	if (r < 0 || arr.type != JSON_ARRAY)
 		return -1;
 	while ((r = json_array_next(&arr, &pos, &e)) == 1) {
-		if (jstr(e.s, e.n, "Network.ID", id, sizeof(id)) < 0 ||
-		    jstr(e.s, e.n, "Network.Spec.Name", name, sizeof(name)) < 0)
+		if (json_get_str(e.s, e.n, "Network.ID", id, sizeof(id)) < 0 ||
+		    json_get_str(e.s, e.n, "Network.Spec.Name", name, sizeof(name)) < 0)
 			return -1;
 		if (strcmp(id, network) != 0 && strcmp(name, network) != 0)
 			continue;
-		if (jstr(e.s, e.n, "Addresses[0]", a, sizeof(a)) < 0)
+		if (json_get_str(e.s, e.n, "Addresses[0]", a, sizeof(a)) < 0)
 			return -1;
 		if ((slash = strchr(a, '/')))
 			*slash = '\0';
@@ -174,17 +145,17 @@ taskentry(const char *js, size_t n, const char *network, struct swarm_task *t)
 	char err[1024];
 
 	memset(t, 0, sizeof(*t));
-	if (jstr(js, n, "ID", t->id, sizeof(t->id)) != 1 ||
-	    jstr(js, n, "ServiceID", t->service, sizeof(t->service)) != 1 ||
-	    jstr(js, n, "NodeID", t->node, sizeof(t->node)) < 0 ||
-	    jstr(js, n, "Status.State", t->state, sizeof(t->state)) != 1 ||
-	    jstr(js, n, "DesiredState", t->desired, sizeof(t->desired)) != 1 ||
-	    jstr(js, n, "Status.ContainerStatus.ContainerID", t->container,
+	if (json_get_str(js, n, "ID", t->id, sizeof(t->id)) != 1 ||
+	    json_get_str(js, n, "ServiceID", t->service, sizeof(t->service)) != 1 ||
+	    json_get_str(js, n, "NodeID", t->node, sizeof(t->node)) < 0 ||
+	    json_get_str(js, n, "Status.State", t->state, sizeof(t->state)) != 1 ||
+	    json_get_str(js, n, "DesiredState", t->desired, sizeof(t->desired)) != 1 ||
+	    json_get_str(js, n, "Status.ContainerStatus.ContainerID", t->container,
 	         sizeof(t->container)) < 0 ||
 	    jint(js, n, "Version.Index", &t->version) < 0 ||
 	    taskaddr(js, n, network, t->addr, sizeof(t->addr)) < 0)
 		return -1;
-	if (jstr(js, n, "Status.Err", err, sizeof(err)) < 0)
+	if (json_get_str(js, n, "Status.Err", err, sizeof(err)) < 0)
 		snprintf(err, sizeof(err), "(unreadable)");
 	snprintf(t->err, sizeof(t->err), "%.255s", err);
 	printable(t->err);
@@ -197,10 +168,10 @@ nodeentry(const char *js, size_t n, struct swarm_node *nd)
 	char st[32], av[32];
 
 	memset(nd, 0, sizeof(*nd));
-	if (jstr(js, n, "ID", nd->id, sizeof(nd->id)) != 1 ||
-	    jstr(js, n, "Description.Hostname", nd->hostname, sizeof(nd->hostname)) < 0 ||
-	    jstr(js, n, "Status.State", st, sizeof(st)) != 1 ||
-	    jstr(js, n, "Spec.Availability", av, sizeof(av)) != 1)
+	if (json_get_str(js, n, "ID", nd->id, sizeof(nd->id)) != 1 ||
+	    json_get_str(js, n, "Description.Hostname", nd->hostname, sizeof(nd->hostname)) < 0 ||
+	    json_get_str(js, n, "Status.State", st, sizeof(st)) != 1 ||
+	    json_get_str(js, n, "Spec.Availability", av, sizeof(av)) != 1)
 		return -1;
 	printable(nd->hostname);
 	nd->ready = strcmp(st, "ready") == 0;
@@ -374,11 +345,11 @@ specbody(const struct swarm_spec *s, char *buf, size_t cap)
 static int
 checkspec(struct docker *d, const struct swarm_spec *s)
 {
-	if (!okname(s->name))
+	if (!name_valid(s->name, 127))
 		return docker_seterror(d, "invalid service name \"%.128s\"", s->name);
-	if (!okname(s->app))
+	if (!name_valid(s->app, 127))
 		return docker_seterror(d, "invalid app name \"%.128s\"", s->app);
-	if (!okname(s->network))
+	if (!name_valid(s->network, 127))
 		return docker_seterror(d, "invalid network name \"%.128s\"", s->network);
 	if (!s->image || !s->image[0] || strlen(s->image) > 255)
 		return docker_seterror(d, "invalid image name \"%.128s\"", s->image);
@@ -435,7 +406,7 @@ swarm_create(struct docker *d, const struct swarm_spec *s, char id[SWARM_IDLEN])
 	free(body);
 	if (expect(d, st, 201) < 0)
 		return -1;
-	if (jstr(b, n, "ID", id, SWARM_IDLEN) != 1 || !okname(id)) {
+	if (json_get_str(b, n, "ID", id, SWARM_IDLEN) != 1 || !name_valid(id, 127)) {
 		id[0] = '\0';
 		return docker_seterror(d, "malformed service create reply for %.128s", s->name);
 	}
@@ -450,7 +421,7 @@ swarm_inspect(struct docker *d, const char *id, struct swarm_service *svc)
 	size_t n;
 
 	memset(svc, 0, sizeof(*svc));
-	if (!okname(id))
+	if (!name_valid(id, 127))
 		return docker_seterror(d, "invalid service id \"%.128s\"", id);
 	snprintf(target, sizeof(target), DOCKER_API "/services/%s", id);
 	if (expect(d, docker_request(d, "GET", target, NULL, &b, &n), 200) < 0)
@@ -472,7 +443,7 @@ swarm_update(struct docker *d, const char *id, long long version, const struct s
 
 	if (tries)
 		*tries = 0;
-	if (!okname(id))
+	if (!name_valid(id, 127))
 		return docker_seterror(d, "invalid service id \"%.128s\"", id);
 	if (!(body = spec(d, s)))
 		return -1;
@@ -504,7 +475,7 @@ swarm_remove(struct docker *d, const char *id)
 	size_t n;
 	int st;
 
-	if (!okname(id))
+	if (!name_valid(id, 127))
 		return docker_seterror(d, "invalid service id \"%.128s\"", id);
 	snprintf(target, sizeof(target), DOCKER_API "/services/%s", id);
 	st = docker_request(d, "DELETE", target, NULL, &b, &n);
@@ -537,9 +508,9 @@ filters(struct docker *d, const char *app, const char *service, char *out, size_
 	char js[512], label[160];
 	struct json_w w;
 
-	if ((app && !okname(app)) || (service && !okname(service)))
+	if ((app && !name_valid(app, 127)) || (service && !name_valid(service, 127)))
 		return docker_seterror(d, "invalid app or service name \"%.128s\"",
-		                       app && !okname(app) ? app : service);
+		                       app && !name_valid(app, 127) ? app : service);
 	json_w_init(&w, js, sizeof(js));
 	json_w_open(&w, '{');
 	json_w_key(&w, "label");
