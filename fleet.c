@@ -341,7 +341,7 @@ task_failure(struct docker *d, const struct swarm_assessment *a, int *code)
 	const char *err = a->task && a->task->err[0] ? a->task->err : "no reason given";
 	const char *p = strstr(err, "exit (");
 
-	*code = p ? atoi(p + 6) : -1;
+	*code = p ? (int)strtol(p + 6, NULL, 10) : -1;
 	docker_seterror(d, "task %s: %s", swarm_reason_str[a->reason], err);
 	return strstr(err, "No such image") ? SF_IMAGE : SF_EXIT;
 }
