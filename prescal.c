@@ -1257,7 +1257,8 @@ app_differs(const struct app *a, const struct app_conf *c)
 }
 
 /* a changed app: settings at once, backends added and removed, the fleet
- * told (it replaces instances when the image changed) */
+ * told (it replaces instances when the image changed). Returns 1 when
+ * something changed, 0 when nothing did, -1 when not all of it applied */
 static int
 app_change(struct app *a, const struct app_conf *c)
 {
@@ -1305,7 +1306,7 @@ app_change(struct app *a, const struct app_conf *c)
 		a->fleet = NULL;
 	}
 	warn("app %s: settings changed", a->name);
-	return 0;
+	return 1;
 }
 
 /* SIGHUP: the config file again. A file that does not load changes
@@ -1315,7 +1316,7 @@ reload(void)
 {
 	struct settings ns;
 	struct app *a;
-	int i, changed = 0, explicit_threads = 0;
+	int i, r, changed = 0, explicit_threads = 0;
 
 	warn("SIGHUP: reloading %s", flags.file ? flags.file : "the configuration");
 	if (load(&ns) < 0) {
@@ -1350,10 +1351,9 @@ reload(void)
 	}
 	for (i = ns.napp - 1; i >= 0; i--) {
 		if ((a = app_find(ns.app[i].name))) {
-			if (app_differs(a, &ns.app[i]))
-				changed++;
-			if (app_change(a, &ns.app[i]) < 0)
+			if ((r = app_change(a, &ns.app[i])) < 0)
 				warn("app %s: not all of its new settings could be applied", a->name);
+			changed += r != 0;
 		} else if ((ns.app[i].sc.image[0] && start_scaling() < 0) ||
 		           !app_create(&ns.app[i])) {
 			warn("app %s: could not be added", ns.app[i].name);
