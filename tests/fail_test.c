@@ -158,7 +158,10 @@ start_prescal(struct fix *f, const char *image, const char *conf)
 	snprintf(path, sizeof(path), "%s", bin);
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", f->port);
 	snprintf(img, sizeof(img), "%s", image);
-	if (!(f->p = tproc_start(argv, NULL, 1)) || wait_port(f->port, 10000) < 0)
+	/* the admin listener opens after the workers start: under ASan with a
+	 * fast failure (test_image_gone) /status was asked before it listened */
+	if (!(f->p = tproc_start(argv, NULL, 1)) || wait_port(f->port, 10000) < 0 ||
+	    wait_port(f->admin, 10000) < 0)
 		return -1;
 	return 0;
 }
