@@ -815,6 +815,20 @@ settle(struct fleet_stats *st, int timeout_ms)
 	return -1;
 }
 
+/* fu's live containers of the image before its reload */
+static int
+old_images(void)
+{
+	int n = 0;
+
+	pthread_mutex_lock(&T.lock);
+	for (int i = 0; i < T.nc; i++)
+		n += !strncmp(T.c[i].name, "fu-", 3) && !T.c[i].removed &&
+		     strcmp(T.c[i].image, "img2");
+	pthread_mutex_unlock(&T.lock);
+	return n;
+}
+
 static void
 test_slot_reuse(void **state)
 {
@@ -866,6 +880,11 @@ test_slot_reuse(void **state)
 	usleep(ms * 500);
 	atomic_store(&churn, 0);
 	atomic_store(&inject, 0);
+	/* the replacement goes one instance at a time and waits out a start
+	 * back-off (the churn's failed starts double it up to 30 s), which
+	 * settle() cannot tell from rest: wait for fu's old images to go */
+	for (int64_t until = now_ms() + 45000; old_images() > 0 && now_ms() < until; )
+		usleep(100000);
 	i = settle(&st, 20000);
 	for (int64_t until = now_ms() + 10000; !fleet_done(fleet[2]) && now_ms() < until; )
 		usleep(50000);
