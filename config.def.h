@@ -20,8 +20,14 @@
 #define THREADS_MIN      128       /* auto worker count, at least */
 #define THREADS_MAX      4096      /* worker threads, at most */
 #define THREADS_PER_BACKEND 512    /* auto: requests in flight a static backend may take */
-#define POLLERS          16        /* idle workers waiting in epoll at once; the other idle
-                                      ones park until fewer than half of these poll */
+#define AWAKE            8         /* per CPU: workers awake at once, polling epoll or
+                                      serving; the others sleep. A worker that a slow backend
+                                      or client has held for BLOCKED_MS stops counting and a
+                                      sleeper wakes in its place: a slow app gets every worker
+                                      within milliseconds, while fast requests are served in
+                                      turn by a few warm workers (more would trade CPU for
+                                      context switches) */
+#define BLOCKED_MS       2         /* see AWAKE, 1..1000 */
 #define WORKER_STACK     64        /* worker and tunnel thread stack, KiB, 32..8192 */
 #define THREAD_STACK     256       /* other threads' stack (Docker client), KiB, 64..8192 */
 #define MAX_TUNNELS      4096      /* max_tunnels: upgraded (WebSocket) connections open at
@@ -126,6 +132,7 @@
 
 _Static_assert(NTHREADS >= 0 && NTHREADS <= THREADS_MAX, "NTHREADS 0..THREADS_MAX");
 _Static_assert(THREADS_MIN >= 1 && THREADS_MIN <= THREADS_MAX, "THREADS_MIN 1..THREADS_MAX");
+_Static_assert(AWAKE >= 1 && BLOCKED_MS >= 1 && BLOCKED_MS <= 1000, "AWAKE >= 1, BLOCKED_MS 1..1000");
 _Static_assert(THREADS_MAX <= 65536, "THREADS_MAX at most 65536");
 _Static_assert(WORKER_STACK >= 32 && WORKER_STACK <= 8192, "WORKER_STACK 32..8192 KiB");
 _Static_assert(THREAD_STACK >= 64 && THREAD_STACK <= 8192, "THREAD_STACK 64..8192 KiB");

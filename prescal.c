@@ -54,6 +54,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "admin.h"
@@ -637,51 +638,111 @@ accept_batch(void)
 }
 
 /*
- * At most POLLERS idle workers wait in epoll_wait; the other idle ones wait
- * here. A large pool (sized for slow apps) then costs
- * nothing when requests are fast: a readable connection wakes one of a few
- * warm workers or none (a busy one takes it on its next look), not one of
- * hundreds of sleepers. While fewer than half of POLLERS poll, each
- * poller that takes an event wakes a parked worker to poll in its place,
- * so a slow app still gets every worker, quickly.
- * PW.lock protects the counts.
+ * At most PW.max (AWAKE per CPU) workers are awake, polling epoll or serving; the others
+ * sleep on PW.cv. A large pool (sized for slow apps) then costs nothing
+ * when requests are fast: a few warm workers take them in turn, and a
+ * request that comes while they all serve waits in epoll until one is
+ * done (fractions of a millisecond) instead of waking a sleeper, a
+ * context switch and often a cross-CPU wake-up. A worker that has served
+ * for BLOCKED_MS (a slow backend or client holds it) stops counting:
+ * watch() wakes a sleeper in its place, so a slow app still gets every
+ * worker within milliseconds (the Go scheduler's hand-off of a thread
+ * blocked in a system call). PW.lock protects all of PW and the workers'
+ * prev, next, since and serving.
  */
 static struct {
 	pthread_mutex_t lock;
-	pthread_cond_t cv;
-	int pollers, parked;
-} PW = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
+	pthread_cond_t cv, wcv;   /* sleepers; watch() while none serves */
+	int max, pollers, serving, parked, watching;  /* awake: pollers + serving */
+	struct worker *head, *tail;  /* serving and counted, oldest first */
+} PW = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
+	 AWAKE, 0, 0, 0, 0, NULL, NULL };
 
+static void
+unlink_serving(struct worker *w)
+{
+	*(w->prev ? &w->prev->next : &PW.head) = w->next;
+	*(w->next ? &w->next->prev : &PW.tail) = w->prev;
+	w->prev = w->next = NULL;
+	w->serving = 0;
+}
+
+/* w is done serving (or starts): it polls if fewer than PW.max are
+ * awake or none polls, else sleeps until watch() lets it. Only a worker
+ * that stopped counting (a slow exchange) can find none polling: it
+ * polls at once, as the next request of a slow app may be waiting */
 static void
 poll_enter(struct worker *w)
 {
 	pthread_mutex_lock(&PW.lock);
-	if (PW.pollers >= POLLERS) {
+	if (w->serving) {
+		unlink_serving(w);
+		PW.serving--;
+	}
+	if (PW.pollers > 0 && PW.pollers + PW.serving >= PW.max) {
 		/* a surplus worker: its buffers need not stay resident */
 		pthread_mutex_unlock(&PW.lock);
 		proxy_worker_trim(w);
 		pthread_mutex_lock(&PW.lock);
-	}
-	while (PW.pollers >= POLLERS) {
-		PW.parked++;
-		pthread_cond_wait(&PW.cv, &PW.lock);
-		PW.parked--;
+		while (PW.pollers > 0 && PW.pollers + PW.serving >= PW.max) {
+			PW.parked++;
+			pthread_cond_wait(&PW.cv, &PW.lock);
+			PW.parked--;
+		}
 	}
 	PW.pollers++;
 	pthread_mutex_unlock(&PW.lock);
 }
 
+/* w took an event: it serves, still counted as awake */
 static void
-poll_leave(void)
+poll_leave(struct worker *w)
 {
 	pthread_mutex_lock(&PW.lock);
-	if (--PW.pollers < POLLERS / 2 && PW.parked > 0)
-		pthread_cond_signal(&PW.cv);
+	PW.pollers--;
+	PW.serving++;
+	w->since = now_ms();
+	w->serving = 1;
+	w->prev = PW.tail;
+	*(PW.tail ? &PW.tail->next : &PW.head) = w;
+	PW.tail = w;
+	if (PW.watching)
+		pthread_cond_signal(&PW.wcv);
 	pthread_mutex_unlock(&PW.lock);
 }
 
+/* every millisecond while a worker serves: those that have served for
+ * BLOCKED_MS stop counting, and as many sleepers wake */
+static void *
+watch(void *arg)
+{
+	struct timespec tick = { 0, 1000000 };
+	int k;
+
+	(void)arg;
+	pthread_mutex_lock(&PW.lock);
+	for (;;) {
+		while (!PW.head) {
+			PW.watching = 1;
+			pthread_cond_wait(&PW.wcv, &PW.lock);
+			PW.watching = 0;
+		}
+		pthread_mutex_unlock(&PW.lock);
+		nanosleep(&tick, NULL);
+		pthread_mutex_lock(&PW.lock);
+		int64_t old = now_ms() - BLOCKED_MS;
+		for (k = 0; PW.head && PW.head->since <= old; k++) {
+			unlink_serving(PW.head);
+			PW.serving--;
+		}
+		for (k = k < PW.parked ? k : PW.parked; k > 0; k--)
+			pthread_cond_signal(&PW.cv);
+	}
+	return NULL;
+}
+
 /*
- * worker: leader/follower on one epoll set. Every worker waits in
+ * worker: leader/follower on one epoll set. The awake workers wait in
  * epoll_wait; EPOLLONESHOT gives each readable connection to exactly one of
  * them, which reads the head without blocking, then serves it with
  * blocking I/O or parks it again. No hand-off queue, no extra wake-up.
@@ -700,11 +761,10 @@ worker(void *arg)
 		 * to make work: let it run and look again before sleeping. Only
 		 * here, holding no request: the scheduler pushes a yielding
 		 * thread back, which would delay a request it held */
-		for (k = 0; (n = epoll_wait(epfd, &ev, 1, k < S.yields ? 0 : -1)) == 0; k++)
-			sched_yield();
-		poll_leave();
-		if (n != 1)
-			continue;
+		for (k = 0; (n = epoll_wait(epfd, &ev, 1, k < S.yields ? 0 : -1)) != 1; k++)
+			if (n == 0)
+				sched_yield();
+		poll_leave(w);
 		if (ev.data.ptr == &listener_tag) {
 			if ((c = accept_batch())) {
 				c->buf = w->cbuf;
@@ -747,6 +807,12 @@ sweep(void)
 	 * the scaler (a keep-alive connection with bytes to read, and the
 	 * listener's accept queue) */
 	int saturated = atomic_load(&busy) >= S.threads, queued = 0;
+
+	/* or with every awake worker busy: fast requests then wait in epoll
+	 * for one rather than waking another */
+	pthread_mutex_lock(&PW.lock);
+	saturated |= PW.pollers == 0 && PW.serving > 0;
+	pthread_mutex_unlock(&PW.lock);
 	long idle = 0;
 	struct conn *c;
 
@@ -1071,6 +1137,8 @@ start_workers(void)
 	static struct worker *w;  /* lives as long as the process */
 
 	proxy_init(&pc);
+	cpu_set_t cs;
+	PW.max = AWAKE * (sched_getaffinity(0, sizeof(cs), &cs) == 0 ? CPU_COUNT(&cs) : 1);
 	if (S.threads < 1)
 		die("no worker threads");  /* size_threads() gives at least THREADS_MIN */
 	if (!(w = calloc(S.threads, sizeof(*w))))
@@ -1080,6 +1148,7 @@ start_workers(void)
 			die("out of memory");
 		start_thread(worker, &w[i], (size_t)WORKER_STACK * 1024);
 	}
+	start_thread(watch, NULL, (size_t)WORKER_STACK * 1024);
 }
 
 /* adds a's counters now to r */
@@ -1463,8 +1532,8 @@ main(int argc, char *argv[])
 	start_admin();
 	for (int i = 0; i < S.napp; i++)
 		nstatic += S.app[i].nbackend;
-	warn("listening on %s, %ld workers (%s), %d apps, %d static backends%s", S.listen,
-	     S.threads, S.threads_why, S.napp, nstatic, scaling ? ", scaling" : "");
+	warn("listening on %s, %ld workers (%s; at most %d awake), %d apps, %d static backends%s",
+	     S.listen, S.threads, S.threads_why, PW.max, S.napp, nstatic, scaling ? ", scaling" : "");
 	for (int tick = 0; ; tick++) {
 		struct timespec ts = { 0, 100000000 };
 		sig = sigtimedwait(&set, NULL, &ts);

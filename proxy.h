@@ -60,6 +60,11 @@ struct worker {
 	char *obuf;            /* outgoing request/response heads */
 	size_t ocap;
 	struct http_header *hdr, *rhdr;  /* lim.max_headers entries each */
+	/* prescal.c's scheduling (under its lock): the list of serving
+	 * workers, oldest first, and when this one started serving */
+	struct worker *prev, *next;
+	int64_t since;
+	int serving;
 };
 
 enum {
