@@ -667,24 +667,29 @@ unlink_serving(struct worker *w)
 	w->serving = 0;
 }
 
-/* w is done serving (or starts): it polls if fewer than PW.max are
- * awake or none polls, else sleeps until watch() lets it. Only a worker
- * that stopped counting (a slow exchange) can find none polling: it
- * polls at once, as the next request of a slow app may be waiting */
+/* w is done serving (or starts). One that counted polls if fewer than
+ * PW.max are awake without it. One that stopped counting (a slow
+ * exchange, or a new worker) polls while fewer than PW.max poll: the
+ * next request of a slow app is about to come, and letting in one worker
+ * per one that stopped counting would take at most PW.max new requests
+ * per BLOCKED_MS (8,000 a second on 2 CPUs). Otherwise it sleeps until
+ * watch() lets it in */
 static void
 poll_enter(struct worker *w)
 {
+	int counted = w->serving;
+
 	pthread_mutex_lock(&PW.lock);
-	if (w->serving) {
+	if (counted) {
 		unlink_serving(w);
 		PW.serving--;
 	}
-	if (PW.pollers > 0 && PW.pollers + PW.serving >= PW.max) {
+	if (counted ? PW.pollers + PW.serving >= PW.max : PW.pollers >= PW.max) {
 		/* a surplus worker: its buffers need not stay resident */
 		pthread_mutex_unlock(&PW.lock);
 		proxy_worker_trim(w);
 		pthread_mutex_lock(&PW.lock);
-		while (PW.pollers > 0 && PW.pollers + PW.serving >= PW.max) {
+		while (PW.pollers + PW.serving >= PW.max) {
 			PW.parked++;
 			pthread_cond_wait(&PW.cv, &PW.lock);
 			PW.parked--;
