@@ -446,7 +446,7 @@ static void
 churn(int cycles)
 {
 	struct px x;
-	long rss0 = 0, rss1 = 0;
+	long rss0 = 0, rssh = 0, rss1 = 0;
 	int fd0 = 0, fd1 = 0, fails = 0, stuck = 0, left;
 	int64_t t0 = now_ms(), t;
 
@@ -462,6 +462,8 @@ churn(int cycles)
 			rss0 = proc_rss_kb(x.p->pid);
 			fd0 = proc_nfd(x.p->pid);
 		}
+		if (i == cycles / 2)
+			rssh = proc_rss_kb(x.p->pid);
 	}
 	rss1 = proc_rss_kb(x.p->pid);
 	fd1 = proc_nfd(x.p->pid);
@@ -469,8 +471,9 @@ churn(int cycles)
 	out("\n### Churn: %d scale-from-zero cycles in %lld s\n\n", cycles,
 	    (long long)(now_ms() - t0) / 1000);
 	out("| failed requests | cycles not back to 0 in 10 s | orphaned containers | fds first "
-	    "/ last | RSS KiB first / last |\n|--:|--:|--:|--:|--:|\n");
-	out("| %d | %d | %d | %d / %d | %ld / %ld |\n", fails, stuck, left, fd0, fd1, rss0, rss1);
+	    "/ last | RSS KiB first / half-way / last |\n|--:|--:|--:|--:|--:|\n");
+	out("| %d | %d | %d | %d / %d | %ld / %ld / %ld |\n", fails, stuck, left, fd0, fd1, rss0,
+	    rssh, rss1);
 }
 
 
