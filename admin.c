@@ -94,6 +94,7 @@ struct view {
 	int64_t now;
 	int draining;
 	long open, idle;
+	long wk[4];                /* workers: polling, serving, sleeping, all */
 	struct proxy_stats px;
 	struct pool_stats pl;      /* summed over the apps */
 	long rest[6], rest_bytes;  /* answered by no app listed now: unmatched,
@@ -323,6 +324,8 @@ gather(struct view *v)
 	v->draining = A.conf.draining ? A.conf.draining() : 0;
 	if (A.conf.conns)
 		A.conf.conns(&v->open, &v->idle);
+	if (A.conf.workers)
+		A.conf.workers(&v->wk[0], &v->wk[1], &v->wk[2], &v->wk[3]);
 	if (A.conf.each_app)
 		A.conf.each_app(gather_app, v);
 	/* after the apps: the proxy counts a request before its app does */
@@ -445,6 +448,13 @@ metrics_requests(struct buf *o, const struct view *v)
 	buf_printf(o, "prescal_connections_open %ld\n", v->open);
 	family(o, "prescal_connections_idle", "gauge", "Client connections idle in keep-alive now.");
 	buf_printf(o, "prescal_connections_idle %ld\n", v->idle);
+	family(o, "prescal_workers", "gauge", "Worker threads now: polling epoll and serving "
+	       "(together at most 8 per CPU awake), serving a slow exchange, sleeping.");
+	buf_printf(o, "prescal_workers{state=\"polling\"} %ld\n", v->wk[0]);
+	buf_printf(o, "prescal_workers{state=\"serving\"} %ld\n", v->wk[1]);
+	buf_printf(o, "prescal_workers{state=\"slow\"} %ld\n",
+	           v->wk[3] - v->wk[0] - v->wk[1] - v->wk[2]);
+	buf_printf(o, "prescal_workers{state=\"sleeping\"} %ld\n", v->wk[2]);
 }
 
 /* one sample of a per-backend family; extra holds further labels */

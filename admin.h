@@ -17,6 +17,9 @@ struct hist;
 struct admin_conf {
 	int (*draining)(void);             /* 1 once SIGTERM arrived */
 	void (*conns)(long *open, long *idle); /* client connections now */
+	/* worker threads now: polling epoll, serving and counted as awake,
+	 * sleeping; the rest serve slow exchanges (prescal.c's awake bound) */
+	void (*workers)(long *polling, long *serving, long *sleeping, long *all);
 	struct hist *hist;                 /* all apps' history (hist.c), or NULL */
 	/* calls fn(app, arg) for each app not removed, with the apps' lock
 	 * held for reading; fn takes only the pool, fleet and hist locks */

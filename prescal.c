@@ -677,10 +677,10 @@ unlink_serving(struct worker *w)
 static void
 poll_enter(struct worker *w)
 {
-	int counted = w->serving;
+	int counted;
 
 	pthread_mutex_lock(&PW.lock);
-	if (counted) {
+	if ((counted = w->serving)) {  /* watch() may have just let it go */
 		unlink_serving(w);
 		PW.serving--;
 	}
@@ -1215,6 +1215,17 @@ conn_counts(long *open, long *idle)
 }
 
 static void
+worker_counts(long *polling, long *serving, long *sleeping, long *all)
+{
+	pthread_mutex_lock(&PW.lock);
+	*polling = PW.pollers;
+	*serving = PW.serving;
+	*sleeping = PW.parked;
+	pthread_mutex_unlock(&PW.lock);
+	*all = S.threads;
+}
+
+static void
 each_app(void (*fn)(struct app *a, void *arg), void *arg)
 {
 	pthread_rwlock_rdlock(&apps_lock);
@@ -1228,7 +1239,7 @@ static void
 start_admin(void)
 {
 	struct admin_conf ac = {
-		.draining = is_draining, .conns = conn_counts, .hist = &history,
+		.draining = is_draining, .conns = conn_counts, .workers = worker_counts, .hist = &history,
 		.each_app = each_app,
 	};
 	const char *msg;

@@ -7,6 +7,7 @@
  * small JSON validator. $PRESCAL_BIN and $PRESCAL_BACKEND name the
  * binaries (default ./prescal and ./tests/backend). Every wait is bounded. */
 #include <ctype.h>
+#include <pthread.h>
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -19,6 +20,8 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <cmocka.h>
 
 #include "tests/tclient.h"
@@ -1346,6 +1349,110 @@ before(const char *from, const char *needle, const char *stop)
 /* two apps of static backends, matched by host and path: /metrics,
  * /status and the page each group them by app; a reload that removes one
  * moves its requests to app="" */
+/* load for test_worker_counts: keep-alive GETs, every other one 2 ms
+ * (BLOCKED_MS, so many end as the watcher lets their worker go) */
+struct wload {
+	int port;
+	int64_t until;
+	long ok, bad;
+};
+
+/* one response on fd: 0 once its head and Content-Length body are read */
+static int
+read_resp(int fd, char *buf, size_t cap)
+{
+	size_t len = 0;
+	char *end, *cl;
+	ssize_t n;
+
+	for (;;) {
+		if (len + 1 >= cap || (n = recv(fd, buf + len, cap - 1 - len, 0)) <= 0)
+			return -1;
+		len += (size_t)n;
+		buf[len] = '\0';
+		if (!(end = strstr(buf, "\r\n\r\n")))
+			continue;
+		if (strncmp(buf, "HTTP/1.1 200", 12) || !(cl = strcasestr(buf, "Content-Length:")))
+			return -1;
+		if (len >= (size_t)(end + 4 - buf) + strtoul(cl + 15, NULL, 10))
+			return 0;
+	}
+}
+
+static void *
+wload_run(void *arg)
+{
+	struct wload *l = arg;
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)l->port),
+	                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	char buf[4096];
+	int fd = socket(AF_INET, SOCK_STREAM, 0), i = 0;
+
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		__atomic_add_fetch(&l->bad, 1, __ATOMIC_RELAXED);
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	while (now_ms() < l->until) {
+		const char *req = i++ % 2 ? "GET /slow?ms=2 HTTP/1.1\r\nHost: t\r\n\r\n"
+		                          : "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+		if (send(fd, req, strlen(req), MSG_NOSIGNAL) < 0 || read_resp(fd, buf, sizeof(buf))) {
+			__atomic_add_fetch(&l->bad, 1, __ATOMIC_RELAXED);
+			break;
+		}
+		__atomic_add_fetch(&l->ok, 1, __ATOMIC_RELAXED);
+	}
+	close(fd);
+	return NULL;
+}
+
+/*
+ * prescal_workers after load: every worker is polling or sleeping again,
+ * none serving, at most 8 per CPU polling (the awake bound). 128 clients
+ * for 3 s, half the requests 2 ms long, so that the watcher lets
+ * thousands of workers go while they finish: a worker that read whether
+ * it still counted outside the lock was let go twice, and "serving" went
+ * below zero and the awake workers grew without bound (found by make
+ * bench: CPU per request doubled over a run).
+ */
+static void
+test_worker_counts(void **state)
+{
+	enum { NC = 128 };
+	struct tproc *p;
+	pthread_t t[NC];
+	struct wload l = { 0 };
+	char bk[32];
+	double pol, ser, slo, sle;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	int port = free_port(), admin = free_port();
+
+	(void)state;
+	assert_int_equal(start_prescal(&p, port, admin, SCOPE_TEST,
+	                               (char *[]){ hostport(bk, sizeof(bk), bport) }, 1), 0);
+	l.port = port;
+	l.until = now_ms() + 3000;
+	for (int i = 0; i < NC; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, wload_run, &l), 0);
+	for (int i = 0; i < NC; i++)
+		pthread_join(t[i], NULL);
+	msleep(500);
+	pol = metric(admin, "prescal_workers{state=\"polling\"}");
+	ser = metric(admin, "prescal_workers{state=\"serving\"}");
+	slo = metric(admin, "prescal_workers{state=\"slow\"}");
+	sle = metric(admin, "prescal_workers{state=\"sleeping\"}");
+	printf("admin: %ld requests from %d clients (%ld failed), then workers: polling %g, "
+	       "serving %g, slow %g, sleeping %g (%ld CPUs)\n", l.ok, NC, l.bad, pol, ser, slo,
+	       sle, ncpu);
+	assert_int_equal(l.bad, 0);
+	assert_true(l.ok > 1000);
+	assert_true(ser == 0);
+	assert_true(slo == 0);
+	assert_true(pol >= 1 && pol <= 8 * ncpu);
+	assert_true(sle > 0);
+}
+
 static void
 test_two_apps(void **state)
 {
@@ -1459,6 +1566,7 @@ main(void)
 		T(test_head_metrics),
 		T(test_many_backends),
 		T(test_two_apps),
+		T(test_worker_counts),
 		T(test_host_check),
 		T(test_stalled_clients),
 		T(test_healthz_draining),
