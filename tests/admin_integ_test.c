@@ -20,8 +20,6 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <cmocka.h>
 
 #include "tests/tclient.h"
@@ -1357,53 +1355,27 @@ struct wload {
 	long ok, bad;
 };
 
-/* one response on fd: 0 once its head and Content-Length body are read */
-static int
-read_resp(int fd, char *buf, size_t cap)
-{
-	size_t len = 0;
-	char *end, *cl;
-	ssize_t n;
-
-	for (;;) {
-		if (len + 1 >= cap || (n = recv(fd, buf + len, cap - 1 - len, 0)) <= 0)
-			return -1;
-		len += (size_t)n;
-		buf[len] = '\0';
-		if (!(end = strstr(buf, "\r\n\r\n")))
-			continue;
-		if (strncmp(buf, "HTTP/1.1 200", 12) || !(cl = strcasestr(buf, "Content-Length:")))
-			return -1;
-		if (len >= (size_t)(end + 4 - buf) + strtoul(cl + 15, NULL, 10))
-			return 0;
-	}
-}
-
 static void *
 wload_run(void *arg)
 {
 	struct wload *l = arg;
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)l->port),
-	                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	char buf[4096];
-	int fd = socket(AF_INET, SOCK_STREAM, 0), i = 0;
+	struct tconn *c = tconn_open(l->port, 1000);
+	struct tresp r = { 0 };
+	int i = 0, rc;
 
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		__atomic_add_fetch(&l->bad, 1, __ATOMIC_RELAXED);
-		if (fd >= 0)
-			close(fd);
-		return NULL;
-	}
-	while (now_ms() < l->until) {
-		const char *req = i++ % 2 ? "GET /slow?ms=2 HTTP/1.1\r\nHost: t\r\n\r\n"
-		                          : "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
-		if (send(fd, req, strlen(req), MSG_NOSIGNAL) < 0 || read_resp(fd, buf, sizeof(buf))) {
-			__atomic_add_fetch(&l->bad, 1, __ATOMIC_RELAXED);
+	while (c && now_ms() < l->until) {
+		rc = texchange(c, i++ % 2 ? "GET /slow?ms=2 HTTP/1.1\r\nHost: t\r\n\r\n"
+		                          : "GET / HTTP/1.1\r\nHost: t\r\n\r\n", &r, 5000);
+		rc = rc == 0 && r.status == 200;
+		tresp_free(&r);
+		if (!rc)
 			break;
-		}
 		__atomic_add_fetch(&l->ok, 1, __ATOMIC_RELAXED);
 	}
-	close(fd);
+	if (!c || now_ms() < l->until)
+		__atomic_add_fetch(&l->bad, 1, __ATOMIC_RELAXED);
+	if (c)
+		tconn_close(c);
 	return NULL;
 }
 
